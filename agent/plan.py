@@ -1,0 +1,107 @@
+"""The planner's typed output: reasoning first, then ordered steps. A plan that fails validation never runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Action = Literal["replace", "remove", "recolor", "add", "background", "global",
+                 "undo", "redo", "revert", "answer", "ask"]
+"""What a step does. Image edits: replace, remove, recolor, add, background, global.
+History: undo, redo, revert. Dialog: answer (a reply, no edit), ask (a question back)."""
+
+Selector = Literal["leftmost", "rightmost", "topmost", "bottommost", "largest", "smallest",
+                   "center", "nth_from_left", "nth_from_right", "all"]
+"""How to pick among several detections. ``center``: closest to the image centre.
+``nth_from_left``/``nth_from_right`` use :attr:`Referent.n` (1-based). ``all``: every match."""
+
+REGION_ACTIONS = frozenset({"replace", "remove", "recolor", "add", "background"})
+"""Actions that need a referent (a region of the image)."""
+
+MAX_STEPS = 8
+
+
+class Referent(BaseModel):
+    """What a step acts on.
+
+    Exactly one way of pointing is primary: ``last_edited`` (coreference: "it", "that"),
+    an explicit ``box``, or a ``phrase`` for grounding, narrowed by ``attributes`` and ``selector``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    phrase: str = Field(default="", max_length=200, description="noun phrase to ground, e.g. 'the dog'")
+    attributes: list[str] = Field(default_factory=list, max_length=8,
+                                  description="attributes that narrow it down, e.g. ['black top']")
+    selector: Selector | None = Field(default=None, description="spatial choice among candidates")
+    n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
+    box: list[float] | None = Field(default=None, description="explicit [x0, y0, x1, y1] in image pixels")
+    last_edited: bool = Field(default=False, description="the region edited last ('it', 'that')")
+
+    @field_validator("box")
+    @classmethod
+    def _box_shape(cls, box: list[float] | None) -> list[float] | None:
+        if box is None:
+            return None
+        if len(box) != 4:
+            raise ValueError(f"box must be [x0, y0, x1, y1], got {len(box)} numbers")
+        x0, y0, x1, y1 = box
+        if not (x1 > x0 and y1 > y0):
+            raise ValueError(f"box must have x1 > x0 and y1 > y0, got {box}")
+        return [float(v) for v in box]
+
+    @model_validator(mode="after")
+    def _points_somewhere(self) -> Referent:
+        if not (self.phrase.strip() or self.box is not None or self.last_edited):
+            raise ValueError("a referent needs a phrase, a box, or last_edited")
+        if self.selector in ("nth_from_left", "nth_from_right") and self.n is None:
+            raise ValueError(f"selector {self.selector} needs n")
+        return self
+
+
+class Step(BaseModel):
+    """One action of a plan.
+
+    ``content`` is the action's payload: the new object (replace/add), the colour (recolor),
+    the new background or style (background/global), the question (ask) or the reply (answer).
+    ``count`` is how many turns undo/redo move; ``version`` is the version revert goes to
+    (0 = the original).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    referent: Referent | None = None
+    content: str = Field(default="", max_length=500)
+    count: int | None = Field(default=None, ge=1, le=100)
+    version: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Step:
+        if self.action in REGION_ACTIONS and self.referent is None:
+            raise ValueError(f"action {self.action} needs a referent")
+        if self.action in ("replace", "recolor", "add", "background", "global", "ask", "answer") \
+                and not self.content.strip():
+            raise ValueError(f"action {self.action} needs content")
+        if self.action == "revert" and self.version is None:
+            raise ValueError("action revert needs version")
+        return self
+
+
+class Plan(BaseModel):
+    """The planner's answer to one user turn: its reasoning, then the steps in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reasoning: str = Field(max_length=4000, description="think step by step before choosing steps")
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+
+    @property
+    def edits(self) -> list[Step]:
+        return [s for s in self.steps if s.action in REGION_ACTIONS or s.action == "global"]
+
+
+def plan_json_schema() -> dict:
+    """The JSON schema the planner's decoding is constrained to (and that the prompt states)."""
+    return Plan.model_json_schema()

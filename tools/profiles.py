@@ -1,0 +1,158 @@
+"""Model profiles: which model fills each role (planner, grounding, ...), and how `auto` picks one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+
+from tools.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("planner", "grounding", "segmentation", "inpainting", "instruct", "base")
+"""Every role a profile fills. ``base`` is the text-to-image model DiffEdit runs on."""
+
+TINY_PREFIX = "tiny/"
+"""Model ids that start with this are built locally from configs (random weights)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of a profile.
+
+    Attributes:
+        model_id: a hub id (``"IDEA-Research/grounding-dino-base"``), a local folder, or
+            ``"tiny/<family>"`` for a random-weight model built on this machine.
+        family: the architecture, which decides the loader: ``llava``, ``llava-onevision``,
+            ``grounding-dino``, ``sam2``, ``sd-inpaint``, ``sdxl-inpaint``,
+            ``instruct-pix2pix``, ``sd``.
+        download_gb: approximate download size (safetensors only).
+        vram_gb: approximate GPU memory while in use, at the profile's dtype.
+        quantize_4bit: load in 4-bit through bitsandbytes (CUDA only).
+    """
+
+    model_id: str
+    family: str
+    download_gb: float = 0.0
+    vram_gb: float = 0.0
+    quantize_4bit: bool = False
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model_id.startswith(TINY_PREFIX)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of models, one per role, plus the settings that suit their size."""
+
+    name: str
+    planner: ModelSpec
+    grounding: ModelSpec
+    segmentation: ModelSpec
+    inpainting: ModelSpec
+    instruct: ModelSpec
+    base: ModelSpec
+    steps: int = 30
+    """Diffusion steps per edit."""
+    box_threshold: float = 0.3
+    text_threshold: float = 0.25
+    verify: bool = True
+    """Let the planner judge each result (off where the planner is random)."""
+    note: str = field(default="", compare=False)
+    """Why this profile was chosen (set by :func:`resolve_profile` for ``auto``)."""
+
+    def spec(self, role: str) -> ModelSpec:
+        if role not in ROLES:
+            raise InvalidInputError(f"unknown model role {role!r}; roles are {', '.join(ROLES)}")
+        return getattr(self, role)
+
+    def specs(self) -> dict[str, ModelSpec]:
+        return {role: getattr(self, role) for role in ROLES}
+
+    def model_ids(self) -> dict[str, str]:
+        return {role: spec.model_id for role, spec in self.specs().items()}
+
+
+FULL = Profile(
+    name="full",
+    planner=ModelSpec("llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava-onevision", 16.1, 6.0, quantize_4bit=True),
+    grounding=ModelSpec("IDEA-Research/grounding-dino-base", "grounding-dino", 0.93, 1.5),
+    segmentation=ModelSpec("facebook/sam2.1-hiera-large", "sam2", 0.90, 1.5),
+    inpainting=ModelSpec("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "sdxl-inpaint", 6.9, 8.5),
+    instruct=ModelSpec("timbrooks/instruct-pix2pix", "instruct-pix2pix", 2.0, 3.5),
+    base=ModelSpec("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 2.0, 3.5),
+    steps=30,
+)
+
+LITE = Profile(
+    name="lite",
+    planner=ModelSpec("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-onevision", 1.8, 2.0),
+    grounding=ModelSpec("IDEA-Research/grounding-dino-tiny", "grounding-dino", 0.69, 1.0),
+    segmentation=ModelSpec("facebook/sam2.1-hiera-tiny", "sam2", 0.16, 0.5),
+    inpainting=ModelSpec("stable-diffusion-v1-5/stable-diffusion-inpainting", "sd-inpaint", 2.1, 3.0),
+    instruct=ModelSpec("timbrooks/instruct-pix2pix", "instruct-pix2pix", 2.0, 3.0),
+    base=ModelSpec("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 2.0, 3.0),
+    steps=20,
+)
+
+TINY = Profile(
+    name="tiny",
+    planner=ModelSpec("tiny/llava", "llava"),
+    grounding=ModelSpec("tiny/grounding-dino", "grounding-dino"),
+    segmentation=ModelSpec("tiny/sam2", "sam2"),
+    inpainting=ModelSpec("tiny/sd-inpaint", "sd-inpaint"),
+    instruct=ModelSpec("tiny/instruct-pix2pix", "instruct-pix2pix"),
+    base=ModelSpec("tiny/sd", "sd"),
+    steps=2,
+    # Random weights give random scores: keep every box, let selection and clarification work.
+    box_threshold=0.0,
+    text_threshold=0.0,
+    verify=False,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, LITE, TINY)}
+PROFILE_NAMES = ("auto", *PROFILES)
+
+
+def get_profile(name: str) -> Profile:
+    """Return a named profile (``full``, ``lite``, ``tiny``); ``auto`` goes through :func:`resolve_profile`."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise InvalidInputError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}") from None
+
+
+def resolve_profile(name: str = "auto", *, cuda: bool | None = None) -> Profile:
+    """Resolve a profile name, choosing for ``auto``.
+
+    ``auto`` means ``full`` on CUDA, ``lite`` on the CPU, and ``tiny`` when the chosen models
+    are neither cached nor downloadable. The returned profile's ``note`` is a one-line banner
+    saying which profile and why.
+
+    Args:
+        name: ``auto``, ``full``, ``lite`` or ``tiny``.
+        cuda: whether CUDA is available (None: ask torch).
+    """
+    if name != "auto":
+        profile = get_profile(name)
+        return replace(profile, note=f"profile {profile.name} (asked for)")
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    wanted = FULL if cuda else LITE
+    from tools.loading import is_cached, hub_reachable
+
+    missing = [s.model_id for s in wanted.specs().values() if not is_cached(s.model_id)]
+    if not missing:
+        return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}, all models cached")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        why = f"HF_HUB_OFFLINE is set and {len(missing)} of its models are not cached (e.g. {missing[0]})"
+    elif not hub_reachable():
+        why = f"the Hugging Face hub cannot be reached and {len(missing)} of its models are not cached (e.g. {missing[0]})"
+    else:
+        return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}; "
+                                    f"{len(missing)} model(s) will be downloaded once")
+    return replace(TINY, note=f"profile tiny (random weights, pictures are noise): {wanted.name} wanted, but {why}")

@@ -1,0 +1,63 @@
+"""Tiny random-weight models of the real architectures, built locally from configs (no network).
+
+Each family's builder writes a folder with ``save_pretrained`` that the production loaders read
+through the very same ``from_pretrained`` path as the real models. Pictures are noise; the
+mechanics are real.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tools.errors import ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+BUILDERS: dict[str, str] = {
+    "llava": "tools.tiny.llava:build",
+    "grounding-dino": "tools.tiny.vision:build_grounding_dino",
+    "sam2": "tools.tiny.vision:build_sam2",
+    "sd-inpaint": "tools.tiny.diffusion:build_sd_inpaint",
+    "sdxl-inpaint": "tools.tiny.diffusion:build_sdxl_inpaint",
+    "instruct-pix2pix": "tools.tiny.diffusion:build_instruct_pix2pix",
+    "sd": "tools.tiny.diffusion:build_sd",
+}
+"""Family name → ``module:function`` that writes the model into an empty folder."""
+
+_DONE = ".complete"
+
+
+def ensure(family: str, root: Path) -> Path:
+    """Return ``root/family``, building the tiny model there first if it is missing.
+
+    The build goes to a temporary folder that is renamed into place, so a crash or a
+    concurrent build never leaves a half-written model behind.
+    """
+    if family not in BUILDERS:
+        raise ModelUnavailableError(f"no tiny model for family {family!r}; known: {', '.join(sorted(BUILDERS))}")
+    target = Path(root) / family
+    if (target / _DONE).exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    module_name, func_name = BUILDERS[family].split(":")
+    build = getattr(importlib.import_module(module_name), func_name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
+    try:
+        logger.info("building tiny %s model in %s", family, target)
+        build(tmp)
+        (tmp / _DONE).write_text("built by chatedit.tools.tiny\n")
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / _DONE).exists():  # a half-built leftover, not a concurrent success
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
