@@ -1,0 +1,182 @@
+"""One object that holds a profile's models, loads each on first use, and offers every edit.
+
+The agent reaches the vision tools only through :class:`Toolkit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from tools.device import Placement, resolve_placement
+from tools.profiles import Profile
+
+if TYPE_CHECKING:
+    from tools.diffedit import DiffEdit
+    from tools.edits import EditResult
+    from tools.grounding import Detection, Grounder
+    from tools.inpainting import Inpainter
+    from tools.instruct import InstructEditor
+    from tools.masks import Box
+    from tools.segmentation import Segmenter
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+LoadListener = Callable[[str, str], None]
+"""Called with (role, model id) just before a model loads, so interfaces can say so."""
+
+
+def _image_key(image: Image.Image) -> str:
+    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + f"{image.size}{image.mode}"
+
+
+class Toolkit:
+    """A profile's models, loaded lazily and kept for the process.
+
+    Args:
+        profile: which models fill each role.
+        placement: device and dtype (None: the best available).
+        on_load: optional callback told before each model loads (for progress displays).
+    """
+
+    def __init__(self, profile: Profile, placement: Placement | None = None,
+                 *, on_load: LoadListener | None = None) -> None:
+        self.profile = profile
+        self.placement = placement or resolve_placement()
+        self.on_load = on_load
+        self._models: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._segmented: str | None = None
+
+    @property
+    def models(self) -> dict[str, str]:
+        """Role → model id, for provenance."""
+        return self.profile.model_ids()
+
+    def _get(self, role: str) -> Any:
+        with self._lock:
+            if role not in self._models:
+                from tools.loading import model_path
+
+                spec = self.profile.spec(role)
+                if self.on_load is not None:
+                    self.on_load(role, spec.model_id)
+                logger.info("loading %s model %s", role, spec.model_id)
+                self._models[role] = self._load(role, model_path(spec))
+            return self._models[role]
+
+    def _load(self, role: str, path: Any) -> Any:
+        spec = self.profile.spec(role)
+        if role == "grounding":
+            from tools.grounding import Grounder
+
+            return Grounder.from_pretrained(path, placement=self.placement,
+                                            box_threshold=self.profile.box_threshold,
+                                            text_threshold=self.profile.text_threshold)
+        if role == "segmentation":
+            from tools.segmentation import Segmenter
+
+            return Segmenter.from_pretrained(path, placement=self.placement)
+        if role == "inpainting":
+            from tools.inpainting import Inpainter
+
+            return Inpainter.from_pretrained(path, placement=self.placement, family=spec.family)
+        if role == "instruct":
+            from tools.instruct import InstructEditor
+
+            return InstructEditor.from_pretrained(path, placement=self.placement)
+        if role == "base":
+            from tools.diffedit import DiffEdit
+
+            return DiffEdit.from_pretrained(path, placement=self.placement)
+        raise ValueError(f"the toolkit does not load role {role!r}")
+
+    @property
+    def grounder(self) -> Grounder:
+        return self._get("grounding")
+
+    @property
+    def segmenter(self) -> Segmenter:
+        return self._get("segmentation")
+
+    @property
+    def inpainter(self) -> Inpainter:
+        return self._get("inpainting")
+
+    @property
+    def instruct_editor(self) -> InstructEditor:
+        return self._get("instruct")
+
+    @property
+    def diffedit_model(self) -> DiffEdit:
+        return self._get("base")
+
+    # -- locating -----------------------------------------------------------------------------
+
+    def detect(self, image: Image.Image, phrase: str | Sequence[str], **kwargs: Any) -> list[Detection]:
+        """Boxes for a phrase (or phrases), best first. See :meth:`tools.grounding.Grounder.detect`."""
+        return self.grounder.detect(image, phrase, **kwargs)
+
+    def segment(self, image: Image.Image, boxes: Sequence[Box]) -> list[np.ndarray]:
+        """One bool H×W mask per box; the image embedding is computed once per distinct image."""
+        if not boxes:
+            return []
+        with self._lock:
+            segmenter = self.segmenter
+            key = _image_key(image)
+            if key != self._segmented:
+                segmenter.set_image(image)
+                self._segmented = key
+            result = segmenter.predict(boxes=[tuple(map(float, b)) for b in boxes])
+        return [m for m in result.masks]
+
+    # -- edits --------------------------------------------------------------------------------
+
+    def _steps(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs.setdefault("steps", self.profile.steps)
+        return kwargs
+
+    def remove(self, image: Image.Image, mask: np.ndarray, **kwargs: Any) -> EditResult:
+        from tools import edits
+
+        return edits.remove(self.inpainter, image, mask, **self._steps(kwargs))
+
+    def replace(self, image: Image.Image, mask: np.ndarray, new: str, **kwargs: Any) -> EditResult:
+        from tools import edits
+
+        return edits.replace(self.inpainter, image, mask, new, **self._steps(kwargs))
+
+    def recolor(self, image: Image.Image, mask: np.ndarray, color: str, *, method: str = "lab",
+                **kwargs: Any) -> EditResult:
+        from tools import edits
+
+        if method == "diffusion":
+            kwargs = self._steps(kwargs)
+            kwargs["inpainter"] = self.inpainter
+        return edits.recolor(image, mask, color, method=method, **kwargs)
+
+    def add(self, image: Image.Image, box: Box, obj: str, **kwargs: Any) -> EditResult:
+        from tools import edits
+
+        return edits.add(self.inpainter, image, box, obj, **self._steps(kwargs))
+
+    def background(self, image: Image.Image, subject_mask: np.ndarray, prompt: str, **kwargs: Any) -> EditResult:
+        from tools import edits
+
+        return edits.background(self.inpainter, image, subject_mask, prompt, **self._steps(kwargs))
+
+    def global_edit(self, image: Image.Image, instruction: str, **kwargs: Any) -> EditResult:
+        return self.instruct_editor.edit(image, instruction, **self._steps(kwargs))
+
+    def auto_mask(self, image: Image.Image, source: str, target: str, **kwargs: Any) -> np.ndarray:
+        return self.diffedit_model.auto_mask(image, source, target, **kwargs)
+
+    def diffedit(self, image: Image.Image, source: str, target: str, **kwargs: Any) -> EditResult:
+        return self.diffedit_model.edit(image, source, target, **self._steps(kwargs))
