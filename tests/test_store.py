@@ -1,0 +1,100 @@
+"""The session folder: content-addressed images and masks, atomic history, the SQLite checkpointer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.store import SessionStore, is_session
+from tools.errors import InvalidInputError
+
+
+@pytest.fixture
+def small(coffee):
+    return coffee.resize((96, 64))
+
+
+def test_create_writes_original_version_zero_and_history(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    root = store.root
+    assert is_session(root) and (root / "original.png").is_file()
+    v0 = store.history.current
+    data = store.image_path(v0.image).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == v0.image        # named by content hash
+    assert np.array_equal(np.asarray(store.version_image(0)), np.asarray(small))
+    assert json.loads((root / "history.json").read_text())["head"] == 0
+
+
+def test_images_round_trip_bit_identically(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    edited = Image.fromarray(np.asarray(small)[::-1].copy())
+    a = store.put_image(edited)
+    assert store.put_image(edited) == a                        # same pixels, same id, one file
+    assert np.array_equal(np.asarray(store.load_image(a)), np.asarray(edited))
+    assert len(list((store.root / "versions").glob("*.png"))) == 2
+
+
+def test_masks_round_trip_as_bool(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    mask = np.zeros((64, 96), bool)
+    mask[10:20, 30:50] = True
+    m = store.put_mask(mask)
+    back = store.load_mask(m)
+    assert back.dtype == bool and np.array_equal(back, mask)
+
+
+def test_drafts_are_promoted_then_cleared(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    d = store.put_draft(small.rotate(90))
+    assert store.promote_draft(d) == d and store.image_path(d).is_file()
+    store.clear_drafts()
+    assert list((store.root / "drafts").iterdir()) == []
+
+
+def test_history_is_written_atomically_and_reopened(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    v1 = store.history.commit(store.put_image(small.rotate(180)), instruction="turn it")
+    store.save_history()
+    store.history.undo()
+    store.save_history()
+    assert not [p for p in store.root.iterdir() if p.name.endswith(".tmp")]   # no temp files left behind
+    again = SessionStore.open(store.root)
+    assert again.history.head == 0 and again.history[1] == v1
+
+
+def test_ids_that_are_not_hashes_never_become_paths(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    for bad in ("../../../tmp/evil", "/etc/passwd", "a" * 63, "A" * 64 + "/x"):
+        with pytest.raises(InvalidInputError):
+            store.image_path(bad)
+        with pytest.raises(InvalidInputError):
+            store.load_mask(bad)
+
+
+def test_create_refuses_a_folder_with_files_and_open_refuses_a_non_session(tmp_path, small):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="not empty"):
+        SessionStore.create(tmp_path / "busy", small)
+    with pytest.raises(InvalidInputError, match="not a chatedit session"):
+        SessionStore.open(tmp_path / "busy")
+
+
+def test_damaged_history_is_a_clear_error(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    (store.root / "history.json").write_text("{not json")
+    with pytest.raises(InvalidInputError, match="damaged"):
+        SessionStore.open(store.root)
+
+
+def test_checkpointer_is_sqlite_in_the_folder(tmp_path, small):
+    store = SessionStore.create(tmp_path / "s", small)
+    saver = store.checkpointer()
+    assert type(saver).__name__ == "SqliteSaver"
+    saver.setup()
+    assert store.checkpoints_path.is_file()
+    store.close()
