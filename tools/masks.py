@@ -268,7 +268,7 @@ def overlay(image: Image.Image, mask: np.ndarray, color: tuple[int, int, int] = 
     out = arr.copy()
     tint = np.asarray(color, dtype=np.float32)
     out[m] = np.rint(opacity * tint + (1.0 - opacity) * arr[m].astype(np.float32)).astype(np.uint8)
-    return Image.fromarray(out, "RGB")
+    return Image.fromarray(out)
 
 
 def composite(original: Image.Image, generated: Image.Image, region: np.ndarray,
@@ -298,16 +298,25 @@ def composite(original: Image.Image, generated: Image.Image, region: np.ndarray,
     if m.shape != orig.shape[:2]:
         raise InvalidInputError(f"region shape {m.shape} does not match the original image's (h, w) {orig.shape[:2]}")
     out = orig.copy()
+    box = bbox(m)
+    if box is None:
+        return Image.fromarray(out)
+    # work on the region's bounding box only: an object on a 12 MP photo costs its own size, not the photo's
+    c0, r0, c1, r1 = (int(v) for v in box)
+    mc = m[r0:r1, c0:c1]
+    dst = out[r0:r1, c0:c1]
     if alpha is None:
-        out[m] = gen[m]
-        return Image.fromarray(out, "RGB")
+        np.copyto(dst, gen[r0:r1, c0:c1], where=mc[..., None])
+        return Image.fromarray(out)
     a = np.asarray(alpha)
     if a.shape != m.shape:
         raise InvalidInputError(f"alpha shape {a.shape} does not match region shape {m.shape}")
-    a = a[m].astype(np.float32)[:, None]
-    if a.size and not (np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0):
+    ac = np.where(mc, a[r0:r1, c0:c1], 0.0).astype(np.float32)
+    if not (np.isfinite(ac).all() and ac.min() >= 0.0 and ac.max() <= 1.0):
+        inside = a[m]
         raise InvalidInputError(f"alpha must be in [0, 1] inside the region, got values in "
-                                f"[{np.nanmin(a):.3g}, {np.nanmax(a):.3g}]")
-    blend = a * gen[m].astype(np.float32) + (1.0 - a) * orig[m].astype(np.float32)
-    out[m] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
-    return Image.fromarray(out, "RGB")
+                                f"[{np.nanmin(inside):.3g}, {np.nanmax(inside):.3g}]")
+    ac = ac[..., None]
+    blend = ac * gen[r0:r1, c0:c1].astype(np.float32) + (1.0 - ac) * dst.astype(np.float32)
+    np.copyto(dst, np.clip(np.rint(blend), 0, 255).astype(np.uint8), where=mc[..., None])
+    return Image.fromarray(out)

@@ -1,0 +1,325 @@
+"""Safe image I/O: open whatever path a user gives as RGB (+ alpha aside), and save atomically with provenance."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import struct
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
+
+from tools.errors import ImageLoadError, ImageSaveError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Refuse images larger than this (about 10000 x 10000): a decompression bomb would exhaust memory."""
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
+                ".tiff": "TIFF", ".bmp": "BMP"}
+"""File suffix -> format that save_image writes."""
+
+# What PIL's decoders raise on corrupt data besides OSError (struct/Index errors come from broken headers).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError,
+                  ZeroDivisionError)
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image ready for the toolkit.
+
+    Attributes:
+        image: PIL RGB, upright (EXIF orientation applied), 8 bits per channel, sRGB where a profile said otherwise.
+        alpha: the transparency channel as PIL "L" of the same size, kept aside for save_image; None if the
+            source had none.
+        path: the file it came from; None for an in-memory image.
+        warnings: one-line notes for the user (first frame of an animation used, colour profile ignored...).
+    """
+
+    image: Image.Image
+    alpha: Image.Image | None
+    path: Path | None
+    warnings: tuple[str, ...] = ()
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Open an image file as RGB with its alpha kept aside.
+
+    Args:
+        path: any path a user may give (``~`` is expanded).
+        max_pixels: refuse images with more pixels than this (None: no limit of ours; PIL's own still applies).
+
+    Returns:
+        LoadedImage with the fully decoded image (the file is closed).
+
+    Raises:
+        ImageLoadError: missing, a folder, empty, unreadable, not an image, truncated or corrupt, or too large;
+            the one-line message names the path and what to do.
+    """
+    p = Path(path).expanduser()
+
+    def fail(problem: str, advice: str) -> ImageLoadError:
+        return ImageLoadError(f"cannot open image {p}: {problem}; {advice}")
+
+    try:
+        if not p.exists():
+            raise fail("no such file", "check the path and spelling")
+        if p.is_dir():
+            raise fail("it is a folder, not an image file", "give the path of an image inside it")
+        if p.stat().st_size == 0:
+            raise fail("the file is empty (0 bytes)", "re-export or re-download it")
+    except PermissionError as e:
+        raise fail("permission denied", "check the file's permissions") from e
+    except OSError as e:  # e.g. a name too long, a broken network mount
+        raise fail(_one_line(e), "check the path") from e
+
+    try:
+        with warnings.catch_warnings():
+            # Our own max_pixels check decides; PIL's warning above ~89 MP would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                if max_pixels is not None and im.width * im.height > max_pixels:
+                    raise fail(f"{im.width}x{im.height} is {im.width * im.height / 1e6:.0f} MP, over the "
+                               f"{max_pixels / 1e6:.0f} MP limit (a possible decompression bomb)",
+                               "downscale it first or raise max_pixels if you trust it")
+                return _normalise(im, p)
+    except ImageLoadError:
+        raise
+    except PermissionError as e:
+        raise fail("permission denied", "check the file's permissions") from e
+    except Image.DecompressionBombError as e:
+        raise fail(f"too many pixels, a possible decompression bomb ({_one_line(e)})",
+                   "downscale it first if you trust it") from e
+    except MemoryError as e:
+        raise fail("not enough memory to decode it", "downscale it first or free some memory") from e
+    except UnidentifiedImageError as e:
+        raise fail("not an image format that can be read", "give a PNG, JPEG, WebP, TIFF, BMP or GIF file") from e
+    except _DECODE_ERRORS as e:
+        if isinstance(e, EOFError) or "truncat" in str(e).lower():
+            raise fail("the file is truncated (incomplete)", "re-export or re-download it") from e
+        raise fail(f"the image data is corrupt ({_one_line(e)})", "re-export or re-download it") from e
+
+
+def as_rgb(image: Image.Image) -> LoadedImage:
+    """Normalise an in-memory PIL image like load_image does (upright RGB, 8-bit, alpha aside).
+
+    Raises:
+        InvalidInputError: ``image`` is not a PIL image.
+        ImageLoadError: its pixel data cannot be decoded (e.g. a truncated lazily opened file).
+    """
+    if not isinstance(image, Image.Image):
+        raise InvalidInputError(f"expected a PIL image, got {type(image).__name__}")
+    try:
+        return _normalise(image, None)
+    except _DECODE_ERRORS as e:
+        raise ImageLoadError(f"cannot decode in-memory image: {_one_line(e)}; re-open it from a valid file") from e
+
+
+def _normalise(im: Image.Image, path: Path | None) -> LoadedImage:
+    """Decode ``im`` fully and turn it into LoadedImage (first frame, upright, RGB 8-bit, alpha aside)."""
+    notes: list[str] = []
+    name = path.name if path is not None else "the image"
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        position = im.tell()
+        im.seek(0)
+        im.load()
+        frame = im.copy()
+        if path is None:
+            im.seek(position)  # leave the caller's image where it was
+        if im.format != "MPO":  # a phone photo's extra frames are depth maps/previews: nothing to tell
+            notes.append(f"{name} has {frames} frames (animated or multi-page); only the first one is used")
+    else:
+        im.load()  # decode now, so a truncated file fails here and not later
+        frame = im
+    try:
+        upright = ImageOps.exif_transpose(frame)
+    except _DECODE_ERRORS as e:  # malformed EXIF: keep the pixels as stored
+        logger.debug("EXIF orientation of %s unreadable: %s", name, e)
+        notes.append(f"{name}: EXIF orientation unreadable ({_one_line(e)}); used as stored")
+        upright = frame.copy()
+    if upright is frame:
+        upright = frame.copy()
+    rgb, alpha = _split_rgb_alpha(upright)
+    rgb = _to_srgb(rgb, upright, name, notes)
+    return LoadedImage(image=rgb, alpha=alpha, path=path, warnings=tuple(notes))
+
+
+def _split_rgb_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Convert any PIL mode to (RGB, alpha "L" or None) without clipping high bit depths."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        return _gray_to_rgb(_scale_16bit(np.asarray(im))), None
+    if mode == "I":  # 32-bit ints: 8-bit data widened (L -> I), 16-bit data (PGM, TIFF), or anything else
+        values = np.asarray(im)
+        if values.size and values.min() >= 0 and values.max() <= 255:
+            return _gray_to_rgb(values), None
+        return _gray_to_rgb(_scale_16bit(values)), None
+    if mode == "F":
+        return _gray_to_rgb(_scale_float(np.asarray(im, dtype=np.float32))), None
+    if mode == "P":
+        has_alpha = "transparency" in im.info or (im.palette is not None and im.palette.mode == "RGBA")
+        im = im.convert("RGBA" if has_alpha else "RGB")
+    elif mode in ("PA", "RGBa", "LA", "La", "RGBA"):
+        if mode == "La":  # premultiplied: PIL converts it only to LA
+            im = im.convert("LA")
+        im = im.convert("RGBA") if im.mode != "RGBA" else im
+    elif mode != "RGB":
+        im = im.convert("RGB")  # L, 1, CMYK, YCbCr, RGBX, HSV ...
+    if im.mode == "RGBA":
+        return im.convert("RGB"), im.getchannel("A")
+    return im, None
+
+
+def _gray_to_rgb(gray8: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(gray8, dtype=np.uint8)).convert("RGB")
+
+
+def _scale_16bit(values: np.ndarray) -> np.ndarray:
+    """16-bit samples -> uint8 by round(v / 257), so 65535 -> 255 and 257 * k -> k; wider ranges are stretched."""
+    v = values.astype(np.int64)
+    lo, hi = int(v.min()), int(v.max())
+    if lo < 0 or hi > 65535:  # a true 32-bit integer image: stretch its range instead of clipping
+        return ((v - lo) * 255 // max(1, hi - lo)).astype(np.uint8)
+    return ((v + 128) // 257).astype(np.uint8)
+
+
+def _scale_float(values: np.ndarray) -> np.ndarray:
+    """Float samples -> uint8: [0, 1] data is scaled by 255, [0, 255] kept, anything else stretched."""
+    v = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(v.min()), float(v.max())
+    if lo >= 0.0 and hi <= 1.0:
+        v = v * 255.0
+    elif lo < 0.0 or hi > 255.0:
+        v = (v - lo) * (255.0 / max(hi - lo, 1e-12))
+    return np.clip(np.rint(v), 0, 255).astype(np.uint8)
+
+
+def _to_srgb(rgb: Image.Image, source: Image.Image, name: str, notes: list[str]) -> Image.Image:
+    """Convert with the embedded ICC profile to sRGB (a Display P3 or CMYK photo would look wrong otherwise)."""
+    icc = source.info.get("icc_profile")
+    if not icc or source.mode not in ("RGB", "RGBA", "CMYK"):
+        return rgb
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if source.mode == "CMYK":
+            converted = ImageCms.profileToProfile(source, profile, _SRGB, outputMode="RGB")
+        else:
+            converted = ImageCms.profileToProfile(rgb, profile, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as e:
+        notes.append(f"{name}: embedded colour profile unusable ({_one_line(e)}); colours used as stored")
+        return rgb
+    converted.info.pop("icc_profile", None)
+    return converted
+
+
+def _format_for(path: Path) -> str:
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageSaveError(f"cannot save {path}: unknown image type {path.suffix!r}; "
+                             f"use one of {', '.join(sorted(set(SAVE_FORMATS)))}")
+    return fmt
+
+
+def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image.Image | None = None,
+               metadata: Mapping[str, str] | None = None) -> Path:
+    """Write an image atomically (temp file in the same folder, then rename): a crash never leaves half a file.
+
+    Args:
+        image: PIL image (RGB expected; RGBA keeps its own alpha unless ``alpha`` is given).
+        path: destination; the suffix picks the format, none means PNG (".png" is added). Parents are created.
+        alpha: "L" transparency of the same size to restore (from LoadedImage.alpha); JPEG drops it.
+        metadata: provenance text (instruction, seed, models...) written as PNG text chunks; other formats
+            do not carry it.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ImageSaveError: unknown suffix, the folder cannot be created, or the write failed (any previous file
+            at ``path`` is then left as it was).
+        InvalidInputError: ``image``/``alpha``/``metadata`` are of the wrong type or size.
+    """
+    if not isinstance(image, Image.Image):
+        raise InvalidInputError(f"save_image needs a PIL image, got {type(image).__name__}")
+    final = Path(path).expanduser()
+    if not final.suffix:
+        final = final.with_name(final.name + ".png")
+    fmt = _format_for(final)
+    out = _with_alpha(image, alpha)
+    if fmt == "JPEG" and out.mode not in ("RGB", "L"):
+        out = out.convert("RGB")  # JPEG has no transparency
+    options: dict[str, object] = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if metadata:
+        if fmt == "PNG":
+            options["pnginfo"] = _png_text(metadata)
+        else:
+            logger.debug("metadata not written: %s does not carry PNG text chunks", final.name)
+
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageSaveError(f"cannot save {final}: cannot create its folder ({_one_line(e)}); "
+                             "check the path and permissions") from e
+    if final.is_dir():
+        raise ImageSaveError(f"cannot save {final}: it is a folder; give a file name")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    except OSError as e:
+        raise ImageSaveError(f"cannot save {final}: cannot write in its folder ({_one_line(e)}); "
+                             "check the folder's permissions") from e
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            out.save(f, format=fmt, **options)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, (final.stat().st_mode & 0o777) if final.exists() else 0o644)
+        os.replace(tmp, final)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, Exception):
+            raise ImageSaveError(f"cannot save {final}: {_one_line(e)}; check free space and permissions") from e
+        raise
+    logger.debug("saved %s (%s, %dx%d)", final, fmt, out.width, out.height)
+    return final
+
+
+def _with_alpha(image: Image.Image, alpha: Image.Image | None) -> Image.Image:
+    """RGB or RGBA copy of ``image`` with ``alpha`` attached when given."""
+    if alpha is None:
+        if image.mode in ("RGB", "RGBA", "L"):
+            return image
+        return image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    if not isinstance(alpha, Image.Image):
+        raise InvalidInputError(f"alpha must be a PIL 'L' image, got {type(alpha).__name__}")
+    if alpha.size != image.size:
+        raise InvalidInputError(f"alpha size {alpha.size} does not match the image size {image.size}")
+    out = image.convert("RGB").copy() if image.mode != "RGB" else image.copy()
+    out.putalpha(alpha if alpha.mode == "L" else alpha.convert("L"))
+    return out
+
+
+def _png_text(metadata: Mapping[str, str]) -> PngInfo:
+    info = PngInfo()
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 79 or not key.isascii() or not key.isprintable():
+            raise InvalidInputError(f"metadata keys must be 1-79 printable ASCII characters, got {key!r}")
+        if not isinstance(value, str):
+            raise InvalidInputError(f"metadata value for {key!r} must be a str, got {type(value).__name__}")
+        info.add_itxt(key, value)  # UTF-8, so any instruction text survives
+    return info
