@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -32,11 +32,12 @@ class Referent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phrase: str = Field(default="", max_length=200, description="noun phrase to ground, e.g. 'the dog'")
-    attributes: list[str] = Field(default_factory=list, max_length=8,
+    attributes: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=8,
                                   description="attributes that narrow it down, e.g. ['black top']")
     selector: Selector | None = Field(default=None, description="spatial choice among candidates")
     n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
-    box: list[float] | None = Field(default=None, description="explicit [x0, y0, x1, y1] in image pixels")
+    box: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        default=None, min_length=4, max_length=4, description="explicit [x0, y0, x1, y1] in image pixels")
     last_edited: bool = Field(default=False, description="the region edited last ('it', 'that')")
 
     @field_validator("box")

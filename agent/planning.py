@@ -1,0 +1,282 @@
+"""Ask the planner for a plan (validated, re-asked once) and for a yes/no verdict on an edit's result.
+
+A plan is data. Nothing in it is ever run, opened or used as a file path: a ``content`` of
+``"../../etc/passwd"`` is only words for the diffusion model, and a ``phrase`` is only words for
+the detector. Prompt injection in the user's text or the image can at worst produce a plan
+that validates against :class:`agent.plan.Plan`, never anything outside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from PIL import Image
+from pydantic import ValidationError
+
+import prompts
+from agent.plan import MAX_STEPS, Plan, Selector, Step
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 4000
+"""Longer user messages are refused before the planner runs."""
+MAX_DIGEST_CHARS = 4000
+"""The history digest is cut to its last this many characters (the recent edits matter most)."""
+MAX_IMAGE_SIDE = 1536
+"""Images are shrunk to this longest side before they go to the planner (it resizes further anyway)."""
+MAX_REPLY_CHARS = 100_000
+"""Only this much of a reply is searched for JSON."""
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """What :func:`make_plan` got.
+
+    Attributes:
+        plan: the validated plan, or None when the planner gave no valid plan.
+        replies: the planner's raw replies, in order (one, or two after a re-ask).
+        error: a one-line reason when ``plan`` is None, else None.
+    """
+
+    plan: Plan | None
+    replies: tuple[str, ...]
+    error: str | None
+
+
+def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: str, text: str) -> PlanOutcome:
+    """Plan one user turn: prompt the chat model, parse and validate its JSON, re-ask once if invalid.
+
+    Models that constrain their decoding (``supports_json_schema``, like
+    :class:`agent.planner.LlavaChatModel`) are called with ``json_schema=``; any other
+    LangChain chat model just gets the prompt. Never raises on bad model output: an invalid
+    reply, twice, gives ``PlanOutcome(plan=None, error=...)``.
+
+    Args:
+        chat_model: any LangChain chat model.
+        image: the current image (None: a text-only turn).
+        digest: a short summary of the edit history ("" when there is none).
+        text: the user's words.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return PlanOutcome(None, (), "there is nothing to plan: the message is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        return PlanOutcome(None, (), f"the message is too long ({len(text)} characters; at most {MAX_TEXT_CHARS})")
+    digest = (digest or "").strip() or "no edits yet."
+    if len(digest) > MAX_DIGEST_CHARS:
+        digest = "..." + digest[-MAX_DIGEST_CHARS:]
+    size = f"{image.width}x{image.height} pixels" if image is not None else "none"
+    user = prompts.render("planner_user", digest=digest, text=text.strip(), image_size=size)
+    content: list[str | dict] = [image_block(image)] if image is not None else []
+    content.append({"type": "text", "text": user})
+    messages: list[BaseMessage] = [SystemMessage(system_prompt()), HumanMessage(content=content)]
+    kwargs = {"json_schema": decoding_schema()} if getattr(chat_model, "supports_json_schema", False) else {}
+
+    replies: list[str] = []
+    error = ""
+    for attempt in range(2):
+        if attempt:
+            messages += [AIMessage(replies[-1][:4000]), HumanMessage(prompts.render("planner_repair", error=error))]
+            logger.info("planner reply was invalid (%s); asking once more", error)
+        try:
+            reply = _reply_text(chat_model.invoke(messages, **kwargs))
+        except Exception as e:  # a failing model must not take the conversation down with it
+            logger.exception("the planner model failed")
+            return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}: {e}"))
+        replies.append(reply)
+        plan, error = parse_plan(reply)
+        if plan is not None:
+            return PlanOutcome(plan, tuple(replies), None)
+    return PlanOutcome(None, tuple(replies), _one_line(f"the planner gave no valid plan after a retry: {error}"))
+
+
+def parse_plan(reply: str) -> tuple[Plan | None, str]:
+    """Find the JSON object in a reply and validate it as a :class:`Plan`.
+
+    Returns:
+        ``(plan, "")`` on success, ``(None, one-line reason)`` otherwise.
+    """
+    found = extract_json(reply)
+    if found is None:
+        return None, "the reply holds no JSON object; answer with one JSON object only"
+    try:
+        return Plan.model_validate_json(found), ""
+    except ValidationError as e:
+        return None, describe_errors(e)
+
+
+def extract_json(reply: str) -> str | None:
+    """The first JSON object in ``reply``, tolerating code fences and prose around it; None if there is none."""
+    if not isinstance(reply, str):
+        return None
+    text = reply[:MAX_REPLY_CHARS]
+    if "```" in text:  # look inside code fences first (a language tag before the brace is skipped below)
+        text = "\n".join([*text.split("```")[1::2], text])
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    for _ in range(50):  # bounded: a reply full of stray braces must not make this quadratic
+        if start < 0:
+            return None
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return text[start:end]
+        start = text.find("{", end)
+    return None
+
+
+def describe_errors(error: ValidationError, limit: int = 3) -> str:
+    """A one-line summary of a plan's validation errors: where, and what is wrong."""
+    items = []
+    for item in error.errors(include_url=False, include_input=False)[:limit]:
+        where = ".".join(str(p) for p in item.get("loc", ())) or "plan"
+        items.append(f"{where}: {item.get('msg', 'invalid')}")
+    more = error.error_count() - len(items)
+    return _one_line("; ".join(items) + (f" (and {more} more)" if more > 0 else ""))
+
+
+def verify_result(chat_model: BaseChatModel, *, before: Image.Image, after: Image.Image,
+                  step: Step | Mapping[str, Any] | str) -> bool:
+    """Ask the chat model whether ``after`` does what ``step`` asked, compared with ``before``.
+
+    The verdict is advisory: a reply that is neither yes nor no, or a failing model, counts as
+    yes (logged as a warning). A confused verifier must not block an edit the user asked for;
+    the user can still undo it.
+    """
+    described = describe_step(step)
+    content = [image_block(before), image_block(after),
+               {"type": "text", "text": prompts.render("verifier", step=described)}]
+    kwargs = {"json_schema": VERDICT_SCHEMA} if getattr(chat_model, "supports_json_schema", False) else {}
+    try:
+        reply = _reply_text(chat_model.invoke([HumanMessage(content=content)], **kwargs))
+    except Exception:
+        logger.warning("the verifier failed on %r; accepting the result", described, exc_info=True)
+        return True
+    words = reply.strip().strip("\"'`.!*").lower().split()
+    verdict = words[0].strip("\"'`.,!:*") if words else ""
+    if verdict in ("yes", "no"):
+        return verdict == "yes"
+    logger.warning("the verifier's reply %r is neither yes nor no; accepting the result", reply[:200])
+    return True
+
+
+VERDICT_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["yes", "no"]}
+
+
+def describe_step(step: Step | Mapping[str, Any] | str) -> str:
+    """A short text for a plan step ("recolor table: white")."""
+    if isinstance(step, str):
+        return _one_line(step)
+    data = step.model_dump(exclude_defaults=True) if isinstance(step, Step) else dict(step)
+    referent = data.get("referent") or {}
+    target = " ".join(filter(None, [*referent.get("attributes", []), referent.get("phrase", "")]))
+    if referent.get("selector"):
+        target += f" ({referent['selector']})"
+    parts = [str(data.get("action", "edit")), target.strip()]
+    text = " ".join(p for p in parts if p)
+    return _one_line(f"{text}: {data['content']}" if data.get("content") else text)
+
+
+def image_block(image: Image.Image) -> dict[str, str]:
+    """A LangChain image content block: PNG, base64, shrunk to :data:`MAX_IMAGE_SIDE`."""
+    image = image.convert("RGB") if image.mode != "RGB" else image
+    if max(image.size) > MAX_IMAGE_SIDE:
+        image = image.copy()
+        image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return {"type": "image", "base64": base64.b64encode(buffer.getvalue()).decode("ascii"), "mime_type": "image/png"}
+
+
+@lru_cache(maxsize=1)
+def system_prompt() -> str:
+    """The planner's system prompt, with the plan's JSON schema rendered in."""
+    schema = json.dumps(_prompt_schema(), separators=(", ", ": "))
+    return prompts.render("planner_system", schema=schema, max_steps=MAX_STEPS)
+
+
+def _prompt_schema() -> dict[str, Any]:
+    from agent.plan import plan_json_schema
+
+    def strip(node: Any) -> Any:  # titles are noise to the model; descriptions stay
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(plan_json_schema())
+
+
+def _text(max_chars: int) -> dict[str, Any]:
+    """A non-empty one-line string without quotes or backslashes (xgrammar bounds this form well)."""
+    return {"type": "string", "pattern": f'^[^\\s"\\\\\\x00-\\x1f][^"\\\\\\x00-\\x1f]{{0,{max_chars - 1}}}$'}
+
+
+@lru_cache(maxsize=1)
+def decoding_schema() -> dict[str, Any]:
+    """The JSON schema constrained decoding follows: a stricter form of :class:`Plan`'s schema.
+
+    Every reply that matches it is meant to validate as a :class:`Plan` (one variant per kind of
+    action, so an action always carries the fields it needs; bounded strings and numbers, so a
+    small model cannot ramble past ``max_new_tokens``). Only ``box`` ordering (x1 > x0) is left to
+    validation. No null values: optional fields are left out.
+    """
+    selectors = list(typing.get_args(Selector))
+    plain = [s for s in selectors if not s.startswith("nth_")]
+    box = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 100000},
+           "minItems": 4, "maxItems": 4}
+    common = {"phrase": _text(80), "attributes": {"type": "array", "items": _text(40), "maxItems": 4}}
+    tail = {"box": box, "last_edited": {"type": "boolean"}}
+    referent = {"anyOf": [
+        {"type": "object", "properties": {**common, "selector": {"enum": plain}, **tail},
+         "required": ["phrase"], "additionalProperties": False},
+        {"type": "object", "properties": {**common, "selector": {"enum": [s for s in selectors if s.startswith("nth_")]},
+                                          "n": {"type": "integer", "minimum": 1, "maximum": 50}, **tail},
+         "required": ["phrase", "selector", "n"], "additionalProperties": False},
+    ]}
+
+    def step(actions: list[str], properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {"type": "object", "properties": {"action": {"enum": actions}, **properties},
+                "required": ["action", *required], "additionalProperties": False}
+
+    steps = [
+        step(["replace", "recolor", "add", "background"], {"referent": referent, "content": _text(120)},
+             ["referent", "content"]),
+        step(["remove"], {"referent": referent}, ["referent"]),
+        step(["global"], {"content": _text(120)}, ["content"]),
+        step(["answer", "ask"], {"content": {"type": "string", "minLength": 1, "maxLength": 400}}, ["content"]),
+        step(["undo", "redo"], {"count": {"type": "integer", "minimum": 1, "maximum": 100}}, []),
+        step(["revert"], {"version": {"type": "integer", "minimum": 0, "maximum": 100000}}, ["version"]),
+    ]
+    return {"type": "object",
+            "properties": {"reasoning": {"type": "string", "maxLength": 400},
+                           "steps": {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}},
+            "required": ["reasoning", "steps"], "additionalProperties": False}
+
+
+def _reply_text(message: Any) -> str:
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
+                       if isinstance(b, str) or (isinstance(b, Mapping) and b.get("type") == "text"))
+    return str(content)
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
