@@ -1,0 +1,336 @@
+"""The public API: open an image or a session, talk to it, answer its questions, undo and redo.
+
+Used by the TUI, the scripted-session runner and people's own scripts::
+
+    editor = Editor.open("photo.jpg", profile="tiny")
+    reply = editor.send("remove the cup")
+    if reply.question:
+        reply = editor.answer("the left one")
+    editor.undo()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from agent.plan import Plan
+from agent.store import SessionStore, is_session
+from tools.errors import ChatEditError
+from tools.profiles import Profile
+
+logger = logging.getLogger(__name__)
+
+THREAD_ID = "session"
+"""Every session folder holds one conversation thread."""
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One numbered box offered in a question (number is 1-based, as drawn on the image)."""
+
+    number: int
+    box: Box
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Question:
+    """A "which one?" question: its text, the numbered candidates and the annotated image's path."""
+
+    text: str
+    candidates: tuple[Candidate, ...]
+    image_path: Path
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the agent says back after a turn.
+
+    Attributes:
+        text: the reply to show.
+        version: the new version's number when the turn committed an edit, else None.
+        question: set when the agent waits for an answer (call :meth:`Editor.answer`).
+        plan: the planner's plan for this turn (None for direct calls and failed plans).
+        planner_replies: the planner model's raw replies (for transcripts and debugging).
+        error: a one-line reason when something failed (planner, tool), else None.
+    """
+
+    text: str
+    version: int | None = None
+    question: Question | None = None
+    plan: Plan | None = None
+    planner_replies: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version of the history (number 0 is the original)."""
+
+    number: int
+    image_path: Path
+    mask_path: Path | None
+    instruction: str
+    steps: tuple[dict, ...]
+    seed: int | None
+    models: dict
+    created: str
+
+
+def default_session_dir() -> Path:
+    """A new folder name under ``$XDG_DATA_HOME/chatedit/sessions`` (``~/.local/share/...``)."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chatedit" / "sessions"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, i = base / stamp, 1
+    while path.exists():
+        i += 1
+        path = base / f"{stamp}-{i}"
+    return path
+
+
+class Editor:
+    """A session: its folder, the agent graph on the folder's checkpointer, the models.
+
+    Build it with :meth:`open`. ``send``/``answer``/``undo``/``redo``/``revert`` return a :class:`Reply`
+    and never raise for bad planner output or tool failures.
+    """
+
+    def __init__(self, store: SessionStore, profile: Profile, *, toolkit: Any, planner: Any = None,
+                 seed: int = 0) -> None:
+        from agent.graph import compile_graph
+
+        self.store = store
+        self.profile = profile
+        self.toolkit = toolkit
+        self._planner = planner
+        self.seed = seed
+        self.on_progress: Callable[[str, int, int], None] | None = None
+        self._cancel = threading.Event()
+        self._config = {"configurable": {"thread_id": THREAD_ID}}
+        self.graph = compile_graph(store.checkpointer())
+        self._recover()
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, image_or_session: str | Path | Image.Image, *, profile: str | Profile = "auto",
+             session_dir: str | Path | None = None, planner: Any = None, toolkit: Any = None,
+             seed: int = 0) -> Editor:
+        """Open an image (a new session) or an existing session folder (resumed where it stopped).
+
+        Args:
+            image_or_session: an image path, a PIL image, or a session folder.
+            profile: ``auto``, ``full``, ``lite``, ``tiny``, or a :class:`Profile`.
+            session_dir: where a new session goes (None: a new folder under ~/.local/share/chatedit/sessions).
+            planner: a LangChain chat model (None: the profile's planner, loaded on first use).
+            toolkit: a :class:`tools.toolkit.Toolkit` (None: one for the profile).
+            seed: base seed for every edit.
+
+        Raises:
+            ImageLoadError: the image cannot be read.
+            InvalidInputError: a bad profile name, or a session folder that is damaged or already used.
+        """
+        from tools.profiles import resolve_profile
+
+        resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
+        if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
+            store = SessionStore.open(image_or_session)
+        else:
+            from tools.imageio import as_rgb, load_image
+
+            loaded = as_rgb(image_or_session) if isinstance(image_or_session, Image.Image) \
+                else load_image(image_or_session)
+            for warning in loaded.warnings:
+                logger.warning("%s", warning)
+            store = SessionStore.create(session_dir if session_dir is not None else default_session_dir(),
+                                        loaded.image)
+        if toolkit is None:
+            from tools.toolkit import Toolkit
+
+            toolkit = Toolkit(resolved)
+        return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
+
+    def _recover(self) -> None:
+        """After a crash mid-turn, drop the turn in flight (a pending question is kept)."""
+        state = self.graph.get_state(self._config)
+        if state.next and not state.interrupts:
+            logger.warning("the session stopped in the middle of a turn; that edit is lost")
+            self._end_turn("The edit in flight when the session stopped was lost; nothing changed.",
+                           error="interrupted")
+        elif not state.next:
+            self.store.clear_drafts()
+
+    def close(self) -> None:
+        """Close the session's files (the folder keeps everything; reopen it to go on)."""
+        self.store.close()
+
+    def __enter__(self) -> Editor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def session_dir(self) -> Path:
+        return self.store.root
+
+    @property
+    def current_version(self) -> int:
+        """The current version's number (0 = the original)."""
+        return self.store.history.head
+
+    @property
+    def current_image(self) -> Image.Image:
+        """The current version's pixels (PIL RGB)."""
+        return self.store.version_image()
+
+    @property
+    def history(self) -> list[VersionInfo]:
+        """Every version, the redo branch included (those numbered above :attr:`current_version`)."""
+        s = self.store
+        return [VersionInfo(number=v.number, image_path=s.image_path(v.image),
+                            mask_path=s.mask_path(v.mask) if v.mask else None, instruction=v.instruction,
+                            steps=v.steps, seed=v.seed, models=dict(v.models), created=v.created)
+                for v in s.history.versions]
+
+    @property
+    def pending_question(self) -> Question | None:
+        """The question the agent waits on, if any (it survives closing and reopening the session)."""
+        interrupts = self.graph.get_state(self._config).interrupts
+        return self._question(interrupts[-1].value) if interrupts else None
+
+    @property
+    def conversation(self) -> list[tuple[str, str]]:
+        """The conversation so far as (role, text) pairs; role is "user" or "assistant"."""
+        messages = self.graph.get_state(self._config).values.get("messages", [])
+        return [("user" if m.type == "human" else "assistant", str(m.content)) for m in messages
+                if m.type in ("human", "ai")]
+
+    @property
+    def planner(self) -> Any:
+        """The planner chat model, loaded on first use."""
+        if self._planner is None:
+            from agent.planner import load_planner
+
+            if self.on_progress is not None:
+                self.on_progress("load planner", 0, 1)
+            self._planner = load_planner(self.profile, getattr(self.toolkit, "placement", None))
+        return self._planner
+
+    # -- talking ------------------------------------------------------------------------------
+
+    def send(self, text: str) -> Reply:
+        """One user turn. While a question is open, the text is taken as its answer."""
+        text = str(text).strip()
+        if not text:
+            return Reply("Say what to change, e.g. \"remove the cup\" or \"make the sky blue\".")
+        if self.pending_question is not None:
+            return self.answer(text)
+        try:
+            planner = self.planner
+        except ChatEditError as e:
+            return Reply(f"The planner model could not be loaded: {e}", error=str(e))
+        return self._run({"text": text}, planner)
+
+    def answer(self, value: str | int) -> Reply:
+        """Answer the open question: a number, "the second", "the left one", "all" or "cancel"."""
+        if self.pending_question is None:
+            return Reply("There is no open question to answer.", error="no open question")
+        from langgraph.types import Command
+
+        return self._run(Command(resume=value), self._planner)
+
+    def cancel(self) -> None:
+        """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""
+        self._cancel.set()
+
+    def _context(self, planner: Any) -> Any:
+        from agent.context import Context
+
+        def progress(stage: str, step: int, total: int) -> None:
+            if self.on_progress is not None:
+                self.on_progress(stage, step, total)
+
+        return Context(store=self.store, tools=self.toolkit, planner=planner, seed=self.seed,
+                       verify=self.profile.verify and planner is not None, progress=progress, cancel=self._cancel)
+
+    def _run(self, graph_input: Any, planner: Any) -> Reply:
+        self._cancel.clear()
+        try:
+            out = self.graph.invoke(graph_input, self._config, context=self._context(planner))
+        except Exception as e:  # the API's boundary: a failed turn is a reply, never a crash
+            logger.exception("turn failed")
+            message = f"{type(e).__name__}: {e}" if not isinstance(e, ChatEditError) else str(e)
+            text = f"Something went wrong ({message}). Nothing changed."
+            self._end_turn(text, error=message)
+            return Reply(text, error=message)
+        plan = Plan.model_validate(out["plan"]) if out.get("plan") else None
+        replies = tuple(out.get("planner_replies") or ())
+        if out.get("__interrupt__"):
+            question = self._question(out["__interrupt__"][-1].value)
+            return Reply(question.text, question=question, plan=plan, planner_replies=replies)
+        reply = out.get("reply") or {}
+        return Reply(reply.get("text", ""), version=reply.get("version"), plan=plan, planner_replies=replies,
+                     error=reply.get("error"))
+
+    def _question(self, payload: dict[str, Any]) -> Question:
+        return Question(text=payload["text"],
+                        candidates=tuple(Candidate(number=int(c["number"]), box=tuple(float(v) for v in c["box"]),
+                                                   label=str(c["label"]), score=float(c["score"]))
+                                         for c in payload["candidates"]),
+                        image_path=self.store.question_path(payload["image"]))
+
+    def _end_turn(self, text: str, *, error: str | None = None, said: str | None = None) -> None:
+        """Close whatever turn is open in the checkpoint (as if it had replied ``text``), keeping no drafts."""
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        self.store.clear_drafts()
+        messages = ([HumanMessage(said)] if said else []) + [AIMessage(text)]
+        self.graph.update_state(self._config, {
+            "messages": messages, "reply": {"text": text, "version": None, "error": error}, "halt": False,
+            "question": None, "draft": None, "result": None, "records": [], "version": self.store.history.head,
+        }, as_node="respond")
+
+    # -- history, directly --------------------------------------------------------------------
+
+    def _move(self, kind: str, amount: int) -> Reply:
+        from agent.nodes.history import describe_move
+        from tools.errors import InvalidInputError
+
+        hist = self.store.history
+        if self.pending_question is not None:
+            self.answer("cancel")
+        try:
+            move = {"undo": hist.undo, "redo": hist.redo, "revert": hist.revert}[kind](amount)
+        except InvalidInputError as e:
+            return Reply(str(e), error=str(e))
+        self.store.save_history()
+        text = describe_move(kind, move, hist)
+        self._end_turn(text, said=f"/{kind} {amount}")
+        return Reply(text)
+
+    def undo(self, n: int = 1) -> Reply:
+        """Go back ``n`` turns' edits (no planner involved)."""
+        return self._move("undo", n)
+
+    def redo(self, n: int = 1) -> Reply:
+        """Go forward ``n`` undone turns (no planner involved)."""
+        return self._move("redo", n)
+
+    def revert(self, n: int) -> Reply:
+        """Make version ``n`` current (0 = the original); later versions stay redoable until the next edit."""
+        return self._move("revert", n)

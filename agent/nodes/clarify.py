@@ -1,0 +1,49 @@
+"""The clarify node: asks "which one?" (a LangGraph interrupt) and reads the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.types import interrupt
+
+from agent.nodes.common import stop
+from agent.referents import Choice, parse_answer
+from agent.state import State
+
+
+def _parse(answer: object, question: dict[str, Any]) -> Choice | None:
+    if not isinstance(answer, (str, int)):
+        return None
+    boxes = [c["box"] for c in question["candidates"]]
+    return parse_answer(answer, boxes, image_size=tuple(question["size"]))
+
+
+def clarify(state: State) -> dict[str, Any]:
+    """Interrupt with the question; resume with a number, ordinal, position, "all" or "cancel".
+
+    The interrupt comes first and nothing before it has effects: the node re-runs from the top on
+    resume. An answer that names no candidate is asked about once more, then the turn stops.
+    """
+    question = state.question
+    if question is None:
+        raise ValueError("clarify reached without a question")
+    answer = interrupt(question)
+    choice = _parse(answer, question)
+    said: list[AnyMessage] = [HumanMessage(str(answer))]
+    if choice is None:
+        again = {**question, "retry": True,
+                 "text": f"Sorry, I didn't understand {str(answer)!r}. {question['text']}"}
+        answer = interrupt(again)
+        said += [AIMessage(again["text"]), HumanMessage(str(answer))]
+        choice = _parse(answer, question)
+    heard = {"messages": said}
+    if choice is None:
+        return {**stop(f"I still couldn't tell which one you meant from {str(answer)!r}. Nothing changed; "
+                       "say the instruction again with the number, e.g. \"remove number 2\".",
+                       error="unclear answer", notes=state.notes), **heard}
+    if choice.kind == "cancel":
+        return {**stop("OK, cancelled. Nothing changed.", notes=state.notes), **heard}
+    candidates = question["candidates"]
+    picked = candidates if choice.kind == "all" else [candidates[i] for i in choice.indices]
+    return {"chosen": [list(c["box"]) for c in picked], "question": None, **heard}

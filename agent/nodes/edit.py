@@ -1,0 +1,135 @@
+"""The edit node: runs the step's tool on the working image and keeps the result as a draft."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.context import Context
+from agent.nodes.common import current_step, describe, stop, what, working_image
+from agent.plan import Step
+from agent.state import State
+from tools.errors import Cancelled, ChatEditError
+
+logger = logging.getLogger(__name__)
+
+_BIGGER = re.compile(r"\b(bigger|larger|enlarge|grow|wider|taller)\b", re.IGNORECASE)
+_SMALLER = re.compile(r"\b(smaller|shrink|tinier|narrower|shorter)\b", re.IGNORECASE)
+
+
+def resize(step: Step, text: str, factor: float) -> float:
+    """How much a step on the last edited region wants its box scaled: "make it bigger" → ``factor``."""
+    if step.referent is None or not step.referent.last_edited or step.action != "replace":
+        return 1.0
+    words = f"{step.content} {text}"
+    if _BIGGER.search(words):
+        return factor
+    if _SMALLER.search(words):
+        return 1.0 / factor
+    return 1.0
+
+
+def scale_box(box: list[float], factor: float, size: tuple[int, int]) -> list[float]:
+    """``box`` scaled by ``factor`` around its centre, clipped to the image."""
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
+    return [max(0.0, cx - hw), max(0.0, cy - hh), min(float(size[0]), cx + hw), min(float(size[1]), cy + hh)]
+
+
+def target_box(step: Step, text: str, box: list[float] | None, size: tuple[int, int],
+               factor: float) -> list[float] | None:
+    """Where a replace of the last edited thing puts the new one, when it should change size.
+
+    The planner's own box wins ("make it bigger" with a proposed larger box); otherwise size words
+    ("bigger", "smaller") scale the last box around its centre. None: keep the object's own shape.
+    """
+    ref = step.referent
+    if box is None or ref is None or not ref.last_edited or step.action != "replace":
+        return None
+    if ref.box is not None:
+        from agent.nodes.locate import clip_box
+
+        proposed = clip_box(ref.box, size)
+        if proposed is not None and proposed != box:
+            return proposed
+    f = resize(step, text, factor)
+    return scale_box(box, f, size) if f != 1.0 else None
+
+
+def _outer(boxes: list[list[float]]) -> list[float] | None:
+    if not boxes:
+        return None
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Apply the current step. Without verification the result is accepted at once (next step)."""
+    from tools.masks import dilate
+
+    ctx = runtime.context
+    step = current_step(state)
+    image = working_image(state, ctx)
+    seed = ctx.seed + state.step_index + 1000 * state.attempt
+    box = _outer(state.chosen)
+    mask = ctx.store.load_mask(state.mask) if state.mask is not None else None
+    if mask is not None and state.attempt:
+        mask = dilate(mask, ctx.retry_dilate_px * state.attempt)   # a retry covers more of the old object
+    extra: dict[str, Any] = {}
+
+    def progress(i: int, n: int) -> None:
+        ctx.report("edit", i, n)
+
+    long = {"seed": seed, "progress": progress, "cancel": ctx.cancel}
+    ref = step.referent
+    try:
+        if step.action == "remove":
+            result = ctx.tools.remove(image, mask, name=ref.phrase if ref else "", **long)
+        elif step.action == "replace":
+            new_box = target_box(step, state.text, box, image.size, ctx.resize_factor)
+            if new_box is not None:
+                extra["new_box"] = new_box
+                result = ctx.tools.replace(image, mask, step.content, old=ref.phrase if ref else "",
+                                           two_stage=True, new_box=tuple(extra["new_box"]), **long)
+            else:
+                result = ctx.tools.replace(image, mask, step.content, old=ref.phrase if ref else "", **long)
+        elif step.action == "recolor":
+            result = ctx.tools.recolor(image, mask, step.content, seed=seed)
+        elif step.action == "add":
+            result = ctx.tools.add(image, tuple(box), step.content, **long)
+        elif step.action == "background":
+            result = ctx.tools.background(image, mask, step.content, **long)
+        elif step.action == "global" and ref is not None and ref.phrase.strip():
+            result = ctx.tools.diffedit(image, ref.phrase, step.content, **long)
+        elif step.action == "global":
+            result = ctx.tools.global_edit(image, step.content, **long)
+        else:
+            raise ValueError(f"edit reached with a {step.action} step")
+    except Cancelled:
+        return stop("Cancelled. Nothing changed.", notes=state.notes)
+    except ChatEditError as e:
+        logger.info("edit step %d failed: %s", state.step_index, e)
+        return stop(f"Editing {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=state.notes)
+
+    draft = ctx.store.put_draft(result.image)
+    record = {
+        "action": step.action, "target": what(step), "instruction": state.text, "step": step.model_dump(),
+        "box": box, "boxes": [list(b) for b in state.chosen], "mask": state.mask,
+        "region": ctx.store.put_mask(result.region), "seed": int(result.seed), "models": dict(ctx.tools.models),
+        "operation": result.operation, "prompt": result.prompt, "attempt": state.attempt, **extra,
+    }
+    if result.box is not None and box is None:
+        record["box"] = [float(v) for v in result.box]
+    if ctx.verify and ctx.planner is not None:
+        return {"result": {"draft": draft, "record": record}}
+    return accept(state, draft, record)
+
+
+def accept(state: State, draft: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The state update that keeps a step's result and moves to the next step."""
+    step = current_step(state)
+    return {"draft": draft, "records": [*state.records, record], "step_index": state.step_index + 1,
+            "notes": [*state.notes, describe(step, count=len(record["boxes"]))], "result": None, "attempt": 0,
+            "chosen": [], "mask": None}

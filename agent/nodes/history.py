@@ -1,0 +1,68 @@
+"""The history node: undo / redo / revert steps move the history head (no pixels are made)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.context import Context
+from agent.history import History, Move
+from agent.nodes.common import current_step
+from agent.state import State
+
+
+def _edits(n: int) -> str:
+    return "1 edit" if n == 1 else f"{n} edits"
+
+
+def describe_move(kind: str, move: Move, history: History) -> str:
+    """The sentence a user reads after an undo, redo or revert."""
+    where = "the original" if move.new == 0 else f"version {move.new}"
+    if kind == "undo":
+        if move.moved == 0:
+            return "There is nothing to undo: this is the original."
+        short = " (that is as far back as it goes)" if move.moved < move.asked else ""
+        return f"Undid {_edits(move.moved)}{short}; now at {where}."
+    if kind == "redo":
+        if move.moved == 0:
+            return "There is nothing to redo."
+        short = " (all there were)" if move.moved < move.asked else ""
+        return f"Redid {_edits(move.moved)}{short}; now at {where}."
+    if move.moved == 0:
+        return f"Already at {where}."
+    return f"Went back to {where}." if move.new < move.old else f"Went forward to {where}."
+
+
+def history(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Apply an undo/redo/revert step and save the history.
+
+    Edits made earlier in the same turn are not committed yet: an undo first drops them (that is
+    what it undoes); a redo or revert drops them too, since it moves away from them.
+    """
+    ctx = runtime.context
+    step = current_step(state)
+    hist = ctx.store.history
+    notes = list(state.notes)
+    pending = bool(state.records)
+    count = step.count or 1
+    if pending:
+        notes.append("Dropped the edits made earlier in this message.")
+    if step.action == "undo":
+        if pending:
+            count -= 1
+        text = describe_move("undo", hist.undo(count), hist) if count else ""
+    elif step.action == "redo":
+        text = describe_move("redo", hist.redo(count), hist)
+    elif step.action == "revert":
+        if step.version is None or step.version > hist.latest:
+            text = f"There is no version {step.version}; versions go from 0 (the original) to {hist.latest}."
+        else:
+            text = describe_move("revert", hist.revert(step.version), hist)
+    else:
+        raise ValueError(f"history reached with a {step.action} step")
+    ctx.store.save_history()
+    if text:
+        notes.append(text)
+    return {"notes": notes, "version": hist.head, "step_index": state.step_index + 1,
+            "draft": None, "records": [], "chosen": [], "mask": None}

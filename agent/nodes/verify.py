@@ -1,0 +1,40 @@
+"""The verify node: the planner model judges a step's result; one retry when it says no."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.context import Context
+from agent.nodes.common import current_step, working_image
+from agent.nodes.edit import accept
+from agent.state import State
+
+logger = logging.getLogger(__name__)
+
+
+def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Accept the pending result, or ask the edit node for one retry (another seed, a larger mask)."""
+    from agent.planning import verify_result
+
+    ctx = runtime.context
+    ctx.report("verify")
+    if state.result is None:
+        raise ValueError("verify reached without a result")
+    step = current_step(state)
+    draft, record = state.result["draft"], dict(state.result["record"])
+    try:
+        ok = bool(verify_result(ctx.planner, before=working_image(state, ctx), after=ctx.store.load_draft(draft),
+                                step=step))
+    except Exception:  # a judge that fails must not lose a finished edit: keep it, unverified
+        logger.exception("verification failed; keeping the result")
+        ok = True
+        record["verified"] = None
+    else:
+        record["verified"] = ok
+    if ok or state.attempt >= 1:
+        return accept(state, draft, record)
+    logger.info("step %d did not pass verification; retrying", state.step_index)
+    return {"result": None, "attempt": state.attempt + 1}
