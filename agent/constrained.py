@@ -15,8 +15,12 @@ logger = logging.getLogger(__name__)
 
 
 def schema_key(schema: Mapping[str, Any]) -> str:
-    """A canonical string for a JSON schema (the grammar cache's key)."""
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    """A JSON schema as compact text: the grammar cache's key, and what xgrammar compiles.
+
+    Keys keep their order: properties are generated in the order the schema lists them
+    (``reasoning`` before ``steps``), so two schemas that differ only in order are different grammars.
+    """
+    return json.dumps(schema, separators=(",", ":"))
 
 
 class SchemaConstraint:
@@ -79,6 +83,13 @@ class SchemaConstraint:
                 self._cache[key] = grammar
                 logger.debug("compiled a JSON-schema grammar (%d cached)", len(self._cache))
             return grammar
+
+    def accepts(self, schema: Mapping[str, Any], text: str) -> bool:
+        """Whether constrained decoding under ``schema`` could write exactly ``text`` (a complete JSON value)."""
+        import xgrammar as xgr
+
+        matcher = xgr.GrammarMatcher(self.compile(schema))
+        return bool(matcher.accept_string(text)) and matcher.is_completed()
 
     def processor(self, schema: Mapping[str, Any]) -> JsonSchemaLogitsProcessor:
         """A fresh logits processor for one ``generate`` call (batch size 1)."""

@@ -100,14 +100,16 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
 
 
 def parse_plan(reply: str) -> tuple[Plan | None, str]:
-    """Find the JSON object in a reply and validate it as a :class:`Plan`.
+    """Find the plan's JSON object in a reply and validate it as a :class:`Plan`.
 
     Returns:
         ``(plan, "")`` on success, ``(None, one-line reason)`` otherwise.
     """
-    found = extract_json(reply)
+    if isinstance(reply, str) and len(reply) > MAX_REPLY_CHARS:
+        return None, f"the reply is too long ({len(reply)} characters); answer with one short JSON object"
+    found, problem = _find_json(reply)
     if found is None:
-        return None, "the reply holds no JSON object; answer with one JSON object only"
+        return None, problem
     try:
         return Plan.model_validate_json(found), ""
     except ValidationError as e:
@@ -115,26 +117,42 @@ def parse_plan(reply: str) -> tuple[Plan | None, str]:
 
 
 def extract_json(reply: str) -> str | None:
-    """The first JSON object in ``reply``, tolerating code fences and prose around it; None if there is none."""
+    """The plan's JSON object in ``reply``, tolerating code fences and prose around it; None if there is none.
+
+    The first object with a ``reasoning`` or ``steps`` key wins, else the first object at all.
+    """
+    return _find_json(reply)[0]
+
+
+def _find_json(reply: str) -> tuple[str | None, str]:
     if not isinstance(reply, str):
-        return None
+        return None, "the reply is not text"
     text = reply[:MAX_REPLY_CHARS]
     if "```" in text:  # look inside code fences first (a language tag before the brace is skipped below)
         text = "\n".join([*text.split("```")[1::2], text])
     decoder = json.JSONDecoder()
+    objects: list[tuple[str, dict]] = []
+    first_error: json.JSONDecodeError | None = None
     start = text.find("{")
     for _ in range(50):  # bounded: a reply full of stray braces must not make this quadratic
         if start < 0:
-            return None
+            break
         try:
             value, end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as e:
+            first_error = first_error if first_error or objects else e
             start = text.find("{", start + 1)
             continue
         if isinstance(value, dict):
-            return text[start:end]
+            objects.append((text[start:end], value))
+            if value.keys() & {"reasoning", "steps"}:
+                return text[start:end], ""
         start = text.find("{", end)
-    return None
+    if first_error is not None:  # the outer object is broken: say so rather than validate a fragment of it
+        return None, f"the reply's JSON is malformed ({first_error.msg} at character {first_error.pos})"
+    if objects:
+        return objects[0][0], ""
+    return None, "the reply holds no JSON object; answer with one JSON object only"
 
 
 def describe_errors(error: ValidationError, limit: int = 3) -> str:
