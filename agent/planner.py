@@ -164,7 +164,7 @@ class LlavaChatModel(BaseChatModel):
             output = self.model.generate(
                 **inputs, do_sample=False, max_new_tokens=max_new_tokens, num_beams=1,
                 temperature=None, top_p=None, top_k=None,
-                eos_token_id=stops or None, pad_token_id=self.tokenizer.pad_token_id or (stops or [0])[0],
+                eos_token_id=stops or None, pad_token_id=self._pad_token_id(stops),
                 logits_processor=[processor] if processor is not None else None)
         new_tokens = output[0, prompt_len:]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
@@ -175,6 +175,10 @@ class LlavaChatModel(BaseChatModel):
         meta = {"model_name": self.model_name, "new_tokens": int(len(new_tokens)),
                 "finish_reason": "stop" if finished else "length", "constrained": processor is not None}
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, response_metadata=meta))])
+
+    def _pad_token_id(self, stops: list[int]) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else (stops[0] if stops else 0)
 
     def _render(self, conversation: list[dict[str, Any]]) -> str:
         from jinja2 import TemplateError

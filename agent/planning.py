@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 import prompts
 from agent.plan import MAX_STEPS, Plan, Selector, Step
+from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
     Models that constrain their decoding (``supports_json_schema``, like
     :class:`agent.planner.LlavaChatModel`) are called with ``json_schema=``; any other
     LangChain chat model just gets the prompt. Never raises on bad model output: an invalid
-    reply, twice, gives ``PlanOutcome(plan=None, error=...)``.
+    reply, twice, gives ``PlanOutcome(plan=None, error=...)``; so does a model that raises
+    (logged with its traceback), except :class:`tools.errors.Cancelled`, which propagates.
 
     Args:
         chat_model: any LangChain chat model.
@@ -89,6 +91,8 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
             logger.info("planner reply was invalid (%s); asking once more", error)
         try:
             reply = _reply_text(chat_model.invoke(messages, **kwargs))
+        except Cancelled:
+            raise
         except Exception as e:  # a failing model must not take the conversation down with it
             logger.exception("the planner model failed")
             return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}: {e}"))

@@ -69,6 +69,14 @@ def test_a_valid_reply_becomes_a_plan_and_the_prompt_carries_schema_image_and_wo
     assert f"{coffee.width}x{coffee.height}" in text_block["text"]
 
 
+def test_big_photos_are_shrunk_for_the_planner_but_their_real_size_is_stated():
+    model = Scripted(GOOD)
+    assert plan_for(model, image=Image.new("RGB", (4000, 3000), "white")).plan is not None
+    image_block, text_block = model.calls[0][0][1].content
+    assert Image.open(io.BytesIO(base64.b64decode(image_block["base64"]))).size == (1536, 1152)
+    assert "Image: 4000x3000 pixels" in text_block["text"]
+
+
 def test_models_that_constrain_decoding_get_the_decoding_schema():
     model = Scripted(GOOD, supports_json_schema=True)
     assert plan_for(model).plan is not None

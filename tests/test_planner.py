@@ -1,0 +1,129 @@
+"""The LLaVA chat model on the tiny random checkpoint: message conversion, constrained plans end to end, 4-bit."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+
+import pytest
+import torch
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from PIL import Image
+
+from agent.plan import Plan
+from agent.planner import LlavaChatModel, load_planner, quantization_config, to_conversation
+from agent.planning import VERDICT_SCHEMA, decoding_schema, image_block, make_plan, verify_result
+from tools.device import resolve_placement
+from tools.errors import InvalidInputError, ModelUnavailableError
+from tools.loading import model_path
+
+
+@pytest.fixture(scope="module")
+def planner(tiny_profile) -> LlavaChatModel:
+    return load_planner(tiny_profile, resolve_placement("cpu"))
+
+
+def png_b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_messages_become_a_chat_template_conversation_with_images_in_order():
+    red, blue = Image.new("RGB", (8, 6), "red"), Image.new("RGB", (5, 5), "blue")
+    messages = [SystemMessage("be brief"),
+                HumanMessage(content=[{"type": "image", "base64": png_b64(red), "mime_type": "image/png"},
+                                      {"type": "text", "text": "what is this?"}]),
+                AIMessage("a red square"),
+                HumanMessage(content=["and this?", {"type": "image_url",
+                                                    "image_url": {"url": f"data:image/png;base64,{png_b64(blue)}"}}])]
+    conversation, images = to_conversation(messages)
+    assert [turn["role"] for turn in conversation] == ["system", "user", "assistant", "user"]
+    assert conversation[1]["content"] == [{"type": "image"}, {"type": "text", "text": "what is this?"}]
+    assert [image.getpixel((0, 0)) for image in images] == [(255, 0, 0), (0, 0, 255)]
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}, "no URLs are fetched"),
+    ({"type": "image", "base64": "bm90IGFuIGltYWdl", "mime_type": "image/png"}, "cannot decode the image"),
+    ({"type": "audio", "base64": "AAAA"}, "unsupported message content block 'audio'"),
+])
+def test_unusable_content_is_a_clear_error(block, message):
+    with pytest.raises(InvalidInputError, match=message):
+        to_conversation([HumanMessage(content=[block])])
+    with pytest.raises(InvalidInputError, match="system, human and ai messages, got tool"):
+        to_conversation([ToolMessage("x", tool_call_id="1")])
+
+
+def test_the_tiny_planner_loads_through_the_profile(planner, tiny_profile):
+    assert planner.model_name == tiny_profile.planner.model_id
+    assert planner.model.device.type == "cpu" and planner.supports_json_schema
+    assert type(planner.model).__name__ == "LlavaForConditionalGeneration"
+
+
+def test_free_replies_are_deterministic(planner, coffee):
+    messages = [HumanMessage(content=[image_block(coffee), {"type": "text", "text": "describe it"}])]
+    first = planner.invoke(messages, max_new_tokens=12)
+    assert first.content == planner.invoke(messages, max_new_tokens=12).content
+    assert first.response_metadata["constrained"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["remove the cup and make the table white",
+                                  "the guy at the far right in the black top: make him wear a red hat"])
+def test_constrained_decoding_gives_a_valid_plan_from_random_weights(planner, coffee, text):
+    outcome = make_plan(planner, image=coffee, digest="", text=text)
+    assert outcome.error is None, outcome.replies
+    assert isinstance(outcome.plan, Plan) and len(outcome.replies) == 1  # valid the first time: no re-ask
+    assert Plan.model_validate_json(outcome.replies[0]) == outcome.plan
+
+
+def test_without_constraints_random_weights_give_no_plan_and_no_exception(planner, coffee):
+    unconstrained = planner.model_copy(update={"supports_json_schema": False, "max_new_tokens": 16})
+    outcome = make_plan(unconstrained, image=coffee, digest="v1: removed cup.", text="make it bigger")
+    assert outcome.plan is None and len(outcome.replies) == 2
+    assert outcome.error.startswith("the planner gave no valid plan after a retry")
+
+
+def test_verify_result_gets_a_yes_or_no_from_the_tiny_model(planner, coffee, chelsea):
+    reply = planner.invoke([HumanMessage("yes or no?")], json_schema=VERDICT_SCHEMA)
+    assert json.loads(reply.content) in ("yes", "no") and reply.response_metadata["finish_reason"] == "stop"
+    assert verify_result(planner, before=coffee, after=chelsea, step="remove cup") in (True, False)
+
+
+def test_compiled_grammars_are_cached_per_schema(planner):
+    constraint = planner.constraint()
+    assert constraint.compile(decoding_schema()) is constraint.compile(decoding_schema())
+    assert constraint.compile(VERDICT_SCHEMA) is not constraint.compile(decoding_schema())
+
+
+def test_4bit_is_skipped_on_the_cpu_with_a_log_line(tiny_profile, caplog):
+    with caplog.at_level(logging.INFO, logger="agent.planner"):
+        model = LlavaChatModel.from_pretrained(model_path(tiny_profile.planner), placement=resolve_placement("cpu"),
+                                               quantize_4bit=True)
+    assert "4-bit quantization needs CUDA" in caplog.text
+    assert not any(type(m).__name__ == "Linear4bit" for m in model.model.modules())
+
+
+def test_the_4bit_config_loads_the_tiny_model_on_cpu_and_decodes_constrained(tiny_profile):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    path = model_path(tiny_profile.planner)
+    quantized = AutoModelForImageTextToText.from_pretrained(
+        path, use_safetensors=True, dtype=torch.float32, quantization_config=quantization_config(torch.float32),
+        device_map="cpu")
+    kinds = {name: type(module).__name__ for name, module in quantized.named_modules()}
+    four_bit = [name for name, kind in kinds.items() if kind == "Linear4bit"]
+    assert four_bit and all(name.startswith("model.language_model.") for name in four_bit)
+    assert kinds["lm_head"] == "Linear" and kinds["model.multi_modal_projector.linear_1"] == "Linear"
+    chat = LlavaChatModel(model=quantized, processor=AutoProcessor.from_pretrained(path), max_new_tokens=8)
+    reply = chat.invoke([HumanMessage(content=[image_block(Image.new("RGB", (40, 30), "green")), "ok?"])],
+                        json_schema=VERDICT_SCHEMA)
+    assert json.loads(reply.content) in ("yes", "no")
+
+
+def test_a_missing_checkpoint_is_a_model_unavailable_error(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="cannot load planner model from"):
+        LlavaChatModel.from_pretrained(tmp_path / "nothing-here", placement=resolve_placement("cpu"))
