@@ -63,6 +63,13 @@ def test_the_tiny_planner_loads_through_the_profile(planner, tiny_profile):
     assert type(planner.model).__name__ == "LlavaForConditionalGeneration"
 
 
+def test_the_tiny_tokenizer_round_trips_any_text_and_knows_the_image_token(planner):
+    text = '{"reasoning": "Zoë\'s café ☕ at x=12.5", "steps": [{"action": "ask", "content": "which one?"}]}'
+    tokenizer = planner.tokenizer
+    assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
+    assert tokenizer.convert_tokens_to_ids("<image>") == planner.model.config.image_token_index
+
+
 def test_free_replies_are_deterministic(planner, coffee):
     messages = [HumanMessage(content=[image_block(coffee), {"type": "text", "text": "describe it"}])]
     first = planner.invoke(messages, max_new_tokens=12)
@@ -91,6 +98,13 @@ def test_verify_result_gets_a_yes_or_no_from_the_tiny_model(planner, coffee, che
     reply = planner.invoke([HumanMessage("yes or no?")], json_schema=VERDICT_SCHEMA)
     assert json.loads(reply.content) in ("yes", "no") and reply.response_metadata["finish_reason"] == "stop"
     assert verify_result(planner, before=coffee, after=chelsea, step="remove cup") in (True, False)
+
+
+def test_the_schema_can_be_bound_or_set_as_an_attribute(planner):
+    question = [HumanMessage("well?")]
+    for model in (planner.bind(json_schema=VERDICT_SCHEMA), planner.model_copy(update={"json_schema": VERDICT_SCHEMA})):
+        reply = model.invoke(question)
+        assert json.loads(reply.content) in ("yes", "no") and reply.response_metadata["constrained"]
 
 
 def test_compiled_grammars_are_cached_per_schema(planner):

@@ -6,6 +6,10 @@ import itertools
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer():
+def build_tokenizer() -> PreTrainedTokenizerBase:
     """Train a small byte-level BPE (Qwen2 style, so any text tokenizes) and wrap it for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
