@@ -252,7 +252,13 @@ class Editor:
             return Reply("There is no open question to answer.", error="no open question")
         from langgraph.types import Command
 
-        return self._run(Command(resume=value), self._planner)
+        planner = self._planner
+        if planner is None and self.profile.verify:
+            try:
+                planner = self.planner          # the verifier judges the edit this answer lets run
+            except ChatEditError as e:
+                logger.warning("no planner to verify with: %s", e)
+        return self._run(Command(resume=value), planner)
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""

@@ -96,7 +96,7 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             else:
                 result = ctx.tools.replace(image, mask, step.content, old=ref.phrase if ref else "", **long)
         elif step.action == "recolor":
-            result = ctx.tools.recolor(image, mask, step.content, seed=seed)
+            result = ctx.tools.recolor(image, mask, step.content, name=ref.phrase if ref else "", **long)
         elif step.action == "add":
             result = ctx.tools.add(image, tuple(box), step.content, **long)
         elif step.action == "background":
@@ -120,7 +120,9 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "region": ctx.store.put_mask(result.region), "seed": int(result.seed), "models": dict(ctx.tools.models),
         "operation": result.operation, "prompt": result.prompt, "attempt": state.attempt, **extra,
     }
-    if result.box is not None and box is None:
+    if "new_box" in extra:
+        record["box"] = extra["new_box"]        # "it" now lives in the new box
+    elif result.box is not None and box is None:
         record["box"] = [float(v) for v in result.box]
     if ctx.verify and ctx.planner is not None:
         return {"result": {"draft": draft, "record": record}}

@@ -1,0 +1,208 @@
+"""The public Editor API: sessions on disk, turns, questions, undo/redo/revert, reopening, failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agent.editor import Candidate, Editor, Question, Reply, VersionInfo
+from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
+
+SIZE = (150, 100)
+LEFT, RIGHT = (10, 20, 50, 60), (95, 15, 140, 65)
+DETS = {"cup": [det(LEFT, 0.8), det(RIGHT, 0.78)], "table": [det((0, 70, 150, 100), 0.9)],
+        "saucer": [det((20, 30, 120, 80), 0.9)]}
+
+
+def recolor(phrase: str, colour: str, **ref) -> dict:
+    return plan({"action": "recolor", "referent": {"phrase": phrase, **ref}, "content": colour})
+
+
+@pytest.fixture
+def make(tmp_path, coffee, tiny_profile):
+    """Open (or reopen) an editor on a small coffee photo with fixed detections and a queue planner."""
+    opened = []
+
+    def _make(*replies, session=None, image=None) -> Editor:
+        planner = QueuePlanner().push(*replies)
+        toolkit = FixedDetections(tiny_profile, DETS)
+        if session is None:
+            editor = Editor.open(image if image is not None else coffee.resize(SIZE), profile=tiny_profile,
+                                 session_dir=tmp_path / "session", planner=planner, toolkit=toolkit)
+        else:
+            editor = Editor.open(session, profile=tiny_profile, planner=planner, toolkit=toolkit)
+        opened.append(editor)
+        return editor
+
+    yield _make
+    for editor in opened:
+        editor.close()
+
+
+def pixels(editor: Editor) -> np.ndarray:
+    return np.asarray(editor.current_image)
+
+
+def test_open_makes_a_session_folder(make, coffee):
+    editor = make()
+    root = editor.session_dir
+    assert (root / "original.png").is_file() and (root / "history.json").is_file()
+    assert editor.current_version == 0
+    assert np.array_equal(pixels(editor), np.asarray(coffee.resize(SIZE)))
+    [v0] = editor.history
+    assert isinstance(v0, VersionInfo) and v0.number == 0 and v0.image_path.is_file() and v0.mask_path is None
+    assert editor.profile.name == "tiny" and editor.pending_question is None
+
+
+def test_open_an_image_file_by_path(tmp_path, tiny_profile, coffee):
+    path = tmp_path / "photo.png"
+    coffee.resize(SIZE).save(path)
+    with Editor.open(path, profile=tiny_profile, session_dir=tmp_path / "s", planner=QueuePlanner(),
+                     toolkit=FixedDetections(tiny_profile, {})) as editor:
+        assert editor.current_image.size == SIZE
+
+
+def test_compound_turn_makes_one_version_listing_both_steps(make):
+    editor = make(plan({"action": "recolor", "referent": {"phrase": "saucer"}, "content": "white"},
+                       {"action": "recolor", "referent": {"phrase": "table"}, "content": "blue"}))
+    reply = editor.send("make the saucer white and the table blue")
+    assert isinstance(reply, Reply) and reply.version == 1 and reply.error is None and reply.question is None
+    assert reply.plan is not None and len(reply.plan.steps) == 2 and len(reply.planner_replies) == 1
+    info = editor.history[1]
+    assert [s["action"] for s in info.steps] == ["recolor", "recolor"]
+    assert info.instruction == "make the saucer white and the table blue"
+    assert info.mask_path is not None and info.mask_path.is_file() and info.image_path.is_file()
+    assert info.models["grounding"] == "tiny/grounding-dino" and info.created
+
+
+def test_question_answer_and_reopen_with_the_question_pending(make):
+    editor = make(recolor("cup", "red"))
+    reply = editor.send("make the cup red")
+    q = reply.question
+    assert isinstance(q, Question) and q.image_path.is_file() and reply.version is None
+    assert q.candidates == (Candidate(1, tuple(map(float, LEFT)), "cup", 0.8),
+                            Candidate(2, tuple(map(float, RIGHT)), "cup", pytest.approx(0.78)))
+    assert editor.pending_question == q
+    root = editor.session_dir
+    editor.close()
+
+    again = make(session=root)                                # a new process: same folder
+    assert again.pending_question == q
+    assert [r for r, _ in again.conversation] == ["user", "assistant"]
+    reply = again.send("the right one")                       # send while asked = the answer
+    assert reply.version == 1 and again.pending_question is None
+    assert again.history[1].steps[0]["box"] == list(map(float, RIGHT))
+
+
+def test_undo_redo_revert_are_bit_identical_and_an_edit_after_undo_drops_redo(make):
+    editor = make(recolor("saucer", "white"), recolor("table", "blue"), recolor("saucer", "green"))
+    original = pixels(editor)
+    editor.send("white saucer")
+    one = pixels(editor)
+    editor.send("blue table")
+    two = pixels(editor)
+    assert not np.array_equal(one, two)
+
+    assert editor.undo().text.startswith("Undid 1 edit") and editor.current_version == 1
+    assert np.array_equal(pixels(editor), one)
+    editor.redo()
+    assert np.array_equal(pixels(editor), two)
+    editor.revert(0)
+    assert np.array_equal(pixels(editor), original) and editor.current_version == 0
+    assert "nothing to undo" in editor.undo().text
+    editor.redo(2)
+    assert np.array_equal(pixels(editor), two)
+    editor.undo(2)
+    assert np.array_equal(pixels(editor), original)
+    assert editor.revert(5).error                             # no such version: a reply, not an exception
+
+    editor.redo()
+    reply = editor.send("green saucer")                       # an edit at version 1 drops version 2
+    assert reply.version == 2 and len(editor.history) == 3
+    assert "green" in editor.history[2].instruction and "redo" in editor.redo().text.lower()
+
+    root = editor.session_dir
+    editor.close()
+    again = make(session=root)                                # history survives reopening
+    assert again.current_version == 2 and len(again.history) == 3
+    from PIL import Image
+
+    with Image.open(again.history[2].image_path) as stored:
+        assert np.array_equal(pixels(again), np.asarray(stored.convert("RGB")))
+    again.undo(2)
+    assert np.array_equal(pixels(again), original)
+    head = json.loads((root / "history.json").read_text())["head"]
+    assert head == 0
+
+
+def test_direct_history_calls_never_ask_the_planner(make):
+    editor = make()
+    editor.undo()
+    editor.redo()
+    editor.revert(0)
+    assert editor._planner.calls == 0                         # noqa: SLF001 - the queue would raise if asked
+
+
+def test_bad_planner_output_and_a_crashing_planner_are_replies(make):
+    editor = make("not json at all", "{still not json")
+    reply = editor.send("do the thing")
+    assert reply.error and reply.version is None and editor.current_version == 0
+    reply = editor.send("again")                              # the queue is empty: the model raises
+    assert reply.error and reply.version is None
+    assert editor.send("   ").text.startswith("Say what to change")
+    assert editor.answer("2").error == "no open question"
+
+
+def test_an_unexpected_tool_failure_is_a_reply_and_the_session_goes_on(make, monkeypatch):
+    editor = make(recolor("saucer", "white"), recolor("saucer", "white"))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(editor.toolkit, "recolor", boom)
+    reply = editor.send("white saucer")
+    assert reply.error and "out of memory" in reply.text and editor.current_version == 0
+    monkeypatch.undo()
+    assert editor.send("white saucer").version == 1
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (not an Exception: nothing may catch it)."""
+
+
+def test_a_crash_mid_edit_loses_only_the_edit_in_flight(make, monkeypatch):
+    editor = make(recolor("saucer", "white"))
+    editor.send("white saucer")
+    root = editor.session_dir
+    editor._planner.push(recolor("table", "blue"))           # noqa: SLF001
+
+    def die(*args, **kwargs):
+        raise Crash()
+
+    monkeypatch.setattr(editor.toolkit, "recolor", die)
+    with pytest.raises(Crash):
+        editor.send("blue table")
+    editor.close()
+
+    again = make(recolor("table", "blue"), session=root)
+    assert again.current_version == 1 and len(again.history) == 2
+    assert list((root / "drafts").iterdir()) == []
+    assert "lost" in again.conversation[-1][1]
+    assert again.send("blue table").version == 2
+
+
+def test_cancel_from_progress_stops_the_edit_with_nothing_changed(make):
+    editor = make(plan({"action": "remove", "referent": {"phrase": "saucer"}}))
+    stages = []
+
+    def progress(stage, step, total):
+        stages.append(stage)
+        if stage == "edit":
+            editor.cancel()
+
+    editor.on_progress = progress
+    reply = editor.send("remove the saucer")
+    assert "Cancelled" in reply.text and reply.version is None and editor.current_version == 0
+    assert stages[:3] == ["plan", "locate", "segment"]
