@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 from PIL import Image
 
+from tools import masks
+from tools.color import parse_color, recolor_lab
+from tools.errors import Cancelled, InvalidInputError
+from tools.inpainting import InpaintResult, Inpainter, check_mask, default_dilation
 from tools.masks import Box
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class EditResult:
@@ -40,3 +46,214 @@ class EditResult:
     def __post_init__(self) -> None:
         # freeze a caller's dict: a copy, behind a read-only view
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+
+
+Progress = Callable[[int, int], None]
+
+REMOVE_PROMPT = "background, empty scene, seamless continuation of the surroundings"
+REMOVE_NEGATIVE = "object, person, animal, text, watermark, blurry, artifacts"
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    if not isinstance(image, Image.Image) or image.width < 1 or image.height < 1:
+        raise InvalidInputError(f"image must be a non-empty PIL image, got {image!r}")
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{name} must be a non-empty description, got {value!r}")
+    return " ".join(value.split())
+
+
+def _staged(progress: Progress | None, done: int, total: int) -> Progress | None:
+    """Report a stage's (step, n) as (done + step, total) of the whole edit."""
+    if progress is None:
+        return None
+    return lambda step, _n: progress(done + step, total)
+
+
+def _provenance(res: InpaintResult, **extra: object) -> dict[str, object]:
+    return {"dilate_px": res.dilate_px, "feather_px": res.feather_px, "crop_box": res.crop_box,
+            "working_size": res.working_size, **extra}
+
+
+def remove(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, *, name: str = "", seed: int = 0,
+           steps: int = 30, guidance_scale: float = 7.5, dilate_px: int | None = None,
+           progress: Progress | None = None, cancel: threading.Event | None = None) -> EditResult:
+    """Erase the object under ``mask`` and fill in the background behind it.
+
+    The mask is dilated twice as far as a plain inpaint (a removed object must not leave a halo
+    or a shadow outline), and the object's name goes into the negative prompt.
+
+    Args:
+        inpainter: the loaded inpainting model.
+        image: PIL RGB, any size.
+        mask: bool HxW, the object.
+        name: what the object is ("cup"): the model is told not to paint it again.
+        seed, steps, guidance_scale: the sampler's settings.
+        dilate_px: override the grown margin (None: twice the inpainter's default).
+        progress: called with (step, total); cancel: raise Cancelled when set.
+
+    Returns:
+        EditResult "remove" whose region is the dilated mask.
+    """
+    image = _rgb(image)
+    m = check_mask(mask, image.size)
+    if dilate_px is None:
+        dilate_px = 2 * default_dilation(m)
+    negative = f"{' '.join(name.split())}, {REMOVE_NEGATIVE}" if isinstance(name, str) and name.strip() \
+        else REMOVE_NEGATIVE
+    res = inpainter.inpaint(image, m, REMOVE_PROMPT, negative_prompt=negative, seed=seed, steps=steps,
+                            guidance_scale=guidance_scale, dilate_px=dilate_px, progress=progress, cancel=cancel)
+    return EditResult(image=res.image, region=res.region, operation="remove", prompt=REMOVE_PROMPT, seed=res.seed,
+                      box=masks.bbox(m),
+                      details=_provenance(res, negative_prompt=negative, steps=steps, family=inpainter.family))
+
+
+def replace(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, new: str, *, old: str = "",
+            two_stage: bool = False, new_box: Box | None = None, seed: int = 0, steps: int = 30,
+            guidance_scale: float = 7.5, progress: Progress | None = None,
+            cancel: threading.Event | None = None) -> EditResult:
+    """Put ``new`` where the object under ``mask`` is.
+
+    One stage repaints the object's dilated mask with the new object's prompt: right when the two
+    have similar shapes. Two stages suit different shapes (a cat → a tall vase): first the old
+    object is removed (background filled in), then the new one is painted inside the mask of its
+    box (``new_box``, or the old object's box) on the filled image.
+
+    Args:
+        new: the new object ("a red vase"); old: the old one's name (negative prompt).
+        two_stage: remove first, then paint into the box.
+        new_box: XYXY pixels where the new object goes (two-stage only; None: the old box).
+        Other arguments as for :func:`remove`.
+
+    Returns:
+        EditResult "replace"; its region is the union of every stage's region.
+    """
+    image = _rgb(image)
+    m = check_mask(mask, image.size)
+    prompt = _text("new object", new)
+    old = " ".join(old.split()) if isinstance(old, str) else ""
+    if not two_stage:
+        if new_box is not None:
+            raise InvalidInputError("new_box is only used by a two-stage replace; pass two_stage=True")
+        res = inpainter.inpaint(image, m, prompt, negative_prompt=old, seed=seed, steps=steps,
+                                guidance_scale=guidance_scale, progress=progress, cancel=cancel)
+        return EditResult(image=res.image, region=res.region, operation="replace", prompt=prompt, seed=res.seed,
+                          box=masks.bbox(m), details=_provenance(res, old=old, two_stage=False, steps=steps,
+                                                                 family=inpainter.family))
+    box = masks.bbox(m) if new_box is None else new_box
+    target = masks.box_mask(box, m.shape)
+    if not target.any():
+        raise InvalidInputError(f"new_box {new_box!r} lies outside the {image.width}x{image.height} image")
+    first = remove(inpainter, image, m, name=old, seed=seed, steps=steps, guidance_scale=guidance_scale,
+                   progress=_staged(progress, 0, 2 * steps), cancel=cancel)
+    second = inpainter.inpaint(first.image, target, prompt, negative_prompt=old, seed=seed, steps=steps,
+                               guidance_scale=guidance_scale, progress=_staged(progress, steps, 2 * steps),
+                               cancel=cancel)
+    region = masks.union(first.region, second.region)
+    # stage 2 only changed its region of stage 1's image, so this is exact; it also re-asserts the promise
+    final = masks.composite(image, second.image, region=region)
+    return EditResult(image=final, region=region, operation="replace", prompt=prompt, seed=int(seed),
+                      box=masks.bbox(target),
+                      details=_provenance(second, old=old, two_stage=True, steps=steps, family=inpainter.family,
+                                          remove_region_px=masks.area(first.region),
+                                          remove_crop_box=first.details["crop_box"]))
+
+
+def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "lab",
+            inpainter: Inpainter | None = None, name: str = "", seed: int = 0, steps: int = 30,
+            strength: float = 0.75, feather_px: int | None = None, progress: Progress | None = None,
+            cancel: threading.Event | None = None) -> EditResult:
+    """Change the colour of the object under ``mask``.
+
+    ``lab`` is exact and instant: in CIE Lab every masked pixel's a/b moves by one offset to the
+    target colour's, so lightness, shading and texture stay (see :func:`tools.color.recolor_lab`);
+    a feathered edge blends it in, and only ``mask`` may change. ``diffusion`` repaints the
+    region with "a {color} {name}" at ``strength``, which can also change its material.
+
+    Args:
+        color: a colour name ("navy blue") or hex code; ``lab`` needs a known colour.
+        method: ``lab`` or ``diffusion`` (needs ``inpainter``).
+        name: what the object is ("car"), for the diffusion prompt.
+        strength: how far diffusion may move from the input, in (0, 1].
+        feather_px: ``lab`` soft-edge width inside the mask (None: about 1% of the object's size).
+        Other arguments as for :func:`remove`.
+
+    Returns:
+        EditResult "recolor" (``details["method"]`` says which).
+    """
+    image = _rgb(image)
+    m = check_mask(mask, image.size)
+    color = _text("colour", color)
+    if method == "diffusion":
+        if inpainter is None:
+            raise InvalidInputError("recolor method 'diffusion' needs an inpainter; pass inpainter= or use "
+                                    "method='lab'")
+        prompt = f"a {color} {' '.join(name.split()) if isinstance(name, str) and name.strip() else 'object'}"
+        res = inpainter.inpaint(image, m, prompt, seed=seed, steps=steps, strength=strength, progress=progress,
+                                cancel=cancel)
+        return EditResult(image=res.image, region=res.region, operation="recolor", prompt=prompt, seed=res.seed,
+                          box=masks.bbox(m), details=_provenance(res, method="diffusion", color=color, steps=steps,
+                                                                 strength=strength, family=inpainter.family))
+    if method != "lab":
+        raise InvalidInputError(f"recolor method must be 'lab' or 'diffusion', got {method!r}")
+    rgb = parse_color(color)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the recolour was cancelled; the image is unchanged")
+    if feather_px is None:
+        feather_px = max(1, round(0.01 * np.sqrt(masks.area(m))))
+    x0, y0, x1, y1 = (int(v) for v in masks.bbox(m))
+    window = np.asarray(image)[y0:y1, x0:x1]
+    inside = m[y0:y1, x0:x1]
+    painted = window.copy()
+    painted[inside] = recolor_lab(window[inside], rgb)
+    generated = image.copy()
+    generated.paste(Image.fromarray(painted), (x0, y0))
+    alpha = np.zeros(m.shape, dtype=np.float32)
+    alpha[y0:y1, x0:x1] = masks.feather(inside, feather_px)
+    result = masks.composite(image, generated, region=m, alpha=alpha)
+    if progress is not None:
+        progress(1, 1)
+    return EditResult(image=result, region=m.copy(), operation="recolor", prompt=color, seed=int(seed),
+                      box=masks.bbox(m),
+                      details={"method": "lab", "color": color, "rgb": rgb, "feather_px": feather_px})
+
+
+def add(inpainter: Inpainter, image: Image.Image, box: Box, obj: str, *, seed: int = 0, steps: int = 30,
+        guidance_scale: float = 7.5, progress: Progress | None = None,
+        cancel: threading.Event | None = None) -> EditResult:
+    """Paint ``obj`` inside ``box`` (XYXY pixels); the box (slightly dilated) bounds the change."""
+    image = _rgb(image)
+    prompt = _text("object", obj)
+    target = masks.box_mask(box, (image.height, image.width))
+    if not target.any():
+        raise InvalidInputError(f"box {box!r} lies outside the {image.width}x{image.height} image")
+    res = inpainter.inpaint(image, target, prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
+                            progress=progress, cancel=cancel)
+    return EditResult(image=res.image, region=res.region, operation="add", prompt=prompt, seed=res.seed,
+                      box=masks.bbox(target), details=_provenance(res, steps=steps, family=inpainter.family))
+
+
+def background(inpainter: Inpainter, image: Image.Image, subject_mask: np.ndarray, prompt: str, *, seed: int = 0,
+               steps: int = 30, guidance_scale: float = 7.5, progress: Progress | None = None,
+               cancel: threading.Event | None = None) -> EditResult:
+    """Repaint everything but the subject to match ``prompt``.
+
+    The edited region is the inverted subject mask eroded by a few pixels (about 0.5% of the
+    image diagonal), so the subject's own edge pixels are never touched; the feather ramps inside
+    that region.
+    """
+    image = _rgb(image)
+    subject = check_mask(subject_mask, image.size, "subject mask")
+    prompt = _text("background prompt", prompt)
+    margin = max(2, round(0.005 * float(np.hypot(image.width, image.height))))
+    target = masks.erode(masks.invert(subject), margin)
+    if not target.any():
+        raise InvalidInputError("the subject mask covers the whole image; there is no background to change")
+    res = inpainter.inpaint(image, target, prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
+                            dilate_px=0, feather_px=margin, progress=progress, cancel=cancel)
+    return EditResult(image=res.image, region=res.region, operation="background", prompt=prompt, seed=res.seed,
+                      box=masks.bbox(subject),
+                      details=_provenance(res, erode_px=margin, steps=steps, family=inpainter.family))
