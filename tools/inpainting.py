@@ -191,7 +191,8 @@ class Inpainter:
         image = image if image.mode == "RGB" else image.convert("RGB")
         m = check_mask(mask, image.size)
         if not isinstance(prompt, str) or not isinstance(negative_prompt, str):
-            raise InvalidInputError(f"prompt and negative_prompt must be strings, got {prompt!r} and {negative_prompt!r}")
+            raise InvalidInputError(f"prompt and negative_prompt must be strings, got {prompt!r} and "
+                                    f"{negative_prompt!r}")
         check_int("steps", steps, 1, 1000)
         check_range("strength", strength, 0.0, 1.0, open_low=True)
         check_range("guidance_scale", guidance_scale, 0.0, 100.0)
