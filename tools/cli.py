@@ -78,7 +78,6 @@ def _progress(stage: str):
 
 def run(args: argparse.Namespace) -> Path:
     """Do the edit that ``args`` describe and return the output path."""
-    from tools import masks
     from tools.device import resolve_placement
     from tools.imageio import load_image, save_image
     from tools.profiles import resolve_profile
@@ -121,8 +120,6 @@ def run(args: argparse.Namespace) -> Path:
 
     if needs_region:
         mask = kit.segment(image, [box])[0]
-        if not mask.any():  # SAM found nothing inside the box: fall back to the box itself
-            mask = masks.box_mask(box, (image.height, image.width))
     name = args.find or "object"
     if args.replace_with:
         new_box = parse_box(args.new_box, "--new-box") if args.new_box else None

@@ -124,8 +124,15 @@ class Toolkit:
         """Boxes for a phrase (or phrases), best first. See :meth:`tools.grounding.Grounder.detect`."""
         return self.grounder.detect(image, phrase, **kwargs)
 
-    def segment(self, image: Image.Image, boxes: Sequence[Box]) -> list[np.ndarray]:
-        """One bool H×W mask per box; the image embedding is computed once per distinct image."""
+    def segment(self, image: Image.Image, boxes: Sequence[Box], *, box_margin: float = 0.1) -> list[np.ndarray]:
+        """One bool H×W mask per box; the image embedding is computed once per distinct image.
+
+        A box prompt says the object lies inside the box, so each mask is clipped to its box grown
+        by ``box_margin`` of its size: a stray SAM blob elsewhere in the photo is never edited.
+        A mask that comes back empty falls back to the box itself.
+        """
+        from tools.masks import box_mask
+
         if not boxes:
             return []
         with self._lock:
@@ -135,7 +142,14 @@ class Toolkit:
                 segmenter.set_image(image)
                 self._segmented = key
             result = segmenter.predict(boxes=[tuple(map(float, b)) for b in boxes])
-        return [m for m in result.masks]
+        shape = (image.height, image.width)
+        out = []
+        for box, mask in zip(boxes, result.masks):
+            x0, y0, x1, y1 = (float(v) for v in box)
+            dx, dy = (x1 - x0) * box_margin + 2, (y1 - y0) * box_margin + 2
+            clipped = mask & box_mask((x0 - dx, y0 - dy, x1 + dx, y1 + dy), shape)
+            out.append(clipped if clipped.any() else box_mask(box, shape))
+        return out
 
     # -- edits --------------------------------------------------------------------------------
 
