@@ -1,4 +1,4 @@
-"""The agent's LangGraph: plan → for each step: locate → (clarify) → segment → edit → (verify) → commit → respond."""
+"""The agent's graph: plan → per step: locate → (clarify) → segment → edit → (verify) → commit → respond."""
 
 from __future__ import annotations
 
@@ -89,9 +89,9 @@ def route_verify(state: State) -> Literal["edit", "next_step", "respond"]:
 def build_graph() -> StateGraph:
     """The uncompiled graph (compile it with a checkpointer; pass a :class:`Context` to each call)."""
     g = StateGraph(State, context_schema=Context, input_schema=InputState)
-    for name, node in (("plan", plan), ("next_step", next_step), ("locate", locate), ("clarify", clarify), ("segment", segment),
-                       ("edit", edit), ("verify", verify), ("history", history), ("talk", talk),
-                       ("commit", commit), ("respond", respond)):
+    for name, node in (("plan", plan), ("next_step", next_step), ("locate", locate), ("clarify", clarify),
+                       ("segment", segment), ("edit", edit), ("verify", verify), ("history", history),
+                       ("talk", talk), ("commit", commit), ("respond", respond)):
         g.add_node(name, node)
     g.add_edge(START, "plan")
     g.add_conditional_edges("plan", route_plan)

@@ -7,10 +7,37 @@ The plan node resets the per-turn fields at the start of each user turn.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+
+
+class CandidatePayload(TypedDict):
+    """One numbered box of a question."""
+
+    number: int
+    """1-based, as drawn on the annotated image (numbered left to right)."""
+    box: list[float]
+    """XYXY pixels of the image being edited."""
+    label: str
+    score: float
+
+
+class QuestionPayload(TypedDict):
+    """What the clarify node's interrupt carries (and :attr:`agent.editor.Editor.pending_question` reads)."""
+
+    text: str
+    """The question as the user reads it."""
+    candidates: list[CandidatePayload]
+    image: str
+    """Id of the annotated image (``questions/<id>.png`` in the session folder)."""
+    size: list[int]
+    """(width, height) of the image the boxes belong to."""
+    step: int
+    """The plan step that asks."""
+    retry: NotRequired[bool]
+    """True when the question is asked again after an answer that named no candidate."""
 
 
 @dataclass(kw_only=True)
@@ -46,7 +73,7 @@ class State(InputState):
     records: list[dict[str, Any]] = field(default_factory=list)
     """One record per accepted edit step of this turn; commit writes them into the new version."""
 
-    question: dict[str, Any] | None = None
+    question: QuestionPayload | None = None
     """The clarification payload (text, numbered candidates, annotated image id) while one is open."""
 
     chosen: list[list[float]] = field(default_factory=list)

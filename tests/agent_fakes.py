@@ -22,15 +22,16 @@ from tools.toolkit import Toolkit
 class QueuePlanner(BaseChatModel):
     """Replies with queued strings in order; running out is an error (a test asked it too often)."""
 
-    _queue: deque[str] = PrivateAttr(default_factory=deque)
+    _queue: deque[str | BaseException] = PrivateAttr(default_factory=deque)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
         return "queue-fake"
 
-    def push(self, *replies: str | dict) -> QueuePlanner:
-        self._queue.extend(r if isinstance(r, str) else json.dumps(r) for r in replies)
+    def push(self, *replies: str | dict | BaseException) -> QueuePlanner:
+        """Queue replies: strings as they are, dicts as JSON, exceptions to be raised when their turn comes."""
+        self._queue.extend(r if isinstance(r, (str, BaseException)) else json.dumps(r) for r in replies)
         return self
 
     @property
@@ -46,7 +47,10 @@ class QueuePlanner(BaseChatModel):
         self._calls.append(list(messages))
         if not self._queue:
             raise RuntimeError("QueuePlanner ran out of replies: the agent asked the planner more than expected")
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._queue.popleft()))])
+        reply = self._queue.popleft()
+        if isinstance(reply, BaseException):
+            raise reply
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
 
 
 def plan(*steps: dict, reasoning: str = "The user asked for this.") -> dict:

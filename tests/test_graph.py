@@ -124,6 +124,13 @@ def test_an_answer_picks_that_candidate_and_nothing_before_the_interrupt_runs_tw
     assert _inside(cups.image(0), cups.image(1), box)
 
 
+def test_all_as_an_answer_acts_on_every_candidate(cups):
+    cups.send("make the cup green", plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "green"}))
+    out = cups.resume("both of them")
+    assert out["reply"]["version"] == 1
+    assert cups.store.history.current.steps[0]["boxes"] == [list(map(float, LEFT_CUP)), list(map(float, RIGHT_CUP))]
+
+
 def test_cancel_ends_the_turn_with_nothing_changed(cups):
     cups.send("remove the cup", REMOVE_CUP)
     out = cups.resume("cancel")
@@ -335,6 +342,14 @@ def test_a_tool_error_mid_turn_commits_nothing(cups, monkeypatch):
 def test_a_planner_that_raises_is_a_clear_reply(cups):
     out = cups.send("remove the cup")                                        # the queue is empty: it raises
     assert out["reply"]["version"] is None and "planner" in out["reply"]["text"].lower()
+
+
+def test_cancelling_while_planning_changes_nothing(cups):
+    from tools.errors import Cancelled
+
+    out = cups.send("remove the cup", Cancelled("planning was cancelled"))
+    assert out["reply"]["text"] == "Cancelled. Nothing changed." and out["reply"]["error"] is None
+    assert cups.store.history.latest == 0
 
 
 def test_the_graph_diagram_matches_its_snapshot():

@@ -9,10 +9,10 @@ from langgraph.types import interrupt
 
 from agent.nodes.common import stop
 from agent.referents import Choice, parse_answer
-from agent.state import State
+from agent.state import QuestionPayload, State
 
 
-def _parse(answer: object, question: dict[str, Any]) -> Choice | None:
+def _parse(answer: object, question: QuestionPayload) -> Choice | None:
     if not isinstance(answer, (str, int)):
         return None
     boxes = [c["box"] for c in question["candidates"]]
@@ -32,7 +32,7 @@ def clarify(state: State) -> dict[str, Any]:
     choice = _parse(answer, question)
     said: list[AnyMessage] = [HumanMessage(str(answer))]
     if choice is None:
-        again = {**question, "retry": True,
+        again: QuestionPayload = {**question, "retry": True,
                  "text": f"Sorry, I didn't understand {str(answer)!r}. {question['text']}"}
         answer = interrupt(again)
         said += [AIMessage(again["text"]), HumanMessage(str(answer))]

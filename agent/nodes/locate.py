@@ -12,7 +12,7 @@ from agent.context import Context
 from agent.nodes.common import current_step, stop, what, working_image
 from agent.plan import Referent
 from agent.referents import iou, reading_order, select
-from agent.state import State
+from agent.state import CandidatePayload, QuestionPayload, State
 from tools.errors import ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -109,12 +109,13 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     from tools.masks import annotate
 
     shown = reading_order(sorted(chosen, key=lambda d: -d.score)[: ctx.max_candidates])
-    candidates = [{"number": i + 1, "box": [float(v) for v in d.box], "label": str(d.label), "score": float(d.score)}
-                  for i, d in enumerate(shown)]
+    candidates: list[CandidatePayload] = [
+        {"number": i + 1, "box": [float(v) for v in d.box], "label": str(d.label), "score": float(d.score)}
+        for i, d in enumerate(shown)]
     image_id = ctx.store.put_question_image(annotate(image, [tuple(c["box"]) for c in candidates],
                                                      [c["label"] for c in candidates]))
     text = (f"I found {len(candidates)} matches for {what(step)}. Which one do you mean? "
             f"Answer with a number (1-{len(candidates)}), a position like \"the left one\", \"all\", or \"cancel\".")
-    question = {"text": text, "candidates": candidates, "image": image_id, "size": list(size),
-                "step": state.step_index}
+    question: QuestionPayload = {"text": text, "candidates": candidates, "image": image_id, "size": list(size),
+                                 "step": state.step_index}
     return {**reset, "question": question, "messages": [AIMessage(text)]}

@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from agent.context import Context
 from agent.history import History
 from agent.state import State
+from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = digest(ctx.store.history, state.messages)
     try:
         outcome = make_plan(ctx.planner, image=ctx.store.version_image(), digest=text, text=state.text)
+    except Cancelled:
+        return {**update, "halt": True, "notes": ["Cancelled. Nothing changed."]}
     except Exception as e:  # the planner is any chat model (served, local): none of its failures may end the app
         logger.exception("planner failed")
         return {**update, "halt": True, "error": f"planner failed: {e}",

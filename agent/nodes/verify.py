@@ -8,9 +8,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.context import Context
-from agent.nodes.common import current_step, working_image
+from agent.nodes.common import current_step, stop, working_image
 from agent.nodes.edit import accept
 from agent.state import State
+from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     try:
         ok = bool(verify_result(ctx.planner, before=working_image(state, ctx), after=ctx.store.load_draft(draft),
                                 step=step))
+    except Cancelled:
+        return stop("Cancelled. Nothing changed.", notes=state.notes)
     except Exception:  # a judge that fails must not lose a finished edit: keep it, unverified
         logger.exception("verification failed; keeping the result")
         ok = True
