@@ -105,6 +105,9 @@ class Editor:
 
     Build it with :meth:`open`. ``send``/``answer``/``undo``/``redo``/``revert`` return a :class:`Reply`
     and never raise for bad planner output or tool failures.
+
+    Set :attr:`on_progress` to hear ``(stage, step, total)``: stages are "plan", "locate", "segment",
+    "edit" (with diffusion steps), "verify", and "load <role>" before a model loads.
     """
 
     def __init__(self, store: SessionStore, profile: Profile, *, toolkit: Any, planner: Any = None,
@@ -119,8 +122,15 @@ class Editor:
         self.on_progress: Callable[[str, int, int], None] | None = None
         self._cancel = threading.Event()
         self._config = {"configurable": {"thread_id": THREAD_ID}}
+        if getattr(toolkit, "on_load", False) is None:
+            toolkit.on_load = self._loading     # model loads show up as progress stages ("load inpainting")
         self.graph = compile_graph(store.checkpointer())
         self._recover()
+
+    def _loading(self, role: str, model_id: str) -> None:
+        logger.info("loading %s model %s", role, model_id)
+        if self.on_progress is not None:
+            self.on_progress(f"load {role}", 0, 1)
 
     # -- opening ------------------------------------------------------------------------------
 

@@ -205,4 +205,6 @@ def test_cancel_from_progress_stops_the_edit_with_nothing_changed(make):
     editor.on_progress = progress
     reply = editor.send("remove the saucer")
     assert "Cancelled" in reply.text and reply.version is None and editor.current_version == 0
-    assert stages[:3] == ["plan", "locate", "segment"]
+    work = [s for s in stages if not s.startswith("load ")]
+    assert work[:3] == ["plan", "locate", "segment"]
+    assert "load segmentation" in stages and "load inpainting" in stages      # model loads are announced
