@@ -1,28 +1,878 @@
-"""chatedit's entry point: the chat TUI, and the `edit` subcommand (direct tool use).
+"""chatedit's entry point: the chat TUI (`chatedit [IMAGE]`), `chatedit sessions`, and `chatedit edit`.
 
-Importing this module stays cheap: torch and the models load only inside the commands.
+Importing this module stays cheap: the agent, torch and the models load only inside the app's worker
+thread, and textual-image (which queries the terminal) only when the app starts.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.containers import Center, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Label, ListItem, ListView, Markdown, OptionList, ProgressBar, Static
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+logger = logging.getLogger(__name__)
 
 COMMANDS = {
     "edit": "one edit straight through the tools, no planner (chatedit edit --help)",
+    "sessions": "list saved sessions (chatedit sessions --help)",
 }
+IMAGE_MODES = ("auto", "halfcell", "unicode", "sixel", "tgp")
+STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
+          "verify": "checking the result", "load planner": "loading planner"}
+"""The Editor's progress stages, as the progress strip says them."""
+DISPLAY_SIDE = 1024
+"""Images are shrunk to at most this many pixels a side before the terminal renders them."""
+
+HELP = """\
+**Say what to change**, e.g. *make the cup red*, *remove the spoon*, *make it look like autumn*.
+
+| command | does |
+|---|---|
+| `/undo [N]`, `/redo [N]` | step back / forward (also **ctrl+z** / **ctrl+y**) |
+| `/revert N` | make version N current (or pick it in the history list and press Enter) |
+| `/save PATH` | write the current image (PNG keeps how it was made) |
+| `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
+| `/question` | show the pending question again |
+| `/help`, `/quit` | this help; leave (**ctrl+q**) |
+
+**Esc** cancels a running edit; nothing is half-applied."""
+
+
+# ---------------------------------------------------------------- data the worker hands to the UI
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One line of the history list."""
+
+    number: int
+    instruction: str
+    created: str
+    image_path: Path
+    has_mask: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the UI shows, read from the Editor on the worker thread (the UI never touches the Editor)."""
+
+    current: int
+    versions: tuple[VersionRow, ...]
+    after: PILImage
+    before: PILImage | None
+    overlay: PILImage | None
+    question: Any | None
+    profile: str
+    device: str
+    session_dir: Path
+
+
+def _thumb(image: PILImage) -> PILImage:
+    image = image.convert("RGB")
+    image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    return image
+
+
+def _open_thumb(path: Path) -> PILImage:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return _thumb(im)
+
+
+def _tint(image: PILImage, mask_path: Path, color: tuple[int, int, int] = (255, 64, 64)) -> PILImage:
+    """The image with the mask's white area tinted, for the mask overlay."""
+    from PIL import Image
+
+    with Image.open(mask_path) as m:
+        mask = m.convert("L").resize(image.size, Image.Resampling.NEAREST)
+    alpha = mask.point(lambda p: 115 if p > 127 else 0)
+    return Image.composite(Image.new("RGB", image.size, color), image, alpha)
+
+
+def take_snapshot(editor: Any) -> Snapshot:
+    """Read everything the UI shows from ``editor`` (call on the thread that owns the editor)."""
+    versions = {v.number: v for v in editor.history}
+    current = editor.current_version
+    after = _thumb(editor.current_image)
+    before = _open_thumb(versions[current - 1].image_path) if current - 1 in versions else None
+    mask_path = versions[current].mask_path if current in versions else None
+    overlay = _tint(after, mask_path) if mask_path is not None and Path(mask_path).is_file() else None
+    rows = tuple(VersionRow(v.number, v.instruction, v.created, Path(v.image_path), v.mask_path is not None)
+                 for v in sorted(versions.values(), key=lambda v: v.number))
+    return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
+                    question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
+                    session_dir=Path(editor.session_dir))
+
+
+def _device_of(editor: Any) -> str:
+    placement = getattr(editor, "placement", None) or getattr(getattr(editor, "toolkit", None), "placement", None)
+    if placement is None:
+        from tools.device import resolve_placement
+
+        placement = resolve_placement()
+    return f"{placement.device} {str(placement.dtype).removeprefix('torch.')}"
+
+
+def _short(path: Path) -> str:
+    """``path`` with the home folder written as ``~``."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
+def _error_text(error: BaseException) -> str:
+    from tools.errors import ChatEditError
+
+    if isinstance(error, ChatEditError):
+        return str(error)
+    logger.error("unexpected error in the editor", exc_info=error)
+    return f"{type(error).__name__}: {error}"
+
+
+# ---------------------------------------------------------------- messages from the worker
+
+class Opened(Message):
+    def __init__(self, editor: Any, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.editor, self.snapshot = editor, snapshot
+
+
+class Progress(Message):
+    """A stage's progress; a newer one replaces an unprocessed older one."""
+
+    def __init__(self, stage: str, step: int, total: int) -> None:
+        super().__init__()
+        self.stage, self.step, self.total = stage, step, total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Progress) and message.stage == self.stage
+
+
+class TurnDone(Message):
+    def __init__(self, reply: Any | None, snapshot: Snapshot | None, error: str | None = None,
+                 cancelled: bool = False, note: str = "") -> None:
+        super().__init__()
+        self.reply, self.snapshot, self.error, self.cancelled, self.note = reply, snapshot, error, cancelled, note
+
+
+# ---------------------------------------------------------------- widgets
+
+class ChatMessage(Markdown):
+    """One message of the conversation: ``user``, ``agent``, ``system`` or ``error``."""
+
+    DEFAULT_CSS = """
+    ChatMessage { margin: 0 1 1 1; padding: 0 1; background: $boost; }
+    ChatMessage.user { margin-left: 8; background: $primary 15%; border-left: thick $primary; }
+    ChatMessage.agent { margin-right: 4; border-left: thick $success; }
+    ChatMessage.system { color: $text-muted; background: transparent; }
+    ChatMessage.error { border-left: thick $error; color: $text-error; }
+    """
+
+    def __init__(self, text: str, role: str) -> None:
+        super().__init__(text, classes=role)
+        self.role = role
+
+
+class ChatLog(VerticalScroll):
+    """The conversation, newest at the bottom."""
+
+    DEFAULT_CSS = "ChatLog { height: 1fr; }"
+
+    def say(self, text: str, role: str = "agent") -> ChatMessage:
+        message = ChatMessage(text, role)
+        self.mount(message)
+        self.call_after_refresh(self.scroll_end, animate=False)
+        return message
+
+
+class ImagePane(Vertical):
+    """The current image (or before/after, mask overlay, a previewed version) with a caption."""
+
+    DEFAULT_CSS = """
+    ImagePane { height: 1fr; }
+    ImagePane #caption { height: 1; width: 100%; content-align: center middle; color: $text-muted; }
+    ImagePane Center { height: 1fr; align: center middle; }
+    ImagePane .picture { width: auto; height: auto; }
+    """
+
+    showing_before = reactive(False)
+    showing_mask = reactive(False)
+
+    def __init__(self, image_mode: str = "auto", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_mode = image_mode
+        self.snapshot: Snapshot | None = None
+        self.preview: tuple[int, PILImage] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("loading…", id="caption")
+        with Center():
+            yield image_widget_class(self.image_mode)(classes="picture")
+
+    def show(self, snapshot: Snapshot) -> None:
+        self.snapshot, self.preview = snapshot, None
+        self.refresh_picture()
+
+    def show_preview(self, number: int, image: PILImage) -> None:
+        self.preview = (number, image)
+        self.refresh_picture()
+
+    def show_picture(self, image: PILImage, caption: str) -> None:
+        self.query_one(".picture").image = image  # type: ignore[attr-defined]
+        self.query_one("#caption", Label).update(caption)
+
+    def watch_showing_before(self) -> None:
+        self.refresh_picture()
+
+    def watch_showing_mask(self) -> None:
+        self.refresh_picture()
+
+    def refresh_picture(self) -> None:
+        snap = self.snapshot
+        if not self.is_mounted or snap is None:
+            return
+        if self.preview is not None:
+            number, image = self.preview
+            self.show_picture(image, f"v{number} (preview) · Enter reverts to it")
+        elif self.showing_before and snap.before is not None:
+            self.show_picture(snap.before, f"before · v{snap.current - 1}   (f2: after)")
+        elif self.showing_mask and snap.overlay is not None:
+            self.show_picture(snap.overlay, f"v{snap.current} · last edit's mask   (f3: hide)")
+        else:
+            hints = [h for h, ok in (("f2: before", snap.before is not None), ("f3: mask", snap.overlay is not None))
+                     if ok]
+            self.show_picture(snap.after, f"v{snap.current} · current" + (f"   ({', '.join(hints)})" if hints else ""))
+
+
+class VersionItem(ListItem):
+    def __init__(self, row: VersionRow, current: int) -> None:
+        mark = "●" if row.number == current else ("↷" if row.number > current else " ")
+        text = row.instruction or "original"
+        super().__init__(Label(f"{mark} v{row.number}  {text}", markup=False),
+                         classes="redo" if row.number > current else "")
+        self.row = row
+
+
+class HistoryList(ListView):
+    """The versions: ● current, ↷ redo branch. Highlight previews a version; Enter reverts to it."""
+
+    DEFAULT_CSS = """
+    HistoryList { height: 12; border: round $panel; }
+    HistoryList:focus { border: round $primary; }
+    HistoryList .redo { color: $text-muted; }
+    """
+    BORDER_TITLE = "history"
+
+    async def set_rows(self, rows: tuple[VersionRow, ...], current: int) -> None:
+        await self.clear()
+        await self.extend(VersionItem(row, current) for row in rows)
+        self.index = next((i for i, r in enumerate(rows) if r.number == current), None)
+
+
+class ProgressStrip(Horizontal):
+    """The running stage's name and its progress; hidden while idle."""
+
+    DEFAULT_CSS = """
+    ProgressStrip { height: 1; display: none; padding: 0 1; }
+    ProgressStrip.-busy { display: block; }
+    ProgressStrip #stage { width: 1fr; color: $accent; }
+    ProgressStrip ProgressBar { width: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="stage", markup=False)
+        yield ProgressBar(show_eta=False, show_percentage=False)
+
+    def start(self, stage: str) -> None:
+        self.add_class("-busy")
+        self.set_progress(stage, 0, 0)
+
+    def set_progress(self, stage: str, step: int, total: int) -> None:
+        count = f"  {step}/{total}" if total > 1 else ""
+        self.query_one("#stage", Label).update(f"{STAGES.get(stage, stage)}…{count}  (Esc cancels)")
+        self.query_one(ProgressBar).update(total=total if total > 0 else None, progress=step)
+
+    def stop(self) -> None:
+        self.remove_class("-busy")
+
+
+class StatusLine(Static):
+    """profile · device · model status · session folder."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }"
+
+    profile = reactive("…")
+    device = reactive("…")
+    models = reactive("starting")
+    session = reactive("")
+
+    def render(self) -> Content:
+        return Content(f"profile {self.profile} · {self.device} · models: {self.models} · session {self.session}")
+
+
+class ClarifyScreen(ModalScreen[object]):
+    """The agent's question with numbered candidates: a number key picks one; typing answers in words."""
+
+    DEFAULT_CSS = """
+    ClarifyScreen { align: center middle; }
+    ClarifyScreen #dialog { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    ClarifyScreen #question { height: auto; margin-bottom: 1; }
+    ClarifyScreen Center { height: 1fr; align: center middle; }
+    ClarifyScreen .picture { width: auto; height: auto; }
+    ClarifyScreen OptionList { height: auto; max-height: 8; }
+    """
+    BINDINGS = [Binding("escape", "later", "Answer later"),
+                *(Binding(str(n), f"pick({n})", show=False) for n in range(1, 10))]
+
+    def __init__(self, question: Any, image_mode: str = "auto") -> None:
+        super().__init__()
+        self.question, self.image_mode = question, image_mode
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Markdown(f"**{self.question.text}**  \nPress a number key, or type an answer and Enter; "
+                           "Esc answers later.", id="question")
+            with Center():
+                yield image_widget_class(self.image_mode)(str(self.question.image_path), classes="picture")
+            yield OptionList(*(Content(f"{c.number}  {c.label}  ({c.score:.2f})") for c in self.question.candidates))
+            yield Input(placeholder="…or describe which one", id="answer", select_on_focus=False)
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_key(self, event: Any) -> None:
+        answer = self.query_one("#answer", Input)
+        if not answer.has_focus and event.is_printable and not (event.character or "").isdigit():
+            answer.focus()
+            answer.insert_text_at_cursor(event.character)
+            event.stop()
+
+    def action_pick(self, number: int) -> None:
+        if any(c.number == number for c in self.question.candidates):
+            self.dismiss(number)
+
+    def action_later(self) -> None:
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.question.candidates[event.option_index].number)
+
+    @on(Input.Submitted, "#answer")
+    def _typed(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+
+
+def image_widget_class(mode: str) -> type[Widget]:
+    """textual-image's widget for a render mode (``auto`` picks kitty/sixel/half cells by the terminal)."""
+    import textual_image.widget as tiw
+
+    classes = {"auto": tiw.Image, "halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage,
+               "sixel": tiw.SixelImage, "tgp": tiw.TGPImage}
+    return classes[mode]
+
+
+# ---------------------------------------------------------------- the app
+
+class ChatEditApp(App[None]):
+    """Chat on the left, the image and its history on the right; the Editor runs on a worker thread.
+
+    Args:
+        source: an image path, or a session folder to reopen.
+        profile, session_dir, planner, toolkit, seed: passed to ``Editor.open``.
+        image_mode: how images are drawn (``auto``: kitty/sixel where the terminal can, else half cells).
+    """
+
+    TITLE = "chatedit"
+    CSS = """
+    #main { height: 1fr; }
+    #chat-side { width: 1fr; min-width: 36; }
+    #image-side { width: 1fr; border-left: vkey $panel; }
+    #prompt { margin: 0 1; border: round $primary 40%; }
+    #prompt:focus { border: round $primary; }
+    """
+    BINDINGS = [
+        Binding("ctrl+z", "undo", "Undo"),
+        Binding("ctrl+y", "redo", "Redo"),
+        Binding("f2,ctrl+b", "toggle_before", "Before/after"),
+        Binding("f3,ctrl+t", "toggle_mask", "Mask"),
+        Binding("escape", "cancel", "Cancel edit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+    ESCAPE_TO_MINIMIZE = False
+
+    busy = reactive(False)
+
+    def __init__(self, source: str | Path, *, profile: str = "auto", session_dir: str | Path | None = None,
+                 planner: Any = None, toolkit: Any = None, seed: int = 0, image_mode: str = "auto") -> None:
+        super().__init__()
+        self.source, self.image_mode = source, image_mode
+        self.open_kwargs = {"profile": profile, "session_dir": session_dir, "planner": planner,
+                            "toolkit": toolkit, "seed": seed}
+        self.editor: Any = None
+        self.snapshot: Snapshot | None = None
+        self.loaded: set[str] = set()
+        self.cancel_asked = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="chat-side"):
+                yield ChatLog()
+                yield Input(placeholder="Say what to change (/help for commands)", id="prompt")
+            with Vertical(id="image-side"):
+                yield ImagePane(self.image_mode)
+                yield HistoryList()
+        yield ProgressStrip()
+        yield StatusLine()
+        yield Footer()
+
+    @property
+    def chat(self) -> ChatLog:
+        return self.query_one(ChatLog)
+
+    @property
+    def image_pane(self) -> ImagePane:
+        return self.query_one(ImagePane)
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt", Input).focus()
+        self.chat.say(f"Opening **{Path(self.source).name}**…", "system")
+        self.query_one(ProgressStrip).start("opening the session")
+        self.busy = True
+        self.open_editor()
+
+    # ------------------------------------------------------------ worker side (no widget access here)
+
+    @work(thread=True, exclusive=True, group="editor", exit_on_error=False)
+    def open_editor(self) -> None:
+        """Open the Editor (imports torch and the agent) and post :class:`Opened`; never raises."""
+        try:
+            from agent.editor import Editor
+
+            editor = Editor.open(self.source, **self.open_kwargs)
+            editor.on_progress = self._progress
+            toolkit = getattr(editor, "toolkit", None)
+            if hasattr(toolkit, "on_load"):
+                toolkit.on_load = self._loading
+            snapshot = take_snapshot(editor)
+        except Exception as error:  # noqa: BLE001 - the worker boundary: every failure becomes a notification
+            self.post_message(TurnDone(None, None, error=_error_text(error)))
+            return
+        self.post_message(Opened(editor, snapshot))
+
+    @work(thread=True, exclusive=True, group="editor", exit_on_error=False)
+    def run_editor(self, call: Callable[[Any], Any]) -> None:
+        """Run ``call(editor)`` (a Reply, a note string or None) and post :class:`TurnDone`; never raises."""
+        from tools.errors import Cancelled
+
+        reply, error, cancelled = None, None, False
+        try:
+            reply = call(self.editor)
+        except Cancelled:
+            cancelled = True
+        except Exception as exc:  # noqa: BLE001 - the worker boundary
+            error = _error_text(exc)
+        try:
+            snapshot = take_snapshot(self.editor)
+        except Exception as exc:  # noqa: BLE001
+            snapshot, error = None, error or _error_text(exc)
+        note = reply if isinstance(reply, str) else ""
+        self.post_message(TurnDone(None if note else reply, snapshot, error, cancelled, note))
+
+    def _progress(self, stage: str, step: int, total: int) -> None:
+        self.post_message(Progress(stage, step, total))
+
+    def _loading(self, role: str, model_id: str) -> None:
+        self.post_message(Progress(f"loading {role}", 0, 0))
+        logger.info("loading the %s model %s", role, model_id)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def load_preview(self, row: VersionRow) -> None:
+        try:
+            image = _open_thumb(row.image_path)
+        except Exception as exc:  # noqa: BLE001
+            self.call_from_thread(self.notify, _error_text(exc), severity="error", markup=False)
+            return
+        self.call_from_thread(self._show_preview, row.number, image)
+
+    # ------------------------------------------------------------ UI side
+
+    def _start(self, stage: str, call: Callable[[Any], Any]) -> None:
+        if self.editor is None:
+            self.notify("The session is still opening; one moment.", severity="warning")
+        elif self.busy:
+            self.notify("An edit is running; Esc cancels it.", severity="warning")
+        else:
+            self.busy, self.cancel_asked = True, False
+            self.query_one(ProgressStrip).start(stage)
+            self.query_one(StatusLine).models = "working"
+            self.run_editor(call)
+
+    def watch_busy(self, busy: bool) -> None:
+        self.query_one("#prompt", Input).placeholder = (
+            "working… (Esc cancels)" if busy else
+            "Answer: a number, or words like 'the left one'" if self.snapshot and self.snapshot.question else
+            "Say what to change (/help for commands)")
+
+    @on(Opened)
+    async def _opened(self, message: Opened) -> None:
+        self.editor = message.editor
+        await self._apply(message.snapshot)
+        self._finish(ok=True)
+        snap = message.snapshot
+        at = f" at v{snap.current} of {len(snap.versions) - 1}" if len(snap.versions) > 1 else ""
+        self.chat.say(f"Session **{snap.session_dir.name}** is open{at}. Say what to change, or `/help`.",
+                      "system")
+        if snap.question is not None:
+            self._ask(snap.question)
+
+    @on(Progress)
+    def _progressed(self, message: Progress) -> None:
+        if self.busy:
+            self.query_one(ProgressStrip).set_progress(message.stage, message.step, message.total)
+            if message.stage.startswith("load"):
+                self.query_one(StatusLine).models = STAGES.get(message.stage, message.stage)
+                self.loaded.add(message.stage)
+
+    @on(TurnDone)
+    async def _turn_done(self, message: TurnDone) -> None:
+        committed = message.reply is not None and message.reply.version is not None
+        if message.cancelled or (self.cancel_asked and not committed):
+            self.notify("Cancelled; nothing changed.", severity="warning")
+        elif self.cancel_asked:
+            self.notify("The edit finished before it could be cancelled; ctrl+z undoes it.", severity="warning")
+        if message.cancelled:
+            self.chat.say("Cancelled; nothing changed.", "system")
+        errors = [e for e in (message.error, getattr(message.reply, "error", None)) if e]
+        for error in errors:
+            self.notify(error, title="That didn't work", severity="error", timeout=8, markup=False)
+        reply = message.reply
+        if reply is not None and reply.text and reply.question is None:
+            self.chat.say(reply.text, "error" if reply.error and reply.version is None else "agent")
+        elif errors and message.error:
+            self.chat.say(message.error, "error")
+        if message.note:
+            self.chat.say(message.note, "system")
+        if message.snapshot is not None:
+            await self._apply(message.snapshot)
+        self._finish(ok=not errors)
+        if reply is not None and reply.question is not None:
+            self._ask(reply.question)
+
+    def _finish(self, ok: bool) -> None:
+        self.busy = False
+        self.query_one(ProgressStrip).stop()
+        status = self.query_one(StatusLine)
+        if self.editor is None:
+            status.models = "session failed to open" if not ok else "starting"
+        else:
+            status.models = f"{len(self.loaded)} loaded" if self.loaded else "load on first edit"
+
+    async def _apply(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        pane = self.image_pane
+        pane.show(snap)
+        if snap.before is None:
+            pane.showing_before = False
+        if snap.overlay is None:
+            pane.showing_mask = False
+        await self.query_one(HistoryList).set_rows(snap.versions, snap.current)
+        status = self.query_one(StatusLine)
+        status.profile, status.device, status.session = snap.profile, snap.device, _short(snap.session_dir)
+        self.watch_busy(self.busy)
+
+    def _ask(self, question: Any) -> None:
+        labels = {c.label for c in question.candidates}
+        lines = (f"{len(question.candidates)} candidates, numbered on the image." if len(labels) == 1 else
+                 " · ".join(f"**{c.number}** {c.label}" for c in question.candidates))
+        self.chat.say(f"{question.text}\n\n{lines}", "agent")
+        self.push_screen(ClarifyScreen(question, self.image_mode), callback=self._answered)
+
+    def _answered(self, answer: object) -> None:
+        if answer is None:
+            self.chat.say("Answer when you like: type a number or describe it (`/question` shows it again).",
+                          "system")
+            return
+        self.chat.say(str(answer), "user")
+        self._start("resolving your answer", lambda editor: editor.answer(answer))
+
+    @on(Input.Submitted, "#prompt")
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        event.input.clear()
+        if not text:
+            return
+        if text.startswith("/"):
+            self.run_command(text)
+            return
+        if self.editor is None or self.busy:
+            self._start("", lambda editor: None)  # only explains why not
+            return
+        self.chat.say(text, "user")
+        if self.snapshot is not None and self.snapshot.question is not None:
+            answer: str | int = int(text) if text.isdigit() else text
+            self._start("resolving your answer", lambda editor: editor.answer(answer))
+        else:
+            self._start("planning", lambda editor: editor.send(text))
+
+    def run_command(self, text: str) -> None:
+        """Run a slash command (``/undo``, ``/redo``, ``/revert N``, ``/save PATH``, ``/help``, ``/quit``...)."""
+        name, _, arg = text[1:].partition(" ")
+        name, arg = name.lower(), arg.strip()
+        self.chat.say(f"`{text}`", "user")
+        if name in ("undo", "redo", "revert"):
+            if (name == "revert" and not arg.isdigit()) or (arg and not arg.isdigit()):
+                self.notify(f"/{name} takes a number" + (", e.g. /revert 2" if name == "revert" else " (or none)"),
+                            severity="warning")
+            elif name == "revert":
+                self.action_revert(int(arg))
+            else:
+                getattr(self, f"action_{name}")(int(arg or 1))
+        elif name == "save":
+            if not arg:
+                self.notify("/save needs a path, e.g. /save out/cup.png", severity="warning")
+            else:
+                self._start("saving", lambda editor: _save(editor, Path(arg).expanduser()))
+        elif name == "help":
+            self.chat.say(HELP, "system")
+        elif name in ("quit", "exit"):
+            self.exit()
+        elif name == "before":
+            self.action_toggle_before()
+        elif name == "mask":
+            self.action_toggle_mask()
+        elif name == "question":
+            if self.snapshot is not None and self.snapshot.question is not None:
+                self._ask(self.snapshot.question)
+            else:
+                self.notify("No question is pending.")
+        else:
+            self.notify(f"Unknown command /{name}; /help lists them.", severity="warning", markup=False)
+
+    def action_undo(self, n: int = 1) -> None:
+        self._start("undo", lambda editor: editor.undo(n))
+
+    def action_redo(self, n: int = 1) -> None:
+        self._start("redo", lambda editor: editor.redo(n))
+
+    def action_revert(self, number: int) -> None:
+        self._start(f"reverting to v{number}", lambda editor: editor.revert(number))
+
+    def action_toggle_before(self) -> None:
+        pane = self.image_pane
+        if self.snapshot is None or self.snapshot.before is None:
+            self.notify("Nothing before this version.")
+            return
+        pane.showing_mask, pane.preview = False, None
+        pane.showing_before = not pane.showing_before
+
+    def action_toggle_mask(self) -> None:
+        pane = self.image_pane
+        if self.snapshot is None or self.snapshot.overlay is None:
+            self.notify("This version has no edit mask.")
+            return
+        pane.showing_before, pane.preview = False, None
+        pane.showing_mask = not pane.showing_mask
+
+    def action_cancel(self) -> None:
+        if self.busy and self.editor is not None:
+            self.editor.cancel()
+            self.cancel_asked = True
+            self.query_one(ProgressStrip).set_progress("cancelling", 0, 0)
+
+    @on(ListView.Highlighted, "HistoryList")
+    def _highlighted(self, event: ListView.Highlighted) -> None:
+        item, snap = event.item, self.snapshot
+        if not isinstance(item, VersionItem) or snap is None:
+            return
+        if item.row.number == snap.current:
+            self.image_pane.show(snap)
+        else:
+            self.load_preview(item.row)
+
+    def _show_preview(self, number: int, image: PILImage) -> None:
+        item = self.query_one(HistoryList).highlighted_child
+        if isinstance(item, VersionItem) and item.row.number == number and self.snapshot is not None \
+                and number != self.snapshot.current:
+            self.image_pane.show_preview(number, image)
+
+    @on(ListView.Selected, "HistoryList")
+    def _selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, VersionItem) and self.snapshot is not None \
+                and event.item.row.number != self.snapshot.current:
+            self.action_revert(event.item.row.number)
+
+    def on_descendant_blur(self, event: Any) -> None:
+        if isinstance(event.widget, HistoryList) and self.snapshot is not None and self.image_pane.preview:
+            self.image_pane.show(self.snapshot)
+
+    def on_unmount(self) -> None:
+        if self.editor is not None:
+            self.editor.cancel()
+            if not self.busy:
+                self.editor.close()
+
+
+def _save(editor: Any, path: Path) -> str:
+    from tools.imageio import save_image
+
+    version = editor.current_version
+    info = next((v for v in editor.history if v.number == version), None)
+    metadata = {"chatedit:version": str(version), "chatedit:session": str(editor.session_dir)}
+    if info is not None and info.instruction:
+        metadata["chatedit:instruction"] = info.instruction
+    written = save_image(editor.current_image, path, metadata=metadata)
+    return f"Saved v{version} to `{written}`."
+
+
+# ---------------------------------------------------------------- command line
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chatedit", description="Talk to a photo: say what to change, and chatedit finds it and repaints "
+                                     "only that. Every version is kept; undo any step.",
+        epilog="other commands:\n" + "\n".join(f"  chatedit {n:9s} {t}" for n, t in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", nargs="?", help="image path or a bundled sample (coffee, chelsea, astronaut, rocket); "
+                                            "default: coffee")
+    p.add_argument("--profile", default="auto", choices=("auto", "full", "lite", "tiny"),
+                   help="models to use: auto (default: full on CUDA, lite on CPU, tiny offline), full, lite, tiny")
+    p.add_argument("--session", metavar="DIR", help="keep the new session in DIR (default: a new folder under "
+                                                    "the sessions folder)")
+    p.add_argument("--resume", nargs="?", const="", metavar="DIR",
+                   help="reopen a saved session and its pending question (default: the latest)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first edit (default 0)")
+    p.add_argument("--image-mode", choices=IMAGE_MODES, default="auto",
+                   help="how to draw images: auto (kitty/sixel where the terminal supports it, else half cells)")
+    return p
+
+
+def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    if args.resume is not None:
+        if args.image or args.session:
+            parser.error("--resume reopens a session; give no IMAGE or --session with it")
+        from agent.store import is_session
+
+        if args.resume:
+            if not is_session(args.resume):
+                parser.error(f"{args.resume} is not a chatedit session folder (no history.json)")
+            return args.resume
+        sessions = _session_rows(_sessions_root())
+        if not sessions:
+            parser.error(f"there is no saved session under {_sessions_root()} to resume")
+        return str(sessions[0]["path"])
+    from tools.samples import DEFAULT_SAMPLE, is_sample, sample_path
+
+    image = args.image or DEFAULT_SAMPLE
+    if not Path(image).exists() and is_sample(image):
+        return str(sample_path(image))
+    if not Path(image).is_file():
+        parser.error(f"{image} is not a file (give an image path or a sample: coffee, chelsea, astronaut, rocket)")
+    return image
+
+
+def _sessions_root() -> Path:
+    """The folder new sessions go to (the Editor's default)."""
+    from agent.editor import default_session_dir
+
+    return default_session_dir().parent
+
+
+def _session_rows(root: Path) -> list[dict[str, Any]]:
+    """Saved sessions under ``root``, most recently changed first: path, name, date, versions, question."""
+    import json
+    from datetime import datetime
+
+    from agent.store import HISTORY, is_session
+
+    rows = []
+    for path in (p for p in (root.iterdir() if root.is_dir() else ()) if is_session(p)):
+        try:
+            versions = len(json.loads((path / HISTORY).read_text(encoding="utf-8"))["versions"])
+            question = _has_pending_question(path)
+        except Exception as error:  # noqa: BLE001 - a damaged session is listed as such, never a crash
+            logger.warning("session %s is damaged: %s", path, error)
+            versions, question = -1, False
+        mtime = (path / HISTORY).stat().st_mtime
+        rows.append({"path": path, "name": path.name, "mtime": mtime, "versions": versions, "question": question,
+                     "date": datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")})
+    return sorted(rows, key=lambda r: r["mtime"], reverse=True)
+
+
+def _has_pending_question(path: Path) -> bool:
+    """Whether the session in ``path`` waits on an answer (read from its checkpoints, nothing changed)."""
+    from agent.editor import THREAD_ID
+    from agent.graph import compile_graph
+    from agent.store import SessionStore
+
+    store = SessionStore.open(path)
+    try:
+        graph = compile_graph(store.checkpointer())
+        return bool(graph.get_state({"configurable": {"thread_id": THREAD_ID}}).interrupts)
+    finally:
+        store.close()
+
+
+def sessions_main(argv: list[str]) -> int:
+    """``chatedit sessions``: list saved sessions."""
+    p = argparse.ArgumentParser(prog="chatedit sessions", description="List saved sessions, newest first.")
+    p.add_argument("--root", metavar="DIR", help="sessions folder (default: the one chatedit saves to)")
+    args = p.parse_args(argv)
+    root = Path(args.root).expanduser() if args.root else _sessions_root()
+    rows = _session_rows(root)
+    if not rows:
+        print(f"no sessions under {root}")
+        return 0
+    print(f"{'session':28s} {'last change':17s} {'versions':>8s}  question")
+    for row in rows:
+        versions = "damaged" if row["versions"] < 0 else str(row["versions"])
+        print(f"{row['name']:28s} {row['date']:17s} {versions:>8s}  {'yes' if row['question'] else 'no'}")
+    print(f"\n{len(rows)} session(s) in {root}; reopen one with: chatedit --resume {root}/NAME")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``chatedit [COMMAND] ...`` and return the exit code."""
+    """``chatedit [IMAGE] [OPTIONS]`` (the TUI), ``chatedit sessions``, ``chatedit edit ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "edit":
         from tools.cli import main as edit_main
 
         return edit_main(argv[1:])
-    lines = ["usage: chatedit COMMAND [OPTIONS]", "", "commands:"]
-    lines += [f"  {name:10s}{text}" for name, text in COMMANDS.items()]
-    print("\n".join(lines))
-    return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    if argv and argv[0] == "sessions":
+        return sessions_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    source = _resolve_source(args, parser)
+    from textual.logging import TextualHandler
+
+    logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()])
+    logging.getLogger("textual_image").setLevel(logging.ERROR)  # a terminal that doesn't answer is not news
+    import textual_image.widget  # noqa: F401 - asks the terminal what it can draw, before Textual takes it over
+
+    app = ChatEditApp(source, profile=args.profile, session_dir=args.session, seed=args.seed,
+                      image_mode=args.image_mode)
+    app.run()
+    return 0
 
 
 if __name__ == "__main__":

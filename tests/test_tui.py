@@ -1,0 +1,233 @@
+"""The chat TUI driven by Textual's pilot over the real Editor (tiny models, a scripted fake planner)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from PIL import ImageChops
+
+import tui
+from tools.samples import sample_path
+
+pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parent.parent
+CUP_BOX = [180.0, 20.0, 450.0, 300.0]
+"""Roughly the cup in the coffee photo (600×400)."""
+
+
+def plan(*steps: dict) -> str:
+    return json.dumps({"reasoning": "the user wants this", "steps": list(steps)})
+
+
+def recolor_box(color: str = "red") -> str:
+    return plan({"action": "recolor", "referent": {"box": CUP_BOX}, "content": color})
+
+
+def planner(*replies: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+
+
+async def settle(app: tui.ChatEditApp, pilot, timeout: float = 300.0) -> None:
+    """Wait until the editor's worker is done and the UI has taken its result."""
+    waited = 0.0
+    await pilot.pause()
+    while app.busy:
+        if waited > timeout:
+            raise TimeoutError("the editor's worker did not finish")
+        await pilot.pause(0.05)
+        waited += 0.05
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_line(pilot, text: str) -> None:
+    await pilot.press(*text)
+    await pilot.press("enter")
+
+
+def drive(source: str | Path, script: Callable[[tui.ChatEditApp, object], Awaitable[None]], *,
+          session_dir: Path | None = None, fake=None) -> tui.ChatEditApp:
+    """Run the app headless at 120×40 over the real Editor (tiny profile) and play ``script`` on it."""
+    async def go() -> tui.ChatEditApp:
+        app = tui.ChatEditApp(source, profile="tiny", session_dir=session_dir, planner=fake, image_mode="halfcell")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            assert app.editor is not None, [n.message for n in app._notifications]
+            await script(app, pilot)
+        return app
+
+    return asyncio.run(go())
+
+
+def history_rows(app: tui.ChatEditApp) -> list[str]:
+    return [str(item.query_one(tui.Label).content) for item in app.query(tui.VersionItem)]
+
+
+def chat_texts(app: tui.ChatEditApp, role: str | None = None) -> list[str]:
+    return [m.source for m in app.query(tui.ChatMessage) if role is None or m.role == role]
+
+
+def errors(app: tui.ChatEditApp) -> list[str]:
+    return [n.message for n in app._notifications if n.severity == "error"]
+
+
+def test_an_instruction_makes_a_version_and_undo_redo_move_back_and_forth(tmp_path):
+    async def script(app, pilot):
+        assert history_rows(app) == ["● v0  original"]
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and not errors(app)
+        assert history_rows(app) == ["  v0  original", "● v1  make the cup red"]
+        assert app.snapshot.before is not None and app.snapshot.overlay is not None
+        assert ImageChops.difference(app.editor.current_image, app.snapshot.before).getbbox() is not None
+
+        await type_line(pilot, "/undo")
+        await settle(app, pilot)
+        assert app.snapshot.current == 0
+        assert history_rows(app) == ["● v0  original", "↷ v1  make the cup red"]
+
+        await pilot.press("ctrl+y")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        assert app.snapshot.current == 0 and app.editor.current_version == 0
+
+        out = tmp_path / "saved.png"
+        await type_line(pilot, f"/save {out}")
+        await settle(app, pilot)
+        assert out.is_file() and any("Saved v0" in t for t in chat_texts(app, "system"))
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+
+
+def test_a_clarification_shows_candidates_and_a_number_key_answers_it(tmp_path):
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup blue")
+        await settle(app, pilot)
+        assert isinstance(app.screen, tui.ClarifyScreen)
+        question = app.screen.question
+        assert len(question.candidates) >= 2 and Path(question.image_path).is_file()
+        assert app.snapshot.question is not None and app.snapshot.current == 0
+        app.save_screenshot("clarify.svg", str(tmp_path))
+        assert "Which" in (tmp_path / "clarify.svg").read_text() or question.text
+
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, tui.ClarifyScreen)
+        assert app.snapshot.question is None and app.snapshot.current == 1, chat_texts(app)
+        assert chat_texts(app, "user")[-1] == "2"
+
+    fake = planner(plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"}))
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=fake)
+
+
+def test_a_failed_edit_is_a_notification_and_the_app_goes_on(tmp_path):
+    async def script(app, pilot):
+        await type_line(pilot, "paint the left edge green")
+        await settle(app, pilot)
+        assert errors(app), "a failed edit must be shown as an error notification"
+        assert app.is_running and app.snapshot.current == 0 and not app.busy
+
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1
+
+    outside = plan({"action": "recolor", "referent": {"box": [5000.0, 5000.0, 6000.0, 6000.0]}, "content": "green"})
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(outside, recolor_box()))
+
+
+def test_esc_cancels_a_running_edit_and_nothing_is_half_applied(tmp_path):
+    gate = threading.Event()
+
+    def replies():
+        gate.wait(timeout=120)  # the planner "thinks" until the test has pressed Esc
+        yield AIMessage(content=plan({"action": "remove", "referent": {"box": CUP_BOX}}))
+        yield AIMessage(content=recolor_box())
+
+    async def script(app, pilot):
+        await type_line(pilot, "remove the cup")
+        await pilot.pause(0.2)
+        assert app.busy and app.query_one(tui.ProgressStrip).display
+        await pilot.press("escape")
+        gate.set()
+        await settle(app, pilot)
+        assert any("Cancelled" in n.message for n in app._notifications) and not errors(app)
+        assert "Cancelled" in chat_texts(app, "agent")[-1]
+        assert app.snapshot.current == 0 and len(app.editor.history) == 1
+        assert not list((app.editor.session_dir / "drafts").iterdir())
+
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s",
+          fake=GenericFakeChatModel(messages=replies()))
+
+
+def test_the_screen_shows_chat_image_history_and_status(tmp_path):
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.image_pane.showing_mask
+        app.save_screenshot("tui.svg", str(tmp_path))
+        svg = (tmp_path / "tui.svg").read_text()
+        for text in ("make", "history", "profile", "tiny", "session", "mask"):
+            assert text in svg, text
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.image_pane.showing_before and not app.image_pane.showing_mask
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+
+
+def test_resume_reopens_a_session_with_its_pending_question_and_sessions_lists_it(tmp_path):
+    root = tmp_path / "sessions"
+
+    async def ask(app, pilot):
+        await type_line(pilot, "make the cup blue")
+        await settle(app, pilot)
+        assert isinstance(app.screen, tui.ClarifyScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.snapshot.question is not None
+
+    fake = planner(plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"}))
+    drive(sample_path("coffee"), ask, session_dir=root / "cups", fake=fake)
+
+    async def resumed(app, pilot):
+        assert isinstance(app.screen, tui.ClarifyScreen)
+        assert app.snapshot.question is not None
+
+    drive(root / "cups", resumed, fake=planner())
+
+    out = subprocess.run([sys.executable, "tui.py", "sessions", "--root", str(root)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("cups"))
+    assert line.split()[-1] == "yes" and " 1 " in f" {line} "
+
+
+def test_help_is_instant_and_imports_no_torch():
+    code = ("import sys, contextlib, io\nimport tui\nbuf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n    tui.main(['--help'])\n"
+            "assert 'usage: chatedit' in buf.getvalue(), buf.getvalue()\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'diffusers', 'agent.editor') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    help_run = subprocess.run([sys.executable, "tui.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+    assert help_run.returncode == 0 and "--resume" in help_run.stdout and "sessions" in help_run.stdout
