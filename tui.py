@@ -36,8 +36,15 @@ COMMANDS = {
 }
 IMAGE_MODES = ("auto", "halfcell", "unicode", "sixel", "tgp")
 STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
-          "verify": "checking the result", "load planner": "loading planner"}
-"""The Editor's progress stages, as the progress strip says them."""
+          "verify": "checking the result"}
+"""The Editor's progress stages, as the progress strip says them ("load <role>": loading a model)."""
+
+
+def stage_label(stage: str) -> str:
+    """How the progress strip names an Editor stage."""
+    if stage.startswith("load "):
+        return f"loading the {stage.removeprefix('load ')} model"
+    return STAGES.get(stage, stage)
 DISPLAY_SIDE = 1024
 """Images are shrunk to at most this many pixels a side before the terminal renders them."""
 
@@ -308,7 +315,7 @@ class ProgressStrip(Horizontal):
 
     def set_progress(self, stage: str, step: int, total: int) -> None:
         count = f"  {step}/{total}" if total > 1 else ""
-        self.query_one("#stage", Label).update(f"{STAGES.get(stage, stage)}…{count}  (Esc cancels)")
+        self.query_one("#stage", Label).update(f"{stage_label(stage)}…{count}  (Esc cancels)")
         self.query_one(ProgressBar).update(total=total if total > 0 else None, progress=step)
 
     def stop(self) -> None:
@@ -471,9 +478,6 @@ class ChatEditApp(App[None]):
 
             editor = Editor.open(self.source, **self.open_kwargs)
             editor.on_progress = self._progress
-            toolkit = getattr(editor, "toolkit", None)
-            if hasattr(toolkit, "on_load"):
-                toolkit.on_load = self._loading
             snapshot = take_snapshot(editor)
         except Exception as error:  # noqa: BLE001 - the worker boundary: every failure becomes a notification
             self.post_message(TurnDone(None, None, error=_error_text(error)))
@@ -501,10 +505,6 @@ class ChatEditApp(App[None]):
 
     def _progress(self, stage: str, step: int, total: int) -> None:
         self.post_message(Progress(stage, step, total))
-
-    def _loading(self, role: str, model_id: str) -> None:
-        self.post_message(Progress(f"loading {role}", 0, 0))
-        logger.info("loading the %s model %s", role, model_id)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def load_preview(self, row: VersionRow) -> None:
@@ -550,8 +550,8 @@ class ChatEditApp(App[None]):
     def _progressed(self, message: Progress) -> None:
         if self.busy:
             self.query_one(ProgressStrip).set_progress(message.stage, message.step, message.total)
-            if message.stage.startswith("load"):
-                self.query_one(StatusLine).models = STAGES.get(message.stage, message.stage)
+            if message.stage.startswith("load "):
+                self.query_one(StatusLine).models = stage_label(message.stage)
                 self.loaded.add(message.stage)
 
     @on(TurnDone)

@@ -108,6 +108,15 @@ def test_an_instruction_makes_a_version_and_undo_redo_move_back_and_forth(tmp_pa
         await settle(app, pilot)
         assert out.is_file() and any("Saved v0" in t for t in chat_texts(app, "system"))
 
+        app.query_one(tui.HistoryList).focus()
+        await pilot.press("down")
+        await settle(app, pilot)
+        assert app.image_pane.preview is not None and app.image_pane.preview[0] == 1
+        assert app.snapshot.current == 0, "highlighting a version only previews it"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and app.image_pane.preview is None
+
     drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
 
 
@@ -184,8 +193,9 @@ def test_the_screen_shows_chat_image_history_and_status(tmp_path):
         assert app.image_pane.showing_mask
         app.save_screenshot("tui.svg", str(tmp_path))
         svg = (tmp_path / "tui.svg").read_text()
-        for text in ("make", "history", "profile", "tiny", "session", "mask"):
+        for text in ("make", "history", "profile", "tiny", "session", "mask", "loaded"):
             assert text in svg, text
+        assert "load segmentation" in app.loaded, "model loads reach the status line"
         await pilot.press("f2")
         await pilot.pause()
         assert app.image_pane.showing_before and not app.image_pane.showing_mask
