@@ -141,7 +141,8 @@ class Editor:
         """Open an image (a new session) or an existing session folder (resumed where it stopped).
 
         Args:
-            image_or_session: an image path, a PIL image, or a session folder.
+            image_or_session: an image path, a PIL image, a session folder, or the name of a
+                bundled sample photo (``coffee``, ``chelsea``, ``astronaut``, ``rocket``).
             profile: ``auto``, ``full``, ``lite``, ``tiny``, or a :class:`Profile`.
             session_dir: where a new session goes (None: a new folder under ~/.local/share/chatedit/sessions).
             planner: a LangChain chat model (None: the profile's planner, loaded on first use).
@@ -159,7 +160,11 @@ class Editor:
             store = SessionStore.open(image_or_session)
         else:
             from tools.imageio import as_rgb, load_image
+            from tools.samples import is_sample, sample_path
 
+            if isinstance(image_or_session, str) and is_sample(image_or_session) \
+                    and not Path(image_or_session).exists():
+                image_or_session = sample_path(image_or_session)
             loaded = as_rgb(image_or_session) if isinstance(image_or_session, Image.Image) \
                 else load_image(image_or_session)
             for warning in loaded.warnings:

@@ -279,6 +279,10 @@ def decoding_schema() -> dict[str, Any]:
              ["referent", "content"]),
         step(["remove"], {"referent": referent}, ["referent"]),
         step(["global"], {"content": _text(120)}, ["content"]),
+        # DiffEdit: captions of the picture before ("phrase") and after ("content").
+        step(["global"], {"referent": {"type": "object", "properties": {"phrase": _text(80)}, "required": ["phrase"],
+                                       "additionalProperties": False},
+                          "content": _text(120)}, ["referent", "content"]),
         step(["answer", "ask"], {"content": {"type": "string", "minLength": 1, "maxLength": 400}}, ["content"]),
         step(["undo", "redo"], {"count": {"type": "integer", "minimum": 1, "maximum": 100}}, []),
         step(["revert"], {"version": {"type": "integer", "minimum": 0, "maximum": 100000}}, ["version"]),
