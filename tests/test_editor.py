@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from agent.editor import Candidate, Editor, Question, Reply, VersionInfo
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
@@ -208,3 +209,22 @@ def test_cancel_from_progress_stops_the_edit_with_nothing_changed(make):
     work = [s for s in stages if not s.startswith("load ")]
     assert work[:3] == ["plan", "locate", "segment"]
     assert "load segmentation" in stages and "load inpainting" in stages      # model loads are announced
+
+
+def test_captioned_global_step_runs_diffedit_and_keeps_pixels_outside_its_mask(make):
+    editor = make(plan({"action": "global", "referent": {"phrase": "a cup of coffee on a table"},
+                        "content": "a cup of tea on a table"}))
+    before = pixels(editor)
+    reply = editor.send("turn the coffee into tea")
+    assert reply.version == 1 and reply.error is None, reply.text
+    info = editor.history[1]
+    assert info.steps[0]["action"] == "global" and info.steps[0]["operation"] == "diffedit"
+    region = np.asarray(Image.open(info.mask_path).convert("L")) > 127
+    assert region.shape == before.shape[:2]
+    assert np.array_equal(pixels(editor)[~region], before[~region])
+
+
+def test_sample_name_opens_the_bundled_photo(tmp_path, tiny_profile):
+    with Editor.open("chelsea", profile=tiny_profile, session_dir=tmp_path / "s", planner=QueuePlanner(),
+                     toolkit=FixedDetections(tiny_profile, {})) as editor:
+        assert editor.current_image.size == (451, 300)
