@@ -734,15 +734,8 @@ class ChatEditApp(App[None]):
 
 
 def _save(editor: Any, path: Path) -> str:
-    from tools.imageio import save_image
-
-    version = editor.current_version
-    info = next((v for v in editor.history if v.number == version), None)
-    metadata = {"chatedit:version": str(version), "chatedit:session": str(editor.session_dir)}
-    if info is not None and info.instruction:
-        metadata["chatedit:instruction"] = info.instruction
-    written = save_image(editor.current_image, path, metadata=metadata)
-    return f"Saved v{version} to `{written}`."
+    written = editor.export(path)
+    return f"Saved v{editor.current_version} to `{written}`."
 
 
 # ---------------------------------------------------------------- command line

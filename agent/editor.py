@@ -24,7 +24,7 @@ from PIL import Image
 
 from agent.plan import Plan
 from agent.store import SessionStore, is_session
-from tools.errors import ChatEditError
+from tools.errors import ChatEditError, InvalidInputError
 from tools.profiles import Profile
 
 logger = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class Editor:
             for warning in loaded.warnings:
                 logger.warning("%s", warning)
             store = SessionStore.create(session_dir if session_dir is not None else default_session_dir(),
-                                        loaded.image)
+                                        loaded.image, alpha=loaded.alpha)
         if toolkit is None:
             from tools.toolkit import Toolkit
 
@@ -186,6 +186,31 @@ class Editor:
                            error="interrupted")
         elif not state.next:
             self.store.clear_drafts()
+
+    def export(self, path: str | Path, *, version: int | None = None) -> Path:
+        """Write a version (default: the current one) to ``path``, with the opened image's alpha
+        channel put back and how it was made (instruction, version, seed, models) as PNG text.
+
+        Raises:
+            ImageSaveError: the file cannot be written (the session is untouched).
+        """
+        from tools.imageio import save_image
+
+        number = self.current_version if version is None else version
+        info = next((v for v in self.history if v.number == number), None)
+        if info is None:
+            raise InvalidInputError(f"there is no version {number}; versions are 0 to {len(self.history) - 1}")
+        metadata = {"chatedit:version": str(number), "chatedit:session": str(self.session_dir),
+                    "chatedit:profile": self.profile.name}
+        if info.instruction:
+            metadata["chatedit:instruction"] = info.instruction
+        if info.seed is not None:
+            metadata["chatedit:seed"] = str(info.seed)
+        if info.models:
+            metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
+        with Image.open(info.image_path) as im:
+            image = im.convert("RGB")
+        return save_image(image, path, alpha=self.store.alpha, metadata=metadata)
 
     def close(self) -> None:
         """Close the session's files (the folder keeps everything; reopen it to go on)."""

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY = "history.json"
 ORIGINAL = "original.png"
+ALPHA = "alpha.png"
 CHECKPOINTS = "checkpoints.sqlite"
 _KINDS = ("versions", "masks", "drafts", "questions")
 
@@ -81,8 +82,11 @@ class SessionStore:
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, root: str | Path, image: Image.Image) -> SessionStore:
-        """Start a session in ``root`` (created; it must not hold files yet) with ``image`` as version 0."""
+    def create(cls, root: str | Path, image: Image.Image, alpha: Image.Image | None = None) -> SessionStore:
+        """Start a session in ``root`` (created; it must not hold files yet) with ``image`` as version 0.
+
+        ``alpha`` (mode "L"), when the opened image had one, is kept beside it and put back on export.
+        """
         root = Path(root).expanduser().resolve()
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise InvalidInputError(f"session folder {root} already exists and is not empty; "
@@ -96,6 +100,8 @@ class SessionStore:
         image = image.convert("RGB")
         data = png_bytes(image)
         _atomic_write(root / ORIGINAL, data)
+        if alpha is not None:
+            _atomic_write(root / ALPHA, png_bytes(alpha.convert("L")))
         store = cls(root, History.start(hashlib.sha256(data).hexdigest()))
         store._put("versions", data)
         store.save_history()
@@ -207,6 +213,15 @@ class SessionStore:
     @property
     def original_path(self) -> Path:
         return self.root / ORIGINAL
+
+    @property
+    def alpha(self) -> Image.Image | None:
+        """The opened image's alpha channel (mode "L"), or None when it had none."""
+        path = self.root / ALPHA
+        if not path.is_file():
+            return None
+        with Image.open(path) as im:
+            return im.convert("L")
 
     def version_image(self, number: int | None = None) -> Image.Image:
         """The pixels of version ``number`` (None: the head)."""

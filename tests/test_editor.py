@@ -228,3 +228,25 @@ def test_sample_name_opens_the_bundled_photo(tmp_path, tiny_profile):
     with Editor.open("chelsea", profile=tiny_profile, session_dir=tmp_path / "s", planner=QueuePlanner(),
                      toolkit=FixedDetections(tiny_profile, {})) as editor:
         assert editor.current_image.size == (451, 300)
+
+
+def test_rgba_photo_edited_in_a_session_exports_with_its_alpha(tmp_path, tiny_profile, coffee):
+    rgba = coffee.resize(SIZE).convert("RGBA")
+    alpha = np.tile(np.linspace(0, 255, SIZE[0], dtype=np.uint8), (SIZE[1], 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    path = tmp_path / "cut-out.png"
+    rgba.save(path)
+    planner = QueuePlanner().push(recolor("cup", "green", selector="leftmost"))
+    with Editor.open(path, profile=tiny_profile, session_dir=tmp_path / "s", planner=planner,
+                     toolkit=FixedDetections(tiny_profile, DETS)) as editor:
+        assert editor.send("make the cup green").version == 1
+        out = editor.export(tmp_path / "out.png")
+        region = np.asarray(Image.open(editor.history[1].mask_path).convert("L")) > 127
+    exported = Image.open(out)
+    assert exported.mode == "RGBA" and exported.text["chatedit:instruction"] == "make the cup green"
+    got = np.asarray(exported)
+    assert np.array_equal(got[..., 3], alpha)
+    assert np.array_equal(got[..., :3][~region], np.asarray(rgba)[..., :3][~region])
+    with Editor.open(tmp_path / "s", profile=tiny_profile, planner=QueuePlanner(),
+                     toolkit=FixedDetections(tiny_profile, DETS)) as again:
+        assert np.array_equal(np.asarray(Image.open(again.export(tmp_path / "v0.png", version=0)))[..., 3], alpha)
