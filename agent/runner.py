@@ -1,0 +1,269 @@
+"""`chatedit run`: play scripted sessions headless, or replay a transcript, and write what happened."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from agent.checks import Outcome, check
+from agent.script import Script, ScriptTurn, script_from_file, script_from_transcript
+from agent.scripted_planner import ScriptedPlanner
+from agent.session_file import SessionFileError, load_session_file
+from agent.transcript import SessionRecord, TurnRecord, VersionRecord, contact_sheet, write_json, write_markdown
+from tools.errors import ChatEditError, ImageLoadError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_FILE = 0, 1, 2
+OUTPUTS = ("session", "versions", "masks", "questions", "transcript.json", "transcript.md", "contact_sheet.png")
+"""What a run writes into its output folder (and clears there before running again)."""
+
+
+def prepare_out(out: Path) -> None:
+    """Make ``out`` ready: new, empty, or a previous run's output (whose files are replaced)."""
+    if out.exists():
+        if not out.is_dir():
+            raise InvalidInputError(f"--out {out} is a file; give a folder")
+        if any(out.iterdir()) and not (out / "transcript.json").is_file():
+            raise InvalidInputError(f"--out {out} holds other files; give an empty folder or a previous run's")
+        for name in OUTPUTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    for sub in ("versions", "masks", "questions"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _live_planner(editor: Any) -> Any:
+    from agent.planner import load_planner
+    from tools.device import resolve_placement
+
+    return load_planner(editor.profile, resolve_placement())
+
+
+def _question(reply: Any, index: int, out: Path) -> dict[str, Any] | None:
+    q = reply.question if reply is not None else None
+    if q is None:
+        return None
+    image = None
+    if q.image_path and Path(q.image_path).is_file():
+        image = f"questions/t{index:02d}.png"
+        shutil.copyfile(q.image_path, out / image)
+    return {"text": q.text, "image": image,
+            "candidates": [{"number": c.number, "box": [float(v) for v in c.box], "label": c.label,
+                            "score": float(c.score)} for c in q.candidates]}
+
+
+def _version(editor: Any, number: int, index: int, out: Path) -> tuple[VersionRecord, np.ndarray | None]:
+    info = next(v for v in editor.history if v.number == number)
+    image = f"versions/v{number:02d}-t{index:02d}.png"
+    shutil.copyfile(info.image_path, out / image)
+    mask_rel, mask = None, None
+    if info.mask_path is not None and Path(info.mask_path).is_file():
+        mask_rel = f"masks/v{number:02d}-t{index:02d}.png"
+        shutil.copyfile(info.mask_path, out / mask_rel)
+        with Image.open(info.mask_path) as im:
+            mask = np.asarray(im.convert("L")) > 127
+    steps = [dict(s) for s in info.steps]
+    return VersionRecord(number=number, turn=index, instruction=info.instruction, image=image,
+                         sha256=_sha256(out / image), mask=mask_rel, seed=info.seed, steps=steps,
+                         models=dict(info.models)), mask
+
+
+def _act(editor: Any, turn: ScriptTurn) -> Any:
+    if turn.kind == "user":
+        return editor.send(str(turn.value))
+    if turn.kind == "answer":
+        return editor.answer(turn.value)
+    return getattr(editor, turn.kind)(int(turn.value))
+
+
+def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: int, out: Path,
+               record: SessionRecord) -> TurnRecord:
+    before = editor.current_image.copy()
+    planner.pin(list(turn.pinned), turn=f"turn {index}")
+    start = time.monotonic()
+    reply, error = None, None
+    try:
+        reply = _act(editor, turn)
+    except ChatEditError as e:  # a refused answer or move is the turn's outcome, not the run's end
+        error = str(e)
+    seconds = time.monotonic() - start
+    replies, unused = planner.take_log()
+    tr = TurnRecord(index=index, kind=turn.kind, value=turn.value, line=turn.line, pinned=len(turn.pinned),
+                    planner_replies=replies, seconds=round(seconds, 3), expect=dict(turn.expect),
+                    version=editor.current_version)
+    if reply is not None:
+        tr.reply, tr.error, tr.new_version = reply.text, reply.error, reply.version
+        tr.plan = reply.plan.model_dump(mode="json") if reply.plan is not None else None
+    tr.error = tr.error or error
+    tr.question = _question(reply, index, out)
+    mask = None
+    if tr.new_version is not None:
+        version, mask = _version(editor, tr.new_version, index, out)
+        record.versions.append(version)
+        tr.seeds = [int(s["seed"]) for s in version.steps if s.get("seed") is not None]
+    outcome = Outcome(before=before, after=editor.current_image, new_version=tr.new_version, version=tr.version,
+                      asked=tr.question, reply=tr.reply, error=tr.error, mask=mask)
+    tr.failures = check(turn.expect, outcome)
+    if unused:
+        tr.failures.append(f"{unused} pinned planner repl{'y was' if unused == 1 else 'ies were'} not used")
+    if turn.sha256 is not None or (record.replay_of and tr.new_version is not None):
+        made = record.versions[-1].sha256 if tr.new_version is not None else None
+        if made != turn.sha256:
+            tr.failures.append("the replay made a different image than the recording"
+                               if made and turn.sha256 else
+                               f"the recording {'made a version' if turn.sha256 else 'made no version'} here, "
+                               f"the replay {'did' if made else 'did not'}")
+    return tr
+
+
+def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None) -> SessionRecord:
+    """Play ``script`` headless into ``out`` and write transcript.json/.md, every version and the contact sheet.
+
+    Raises:
+        SessionFileError: the image cannot be opened (names the session file's line).
+        ChatEditError: the editor could not start (unknown profile, unavailable models...).
+    """
+    from agent.editor import Editor
+
+    say = echo or (lambda _: None)
+    prepare_out(out)
+    planner = ScriptedPlanner(live=None if script.strict else (lambda: _live_planner(editor)))
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.monotonic()
+    try:
+        editor = Editor.open(script.image, profile=script.profile, session_dir=out / "session",
+                             planner=planner, seed=script.seed)
+    except ImageLoadError as e:
+        where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
+        raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
+                               line=script.image_line) from e
+    try:
+        open_s = time.monotonic() - t0
+        original = editor.history[0]
+        shutil.copyfile(original.image_path, out / "versions" / "v00-original.png")
+        record = SessionRecord(name=script.name, image_source=script.image_source,
+                               original="versions/v00-original.png", profile=editor.profile.name,
+                               seed=script.seed, description=script.description, session_file=script.session_file,
+                               replay_of=script.replay_of, models=dict(editor.profile.model_ids()),
+                               session_dir=str(editor.session_dir), started=started)
+        record.versions.append(VersionRecord(number=0, turn=0, instruction="", image=record.original,
+                                             sha256=_sha256(out / record.original)))
+        for index, turn in enumerate(script.turns, 1):
+            tr = _play_turn(editor, planner, turn, index, out, record)
+            record.turns.append(tr)
+            mark = "FAIL" if tr.failures else "ok"
+            made = f" -> v{tr.new_version}" if tr.new_version is not None else (" -> question" if tr.question else "")
+            say(f"  turn {index} [{mark}] {turn.label}{made} ({tr.seconds:.1f} s)")
+            for failure in tr.failures:
+                say(f'    turn {index} ("{turn.label}"): {failure}')
+    finally:
+        editor.close()
+    record.passed = not any(t.failures for t in record.turns)
+    total = time.monotonic() - t0
+    record.timings = {"open_s": round(open_s, 3), "turns_s": round(sum(t.seconds for t in record.turns), 3),
+                      "total_s": round(total, 3)}
+    entries = [(out / v.image, f"v{v.number} original" if v.turn == 0 else
+                f"v{v.number} (turn {v.turn}): {v.instruction}") for v in record.versions]
+    contact_sheet(entries, out / "contact_sheet.png")
+    write_json(record, out / "transcript.json")
+    write_markdown(record, out / "transcript.md")
+    return record
+
+
+def failures(record: SessionRecord) -> list[str]:
+    """Every failed expectation as ``turn N ("words"): expected ..., got ...``."""
+    return [f'turn {t.index} ("{t.label}"): {f}' for t in record.turns for f in t.failures]
+
+
+USAGE = """examples:
+  chatedit run sessions/compound.yaml                    writes out/compound/ (transcript.md, contact_sheet.png...)
+  chatedit run sessions/*.yaml --profile tiny --out out/ci   one folder per session under out/ci/
+  chatedit run --replay out/compound/transcript.json     re-runs it with the recorded planner replies and seeds
+exit status: 0 every expectation held, 1 one failed (or the run could not start), 2 a bad session file."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chatedit run", epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Play scripted dialog sessions (sessions/*.yaml) headless.")
+    p.add_argument("files", nargs="*", metavar="FILE.yaml", help="session files to play")
+    p.add_argument("--replay", metavar="TRANSCRIPT", help="replay a recorded transcript.json instead")
+    p.add_argument("--out", metavar="DIR", help="output folder (several files: one subfolder each); "
+                   "default out/<name> (replay: out/<name>-replay)")
+    p.add_argument("--profile", help="auto, full, lite or tiny (default: the file's, else auto; replay: the recorded)")
+    p.add_argument("--seed", type=int, help="base seed (default: the file's, else 0)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _run_one(script: Script, out: Path) -> int:
+    print(f"{script.name}: {script.image_source}, profile {script.profile} -> {out}")
+    record = play(script, out, echo=print)
+    failed = failures(record)
+    for line in failed:
+        print(line, file=sys.stderr)
+    verdict = "passed" if not failed else f"FAILED ({len(failed)} expectation(s))"
+    print(f"{script.name}: {verdict}, {len(record.turns)} turns, {len(record.versions) - 1} versions, "
+          f"{record.timings['total_s']:.1f} s -> {out / 'transcript.md'}")
+    return EXIT_OK if not failed else EXIT_FAILED
+
+
+def run_main(argv: list[str] | None = None) -> int:
+    """`chatedit run ...`; returns the exit status (0 passed, 1 an expectation failed, 2 a bad file)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if bool(args.files) == bool(args.replay):
+        print("chatedit run: give session files, or --replay TRANSCRIPT (not both)", file=sys.stderr)
+        return EXIT_BAD_FILE
+    status = EXIT_OK
+    jobs: list[tuple[Path | str, Path | None]] = []
+    if args.replay:
+        jobs.append((args.replay, Path(args.out) if args.out else None))
+    else:
+        for f in args.files:
+            out = Path(args.out) / Path(f).stem if args.out and len(args.files) > 1 else (Path(args.out) if args.out else None)
+            jobs.append((f, out))
+    for source, out in jobs:
+        try:
+            if args.replay:
+                script = script_from_transcript(Path(source), profile=args.profile)
+                out = out or Path("out") / f"{script.name}-replay"
+                if out.resolve() == Path(source).resolve().parent:
+                    raise InvalidInputError(f"--out {out} is the recording's own folder; choose another")
+            else:
+                script = script_from_file(load_session_file(source), profile=args.profile, seed=args.seed)
+                out = out or Path("out") / script.name
+            code = _run_one(script, out)
+        except SessionFileError as e:
+            print(str(e), file=sys.stderr)
+            code = EXIT_BAD_FILE
+        except InvalidInputError as e:
+            print(f"{source}: {e}", file=sys.stderr)
+            code = EXIT_BAD_FILE
+        except ChatEditError as e:
+            print(f"{source}: could not run: {e}", file=sys.stderr)
+            code = EXIT_FAILED
+        status = max(status, code)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(run_main())

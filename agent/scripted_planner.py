@@ -1,0 +1,80 @@
+"""A planner chat model for scripted sessions: answers with the replies a turn pins, else asks the real planner."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+logger = logging.getLogger(__name__)
+
+
+class ReplayExhausted(RuntimeError):
+    """A replayed turn asked the planner more often than the recording did."""
+
+
+class ScriptedPlanner(BaseChatModel):
+    """Replies with the current turn's pinned replies in order; once they run out, delegates to a live model.
+
+    The runner calls :meth:`pin` at the start of every turn and :meth:`take_log` at its end, so the
+    transcript holds every reply the planner gave (pinned or live) and a replay can pin them all.
+
+    Attributes:
+        live: builds the real planner on first need (None: no live model; running out is an error).
+    """
+
+    live: Callable[[], BaseChatModel] | None = None
+
+    _queue: deque[str] = PrivateAttr(default_factory=deque)
+    _log: list[str] = PrivateAttr(default_factory=list)
+    _model: BaseChatModel | None = PrivateAttr(default=None)
+    _turn: str = PrivateAttr(default="")
+
+    @property
+    def _llm_type(self) -> str:
+        return "chatedit-scripted"
+
+    def pin(self, replies: list[str], *, turn: str = "") -> None:
+        """Start a turn whose first planner calls get ``replies`` (in order)."""
+        self._queue = deque(replies)
+        self._log = []
+        self._turn = turn
+
+    def take_log(self) -> tuple[list[str], int]:
+        """The replies given since :meth:`pin`, and how many pinned replies went unused."""
+        log, unused = self._log, len(self._queue)
+        self._log, self._queue = [], deque()
+        return log, unused
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the live model was needed (and loaded)."""
+        return self._model is not None
+
+    def _live(self) -> BaseChatModel:
+        if self._model is None:
+            if self.live is None:
+                raise ReplayExhausted(f"{self._turn or 'this turn'} asked the planner more often than the "
+                                      "script pins replies for, and there is no live planner to ask")
+            logger.info("no pinned reply left for %s: loading the live planner", self._turn or "this turn")
+            self._model = self.live()
+        return self._model
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        if self._queue:
+            text = self._queue.popleft()
+        else:
+            answer = self._live().invoke(messages, stop=stop, **kwargs)
+            content = answer.content
+            text = content if isinstance(content, str) else "".join(
+                b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+        self._log.append(text)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])

@@ -1,0 +1,267 @@
+"""A played session's record: transcript.json (everything, for replay), transcript.md and contact_sheet.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import textwrap
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from tools.errors import ImageSaveError, InvalidInputError
+
+FORMAT = 1
+"""transcript.json's format number."""
+
+
+@dataclass
+class VersionRecord:
+    """One version the session made, in the order it was made (a version dropped by a later edit stays).
+
+    Paths are relative to the output folder.
+    """
+
+    number: int
+    turn: int
+    """The turn that made it (0: the original)."""
+    instruction: str
+    image: str
+    sha256: str
+    """The PNG's sha256 (the session folder's content id): equal ids, equal pixels."""
+    mask: str | None = None
+    """The mask that bounded the change (white = may change), None for the original."""
+    seed: int | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TurnRecord:
+    """One turn as played."""
+
+    index: int
+    """1-based."""
+    kind: str
+    """user, answer, undo, redo or revert."""
+    value: str | int
+    line: int | None = None
+    pinned: int = 0
+    """How many planner replies the session file pinned for the turn."""
+    planner_replies: list[str] = field(default_factory=list)
+    """Every reply the planner model gave during the turn, in call order (pinned or live)."""
+    plan: dict[str, Any] | None = None
+    reply: str = ""
+    error: str | None = None
+    question: dict[str, Any] | None = None
+    """{"text", "candidates": [{"number", "box", "label", "score"}], "image": path}."""
+    new_version: int | None = None
+    version: int = 0
+    """The current version after the turn."""
+    seeds: list[int] = field(default_factory=list)
+    """The seeds of the turn's edit steps."""
+    seconds: float = 0.0
+    expect: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return str(self.value) if self.kind == "user" else f"{self.kind} {self.value}"
+
+
+@dataclass
+class SessionRecord:
+    """A whole played session."""
+
+    name: str
+    image_source: str
+    original: str
+    profile: str
+    seed: int
+    description: str = ""
+    session_file: str | None = None
+    replay_of: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    session_dir: str = ""
+    started: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    turns: list[TurnRecord] = field(default_factory=list)
+    versions: list[VersionRecord] = field(default_factory=list)
+    passed: bool = True
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
+        if data.get("format") != FORMAT:
+            raise InvalidInputError(f"transcript format {data.get('format')!r} is not supported (expected {FORMAT})")
+        try:
+            body = {k: v for k, v in data.items() if k not in ("turns", "versions")}
+            return cls(**body, turns=[TurnRecord(**t) for t in data["turns"]],
+                       versions=[VersionRecord(**v) for v in data["versions"]])
+        except (KeyError, TypeError) as e:
+            raise InvalidInputError(f"the transcript is damaged ({e}); it cannot be replayed") from e
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageSaveError(f"could not write {path}: {e.strerror or e}") from e
+
+
+def write_json(record: SessionRecord, path: Path) -> Path:
+    _atomic_write_text(path, json.dumps(record.to_json(), indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_json(path: str | Path) -> SessionRecord:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise InvalidInputError(f"{path}: no such transcript") from e
+    except (OSError, ValueError) as e:
+        raise InvalidInputError(f"{path} is not a readable transcript.json ({e})") from e
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} is not a transcript (expected a JSON object)")
+    return SessionRecord.from_json(data)
+
+
+# -- transcript.md ---------------------------------------------------------------------------
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in str(text).splitlines() or [""])
+
+
+def _turn_markdown(turn: TurnRecord, versions: dict[int, VersionRecord]) -> list[str]:
+    where = f" (line {turn.line})" if turn.line else ""
+    said = turn.value if turn.kind in ("user", "answer") else turn.label
+    out = [f"## Turn {turn.index}: {turn.kind}{where}", "", _quote(str(said)), ""]
+    if turn.planner_replies:
+        source = f"{turn.pinned} pinned" if turn.pinned else "from the planner model"
+        out += [f"<details><summary>Planner replies ({len(turn.planner_replies)}, {source})</summary>", ""]
+        for reply in turn.planner_replies:
+            out += ["```json", reply.strip(), "```", ""]
+        out += ["</details>", ""]
+    if turn.plan is not None:
+        steps = "; ".join(_step_text(s) for s in turn.plan.get("steps", []))
+        out += [f"**Plan:** {steps}", ""]
+    out += [f"**Agent:** {turn.reply}" if turn.reply else "**Agent:** (no reply)", ""]
+    if turn.error:
+        out += [f"**Error:** {turn.error}", ""]
+    if turn.question is not None:
+        out += [f"**Question:** {turn.question.get('text', '')}", ""]
+        if turn.question.get("image"):
+            out += [f"![candidates]({turn.question['image']})", ""]
+        out += ["| # | box | label | score |", "|---|---|---|---|"]
+        for c in turn.question.get("candidates", []):
+            box = ", ".join(f"{v:.0f}" for v in c["box"])
+            out.append(f"| {c['number']} | {box} | {c['label']} | {c['score']:.2f} |")
+        out.append("")
+    version = versions.get(turn.index)
+    if version is not None:
+        mask = f" · [mask]({version.mask})" if version.mask else ""
+        out += [f"**Version {version.number}** (seed {version.seed}){mask}", "",
+                f"![version {version.number}]({version.image})", ""]
+    else:
+        out += [f"Current version: {turn.version} (no new version)", ""]
+    checks = _checks(turn)
+    out += [f"_{turn.seconds:.2f} s_" + (f" · checks: {checks}" if checks else ""), ""]
+    return out
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    ref = step.get("referent") or {}
+    target = "it (last edited)" if ref.get("last_edited") else ref.get("phrase", "")
+    if ref.get("selector"):
+        target += f" [{ref['selector']}{' ' + str(ref['n']) if ref.get('n') else ''}]"
+    parts = [step.get("action", "?"), target, f"→ {step['content']}" if step.get("content") else ""]
+    if step.get("count"):
+        parts.append(f"×{step['count']}")
+    if step.get("version") is not None:
+        parts.append(f"v{step['version']}")
+    return " ".join(p for p in parts if p)
+
+
+def _checks(turn: TurnRecord) -> str:
+    if not turn.expect:
+        return ""
+    failed = bool(turn.failures)
+    keys = ", ".join(f"{k}={v!r}" for k, v in turn.expect.items())
+    return f"**failed** ({'; '.join(turn.failures)})" if failed else f"passed ({keys})"
+
+
+def write_markdown(record: SessionRecord, path: Path, *, contact_sheet: str | None = "contact_sheet.png") -> Path:
+    """Write transcript.md: every turn with the agent's reply, questions, versions and masks as image links."""
+    by_turn = {v.turn: v for v in record.versions if v.turn > 0}
+    status = "passed" if record.passed else "FAILED"
+    total = record.timings.get("total_s", 0.0)
+    out = [f"# Session: {record.name}", ""]
+    if record.description:
+        out += [record.description.strip(), ""]
+    source = f" · replay of `{record.replay_of}`" if record.replay_of else ""
+    out += [f"Image `{record.image_source}` · profile `{record.profile}` · seed {record.seed} · "
+            f"{len(record.turns)} turns · {total:.1f} s · **{status}**{source}", ""]
+    if contact_sheet:
+        out += [f"![contact sheet]({contact_sheet})", ""]
+    out += ["## Original", "", f"![original]({record.original})", ""]
+    for turn in record.turns:
+        out += _turn_markdown(turn, by_turn)
+    _atomic_write_text(path, "\n".join(out) + "\n")
+    return path
+
+
+# -- contact sheet ---------------------------------------------------------------------------
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (OSError, ImportError, TypeError):  # Pillow without FreeType: the bitmap font
+        return ImageFont.load_default()
+
+
+def contact_sheet(entries: list[tuple[Path, str]], path: Path, *, thumb: int = 224, per_row: int = 4,
+                  font_size: int = 14) -> Path:
+    """Versions side by side, each captioned with its instruction.
+
+    Args:
+        entries: (image file, caption) in order; the caption's first line is drawn bold-ish (it names the version).
+        path: where the PNG goes.
+        thumb: the longest side of each thumbnail, in pixels.
+        per_row: thumbnails per row before wrapping.
+        font_size: caption text size.
+    """
+    if not entries:
+        raise InvalidInputError("a contact sheet needs at least one image")
+    font = _font(font_size)
+    pad, line_h = 10, font_size + 4
+    chars = max(12, thumb // max(1, font_size // 2 + 1))
+    captions = [textwrap.wrap(c, chars, max_lines=4, placeholder=" …") or [""] for _, c in entries]
+    cap_h = max(len(c) for c in captions) * line_h + pad
+    cols = min(per_row, len(entries))
+    rows = (len(entries) + cols - 1) // cols
+    cell_w, cell_h = thumb + pad, thumb + cap_h + pad
+    sheet = Image.new("RGB", (cols * cell_w + pad, rows * cell_h + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, ((image_path, _), lines) in enumerate(zip(entries, captions)):
+        x = pad + (i % cols) * cell_w
+        y = pad + (i // cols) * cell_h
+        with Image.open(image_path) as im:
+            im = im.convert("RGB")
+            im.thumbnail((thumb, thumb))
+            sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
+        for k, line in enumerate(lines):
+            draw.text((x, y + thumb + 4 + k * line_h), line, fill=(0, 0, 0) if k else (20, 60, 160), font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
