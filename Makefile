@@ -13,10 +13,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-## run: the main job (an example edit of a bundled photo until the TUI lands; ARGS= passes options)
+## run: the chat TUI on a bundled photo (ARGS="photo.jpg --profile lite" to choose); with no
+## terminal (CI, a pipe) it plays the example sessions headless and prints where their results are
 run: $(STAMP)
-	$(VENV)/bin/chatedit edit coffee --find "the cup" --replace-with "a teapot" \
-		-o out/coffee-teapot.png --mask-out out/coffee-teapot-mask.png $(ARGS)
+	@if [ -t 0 ] && [ -t 1 ]; then \
+		$(VENV)/bin/chatedit $(ARGS); \
+	else \
+		echo "no terminal here: playing sessions/*.yaml headless instead of opening the TUI"; \
+		$(VENV)/bin/chatedit run sessions/*.yaml --out out/sessions; \
+	fi
 
 ## test: the whole test suite, offline
 test: $(STAMP)

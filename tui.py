@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 COMMANDS = {
     "edit": "one edit straight through the tools, no planner (chatedit edit --help)",
     "sessions": "list saved sessions (chatedit sessions --help)",
+    "run": "play scripted sessions headless, or replay a transcript (chatedit run --help)",
 }
 IMAGE_MODES = ("auto", "halfcell", "unicode", "sixel", "tgp")
 STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
@@ -853,6 +854,10 @@ def main(argv: list[str] | None = None) -> int:
         return edit_main(argv[1:])
     if argv and argv[0] == "sessions":
         return sessions_main(argv[1:])
+    if argv and argv[0] == "run":
+        from agent.runner import run_main
+
+        return run_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     source = _resolve_source(args, parser)
