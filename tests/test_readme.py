@@ -62,3 +62,13 @@ def test_readme_diagram_is_the_graph_as_built():
 
     [diagram] = _blocks("mermaid")
     assert diagram.strip() == compile_graph().get_graph().draw_mermaid().strip()
+
+
+def test_readme_session_file_example_parses(tmp_path):
+    from agent.session_file import load_session_file
+
+    [example] = _blocks("yaml")
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    spec = load_session_file(path).spec
+    assert [t.kind for t in spec.turns] == ["user", "user", "answer", "undo"]
