@@ -250,3 +250,14 @@ def test_rgba_photo_edited_in_a_session_exports_with_its_alpha(tmp_path, tiny_pr
     with Editor.open(tmp_path / "s", profile=tiny_profile, planner=QueuePlanner(),
                      toolkit=FixedDetections(tiny_profile, DETS)) as again:
         assert np.array_equal(np.asarray(Image.open(again.export(tmp_path / "v0.png", version=0)))[..., 3], alpha)
+
+
+def test_the_tiny_profiles_real_llava_plans_a_turn_end_to_end(tmp_path, tiny_profile, coffee):
+    """No fake anywhere: the random tiny LLaVA, constrained to the plan schema, drives the real graph."""
+    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s") as editor:
+        reply = editor.send("remove the cup and make the table white")
+        assert reply.plan is not None, reply.text          # the constrained reply validated as a Plan
+        assert len(reply.planner_replies) == 1              # first try: no repair needed
+        assert reply.plan.steps and reply.plan.reasoning
+        assert reply.text and "Traceback" not in reply.text
+        assert editor.current_version in (0, 1)
