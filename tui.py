@@ -782,6 +782,13 @@ def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         return str(sample_path(image))
     if not Path(image).is_file():
         parser.error(f"{image} is not a file (give an image path or a sample: coffee, chelsea, astronaut, rocket)")
+    from tools.errors import ChatEditError
+    from tools.imageio import load_image
+
+    try:  # a broken file is a one-line error here, before the app takes the terminal (PIL only, no torch)
+        load_image(image)
+    except ChatEditError as e:
+        parser.error(str(e))
     return image
 
 

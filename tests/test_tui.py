@@ -241,3 +241,17 @@ def test_help_is_instant_and_imports_no_torch():
     help_run = subprocess.run([sys.executable, "tui.py", "--help"], cwd=ROOT, capture_output=True, text=True,
                               timeout=60)
     assert help_run.returncode == 0 and "--resume" in help_run.stdout and "sessions" in help_run.stdout
+
+
+def test_a_broken_image_is_one_line_before_the_app_starts(tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_text("not a picture")
+    code = ("import sys, runpy; sys.argv = ['tui.py', sys.argv[1]]\n"
+            "try:\n    runpy.run_path('tui.py', run_name='__main__')\n"
+            "finally:\n    print('torch' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, str(bad)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1] == "False"                       # failed fast, without loading torch
+    assert "holiday.png" in lines[-2] and "error" in lines[-2] and "Traceback" not in out.stderr
