@@ -81,3 +81,45 @@ def test_folder_with_pickled_weights_only_is_refused(tmp_path: Path):
 def test_unknown_tiny_family_is_a_clear_error():
     with pytest.raises(ModelUnavailableError, match="no tiny model for family 'nope'"):
         model_path(ModelSpec("tiny/nope", "nope"))
+
+
+def test_download_patterns_fetch_safetensors_only_and_one_precision():
+    from fnmatch import fnmatch
+
+    from tools.loading import download_patterns
+
+    def fetched(patterns: dict, name: str) -> bool:
+        allowed = any(fnmatch(name, p) for p in patterns.get("allow_patterns", ["*"]))
+        return allowed and not any(fnmatch(name, p) for p in patterns.get("ignore_patterns", []))
+
+    full, half = download_patterns("sdxl-inpaint"), download_patterns("sdxl-inpaint", fp16=True)
+    assert fetched(full, "unet/diffusion_pytorch_model.safetensors")
+    assert not fetched(full, "unet/diffusion_pytorch_model.fp16.safetensors")
+    assert fetched(half, "unet/diffusion_pytorch_model.fp16.safetensors")
+    assert not fetched(half, "unet/diffusion_pytorch_model.safetensors")
+    for patterns in (full, half):
+        assert fetched(patterns, "model_index.json") and fetched(patterns, "tokenizer/vocab.json")
+        assert not fetched(patterns, "sd_xl_base_1.0_inpainting_0.1.safetensors")   # the single-file checkpoint
+        assert not fetched(patterns, "unet/diffusion_pytorch_model.bin")
+    llava = download_patterns("llava-onevision", fp16=True)
+    assert fetched(llava, "model-00001-of-00004.safetensors") and not fetched(llava, "pytorch_model.bin")
+
+
+def test_an_fp16_variant_folder_loads_and_inpaints(tmp_path, coffee):
+    import numpy as np
+    from diffusers import StableDiffusionInpaintPipeline
+
+    from tools.inpainting import Inpainter
+    from tools.loading import diffusers_variant
+
+    tiny = model_path(get_profile("tiny").inpainting)
+    assert diffusers_variant(tiny) is None
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(tiny, use_safetensors=True, safety_checker=None,
+                                                          requires_safety_checker=False)
+    half = tmp_path / "fp16"
+    pipe.save_pretrained(half, variant="fp16", safe_serialization=True)
+    assert diffusers_variant(half) == "fp16"
+    mask = np.zeros((coffee.height, coffee.width), bool)
+    mask[100:200, 200:300] = True
+    result = Inpainter.from_pretrained(half, family="sd-inpaint").inpaint(coffee, mask, "a teapot", steps=2)
+    assert result.image.size == coffee.size

@@ -76,11 +76,13 @@ class DiffEdit:
         """
         from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPipeline
 
+        from tools.loading import diffusers_variant
+
         placement = placement or resolve_placement()
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
-                dtype=placement.dtype)
+                dtype=placement.dtype, variant=diffusers_variant(path))
         except (OSError, ValueError, EnvironmentError) as e:
             raise ModelUnavailableError(f"cannot load a Stable Diffusion model from {path}: {e}".splitlines()[0]) from e
         config = dict(pipe.scheduler.config)

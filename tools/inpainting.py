@@ -142,7 +142,10 @@ class Inpainter:
         if family not in FAMILIES:
             raise InvalidInputError(f"inpainting family must be one of {', '.join(FAMILIES)}, got {family!r}")
         placement = placement or resolve_placement()
-        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype}
+        from tools.loading import diffusers_variant
+
+        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype,
+                                  "variant": diffusers_variant(path)}
         if family == "sd-inpaint":
             pipeline_cls: Any = StableDiffusionInpaintPipeline
             kwargs.update(safety_checker=None, requires_safety_checker=False)

@@ -61,11 +61,13 @@ class InstructEditor:
         """
         from diffusers import StableDiffusionInstructPix2PixPipeline
 
+        from tools.loading import diffusers_variant
+
         placement = placement or resolve_placement()
         try:
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
-                dtype=placement.dtype)
+                dtype=placement.dtype, variant=diffusers_variant(path))
         except (OSError, ValueError) as e:
             raise ModelUnavailableError(f"cannot load an InstructPix2Pix model from {path}: {e}".splitlines()[0]) from e
         return cls(pipe.to(placement.device), placement=placement)

@@ -17,7 +17,8 @@ _IGNORE = ["*.bin", "*.ckpt", "*.pt", "*.pth", "*.pkl", "*.msgpack", "*.h5", "*.
            "*.tflite", "*.ot", "*.mlmodel", "*.mlpackage/*", "*.gguf", "*non_ema*", "*.md", "*.png", "*.jpg"]
 # Diffusers repos also carry single-file checkpoints at the top level (several GB); the pipeline
 # only needs its component folders.
-_DIFFUSERS_ALLOW = ["model_index.json", "*/*.json", "*/*.txt", "*/*.safetensors", "*/*.model"]
+_DIFFUSERS_CONFIGS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model"]
+_FP16 = "*.fp16.safetensors"
 DIFFUSERS_FAMILIES = frozenset({"sd-inpaint", "sdxl-inpaint", "instruct-pix2pix", "sd"})
 
 
@@ -66,11 +67,31 @@ def _missing_message(model_id: str, reason: str) -> str:
             f"`hf download {model_id}` on a machine with network, or run with --profile tiny")
 
 
-def model_path(spec: ModelSpec) -> Path:
+def download_patterns(family: str, *, fp16: bool = False) -> dict[str, list[str]]:
+    """``snapshot_download`` patterns: safetensors only; for diffusers repos only the component
+    folders, in fp16 (the ``fp16`` variant files, half the download) or full precision."""
+    if family not in DIFFUSERS_FAMILIES:
+        return {"ignore_patterns": _IGNORE}
+    if fp16:
+        return {"allow_patterns": [*_DIFFUSERS_CONFIGS, f"*/{_FP16}"], "ignore_patterns": _IGNORE}
+    return {"allow_patterns": [*_DIFFUSERS_CONFIGS, "*/*.safetensors"], "ignore_patterns": [*_IGNORE, _FP16]}
+
+
+def diffusers_variant(path: str | Path) -> str | None:
+    """``"fp16"`` when a diffusers folder's UNet has only fp16-variant weights, else None (full precision)."""
+    unet = Path(path) / "unet"
+    has_fp16 = any(unet.glob(_FP16))
+    has_full = any(p for p in unet.glob("*.safetensors") if not p.name.endswith(".fp16.safetensors"))
+    return "fp16" if has_fp16 and not has_full else None
+
+
+def model_path(spec: ModelSpec, *, fp16: bool = False) -> Path:
     """Return a local folder holding ``spec``'s config and safetensors weights.
 
     Tiny ids are built on first use into :func:`cache_dir`; hub ids come from the Hugging Face
-    cache, downloaded with progress bars unless ``HF_HUB_OFFLINE`` is set.
+    cache, downloaded with progress bars unless ``HF_HUB_OFFLINE`` is set. With ``fp16`` (CUDA),
+    diffusers repos are fetched as their fp16 variant where they have one; a component without
+    fp16 files is fetched in full precision.
 
     Raises:
         ModelUnavailableError: offline and not cached, unknown id, bad local path, or no
@@ -94,12 +115,15 @@ def model_path(spec: ModelSpec) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    if spec.family in DIFFUSERS_FAMILIES:
-        patterns = {"allow_patterns": _DIFFUSERS_ALLOW, "ignore_patterns": _IGNORE}
-    else:
-        patterns = {"ignore_patterns": _IGNORE}
+    fp16 = fp16 and spec.family in DIFFUSERS_FAMILIES
     try:
-        folder = snapshot_download(model_id, local_files_only=is_offline(), **patterns)
+        folder = snapshot_download(model_id, local_files_only=is_offline(), **download_patterns(spec.family, fp16=fp16))
+        if fp16:  # components published without an fp16 variant: take their full-precision weights
+            for part in Path(folder).iterdir():
+                if part.is_dir() and not any(part.glob("*.safetensors")) and any(part.glob("*.json")) \
+                        and part.name not in ("scheduler", "tokenizer", "tokenizer_2", "feature_extractor"):
+                    snapshot_download(model_id, local_files_only=is_offline(), ignore_patterns=_IGNORE,
+                                      allow_patterns=[f"{part.name}/*.safetensors"])
     except LocalEntryNotFoundError as e:
         why = "HF_HUB_OFFLINE is set and it is not cached" if is_offline() else "not cached and the hub cannot be reached"
         raise ModelUnavailableError(_missing_message(model_id, why)) from e

@@ -69,7 +69,8 @@ class Toolkit:
                 if self.on_load is not None:
                     self.on_load(role, spec.model_id)
                 logger.info("loading %s model %s", role, spec.model_id)
-                self._models[role] = self._load(role, model_path(spec))
+                fp16 = str(self.placement.dtype) == "torch.float16"   # fetch half the bytes when running fp16
+                self._models[role] = self._load(role, model_path(spec, fp16=fp16))
             return self._models[role]
 
     def _load(self, role: str, path: Any) -> Any:
