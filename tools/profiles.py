@@ -27,8 +27,8 @@ class ModelSpec:
         family: the architecture, which decides the loader: ``llava``, ``llava-onevision``,
             ``grounding-dino``, ``sam2``, ``sd-inpaint``, ``sdxl-inpaint``,
             ``instruct-pix2pix``, ``sd``.
-        download_gb: approximate download size (safetensors only, full-precision files; the
-            fp16 variants are not fetched).
+        download_gb: approximate download size (safetensors only; diffusers models in fp16 on
+            CUDA, where the repo has an fp16 variant, in full precision on the CPU).
         vram_gb: approximate GPU memory while in use, at the profile's dtype.
         quantize_4bit: load in 4-bit through bitsandbytes (CUDA only).
     """
@@ -81,9 +81,9 @@ FULL = Profile(
     planner=ModelSpec("llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava-onevision", 16.1, 6.0, quantize_4bit=True),
     grounding=ModelSpec("IDEA-Research/grounding-dino-base", "grounding-dino", 0.93, 1.5),
     segmentation=ModelSpec("facebook/sam2.1-hiera-large", "sam2", 0.90, 1.5),
-    inpainting=ModelSpec("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "sdxl-inpaint", 14.0, 8.5),
-    instruct=ModelSpec("timbrooks/instruct-pix2pix", "instruct-pix2pix", 4.3, 3.5),
-    base=ModelSpec("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 4.3, 3.5),
+    inpainting=ModelSpec("diffusers/stable-diffusion-xl-1.0-inpainting-0.1", "sdxl-inpaint", 6.9, 8.5),
+    instruct=ModelSpec("timbrooks/instruct-pix2pix", "instruct-pix2pix", 2.2, 3.5),
+    base=ModelSpec("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 2.1, 3.5),
     steps=30,
 )
 
