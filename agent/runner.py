@@ -135,6 +135,15 @@ def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: i
     return tr
 
 
+def _title(v: VersionRecord, final: tuple[int, dict[int, str]]) -> str:
+    """A contact-sheet title: "v2 · turn 5", marked current, or dropped when a later edit replaced it."""
+    head, kept = final
+    title = "v0 · original" if v.turn == 0 else f"v{v.number} · turn {v.turn}"
+    if kept.get(v.number) != v.sha256:
+        return title + " · dropped"
+    return title + " · current" if v.number == head else title
+
+
 def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None) -> SessionRecord:
     """Play ``script`` headless into ``out`` and write transcript.json/.md, every version and the contact sheet.
 
@@ -175,14 +184,14 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
             say(f"  turn {index} [{mark}] {turn.label}{made} ({tr.seconds:.1f} s)")
             for failure in tr.failures:
                 say(f'    turn {index} ("{turn.label}"): {failure}')
+        final = (editor.current_version, {v.number: _sha256(Path(v.image_path)) for v in editor.history})
     finally:
         editor.close()
     record.passed = not any(t.failures for t in record.turns)
     total = time.monotonic() - t0
     record.timings = {"open_s": round(open_s, 3), "turns_s": round(sum(t.seconds for t in record.turns), 3),
                       "total_s": round(total, 3)}
-    entries = [(out / v.image, f"v{v.number} original" if v.turn == 0 else
-                f"v{v.number} (turn {v.turn}): {v.instruction}") for v in record.versions]
+    entries = [(out / v.image, _title(v, final), v.instruction) for v in record.versions]
     contact_sheet(entries, out / "contact_sheet.png")
     write_json(record, out / "transcript.json")
     write_markdown(record, out / "transcript.md")

@@ -153,10 +153,11 @@ def _turn_markdown(turn: TurnRecord, versions: dict[int, VersionRecord]) -> list
         for reply in turn.planner_replies:
             out += ["```json", reply.strip(), "```", ""]
         out += ["</details>", ""]
-    if turn.plan is not None:
+    if turn.plan is not None and turn.kind == "user":
         steps = "; ".join(_step_text(s) for s in turn.plan.get("steps", []))
         out += [f"**Plan:** {steps}", ""]
-    out += [f"**Agent:** {turn.reply}" if turn.reply else "**Agent:** (no reply)", ""]
+    if turn.question is None or turn.reply != turn.question.get("text"):
+        out += [f"**Agent:** {turn.reply}" if turn.reply else "**Agent:** (no reply)", ""]
     if turn.error:
         out += [f"**Error:** {turn.error}", ""]
     if turn.question is not None:
@@ -230,38 +231,43 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def contact_sheet(entries: list[tuple[Path, str]], path: Path, *, thumb: int = 224, per_row: int = 4,
+def contact_sheet(entries: list[tuple[Path, str, str]], path: Path, *, thumb: int = 256, per_row: int = 4,
                   font_size: int = 14) -> Path:
-    """Versions side by side, each captioned with its instruction.
+    """Versions side by side, each under a title (blue) and captioned with its instruction (black).
 
     Args:
-        entries: (image file, caption) in order; the caption's first line is drawn bold-ish (it names the version).
+        entries: (image file, title, caption) in order, e.g. (v1.png, "v1 · turn 2", "remove the tower").
         path: where the PNG goes.
         thumb: the longest side of each thumbnail, in pixels.
         per_row: thumbnails per row before wrapping.
-        font_size: caption text size.
+        font_size: text size.
     """
     if not entries:
         raise InvalidInputError("a contact sheet needs at least one image")
     font = _font(font_size)
-    pad, line_h = 10, font_size + 4
-    chars = max(12, thumb // max(1, font_size // 2 + 1))
-    captions = [textwrap.wrap(c, chars, max_lines=4, placeholder=" …") or [""] for _, c in entries]
-    cap_h = max(len(c) for c in captions) * line_h + pad
-    cols = min(per_row, len(entries))
-    rows = (len(entries) + cols - 1) // cols
-    cell_w, cell_h = thumb + pad, thumb + cap_h + pad
-    sheet = Image.new("RGB", (cols * cell_w + pad, rows * cell_h + pad), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, ((image_path, _), lines) in enumerate(zip(entries, captions)):
-        x = pad + (i % cols) * cell_w
-        y = pad + (i // cols) * cell_h
+    pad, line_h = 12, font_size + 5
+    thumbs = []
+    for image_path, _, _ in entries:
         with Image.open(image_path) as im:
             im = im.convert("RGB")
             im.thumbnail((thumb, thumb))
-            sheet.paste(im, (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
+            thumbs.append(im)
+    chars = max(12, int(thumb / (font_size * 0.55)))
+    texts = [[title, *(textwrap.wrap(caption, chars, max_lines=3, placeholder=" …") if caption else [])]
+             for _, title, caption in entries]
+    cols = min(per_row, len(entries))
+    rows = (len(entries) + cols - 1) // cols
+    cell_w = max(t.width for t in thumbs) + pad
+    img_h = max(t.height for t in thumbs)
+    cell_h = img_h + 6 + max(len(t) for t in texts) * line_h + pad
+    sheet = Image.new("RGB", (cols * cell_w + pad, rows * cell_h + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (im, lines) in enumerate(zip(thumbs, texts)):
+        x = pad + (i % cols) * cell_w
+        y = pad + (i // cols) * cell_h
+        sheet.paste(im, (x, y + img_h - im.height))   # bottom-aligned: captions line up
         for k, line in enumerate(lines):
-            draw.text((x, y + thumb + 4 + k * line_h), line, fill=(0, 0, 0) if k else (20, 60, 160), font=font)
+            draw.text((x, y + img_h + 6 + k * line_h), line, fill=(20, 60, 160) if k == 0 else (0, 0, 0), font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path

@@ -239,3 +239,17 @@ def test_replay_reports_a_version_that_differs_from_the_recording(played, tmp_pa
     (rec / "transcript.json").write_text(json.dumps(data))
     assert run_main(["--replay", str(rec / "transcript.json"), "--out", str(tmp_path / "r")]) == EXIT_FAILED
     assert 'turn 2 ("answer 1"): the replay made a different image than the recording' in capsys.readouterr().err
+
+
+def test_contact_sheet_titles_mark_the_current_and_the_dropped_versions():
+    from agent.runner import _title
+    from agent.transcript import VersionRecord
+
+    def v(number, turn, sha):
+        return VersionRecord(number=number, turn=turn, instruction="x", image="i.png", sha256=sha)
+
+    final = (2, {0: "a", 1: "b", 2: "d"})          # v2 of turn 2 ("c") was replaced by turn 5's ("d")
+    assert _title(v(0, 0, "a"), final) == "v0 · original"
+    assert _title(v(1, 1, "b"), final) == "v1 · turn 1"
+    assert _title(v(2, 2, "c"), final) == "v2 · turn 2 · dropped"
+    assert _title(v(2, 5, "d"), final) == "v2 · turn 5 · current"
