@@ -1,5 +1,6 @@
 """chatedit's entry point: the chat TUI (`chatedit [IMAGE]`), `chatedit sessions`, and `chatedit edit`.
 
+The app, its Editor worker, slash commands and the command line; the widgets are in `tui_widgets`.
 Importing this module stays cheap: the agent, torch and the models load only inside the app's worker
 thread, and textual-image (which queries the terminal) only when the app starts.
 """
@@ -10,20 +11,19 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.content import Content
-from textual.containers import Center, Horizontal, Vertical, VerticalScroll
-from textual.message import Message
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.screen import ModalScreen
-from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, ListItem, ListView, Markdown, OptionList, ProgressBar, Static
+from textual.widgets import Footer, Input, ListView
+
+from tui_widgets import (IMAGE_MODES, ChatLog, ClarifyScreen, HistoryList, ImagePane, Opened, Progress, ProgressStrip,
+                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, open_thumbnail, stage_label,
+                         take_snapshot)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -35,20 +35,6 @@ COMMANDS = {
     "sessions": "list saved sessions (chatedit sessions --help)",
     "run": "play scripted sessions headless, or replay a transcript (chatedit run --help)",
 }
-IMAGE_MODES = ("auto", "halfcell", "unicode", "sixel", "tgp")
-STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
-          "verify": "checking the result"}
-"""The Editor's progress stages, as the progress strip says them ("load <role>": loading a model)."""
-
-
-def stage_label(stage: str) -> str:
-    """How the progress strip names an Editor stage."""
-    if stage.startswith("load "):
-        return f"loading the {stage.removeprefix('load ')} model"
-    return STAGES.get(stage, stage)
-DISPLAY_SIDE = 1024
-"""Images are shrunk to at most this many pixels a side before the terminal renders them."""
-
 HELP = """\
 **Say what to change**, e.g. *make the cup red*, *remove the spoon*, *make it look like autumn*.
 
@@ -64,89 +50,6 @@ HELP = """\
 **Esc** cancels a running edit; nothing is half-applied."""
 
 
-# ---------------------------------------------------------------- data the worker hands to the UI
-
-@dataclass(frozen=True)
-class VersionRow:
-    """One line of the history list."""
-
-    number: int
-    instruction: str
-    created: str
-    image_path: Path
-    has_mask: bool
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the UI shows, read from the Editor on the worker thread (the UI never touches the Editor)."""
-
-    current: int
-    versions: tuple[VersionRow, ...]
-    after: PILImage
-    before: PILImage | None
-    overlay: PILImage | None
-    question: Any | None
-    profile: str
-    device: str
-    session_dir: Path
-
-
-def _thumb(image: PILImage) -> PILImage:
-    image = image.convert("RGB")
-    image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
-    return image
-
-
-def _open_thumb(path: Path) -> PILImage:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return _thumb(im)
-
-
-def _tint(image: PILImage, mask_path: Path, color: tuple[int, int, int] = (255, 64, 64)) -> PILImage:
-    """The image with the mask's white area tinted, for the mask overlay."""
-    from PIL import Image
-
-    with Image.open(mask_path) as m:
-        mask = m.convert("L").resize(image.size, Image.Resampling.NEAREST)
-    alpha = mask.point(lambda p: 115 if p > 127 else 0)
-    return Image.composite(Image.new("RGB", image.size, color), image, alpha)
-
-
-def take_snapshot(editor: Any) -> Snapshot:
-    """Read everything the UI shows from ``editor`` (call on the thread that owns the editor)."""
-    versions = {v.number: v for v in editor.history}
-    current = editor.current_version
-    after = _thumb(editor.current_image)
-    before = _open_thumb(versions[current - 1].image_path) if current - 1 in versions else None
-    mask_path = versions[current].mask_path if current in versions else None
-    overlay = _tint(after, mask_path) if mask_path is not None and Path(mask_path).is_file() else None
-    rows = tuple(VersionRow(v.number, v.instruction, v.created, Path(v.image_path), v.mask_path is not None)
-                 for v in sorted(versions.values(), key=lambda v: v.number))
-    return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
-                    question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
-                    session_dir=Path(editor.session_dir))
-
-
-def _device_of(editor: Any) -> str:
-    placement = getattr(editor, "placement", None) or getattr(getattr(editor, "toolkit", None), "placement", None)
-    if placement is None:
-        from tools.device import resolve_placement
-
-        placement = resolve_placement()
-    return f"{placement.device} {str(placement.dtype).removeprefix('torch.')}"
-
-
-def _short(path: Path) -> str:
-    """``path`` with the home folder written as ``~``."""
-    try:
-        return f"~/{path.relative_to(Path.home())}"
-    except ValueError:
-        return str(path)
-
-
 def _error_text(error: BaseException) -> str:
     from tools.errors import ChatEditError
 
@@ -154,250 +57,6 @@ def _error_text(error: BaseException) -> str:
         return str(error)
     logger.error("unexpected error in the editor", exc_info=error)
     return f"{type(error).__name__}: {error}"
-
-
-# ---------------------------------------------------------------- messages from the worker
-
-class Opened(Message):
-    def __init__(self, editor: Any, snapshot: Snapshot) -> None:
-        super().__init__()
-        self.editor, self.snapshot = editor, snapshot
-
-
-class Progress(Message):
-    """A stage's progress; a newer one replaces an unprocessed older one."""
-
-    def __init__(self, stage: str, step: int, total: int) -> None:
-        super().__init__()
-        self.stage, self.step, self.total = stage, step, total
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, Progress) and message.stage == self.stage
-
-
-class TurnDone(Message):
-    def __init__(self, reply: Any | None, snapshot: Snapshot | None, error: str | None = None,
-                 cancelled: bool = False, note: str = "") -> None:
-        super().__init__()
-        self.reply, self.snapshot, self.error, self.cancelled, self.note = reply, snapshot, error, cancelled, note
-
-
-# ---------------------------------------------------------------- widgets
-
-class ChatMessage(Markdown):
-    """One message of the conversation: ``user``, ``agent``, ``system`` or ``error``."""
-
-    DEFAULT_CSS = """
-    ChatMessage { margin: 0 1 1 1; padding: 0 1; background: $boost; }
-    ChatMessage.user { margin-left: 8; background: $primary 15%; border-left: thick $primary; }
-    ChatMessage.agent { margin-right: 4; border-left: thick $success; }
-    ChatMessage.system { color: $text-muted; background: transparent; }
-    ChatMessage.error { border-left: thick $error; color: $text-error; }
-    """
-
-    def __init__(self, text: str, role: str) -> None:
-        super().__init__(text, classes=role)
-        self.role = role
-
-
-class ChatLog(VerticalScroll):
-    """The conversation, newest at the bottom."""
-
-    DEFAULT_CSS = "ChatLog { height: 1fr; }"
-
-    def say(self, text: str, role: str = "agent") -> ChatMessage:
-        message = ChatMessage(text, role)
-        self.mount(message)
-        self.call_after_refresh(self.scroll_end, animate=False)
-        return message
-
-
-class ImagePane(Vertical):
-    """The current image (or before/after, mask overlay, a previewed version) with a caption."""
-
-    DEFAULT_CSS = """
-    ImagePane { height: 1fr; }
-    ImagePane #caption { height: 1; width: 100%; content-align: center middle; color: $text-muted; }
-    ImagePane Center { height: 1fr; align: center middle; }
-    ImagePane .picture { width: auto; height: auto; }
-    """
-
-    showing_before = reactive(False)
-    showing_mask = reactive(False)
-
-    def __init__(self, image_mode: str = "auto", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.image_mode = image_mode
-        self.snapshot: Snapshot | None = None
-        self.preview: tuple[int, PILImage] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Label("loading…", id="caption")
-        with Center():
-            yield image_widget_class(self.image_mode)(classes="picture")
-
-    def show(self, snapshot: Snapshot) -> None:
-        self.snapshot, self.preview = snapshot, None
-        self.refresh_picture()
-
-    def show_preview(self, number: int, image: PILImage) -> None:
-        self.preview = (number, image)
-        self.refresh_picture()
-
-    def show_picture(self, image: PILImage, caption: str) -> None:
-        self.query_one(".picture").image = image  # type: ignore[attr-defined]
-        self.query_one("#caption", Label).update(caption)
-
-    def watch_showing_before(self) -> None:
-        self.refresh_picture()
-
-    def watch_showing_mask(self) -> None:
-        self.refresh_picture()
-
-    def refresh_picture(self) -> None:
-        snap = self.snapshot
-        if not self.is_mounted or snap is None:
-            return
-        if self.preview is not None:
-            number, image = self.preview
-            self.show_picture(image, f"v{number} (preview) · Enter reverts to it")
-        elif self.showing_before and snap.before is not None:
-            self.show_picture(snap.before, f"before · v{snap.current - 1}   (f2: after)")
-        elif self.showing_mask and snap.overlay is not None:
-            self.show_picture(snap.overlay, f"v{snap.current} · last edit's mask   (f3: hide)")
-        else:
-            hints = [h for h, ok in (("f2: before", snap.before is not None), ("f3: mask", snap.overlay is not None))
-                     if ok]
-            self.show_picture(snap.after, f"v{snap.current} · current" + (f"   ({', '.join(hints)})" if hints else ""))
-
-
-class VersionItem(ListItem):
-    def __init__(self, row: VersionRow, current: int) -> None:
-        mark = "●" if row.number == current else ("↷" if row.number > current else " ")
-        text = row.instruction or "original"
-        super().__init__(Label(f"{mark} v{row.number}  {text}", markup=False),
-                         classes="redo" if row.number > current else "")
-        self.row = row
-
-
-class HistoryList(ListView):
-    """The versions: ● current, ↷ redo branch. Highlight previews a version; Enter reverts to it."""
-
-    DEFAULT_CSS = """
-    HistoryList { height: 12; border: round $panel; }
-    HistoryList:focus { border: round $primary; }
-    HistoryList .redo { color: $text-muted; }
-    """
-    BORDER_TITLE = "history"
-
-    async def set_rows(self, rows: tuple[VersionRow, ...], current: int) -> None:
-        await self.clear()
-        await self.extend(VersionItem(row, current) for row in rows)
-        self.index = next((i for i, r in enumerate(rows) if r.number == current), None)
-
-
-class ProgressStrip(Horizontal):
-    """The running stage's name and its progress; hidden while idle."""
-
-    DEFAULT_CSS = """
-    ProgressStrip { height: 1; display: none; padding: 0 1; }
-    ProgressStrip.-busy { display: block; }
-    ProgressStrip #stage { width: 1fr; color: $accent; }
-    ProgressStrip ProgressBar { width: auto; }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield Label("", id="stage", markup=False)
-        yield ProgressBar(show_eta=False, show_percentage=False)
-
-    def start(self, stage: str) -> None:
-        self.add_class("-busy")
-        self.set_progress(stage, 0, 0)
-
-    def set_progress(self, stage: str, step: int, total: int) -> None:
-        count = f"  {step}/{total}" if total > 1 else ""
-        self.query_one("#stage", Label).update(f"{stage_label(stage)}…{count}  (Esc cancels)")
-        self.query_one(ProgressBar).update(total=total if total > 0 else None, progress=step)
-
-    def stop(self) -> None:
-        self.remove_class("-busy")
-
-
-class StatusLine(Static):
-    """profile · device · model status · session folder."""
-
-    DEFAULT_CSS = "StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }"
-
-    profile = reactive("…")
-    device = reactive("…")
-    models = reactive("starting")
-    session = reactive("")
-
-    def render(self) -> Content:
-        return Content(f"profile {self.profile} · {self.device} · models: {self.models} · session {self.session}")
-
-
-class ClarifyScreen(ModalScreen[object]):
-    """The agent's question with numbered candidates: a number key picks one; typing answers in words."""
-
-    DEFAULT_CSS = """
-    ClarifyScreen { align: center middle; }
-    ClarifyScreen #dialog { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
-    ClarifyScreen #question { height: auto; margin-bottom: 1; }
-    ClarifyScreen Center { height: 1fr; align: center middle; }
-    ClarifyScreen .picture { width: auto; height: auto; }
-    ClarifyScreen OptionList { height: auto; max-height: 8; }
-    """
-    BINDINGS = [Binding("escape", "later", "Answer later"),
-                *(Binding(str(n), f"pick({n})", show=False) for n in range(1, 10))]
-
-    def __init__(self, question: Any, image_mode: str = "auto") -> None:
-        super().__init__()
-        self.question, self.image_mode = question, image_mode
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Markdown(f"**{self.question.text}**  \nPress a number key, or type an answer and Enter; "
-                           "Esc answers later.", id="question")
-            with Center():
-                yield image_widget_class(self.image_mode)(str(self.question.image_path), classes="picture")
-            yield OptionList(*(Content(f"{c.number}  {c.label}  ({c.score:.2f})") for c in self.question.candidates))
-            yield Input(placeholder="…or describe which one", id="answer", select_on_focus=False)
-
-    def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-
-    def on_key(self, event: Any) -> None:
-        answer = self.query_one("#answer", Input)
-        if not answer.has_focus and event.is_printable and not (event.character or "").isdigit():
-            answer.focus()
-            answer.insert_text_at_cursor(event.character)
-            event.stop()
-
-    def action_pick(self, number: int) -> None:
-        if any(c.number == number for c in self.question.candidates):
-            self.dismiss(number)
-
-    def action_later(self) -> None:
-        self.dismiss(None)
-
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.question.candidates[event.option_index].number)
-
-    @on(Input.Submitted, "#answer")
-    def _typed(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self.dismiss(event.value.strip())
-
-
-def image_widget_class(mode: str) -> type[Widget]:
-    """textual-image's widget for a render mode (``auto`` picks kitty/sixel/half cells by the terminal)."""
-    import textual_image.widget as tiw
-
-    classes = {"auto": tiw.Image, "halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage,
-               "sixel": tiw.SixelImage, "tgp": tiw.TGPImage}
-    return classes[mode]
 
 
 # ---------------------------------------------------------------- the app
@@ -510,7 +169,7 @@ class ChatEditApp(App[None]):
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def load_preview(self, row: VersionRow) -> None:
         try:
-            image = _open_thumb(row.image_path)
+            image = open_thumbnail(row.image_path)
         except Exception as exc:  # noqa: BLE001
             self.call_from_thread(self.notify, _error_text(exc), severity="error", markup=False)
             return
@@ -591,15 +250,9 @@ class ChatEditApp(App[None]):
 
     async def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
-        pane = self.image_pane
-        pane.show(snap)
-        if snap.before is None:
-            pane.showing_before = False
-        if snap.overlay is None:
-            pane.showing_mask = False
+        self.image_pane.show(snap)
         await self.query_one(HistoryList).set_rows(snap.versions, snap.current)
-        status = self.query_one(StatusLine)
-        status.profile, status.device, status.session = snap.profile, snap.device, _short(snap.session_dir)
+        self.query_one(StatusLine).show(snap)
         self.watch_busy(self.busy)
 
     def _ask(self, question: Any) -> None:
@@ -771,10 +424,12 @@ def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             if not is_session(args.resume):
                 parser.error(f"{args.resume} is not a chatedit session folder (no history.json)")
             return args.resume
-        sessions = _session_rows(_sessions_root())
-        if not sessions:
-            parser.error(f"there is no saved session under {_sessions_root()} to resume")
-        return str(sessions[0]["path"])
+        from agent.sessions import latest_session, sessions_root
+
+        latest = latest_session()
+        if latest is None:
+            parser.error(f"there is no saved session under {sessions_root()} to resume")
+        return str(latest.path)
     from tools.samples import DEFAULT_SAMPLE, is_sample, sample_path
 
     image = args.image or DEFAULT_SAMPLE
@@ -792,63 +447,23 @@ def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     return image
 
 
-def _sessions_root() -> Path:
-    """The folder new sessions go to (the Editor's default)."""
-    from agent.editor import default_session_dir
-
-    return default_session_dir().parent
-
-
-def _session_rows(root: Path) -> list[dict[str, Any]]:
-    """Saved sessions under ``root``, most recently changed first: path, name, date, versions, question."""
-    import json
-    from datetime import datetime
-
-    from agent.store import HISTORY, is_session
-
-    rows = []
-    for path in (p for p in (root.iterdir() if root.is_dir() else ()) if is_session(p)):
-        try:
-            versions = len(json.loads((path / HISTORY).read_text(encoding="utf-8"))["versions"])
-            question = _has_pending_question(path)
-        except Exception as error:  # noqa: BLE001 - a damaged session is listed as such, never a crash
-            logger.warning("session %s is damaged: %s", path, error)
-            versions, question = -1, False
-        mtime = (path / HISTORY).stat().st_mtime
-        rows.append({"path": path, "name": path.name, "mtime": mtime, "versions": versions, "question": question,
-                     "date": datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")})
-    return sorted(rows, key=lambda r: r["mtime"], reverse=True)
-
-
-def _has_pending_question(path: Path) -> bool:
-    """Whether the session in ``path`` waits on an answer (read from its checkpoints, nothing changed)."""
-    from agent.editor import THREAD_ID
-    from agent.graph import compile_graph
-    from agent.store import SessionStore
-
-    store = SessionStore.open(path)
-    try:
-        graph = compile_graph(store.checkpointer())
-        return bool(graph.get_state({"configurable": {"thread_id": THREAD_ID}}).interrupts)
-    finally:
-        store.close()
-
-
 def sessions_main(argv: list[str]) -> int:
     """``chatedit sessions``: list saved sessions."""
     p = argparse.ArgumentParser(prog="chatedit sessions", description="List saved sessions, newest first.")
     p.add_argument("--root", metavar="DIR", help="sessions folder (default: the one chatedit saves to)")
     args = p.parse_args(argv)
-    root = Path(args.root).expanduser() if args.root else _sessions_root()
-    rows = _session_rows(root)
-    if not rows:
+    from agent.sessions import list_sessions, sessions_root
+
+    root = Path(args.root).expanduser() if args.root else sessions_root()
+    sessions = list_sessions(root)
+    if not sessions:
         print(f"no sessions under {root}")
         return 0
     print(f"{'session':28s} {'last change':17s} {'versions':>8s}  question")
-    for row in rows:
-        versions = "damaged" if row["versions"] < 0 else str(row["versions"])
-        print(f"{row['name']:28s} {row['date']:17s} {versions:>8s}  {'yes' if row['question'] else 'no'}")
-    print(f"\n{len(rows)} session(s) in {root}; reopen one with: chatedit --resume {root}/NAME")
+    for s in sessions:
+        versions = "damaged" if s.damaged else str(s.versions)
+        print(f"{s.name:28s} {s.last_change:17s} {versions:>8s}  {'yes' if s.awaiting_answer else 'no'}")
+    print(f"\n{len(sessions)} session(s) in {root}; reopen one with: chatedit --resume {root}/NAME")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The layers depend one way only: tui.py → agent → tools."""
+"""The layers depend one way only: tui.py, tui_widgets.py → agent → tools."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,17 +25,21 @@ def _top(modules: set[str]) -> set[str]:
 def test_tools_imports_neither_langgraph_nor_textual():
     statement = "import tools, tools.toolkit, tools.cli, tools.masks, tools.imageio, tools.edits, tools.inpainting"
     top = _top(_modules_after(statement))
-    assert "langgraph" not in top and "textual" not in top and "agent" not in top and "tui" not in top
+    assert "langgraph" not in top and "textual" not in top and "agent" not in top
+    assert "tui" not in top and "tui_widgets" not in top
 
 
 def test_agent_never_imports_textual():
-    top = _top(_modules_after("import agent.plan, agent.editor"))
-    assert "textual" not in top and "tui" not in top
+    top = _top(_modules_after("import agent.plan, agent.editor, agent.sessions"))
+    assert "textual" not in top and "tui" not in top and "tui_widgets" not in top
 
 
-def test_importing_tui_does_not_import_torch():
-    top = _top(_modules_after("import tui"))
+@pytest.mark.parametrize("module", ["tui", "tui_widgets"])
+def test_importing_tui_does_not_import_torch(module):
+    modules = _modules_after(f"import {module}")
+    top = _top(modules)
     assert "torch" not in top and "transformers" not in top and "diffusers" not in top
+    assert "agent.editor" not in modules
 
 
 def _imports(path: Path) -> set[str]:
@@ -49,9 +55,12 @@ def _imports(path: Path) -> set[str]:
 def test_no_source_file_imports_against_the_layers():
     offenders = []
     for path in (ROOT / "tools").rglob("*.py"):
-        bad = _imports(path) & {"agent", "tui", "langgraph", "textual", "langchain_core"}
+        bad = _imports(path) & {"agent", "tui", "tui_widgets", "langgraph", "textual", "langchain_core"}
         offenders += [f"{path.relative_to(ROOT)}: {name}" for name in sorted(bad)]
     for path in (ROOT / "agent").rglob("*.py"):
-        bad = _imports(path) & {"tui", "textual", "textual_image"}
+        bad = _imports(path) & {"tui", "tui_widgets", "textual", "textual_image"}
         offenders += [f"{path.relative_to(ROOT)}: {name}" for name in sorted(bad)]
+    # the widgets only show what the app hands them: no Editor, no models (the app's worker does that)
+    bad = _imports(ROOT / "tui_widgets.py") & {"agent", "tui", "torch", "transformers", "diffusers", "langgraph"}
+    offenders += [f"tui_widgets.py: {name}" for name in sorted(bad)]
     assert offenders == []

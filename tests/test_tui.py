@@ -14,8 +14,10 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from PIL import ImageChops
+from textual.widgets import Label
 
 import tui
+import tui_widgets
 from tools.samples import sample_path
 
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
@@ -70,11 +72,11 @@ def drive(source: str | Path, script: Callable[[tui.ChatEditApp, object], Awaita
 
 
 def history_rows(app: tui.ChatEditApp) -> list[str]:
-    return [str(item.query_one(tui.Label).content) for item in app.query(tui.VersionItem)]
+    return [str(item.query_one(Label).content) for item in app.query(tui.VersionItem)]
 
 
 def chat_texts(app: tui.ChatEditApp, role: str | None = None) -> list[str]:
-    return [m.source for m in app.query(tui.ChatMessage) if role is None or m.role == role]
+    return [m.source for m in app.query(tui_widgets.ChatMessage) if role is None or m.role == role]
 
 
 def errors(app: tui.ChatEditApp) -> list[str]:

@@ -1,0 +1,380 @@
+"""The chat TUI's widgets and what they show: the snapshot and messages the worker thread hands over.
+
+Widgets only show what they are given (a :class:`Snapshot`, read from the Editor on the worker thread by
+:func:`take_snapshot`) and never call the Editor. Importing this module stays cheap: no torch, no agent,
+and textual-image only when an image widget is first built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.containers import Center, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Input, Label, ListItem, ListView, Markdown, OptionList, ProgressBar, Static
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+IMAGE_MODES = ("auto", "halfcell", "unicode", "sixel", "tgp")
+"""How images can be drawn (``--image-mode``); see :func:`image_widget_class`."""
+DISPLAY_SIDE = 1024
+"""Images are shrunk to at most this many pixels a side before the terminal renders them."""
+
+STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
+          "verify": "checking the result"}
+"""The Editor's progress stages, as the progress strip says them ("load <role>": loading a model)."""
+
+
+def stage_label(stage: str) -> str:
+    """How the progress strip names an Editor stage."""
+    if stage.startswith("load "):
+        return f"loading the {stage.removeprefix('load ')} model"
+    return STAGES.get(stage, stage)
+
+
+# ---------------------------------------------------------------- data the worker hands to the UI
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One line of the history list."""
+
+    number: int
+    instruction: str
+    created: str
+    image_path: Path
+    has_mask: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the UI shows, read from the Editor on the worker thread (the UI never touches the Editor)."""
+
+    current: int
+    versions: tuple[VersionRow, ...]
+    after: PILImage
+    before: PILImage | None
+    overlay: PILImage | None
+    question: Any | None
+    profile: str
+    device: str
+    session_dir: Path
+
+
+def thumbnail(image: PILImage) -> PILImage:
+    """``image`` as RGB, shrunk in place to at most :data:`DISPLAY_SIDE` pixels a side."""
+    image = image.convert("RGB")
+    image.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
+    return image
+
+
+def open_thumbnail(path: Path) -> PILImage:
+    """The image file at ``path`` as a :func:`thumbnail`."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return thumbnail(im)
+
+
+def _tint(image: PILImage, mask_path: Path, color: tuple[int, int, int] = (255, 64, 64)) -> PILImage:
+    """The image with the mask's white area tinted, for the mask overlay."""
+    from PIL import Image
+
+    with Image.open(mask_path) as m:
+        mask = m.convert("L").resize(image.size, Image.Resampling.NEAREST)
+    alpha = mask.point(lambda p: 115 if p > 127 else 0)
+    return Image.composite(Image.new("RGB", image.size, color), image, alpha)
+
+
+def take_snapshot(editor: Any) -> Snapshot:
+    """Read everything the UI shows from ``editor`` (call on the thread that owns the editor)."""
+    versions = {v.number: v for v in editor.history}
+    current = editor.current_version
+    after = thumbnail(editor.current_image)
+    before = open_thumbnail(versions[current - 1].image_path) if current - 1 in versions else None
+    mask_path = versions[current].mask_path if current in versions else None
+    overlay = _tint(after, mask_path) if mask_path is not None and Path(mask_path).is_file() else None
+    rows = tuple(VersionRow(v.number, v.instruction, v.created, Path(v.image_path), v.mask_path is not None)
+                 for v in sorted(versions.values(), key=lambda v: v.number))
+    return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
+                    question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
+                    session_dir=Path(editor.session_dir))
+
+
+def _device_of(editor: Any) -> str:
+    placement = getattr(editor, "placement", None) or getattr(getattr(editor, "toolkit", None), "placement", None)
+    if placement is None:
+        from tools.device import resolve_placement
+
+        placement = resolve_placement()
+    return f"{placement.device} {str(placement.dtype).removeprefix('torch.')}"
+
+
+def _short(path: Path) -> str:
+    """``path`` with the home folder written as ``~``."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------- messages from the worker
+
+class Opened(Message):
+    def __init__(self, editor: Any, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.editor, self.snapshot = editor, snapshot
+
+
+class Progress(Message):
+    """A stage's progress; a newer one replaces an unprocessed older one."""
+
+    def __init__(self, stage: str, step: int, total: int) -> None:
+        super().__init__()
+        self.stage, self.step, self.total = stage, step, total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Progress) and message.stage == self.stage
+
+
+class TurnDone(Message):
+    def __init__(self, reply: Any | None, snapshot: Snapshot | None, error: str | None = None,
+                 cancelled: bool = False, note: str = "") -> None:
+        super().__init__()
+        self.reply, self.snapshot, self.error, self.cancelled, self.note = reply, snapshot, error, cancelled, note
+
+
+# ---------------------------------------------------------------- widgets
+
+class ChatMessage(Markdown):
+    """One message of the conversation: ``user``, ``agent``, ``system`` or ``error``."""
+
+    DEFAULT_CSS = """
+    ChatMessage { margin: 0 1 1 1; padding: 0 1; background: $boost; }
+    ChatMessage.user { margin-left: 8; background: $primary 15%; border-left: thick $primary; }
+    ChatMessage.agent { margin-right: 4; border-left: thick $success; }
+    ChatMessage.system { color: $text-muted; background: transparent; }
+    ChatMessage.error { border-left: thick $error; color: $text-error; }
+    """
+
+    def __init__(self, text: str, role: str) -> None:
+        super().__init__(text, classes=role)
+        self.role = role
+
+
+class ChatLog(VerticalScroll):
+    """The conversation, newest at the bottom."""
+
+    DEFAULT_CSS = "ChatLog { height: 1fr; }"
+
+    def say(self, text: str, role: str = "agent") -> ChatMessage:
+        message = ChatMessage(text, role)
+        self.mount(message)
+        self.call_after_refresh(self.scroll_end, animate=False)
+        return message
+
+
+class ImagePane(Vertical):
+    """The current image (or before/after, mask overlay, a previewed version) with a caption."""
+
+    DEFAULT_CSS = """
+    ImagePane { height: 1fr; }
+    ImagePane #caption { height: 1; width: 100%; content-align: center middle; color: $text-muted; }
+    ImagePane Center { height: 1fr; align: center middle; }
+    ImagePane .picture { width: auto; height: auto; }
+    """
+
+    showing_before = reactive(False)
+    showing_mask = reactive(False)
+
+    def __init__(self, image_mode: str = "auto", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_mode = image_mode
+        self.snapshot: Snapshot | None = None
+        self.preview: tuple[int, PILImage] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("loading…", id="caption")
+        with Center():
+            yield image_widget_class(self.image_mode)(classes="picture")
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Show ``snapshot``'s current version (dropping a preview, and before/mask where it has none)."""
+        self.snapshot, self.preview = snapshot, None
+        if snapshot.before is None:
+            self.showing_before = False
+        if snapshot.overlay is None:
+            self.showing_mask = False
+        self.refresh_picture()
+
+    def show_preview(self, number: int, image: PILImage) -> None:
+        self.preview = (number, image)
+        self.refresh_picture()
+
+    def show_picture(self, image: PILImage, caption: str) -> None:
+        self.query_one(".picture").image = image  # type: ignore[attr-defined]
+        self.query_one("#caption", Label).update(caption)
+
+    def watch_showing_before(self) -> None:
+        self.refresh_picture()
+
+    def watch_showing_mask(self) -> None:
+        self.refresh_picture()
+
+    def refresh_picture(self) -> None:
+        snap = self.snapshot
+        if not self.is_mounted or snap is None:
+            return
+        if self.preview is not None:
+            number, image = self.preview
+            self.show_picture(image, f"v{number} (preview) · Enter reverts to it")
+        elif self.showing_before and snap.before is not None:
+            self.show_picture(snap.before, f"before · v{snap.current - 1}   (f2: after)")
+        elif self.showing_mask and snap.overlay is not None:
+            self.show_picture(snap.overlay, f"v{snap.current} · last edit's mask   (f3: hide)")
+        else:
+            hints = [h for h, ok in (("f2: before", snap.before is not None), ("f3: mask", snap.overlay is not None))
+                     if ok]
+            self.show_picture(snap.after, f"v{snap.current} · current" + (f"   ({', '.join(hints)})" if hints else ""))
+
+
+class VersionItem(ListItem):
+    def __init__(self, row: VersionRow, current: int) -> None:
+        mark = "●" if row.number == current else ("↷" if row.number > current else " ")
+        text = row.instruction or "original"
+        super().__init__(Label(f"{mark} v{row.number}  {text}", markup=False),
+                         classes="redo" if row.number > current else "")
+        self.row = row
+
+
+class HistoryList(ListView):
+    """The versions: ● current, ↷ redo branch. Highlight previews a version; Enter reverts to it."""
+
+    DEFAULT_CSS = """
+    HistoryList { height: 12; border: round $panel; }
+    HistoryList:focus { border: round $primary; }
+    HistoryList .redo { color: $text-muted; }
+    """
+    BORDER_TITLE = "history"
+
+    async def set_rows(self, rows: tuple[VersionRow, ...], current: int) -> None:
+        await self.clear()
+        await self.extend(VersionItem(row, current) for row in rows)
+        self.index = next((i for i, r in enumerate(rows) if r.number == current), None)
+
+
+class ProgressStrip(Horizontal):
+    """The running stage's name and its progress; hidden while idle."""
+
+    DEFAULT_CSS = """
+    ProgressStrip { height: 1; display: none; padding: 0 1; }
+    ProgressStrip.-busy { display: block; }
+    ProgressStrip #stage { width: 1fr; color: $accent; }
+    ProgressStrip ProgressBar { width: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="stage", markup=False)
+        yield ProgressBar(show_eta=False, show_percentage=False)
+
+    def start(self, stage: str) -> None:
+        self.add_class("-busy")
+        self.set_progress(stage, 0, 0)
+
+    def set_progress(self, stage: str, step: int, total: int) -> None:
+        count = f"  {step}/{total}" if total > 1 else ""
+        self.query_one("#stage", Label).update(f"{stage_label(stage)}…{count}  (Esc cancels)")
+        self.query_one(ProgressBar).update(total=total if total > 0 else None, progress=step)
+
+    def stop(self) -> None:
+        self.remove_class("-busy")
+
+
+class StatusLine(Static):
+    """profile · device · model status · session folder."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }"
+
+    profile = reactive("…")
+    device = reactive("…")
+    models = reactive("starting")
+    session = reactive("")
+
+    def show(self, snapshot: Snapshot) -> None:
+        """Take profile, device and session folder (home written as ``~``) from ``snapshot``."""
+        self.profile, self.device, self.session = snapshot.profile, snapshot.device, _short(snapshot.session_dir)
+
+    def render(self) -> Content:
+        return Content(f"profile {self.profile} · {self.device} · models: {self.models} · session {self.session}")
+
+
+class ClarifyScreen(ModalScreen[object]):
+    """The agent's question with numbered candidates: a number key picks one; typing answers in words."""
+
+    DEFAULT_CSS = """
+    ClarifyScreen { align: center middle; }
+    ClarifyScreen #dialog { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    ClarifyScreen #question { height: auto; margin-bottom: 1; }
+    ClarifyScreen Center { height: 1fr; align: center middle; }
+    ClarifyScreen .picture { width: auto; height: auto; }
+    ClarifyScreen OptionList { height: auto; max-height: 8; }
+    """
+    BINDINGS = [Binding("escape", "later", "Answer later"),
+                *(Binding(str(n), f"pick({n})", show=False) for n in range(1, 10))]
+
+    def __init__(self, question: Any, image_mode: str = "auto") -> None:
+        super().__init__()
+        self.question, self.image_mode = question, image_mode
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Markdown(f"**{self.question.text}**  \nPress a number key, or type an answer and Enter; "
+                           "Esc answers later.", id="question")
+            with Center():
+                yield image_widget_class(self.image_mode)(str(self.question.image_path), classes="picture")
+            yield OptionList(*(Content(f"{c.number}  {c.label}  ({c.score:.2f})") for c in self.question.candidates))
+            yield Input(placeholder="…or describe which one", id="answer", select_on_focus=False)
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_key(self, event: Any) -> None:
+        answer = self.query_one("#answer", Input)
+        if not answer.has_focus and event.is_printable and not (event.character or "").isdigit():
+            answer.focus()
+            answer.insert_text_at_cursor(event.character)
+            event.stop()
+
+    def action_pick(self, number: int) -> None:
+        if any(c.number == number for c in self.question.candidates):
+            self.dismiss(number)
+
+    def action_later(self) -> None:
+        self.dismiss(None)
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.question.candidates[event.option_index].number)
+
+    @on(Input.Submitted, "#answer")
+    def _typed(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.dismiss(event.value.strip())
+
+
+def image_widget_class(mode: str) -> type[Widget]:
+    """textual-image's widget for a render mode (``auto`` picks kitty/sixel/half cells by the terminal)."""
+    import textual_image.widget as tiw
+
+    classes = {"auto": tiw.Image, "halfcell": tiw.HalfcellImage, "unicode": tiw.UnicodeImage,
+               "sixel": tiw.SixelImage, "tgp": tiw.TGPImage}
+    return classes[mode]
