@@ -31,7 +31,7 @@ DISPLAY_SIDE = 1024
 """Images are shrunk to at most this many pixels a side before the terminal renders them."""
 
 STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
-          "verify": "checking the result"}
+          "verify": "checking the result", "commit": "saving the version"}
 """The Editor's progress stages, as the progress strip says them ("load <role>": loading a model)."""
 
 
@@ -116,7 +116,9 @@ def _device_of(editor: Any) -> str:
         from tools.device import resolve_placement
 
         placement = resolve_placement()
-    return f"{placement.device} {str(placement.dtype).removeprefix('torch.')}"
+    text = f"{placement.device} {str(placement.dtype).removeprefix('torch.')}"
+    memory = getattr(getattr(getattr(editor, "toolkit", None), "memory", None), "plan", None)
+    return f"{text}, {memory.short()}" if memory is not None and memory.mode != "cpu" else text
 
 
 def _short(path: Path) -> str:

@@ -107,7 +107,7 @@ class Editor:
     and never raise for bad planner output or tool failures.
 
     Set :attr:`on_progress` to hear ``(stage, step, total)``: stages are "plan", "locate", "segment",
-    "edit" (with diffusion steps), "verify", and "load <role>" before a model loads.
+    "edit" (with diffusion steps), "verify", "commit", and "load <role>" before a model loads.
     """
 
     def __init__(self, store: SessionStore, profile: Profile, *, toolkit: Any, planner: Any = None,
@@ -268,7 +268,8 @@ class Editor:
 
             if self.on_progress is not None:
                 self.on_progress("load planner", 0, 1)
-            self._planner = load_planner(self.profile, getattr(self.toolkit, "placement", None))
+            self._planner = load_planner(self.profile, getattr(self.toolkit, "placement", None),
+                                         memory=getattr(self.toolkit, "memory", None))
         return self._planner
 
     # -- talking ------------------------------------------------------------------------------

@@ -66,7 +66,10 @@ class LlavaChatModel(BaseChatModel):
     """Tells callers (agent.planning) that ``json_schema=`` constrains decoding here."""
 
     _constraint: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _lock: Any = PrivateAttr(default_factory=threading.RLock)
+    _reload: Any = PrivateAttr(default=None)
+    _residency: Any = PrivateAttr(default=None)
+    _cost: float = PrivateAttr(default=0.0)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | ModelSpec, *, placement: Placement | None = None,
@@ -100,18 +103,53 @@ class LlavaChatModel(BaseChatModel):
         elif quantize_4bit:
             logger.info("4-bit quantization needs CUDA; loading planner %s at %s on %s instead",
                         name, placement.dtype, placement.device)
+        def load_model() -> Any:
+            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            if "quantization_config" not in kwargs:
+                model = model.to(placement.device)
+            logger.info("planner %s loaded on %s (%s)", name, placement.device,
+                        "4-bit" if "quantization_config" in kwargs else placement.dtype)
+            return model.eval()
+
         try:
             processor = AutoProcessor.from_pretrained(path)
-            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            model = load_model()
         except (OSError, ValueError, KeyError) as e:
             raise ModelUnavailableError(f"cannot load planner model from {path}: {str(e).splitlines()[0]}; "
                                         f"point at a LLaVA-family folder written by save_pretrained") from e
-        if "quantization_config" not in kwargs:
-            model = model.to(placement.device)
-        model.eval()
-        logger.info("planner %s loaded on %s (%s)", name, placement.device,
-                    "4-bit" if "quantization_config" in kwargs else placement.dtype)
-        return cls(model=model, processor=processor, model_name=name, max_new_tokens=max_new_tokens)
+        chat = cls(model=model, processor=processor, model_name=name, max_new_tokens=max_new_tokens)
+        chat._reload = load_model
+        return chat
+
+    def manage(self, residency: Any, cost_gb: float) -> None:
+        """Let a :class:`tools.memory.Residency` unload this model when another needs the GPU;
+        the next reply then loads it again (from disk) first."""
+        self._residency = residency
+        self._cost = cost_gb
+        residency.add("planner", cost_gb, self.release)
+
+    def release(self) -> None:
+        """Drop the model's weights (the processor stays); the next call reloads them."""
+        with self._lock:
+            if self._reload is None:
+                raise InvalidInputError("this planner was built from loaded parts and cannot reload; keep it loaded")
+            self.model = None
+        from tools.memory import free_accelerator_memory
+
+        free_accelerator_memory()
+
+    def loaded_model(self) -> Any:
+        """The model, loaded again first if it was released."""
+        with self._lock:
+            if self.model is None:
+                if self._residency is not None:
+                    self._residency.admit("planner", self._cost)
+                self.model = self._reload()
+                if self._residency is not None:
+                    self._residency.add("planner", self._cost, self.release)
+            elif self._residency is not None:
+                self._residency.touch("planner")
+            return self.model
 
     @property
     def _llm_type(self) -> str:
@@ -128,7 +166,8 @@ class LlavaChatModel(BaseChatModel):
     def stop_token_ids(self) -> list[int]:
         """Token ids that end a reply: the generation config's and the tokenizer's end-of-sequence tokens."""
         ids: set[int] = set()
-        for source in (getattr(self.model.generation_config, "eos_token_id", None), self.tokenizer.eos_token_id):
+        for source in (getattr(self.loaded_model().generation_config, "eos_token_id", None),
+                       self.tokenizer.eos_token_id):
             if isinstance(source, int):
                 ids.add(source)
             elif isinstance(source, Sequence):
@@ -141,7 +180,7 @@ class LlavaChatModel(BaseChatModel):
             if self._constraint is None:
                 from agent.constrained import SchemaConstraint
 
-                vocab = self.model.get_output_embeddings().weight.shape[0]
+                vocab = self.loaded_model().get_output_embeddings().weight.shape[0]
                 self._constraint = SchemaConstraint(self.tokenizer, vocab_size=vocab,
                                                     stop_token_ids=self.stop_token_ids())
             return self._constraint
@@ -150,19 +189,22 @@ class LlavaChatModel(BaseChatModel):
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         schema = kwargs.pop("json_schema", None) or self.json_schema
         max_new_tokens = int(kwargs.pop("max_new_tokens", self.max_new_tokens))
+        min_new_tokens = int(kwargs.pop("min_new_tokens", 0))  # benchmarks time a fixed reply length
         if kwargs:
             logger.debug("LlavaChatModel ignores %s", ", ".join(sorted(kwargs)))
         conversation, images = to_conversation(messages)
         prompt = self._render(conversation)
         processor = self.constraint().processor(schema) if schema else None
         with self._lock, torch.inference_mode():
+            model = self.loaded_model()
             inputs = self.processor(text=prompt, images=images or None, return_tensors="pt")
-            inputs = {k: (v.to(self.model.device, self.model.dtype) if v.is_floating_point() else v.to(self.model.device))
+            inputs = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
                       for k, v in inputs.items()}
             prompt_len = inputs["input_ids"].shape[1]
             stops = self.stop_token_ids()
-            output = self.model.generate(
-                **inputs, do_sample=False, max_new_tokens=max_new_tokens, num_beams=1,
+            output = model.generate(
+                **inputs, do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens or None,
+                num_beams=1,
                 temperature=None, top_p=None, top_k=None,
                 eos_token_id=stops or None, pad_token_id=self._pad_token_id(stops),
                 logits_processor=[processor] if processor is not None else None)
@@ -249,7 +291,21 @@ def _decode_image(block: Mapping[str, Any]) -> Image.Image:
         raise InvalidInputError(f"cannot decode the image in a message: {e}") from e
 
 
-def load_planner(profile: Profile, placement: Placement | None = None) -> BaseChatModel:
-    """Load the profile's planner (built first for ``tiny``; 4-bit where the profile says so and CUDA is there)."""
-    return LlavaChatModel.from_pretrained(profile.planner, placement=placement,
-                                          quantize_4bit=profile.planner.quantize_4bit)
+def load_planner(profile: Profile, placement: Placement | None = None, *, memory: Any = None) -> BaseChatModel:
+    """Load the profile's planner (built first for ``tiny``; 4-bit where the profile says so and CUDA is there).
+
+    Args:
+        memory: the toolkit's :class:`tools.memory.Residency`: room is made before loading, and the
+            planner may be unloaded for another model under an offload plan (it reloads when next asked).
+    """
+    from tools.memory import allocated, measured_gb
+
+    spec = profile.planner
+    if memory is not None:
+        memory.admit("planner", spec.vram_gb)
+    before = allocated()
+    chat = LlavaChatModel.from_pretrained(spec, placement=placement, quantize_4bit=spec.quantize_4bit)
+    if memory is not None:
+        cost = measured_gb(before)
+        chat.manage(memory, spec.vram_gb if cost is None else cost)
+    return chat

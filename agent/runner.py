@@ -53,9 +53,9 @@ def _sha256(path: Path) -> str:
 
 def _live_planner(editor: Any) -> Any:
     from agent.planner import load_planner
-    from tools.device import resolve_placement
 
-    return load_planner(editor.profile, resolve_placement())
+    toolkit = editor.toolkit
+    return load_planner(editor.profile, getattr(toolkit, "placement", None), memory=getattr(toolkit, "memory", None))
 
 
 def _question(reply: Any, index: int, out: Path) -> dict[str, Any] | None:

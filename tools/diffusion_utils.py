@@ -7,12 +7,16 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from tools.errors import Cancelled, InvalidInputError
+
+if TYPE_CHECKING:
+    from tools.device import Placement
 
 logger = logging.getLogger(__name__)
 
@@ -148,3 +152,47 @@ def encode_text(tokenizer, text_encoder: torch.nn.Module, prompts: Sequence[str]
         logger.warning("a prompt is longer than %d tokens and was truncated", max_length)
     ids = tokens.input_ids.to(device)
     return text_encoder(ids).last_hidden_state
+
+
+SCHEDULERS = ("default", "dpm++", "euler-a", "ddim", "unipc")
+"""Sampler names a profile may choose (``default``: keep the pipeline's own)."""
+
+
+def use_scheduler(pipe: object, name: str) -> None:
+    """Swap ``pipe``'s scheduler for the named one, built from the pipeline's own scheduler config.
+
+    Raises:
+        InvalidInputError: an unknown name.
+    """
+    if name not in SCHEDULERS:
+        raise InvalidInputError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {name!r}")
+    if name == "default":
+        return
+    from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                           UniPCMultistepScheduler)
+
+    config = pipe.scheduler.config
+    if name == "dpm++":
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++",
+                                                                 solver_order=2)
+    elif name == "euler-a":
+        pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(config)
+    elif name == "ddim":
+        pipe.scheduler = DDIMScheduler.from_config(config)
+    else:
+        pipe.scheduler = UniPCMultistepScheduler.from_config(config)
+    logger.info("scheduler: %s", type(pipe.scheduler).__name__)
+
+
+def compile_unet(pipe: object) -> None:
+    """``torch.compile`` the pipeline's UNet (the first call compiles; later calls run the compiled graph)."""
+    pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs", fullgraph=False)
+
+
+def place_pipeline(pipe: Any, placement: Placement, *, offload: bool = False) -> Any:
+    """Put a diffusers pipeline on ``placement``'s device, or, with ``offload`` on CUDA, keep it in RAM
+    and move each component (text encoders, UNet, VAE) to the GPU only while it runs."""
+    if offload and placement.is_cuda:
+        pipe.enable_model_cpu_offload(device=placement.device)
+        return pipe
+    return pipe.to(placement.device)

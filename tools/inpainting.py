@@ -16,7 +16,8 @@ from PIL import Image
 
 from tools import masks
 from tools.device import Placement, resolve_placement
-from tools.diffusion_utils import check_int, check_range, model_native, native_size, vae_scale_factor
+from tools.diffusion_utils import (check_int, check_range, model_native, native_size, place_pipeline,
+                                   vae_scale_factor)
 from tools.errors import Cancelled, InvalidInputError, ModelUnavailableError
 from tools.masks import Box
 
@@ -125,13 +126,15 @@ class Inpainter:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, placement: Placement | None = None,
-                        family: str = "sd-inpaint") -> Inpainter:
+                        family: str = "sd-inpaint", offload: bool = False) -> Inpainter:
         """Load an inpainting pipeline folder (safetensors only, no safety checker), once, onto the device.
 
         Args:
             path: a local folder written by ``save_pretrained`` (see :func:`tools.loading.model_path`).
             placement: device and dtype (None: fp16 on CUDA, fp32 on the CPU).
             family: ``sd-inpaint`` or ``sdxl-inpaint``.
+            offload: keep only the running component on the GPU (model CPU offload, for small
+                GPUs; see :func:`tools.diffusion_utils.place_pipeline`).
 
         Raises:
             InvalidInputError: an unknown family.
@@ -156,7 +159,7 @@ class Inpainter:
         except (OSError, ValueError, TypeError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ModelUnavailableError(f"cannot load a {family} model from {path}: {first}") from e
-        return cls(pipe.to(placement.device), placement=placement, family=family)
+        return cls(place_pipeline(pipe, placement, offload=offload), placement=placement, family=family)
 
     @torch.inference_mode()
     def inpaint(self, image: Image.Image, mask: np.ndarray, prompt: str, *, negative_prompt: str = "", seed: int = 0,

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from tools.device import Placement, resolve_placement
-from tools.diffusion_utils import StepCounter, check_int, check_prompt, check_range, model_native, native_size, \
-    vae_scale_factor
+from tools.diffusion_utils import (StepCounter, check_int, check_prompt, check_range, model_native, native_size,
+                                   place_pipeline, vae_scale_factor)
 from tools.edits import EditResult
 from tools.errors import Cancelled, InvalidInputError, ModelUnavailableError
 
@@ -49,12 +49,15 @@ class InstructEditor:
         pipe.set_progress_bar_config(disable=True)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, placement: Placement | None = None) -> InstructEditor:
+    def from_pretrained(cls, path: str | Path, *, placement: Placement | None = None,
+                        offload: bool = False) -> InstructEditor:
         """Load an InstructPix2Pix pipeline folder (safetensors only, no safety checker).
 
         Args:
             path: a local folder written by ``save_pretrained`` (see :func:`tools.loading.model_path`).
             placement: device and dtype (None: fp16 on CUDA, fp32 on the CPU).
+            offload: keep only the running component on the GPU (model CPU offload; see
+                :func:`tools.diffusion_utils.place_pipeline`).
 
         Raises:
             ModelUnavailableError: the folder is not a loadable InstructPix2Pix pipeline.
@@ -70,7 +73,7 @@ class InstructEditor:
                 dtype=placement.dtype, variant=diffusers_variant(path))
         except (OSError, ValueError) as e:
             raise ModelUnavailableError(f"cannot load an InstructPix2Pix model from {path}: {e}".splitlines()[0]) from e
-        return cls(pipe.to(placement.device), placement=placement)
+        return cls(place_pipeline(pipe, placement, offload=offload), placement=placement)
 
     @torch.inference_mode()
     def edit(self, image: Image.Image, instruction: str, *, seed: int = 0, steps: int = 20,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ import numpy as np
 from PIL import Image
 
 from tools.device import Placement, resolve_placement
+from tools.memory import (OFFLOADED_SHARE, MemoryPlan, Residency, allocated, free_accelerator_memory, measured_gb,
+                          plan_memory)
 from tools.profiles import Profile
 
 if TYPE_CHECKING:
@@ -47,11 +50,15 @@ class Toolkit:
     """
 
     def __init__(self, profile: Profile, placement: Placement | None = None,
-                 *, on_load: LoadListener | None = None) -> None:
+                 *, on_load: LoadListener | None = None, memory: MemoryPlan | None = None) -> None:
         self.profile = profile
         self.placement = placement or resolve_placement()
         self.on_load = on_load
+        self.memory = Residency(memory or plan_memory(profile, self.placement))
+        """Which models are loaded, within the memory plan's VRAM budget (the planner registers here too)."""
         self._models: dict[str, Any] = {}
+        self.load_seconds: dict[str, float] = {}
+        """Role → seconds its model took to load (from disk or a tiny build), for status and benchmarks."""
         self._lock = threading.RLock()
         self._segmented: str | None = None
 
@@ -60,18 +67,43 @@ class Toolkit:
         """Role → model id, for provenance."""
         return self.profile.model_ids()
 
+    def load(self, role: str) -> Any:
+        """The role's model, loaded now if it is not (making room first under an offload plan)."""
+        return self._get(role)
+
     def _get(self, role: str) -> Any:
         with self._lock:
-            if role not in self._models:
-                from tools.loading import model_path
+            if role in self._models:
+                self.memory.touch(role)
+                return self._models[role]
+            from tools.loading import model_path
 
-                spec = self.profile.spec(role)
-                if self.on_load is not None:
-                    self.on_load(role, spec.model_id)
-                logger.info("loading %s model %s", role, spec.model_id)
-                fp16 = str(self.placement.dtype) == "torch.float16"   # fetch half the bytes when running fp16
-                self._models[role] = self._load(role, model_path(spec, fp16=fp16))
-            return self._models[role]
+            spec = self.profile.spec(role)
+            estimate = spec.vram_gb * (OFFLOADED_SHARE if self._offloads(role) else 1.0)
+            self.memory.admit(role, estimate)
+            if self.on_load is not None:
+                self.on_load(role, spec.model_id)
+            logger.info("loading %s model %s", role, spec.model_id)
+            fp16 = str(self.placement.dtype) == "torch.float16"   # fetch half the bytes when running fp16
+            start, before = time.perf_counter(), allocated()
+            model = self._load(role, model_path(spec, fp16=fp16))
+            self._models[role] = model
+            self.load_seconds[role] = time.perf_counter() - start
+            cost = measured_gb(before)
+            self.memory.add(role, estimate if cost is None else cost, lambda: self._unload(role))
+            return model
+
+    def _offloads(self, role: str) -> bool:
+        """Whether ``role``'s pipeline runs with model CPU offload (offload plan, CUDA, a diffusers pipeline)."""
+        return self.memory.plan.offload and self.placement.is_cuda and role in ("inpainting", "instruct")
+
+    def _unload(self, role: str) -> None:
+        """Drop ``role``'s model (the memory plan needs its room); the next use loads it again."""
+        with self._lock:
+            self._models.pop(role, None)
+            if role == "segmentation":
+                self._segmented = None
+        free_accelerator_memory()
 
     def _load(self, role: str, path: Any) -> Any:
         spec = self.profile.spec(role)
@@ -88,16 +120,27 @@ class Toolkit:
         if role == "inpainting":
             from tools.inpainting import Inpainter
 
-            return Inpainter.from_pretrained(path, placement=self.placement, family=spec.family)
+            return self._speed_up(Inpainter.from_pretrained(path, placement=self.placement, family=spec.family,
+                                                            offload=self._offloads(role)))
         if role == "instruct":
             from tools.instruct import InstructEditor
 
-            return InstructEditor.from_pretrained(path, placement=self.placement)
+            return self._speed_up(InstructEditor.from_pretrained(path, placement=self.placement,
+                                                                 offload=self._offloads(role)))
         if role == "base":
             from tools.diffedit import DiffEdit
 
             return DiffEdit.from_pretrained(path, placement=self.placement)
         raise ValueError(f"the toolkit does not load role {role!r}")
+
+    def _speed_up(self, tool: Any) -> Any:
+        """Apply the profile's scheduler and, if asked, ``torch.compile`` to a diffusers tool's pipeline."""
+        from tools.diffusion_utils import compile_unet, use_scheduler
+
+        use_scheduler(tool.pipe, self.profile.scheduler)
+        if self.profile.compile:
+            compile_unet(tool.pipe)
+        return tool
 
     @property
     def grounder(self) -> Grounder:
