@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from tools.toolkit import Toolkit
 
 ProgressCallback = Callable[[str, int, int], None]
-"""Called with (stage, step, total): stage is "plan", "locate", "segment", "edit" or "verify"."""
+"""Called with (stage, step, total): stage is "plan", "locate", "segment", "edit", "verify" or "commit"."""
 
 
 @dataclass(kw_only=True)

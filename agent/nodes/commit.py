@@ -18,6 +18,7 @@ def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     from tools.masks import union
 
     ctx = runtime.context
+    ctx.report("commit")
     store = ctx.store
     if not state.records or state.draft is None:
         raise ValueError("commit reached without edits")

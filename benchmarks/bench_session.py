@@ -1,0 +1,256 @@
+"""Benchmark: a fixed scripted session through the real Editor, timed per stage, with load times and memory.
+
+    python benchmarks/bench_session.py                         # tiny profile: a smoke run (CI runs this)
+    python benchmarks/bench_session.py --random-weights        # real-size models, random weights (lite on CPU, full on CUDA)
+    python benchmarks/bench_session.py --profile full          # the real models (from the Hugging Face cache)
+    python benchmarks/bench_session.py --random-weights --size 4000x3000 --baseline --json out/bench/full-12mp.json
+
+Every run: load each model once (cold start, timed per model), then ``--warmup`` untimed and ``--runs``
+timed repetitions of the session: "remove the cup" (grounding, SAM 2, inpainting), "make the saucer
+blue" (grounding, SAM 2, the Lab recolour), then undo and redo. Prints medians per stage (plan, locate,
+segment, edit, verify, commit), the agent's own overhead (wall time minus model compute), peak RSS and,
+on CUDA, peak VRAM; writes everything as JSON. Numbers only, no pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from harness import (STAGES, ComputeMeter, FixedLengthPlanner, Samples, cuda, peak_rss_mb, plan_json,  # noqa: E402
+                     sync, table, timed)
+
+logger = logging.getLogger("bench")
+
+SESSION: tuple[tuple[str, str], ...] = (
+    ("remove the cup", plan_json({"action": "remove", "referent": {"phrase": "cup", "selector": "largest"}},
+                                 reasoning="The cup is the largest cup in the picture; remove it.")),
+    ("make the saucer blue", plan_json({"action": "recolor", "referent": {"phrase": "saucer", "selector": "largest"},
+                                        "content": "blue"}, reasoning="Recolour the saucer blue.")),
+)
+"""(user words, the planner's pinned reply) per turn: the same path through the graph every run."""
+ROLES = ("grounding", "segmentation", "inpainting")
+"""The toolkit models the session uses (the planner is loaded by the Editor)."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default=None, choices=("tiny", "lite", "full"),
+                   help="default: tiny; with --random-weights: full on CUDA, lite on a CPU")
+    p.add_argument("--random-weights", action="store_true",
+                   help="build the profile's full-size architectures with random weights (benchmarks/configs)")
+    p.add_argument("--random-root", type=Path, default=None, help="where random-weight models are built and kept")
+    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best available)")
+    p.add_argument("--runs", type=int, default=3, help="timed repetitions of the session (medians are reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
+    p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the profile's)")
+    p.add_argument("--scheduler", default=None, help="the profile's scheduler, or e.g. dpm++ (see tools.schedulers)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the diffusion UNet")
+    p.add_argument("--plan-tokens", type=int, default=128, help="new tokens the planner generates per plan")
+    p.add_argument("--image", default="coffee", help="a bundled sample or an image path")
+    p.add_argument("--size", default=None, metavar="WxH", help="resize the photo first, e.g. 4000x3000 (12 MP)")
+    p.add_argument("--baseline", action="store_true",
+                   help="also time the plain diffusers pipeline call at the same size, steps and guidance")
+    p.add_argument("--vram-gb", type=float, default=None,
+                   help="plan memory as if the GPU had this many GB (CUDA: also caps this process to it)")
+    p.add_argument("--json", type=Path, default=None, help="write the results here (default: out/bench/NAME.json)")
+    return p.parse_args(argv)
+
+
+def load_profile(args: argparse.Namespace, is_cuda: bool) -> Any:
+    from tools.profiles import get_profile
+
+    name = args.profile or (("full" if is_cuda else "lite") if args.random_weights else "tiny")
+    if args.random_weights:
+        from random_weights import random_profile
+
+        root = args.random_root or Path.home() / ".cache" / "chatedit" / "random"
+        profile = random_profile(name, root, roles=("planner", *ROLES))
+        # Random weights score every box alike: keep them all and let the selector choose, as the tiny profile does.
+        profile = replace(profile, box_threshold=0.0, text_threshold=0.0)
+    else:
+        profile = get_profile(name)
+    changes: dict[str, Any] = {}
+    if args.steps is not None:
+        changes["steps"] = args.steps
+    if args.scheduler is not None:
+        changes["scheduler"] = args.scheduler
+    if args.compile:
+        changes["compile"] = True
+    return replace(profile, **changes) if changes else profile
+
+
+def photo(args: argparse.Namespace) -> Any:
+    from tools.imageio import load_image
+    from tools.samples import is_sample, sample_image
+
+    image = sample_image(args.image) if is_sample(args.image) else load_image(args.image).image
+    if args.size:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        image = image.resize((w, h))
+    return image
+
+
+def cold_start(profile: Any, placement: Any, args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """Load every model the session needs, timing each; returns (toolkit, planner, numbers)."""
+    from agent.planner import load_planner
+    from tools.memory import plan_memory
+    from tools.toolkit import Toolkit
+
+    memory = plan_memory(profile, placement, vram_gb=args.vram_gb)
+    toolkit = Toolkit(profile, placement, memory=memory)
+    start = time.perf_counter()
+    planner_model, planner_s = timed(lambda: load_planner(profile, placement, memory=toolkit.memory))
+    for role in ROLES:
+        toolkit.load(role)
+    sync()
+    numbers = {"cold_start_s": time.perf_counter() - start, "load_s": {"planner": planner_s, **toolkit.load_seconds},
+               "memory_plan": memory.describe(), "peak_rss_mb_after_load": peak_rss_mb()}
+    gpu = cuda()
+    if gpu is not None:
+        numbers["vram_resident_gb"] = gpu.memory_allocated() / 2**30
+    planner = FixedLengthPlanner(model=planner_model, plan_tokens=args.plan_tokens)
+    return toolkit, planner, numbers
+
+
+def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, samples: Samples | None) -> list[str]:
+    """Play the session once (then go back to the original); record into ``samples`` unless None."""
+    from harness import StageClock
+
+    clock = StageClock()
+    editor.on_progress = clock
+    problems = []
+    for i, (text, reply) in enumerate(SESSION, start=1):
+        planner.pin([reply])
+        meter.reset()
+        clock.start()
+        out, wall = timed(lambda t=text: editor.send(t))
+        stages = clock.stop()
+        if out.version is None:
+            problems.append(f"turn {i} ({text!r}) made no version: {out.text}")
+        if samples is not None:
+            samples.add(f"turn{i}.wall", wall)
+            samples.add(f"turn{i}.model_compute", meter.seconds + planner.seconds)
+            samples.add(f"turn{i}.agent_overhead", wall - meter.seconds - planner.seconds)
+            for stage, seconds in stages.items():
+                samples.add(f"turn{i}.{stage}", seconds)
+            for stage, gb in clock.vram_peak_gb.items():
+                samples.add(f"turn{i}.vram_peak_gb.{stage}", gb)
+    for kind in ("undo", "redo"):
+        out, wall = timed(lambda k=kind: getattr(editor, k)(1))
+        if samples is not None:
+            samples.add(f"{kind}.wall", wall)
+    editor.revert(0)
+    return problems
+
+
+def baseline(toolkit: Any, image: Any, steps: int) -> float:
+    """One plain diffusers inpainting call at the model's native square size (what our edit wraps)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    inpainter = toolkit.inpainter
+    side = inpainter.resolution
+    square = image.resize((side, side))
+    mask = np.zeros((side, side), np.uint8)
+    mask[side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 255
+    generator = torch.Generator("cpu").manual_seed(0)
+    _, seconds = timed(lambda: inpainter.pipe(prompt="background", image=square, mask_image=Image.fromarray(mask),
+                                              height=side, width=side, num_inference_steps=steps,
+                                              guidance_scale=7.5, generator=generator))
+    return seconds
+
+
+def report(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    med = {k: v["median"] for k, v in s.items()}
+    rows = []
+    for i, (text, _) in enumerate(SESSION, start=1):
+        rows.append([f"{i}. {text}", *(med.get(f"turn{i}.{st}") for st in STAGES), med.get(f"turn{i}.wall"),
+                     med.get(f"turn{i}.agent_overhead")])
+    out = [f"# {result['profile_note']}", f"# device {result['device']} {result['dtype']} · "
+           f"{result['memory_plan']} · steps {result['steps']} · image {result['image_size']} · "
+           f"median of {result['runs']} run(s) after {result['warmup']} warm-up", "",
+           table(rows, ["turn (seconds)", *STAGES, "total", "overhead"]), ""]
+    loads = result["load_s"]
+    out.append(table([[k, v] for k, v in loads.items()] + [["cold start (all)", result["cold_start_s"]]],
+                     ["model load", "seconds"]))
+    out.append("")
+    extra = [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
+             ["peak RSS after load (MB)", result["peak_rss_mb_after_load"]],
+             ["peak RSS at end (MB)", result["peak_rss_mb"]]]
+    if "vram_resident_gb" in result:
+        extra.append(["VRAM resident after load (GB)", result["vram_resident_gb"]])
+        extra += [[f"VRAM peak in {k} (GB)", v] for k, v in result.get("vram_peak_gb", {}).items()]
+    if "baseline_pipe_s" in result:
+        extra += [["plain diffusers call (s)", result["baseline_pipe_s"]],
+                  ["turn 1 / plain call", result["ratio_turn1_to_pipe"]]]
+    out.append(table(extra, ["other", "value"]))
+    for problem in result["problems"]:
+        out.append(f"! {problem}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from agent.editor import Editor
+    from tools.device import resolve_placement
+
+    placement = resolve_placement(args.device)
+    if args.vram_gb and placement.is_cuda:
+        import torch
+
+        total = torch.cuda.get_device_properties(0).total_memory / 2**30
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.vram_gb / total))
+    profile = load_profile(args, placement.is_cuda)
+    image = photo(args)
+    toolkit, planner, numbers = cold_start(profile, placement, args)
+    meter = ComputeMeter(toolkit)
+    samples = Samples()
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="chatedit-bench-") as tmp:
+        editor = Editor.open(image, profile=profile, session_dir=Path(tmp) / "session", planner=planner,
+                             toolkit=meter)
+        try:
+            for i in range(args.warmup + args.runs):
+                problems += run_session(editor, planner, meter, samples if i >= args.warmup else None)
+        finally:
+            editor.close()
+    result: dict[str, Any] = {
+        "profile": profile.name, "profile_note": profile.note or f"profile {profile.name}",
+        "random_weights": args.random_weights, "models": profile.model_ids(), "device": placement.device,
+        "dtype": str(placement.dtype).removeprefix("torch."), "steps": profile.steps,
+        "scheduler": getattr(profile, "scheduler", "default"), "compile": getattr(profile, "compile", False),
+        "plan_tokens": args.plan_tokens, "image_size": f"{image.width}x{image.height}", "runs": args.runs,
+        "warmup": args.warmup, **numbers, "summary": samples.summary(), "peak_rss_mb": peak_rss_mb(),
+        "problems": sorted(set(problems)),
+    }
+    gpu = cuda()
+    if gpu is not None:
+        result["vram_peak_gb"] = {k.split("vram_peak_gb.")[1]: v["max"] for k, v in result["summary"].items()
+                                  if "vram_peak_gb." in k and k.startswith("turn1.")}
+    if args.baseline:
+        result["baseline_pipe_s"] = baseline(toolkit, image, profile.steps)
+        result["ratio_turn1_to_pipe"] = samples.median("turn1.wall") / result["baseline_pipe_s"]
+    print(report(result), flush=True)
+    path = args.json or ROOT / "out" / "bench" / f"{profile.name}{'-random' if args.random_weights else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
