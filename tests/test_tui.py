@@ -257,3 +257,21 @@ def test_a_broken_image_is_one_line_before_the_app_starts(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert lines[-1] == "False"                       # failed fast, without loading torch
     assert "holiday.png" in lines[-2] and "error" in lines[-2] and "Traceback" not in out.stderr
+
+
+def test_a_compound_instruction_is_two_steps_and_one_version(tmp_path):
+    both = plan({"action": "recolor", "referent": {"box": CUP_BOX}, "content": "red"},
+                {"action": "recolor", "referent": {"box": [20.0, 250.0, 200.0, 390.0]}, "content": "green"})
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red and the table corner green")
+        await settle(app, pilot)
+        assert not errors(app)
+        assert history_rows(app) == ["  v0  original", "● v1  make the cup red and the table corner green"]
+        steps = app.editor.history[1].steps
+        assert [s["step"]["content"] for s in steps] == ["red", "green"]
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        assert app.snapshot.current == 0, "one undo takes the whole turn back"
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(both))

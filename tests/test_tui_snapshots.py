@@ -1,0 +1,82 @@
+"""Snapshot tests of the TUI (pytest-textual-snapshot): the main screen, a clarification, the history view.
+
+Fixed 120×40 terminal, cursor blink off, half-cell images, the tiny profile over the real Editor with a
+scripted planner, and the session under a fake home folder so every path on screen is the same on
+every machine. After a deliberate change to the screen, look at the diff in the HTML report, then
+``make test ARGS="tests/test_tui_snapshots.py --snapshot-update"``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+import tui
+from test_tui import plan, planner, recolor_box, settle, type_line
+from tools.samples import sample_path
+
+pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake home folder: the status line shows the session as ``~/session`` everywhere."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def app_for(home: Path, *replies: str) -> tui.ChatEditApp:
+    return tui.ChatEditApp(sample_path("coffee"), profile="tiny", session_dir=home / "session",
+                           planner=planner(*replies), image_mode="halfcell")
+
+
+async def opened(pilot) -> None:
+    app = pilot.app
+    await settle(app, pilot)
+    app.query_one("#prompt", Input).cursor_blink = False
+
+
+def test_main_screen_after_an_edit(snap_compare, home):
+    async def run_before(pilot):
+        await opened(pilot)
+        await type_line(pilot, "make the cup red")
+        await settle(pilot.app, pilot)
+        assert pilot.app.snapshot.current == 1
+
+    assert snap_compare(app_for(home, recolor_box()), terminal_size=SIZE, run_before=run_before)
+
+
+def test_clarification_with_numbered_candidates(snap_compare, home):
+    ambiguous = plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"})
+
+    async def run_before(pilot):
+        await opened(pilot)
+        await type_line(pilot, "make the cup blue")
+        await settle(pilot.app, pilot)
+        assert isinstance(pilot.app.screen, tui.ClarifyScreen)
+
+    assert snap_compare(app_for(home, ambiguous), terminal_size=SIZE, run_before=run_before)
+
+
+def test_history_view_previewing_an_earlier_version(snap_compare, home):
+    second = plan({"action": "recolor", "referent": {"box": [20.0, 250.0, 200.0, 390.0]}, "content": "green"})
+
+    async def run_before(pilot):
+        app = pilot.app
+        await opened(pilot)
+        for text in ("make the cup red", "make the table corner green"):
+            await type_line(pilot, text)
+            await settle(app, pilot)
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        app.query_one(tui.HistoryList).focus()
+        await pilot.press("up")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and app.image_pane.preview is not None
+
+    assert snap_compare(app_for(home, recolor_box(), second), terminal_size=SIZE, run_before=run_before)
+
