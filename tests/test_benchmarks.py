@@ -1,0 +1,48 @@
+"""Smoke runs of the benchmarks on the tiny profile: they run end to end and report every number (no timing asserts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_session_benchmark_times_every_stage_on_the_tiny_profile(tmp_path, capsys):
+    out = tmp_path / "tiny.json"
+    assert bench("bench_session").main(["--runs", "1", "--warmup", "0", "--plan-tokens", "4", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["problems"] == [], "every turn of the benchmark session must commit a version"
+    summary = result["summary"]
+    for turn in ("turn1", "turn2"):
+        for stage in ("plan", "locate", "segment", "edit", "commit", "wall", "agent_overhead", "model_compute"):
+            assert summary[f"{turn}.{stage}"]["median"] >= 0, (turn, stage)
+        parts = sum(summary[f"{turn}.{s}"]["median"] for s in ("plan", "locate", "segment", "edit", "commit"))
+        assert parts <= summary[f"{turn}.wall"]["median"] * 1.01 + 0.01, "stages add up to no more than the turn"
+    assert set(result["load_s"]) == {"planner", "grounding", "segmentation", "inpainting"}
+    assert result["memory_plan"].startswith("memory: CPU")
+    assert summary["undo.wall"]["n"] == 1 and result["peak_rss_mb"] > 0
+    printed = capsys.readouterr().out
+    assert "1. remove the cup" in printed and "cold start (all)" in printed
+
+
+def test_the_cpu_side_benchmark_reports_start_up_and_history_moves(tmp_path, capsys):
+    out = tmp_path / "cpu.json"
+    assert bench("bench_cpu_side").main(["--versions", "3", "--size", "300x200", "--repeats", "1",
+                                          "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["torch_imported"]["import agent"] == "no"
+    assert result["torch_imported"]["import tui"] == "no"
+    assert set(result["history_s"]) >= {"undo 1", "revert to the original and back", "reopen the session (imports done)"}
+    assert result["versions"] == 3 and all(v >= 0 for v in result["history_s"].values())
