@@ -30,6 +30,9 @@ BUILDERS: dict[str, str] = {
 """Family name → ``module:function`` that writes the model into an empty folder."""
 
 _DONE = ".complete"
+BUILD = "built by chatedit.tools.tiny, version 2\n"
+"""Written into the marker; a folder from another builder version is rebuilt (version 2: the same
+model on every machine — tokenizers are built, not trained)."""
 
 
 def ensure(family: str, root: Path) -> Path:
@@ -41,7 +44,7 @@ def ensure(family: str, root: Path) -> Path:
     if family not in BUILDERS:
         raise ModelUnavailableError(f"no tiny model for family {family!r}; known: {', '.join(sorted(BUILDERS))}")
     target = Path(root) / family
-    if (target / _DONE).exists():
+    if _complete(target):
         return target
     root.mkdir(parents=True, exist_ok=True)
     module_name, func_name = BUILDERS[family].split(":")
@@ -50,14 +53,21 @@ def ensure(family: str, root: Path) -> Path:
     try:
         logger.info("building tiny %s model in %s", family, target)
         build(tmp)
-        (tmp / _DONE).write_text("built by chatedit.tools.tiny\n")
+        (tmp / _DONE).write_text(BUILD)
+        if target.exists() and not _complete(target):   # half built, or by an older builder
+            shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(tmp, target)
         except OSError:
-            if not (target / _DONE).exists():  # a half-built leftover, not a concurrent success
+            if not _complete(target):  # a leftover, not a concurrent success
                 shutil.rmtree(target, ignore_errors=True)
                 os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _complete(target: Path) -> bool:
+    marker = target / _DONE
+    return marker.is_file() and marker.read_text() == BUILD

@@ -9,7 +9,6 @@ enough that a crop/resize path is exercised on any real photo.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ SAMPLE_SIZE = 32
 """UNet latent side; times the VAE's factor (2) gives the native resolution, 64 px."""
 TEXT_DIM = 32
 MAX_TOKENS = 77
-VOCAB_SIZE = 600
 
 _WORDS = ("a photo of the cup coffee table cat dog person guy woman rocket sky tree car flag hat helmet shirt "
           "black top saucer spoon background empty scene red white blue green yellow brown orange purple grey "
@@ -43,7 +41,7 @@ def build_tokenizer() -> Any:
     Returns:
         ``transformers.CLIPTokenizer`` with ``model_max_length`` 77.
     """
-    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import BPE
     from transformers import CLIPTokenizer
 
@@ -58,17 +56,23 @@ def build_tokenizer() -> Any:
         pre_tokenizers.ByteLevel(add_prefix_space=False),
     ])
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=specials, initial_alphabet=alphabet,
-                                  end_of_word_suffix="</w>", show_progress=False)
-    bpe.train_from_iterator(_corpus(), trainer=trainer)
-    state = json.loads(bpe.model.__getstate__())
-    vocab: dict[str, int] = dict(state["vocab"])
-    # every byte, alone and as a word end, so no text falls back to the unknown token
-    for ch in sorted(alphabet):
+    # Built, not trained: the BPE trainer breaks ties differently from run to run, and a tiny model
+    # must come out the same on every machine. Each corpus word gets the merges that spell it.
+    vocab: dict[str, int] = {token: i for i, token in enumerate(specials)}
+    for ch in sorted(alphabet):           # every byte, alone and as a word end: no text is unknown
         for token in (ch, ch + "</w>"):
             vocab.setdefault(token, len(vocab))
-    # CLIP merges must be tuples (transformers 5 fast tokenizers take vocab=/merges=, not files)
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    words = {w for line in _corpus()
+             for w, _ in bpe.pre_tokenizer.pre_tokenize_str(bpe.normalizer.normalize_str(line))}
+    merges: list[tuple[str, str]] = []   # CLIP merges must be tuples (transformers 5 takes vocab=/merges=)
+    for word in sorted(words):
+        symbols = [*word[:-1], word[-1] + "</w>"]
+        done = symbols[0]
+        for symbol in symbols[1:]:
+            if done + symbol not in vocab:
+                merges.append((done, symbol))
+                vocab[done + symbol] = len(vocab)
+            done += symbol
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_TOKENS)
 
 

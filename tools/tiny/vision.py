@@ -27,19 +27,18 @@ _BERT_FIRST_PUNCT = 999
 
 
 def _bert_vocab() -> dict[str, int]:
-    """A small WordPiece vocabulary trained on a few sentences, laid out on BERT's special ids."""
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers
-    from tokenizers.models import WordPiece
-    from tokenizers.trainers import WordPieceTrainer
+    """A small WordPiece vocabulary of the corpus's words, laid out on BERT's special ids.
 
-    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    alphabet = list(string.ascii_lowercase + string.digits + string.punctuation)
-    trainer = WordPieceTrainer(vocab_size=400, special_tokens=[], initial_alphabet=alphabet,
-                               continuing_subword_prefix="##")
-    tok.train_from_iterator(_CORPUS, trainer=trainer)
-    learned = sorted(tok.get_vocab())  # by name: training order varies between runs
+    Built, not trained: the tokenizers library's WordPiece trainer breaks ties differently from
+    run to run, and a tiny model must come out the same on every machine (snapshot tests).
+    """
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    split = pre_tokenizers.BertPreTokenizer()
+    words = {w for line in _CORPUS for w, _ in split.pre_tokenize_str(normalizer.normalize_str(line))}
+    alphabet = string.ascii_lowercase + string.digits + string.punctuation
+    learned = sorted(words | set(alphabet) | {f"##{c}" for c in alphabet})
 
     vocab: dict[str, int] = dict(_BERT_SPECIALS)
     free = [i for i in range(_BERT_FIRST_PUNCT) if i not in vocab.values()]
