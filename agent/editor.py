@@ -89,6 +89,18 @@ class VersionInfo:
     created: str
 
 
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+"""The ints an answer may be (the checkpoint stores the resume value as a 64-bit integer)."""
+
+
+def _quoted(value: object, limit: int = 40) -> str:
+    """``value`` as a short one-line repr for a message (huge ints are not spelled out)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a very large number"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def default_session_dir() -> Path:
     """A new folder name under ``$XDG_DATA_HOME/chatedit/sessions`` (``~/.local/share/...``)."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chatedit" / "sessions"
@@ -178,12 +190,28 @@ class Editor:
         return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
 
     def _recover(self) -> None:
-        """After a crash mid-turn, drop the turn in flight (a pending question is kept)."""
+        """After a crash mid-turn, drop the turn in flight (a pending question is kept).
+
+        history.json is written before the checkpoint that records it: when the history's head is
+        newer than the checkpoint's ``version`` and holds this turn's words, the edit was committed
+        before the crash, and the message says so.
+        """
         state = self.graph.get_state(self._config)
         if state.next and not state.interrupts:
-            logger.warning("the session stopped in the middle of a turn; that edit is lost")
-            self._end_turn("The edit in flight when the session stopped was lost; nothing changed.",
-                           error="interrupted")
+            hist = self.store.history
+            recorded = state.values.get("version", hist.head)
+            if hist.head > recorded and hist.head == hist.latest \
+                    and hist.current.instruction == state.values.get("text"):
+                logger.warning("the session stopped after saving version %d", hist.head)
+                text = f"The session stopped while finishing the last edit; it was saved as version {hist.head}."
+            elif hist.head != recorded:
+                logger.warning("the session stopped in the middle of a turn; the history is at %d", hist.head)
+                text = (f"The session stopped in the middle of a turn; the rest of it was lost. "
+                        f"Now at version {hist.head}.")
+            else:
+                logger.warning("the session stopped in the middle of a turn; that edit is lost")
+                text = "The edit in flight when the session stopped was lost; nothing changed."
+            self._end_turn(text, error="interrupted")
         elif not state.next:
             self.store.clear_drafts()
 
@@ -288,9 +316,19 @@ class Editor:
         return self._run({"text": text}, planner)
 
     def answer(self, value: str | int) -> Reply:
-        """Answer the open question: a number, "the second", "the left one", "all" or "cancel"."""
-        if self.pending_question is None:
+        """Answer the open question: a number, "the second", "the left one", "all" or "cancel".
+
+        Anything but a string or an int (a bool is not a number here) is refused with the question
+        still open; it does not count as the one unclear answer that gets the question asked again.
+        """
+        question = self.pending_question
+        if question is None:
             return Reply("There is no open question to answer.", error="no open question")
+        if isinstance(value, bool) or not isinstance(value, (str, int)) \
+                or (isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]):
+            text = (f"An answer is a number from 1 to {len(question.candidates)}, words like \"the left one\", "
+                    f"\"all\" or \"cancel\", not {_quoted(value)}; the question is still open.")
+            return Reply(text, question=question, error="not an answer")
         from langgraph.types import Command
 
         planner = self._planner
@@ -317,12 +355,16 @@ class Editor:
 
     def _run(self, graph_input: Any, planner: Any) -> Reply:
         self._cancel.clear()
+        head = self.store.history.head
         try:
             out = self.graph.invoke(graph_input, self._config, context=self._context(planner))
         except Exception as e:  # the API's boundary: a failed turn is a reply, never a crash
             logger.exception("turn failed")
             message = f"{type(e).__name__}: {e}" if not isinstance(e, ChatEditError) else str(e)
-            text = f"Something went wrong ({message}). Nothing changed."
+            moved = self.store.history.head
+            # an undo/redo/revert step before the failure was saved: say where the history is now
+            text = f"Something went wrong ({message}). " + ("Nothing changed." if moved == head else
+                                                           f"Nothing else changed; now at version {moved}.")
             self._end_turn(text, error=message)
             return Reply(text, error=message)
         plan = Plan.model_validate(out["plan"]) if out.get("plan") else None
@@ -359,6 +401,15 @@ class Editor:
         from tools.errors import InvalidInputError
 
         hist = self.store.history
+        least = 0 if kind == "revert" else 1
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < least:
+            what = "a version number (0 or more)" if kind == "revert" else "a whole number of edits (1 or more)"
+            text = f"{kind} needs {what}, got {_quoted(amount)}."
+            return Reply(text, error=text)
+        if kind == "revert" and amount > hist.latest:
+            name = str(amount) if amount.bit_length() <= 64 else "that large"
+            text = f"There is no version {name}; versions go from 0 (the original) to {hist.latest}."
+            return Reply(text, error=text)
         if self.pending_question is not None:
             self.answer("cancel")
         try:
@@ -367,7 +418,7 @@ class Editor:
             return Reply(str(e), error=str(e))
         self.store.save_history()
         text = describe_move(kind, move, hist)
-        self._end_turn(text, said=f"/{kind} {amount}")
+        self._end_turn(text, said=f"/{kind} {_quoted(amount)}")
         return Reply(text)
 
     def undo(self, n: int = 1) -> Reply:

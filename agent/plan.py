@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,6 +22,24 @@ REGION_ACTIONS = frozenset({"replace", "remove", "recolor", "add", "background"}
 
 MAX_STEPS = 8
 
+MAX_VERSION = 100_000
+"""The largest version a revert step may name (the decoding schema's cap too)."""
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\u202a-\u202e\u2066-\u2069]")
+"""C0 control characters but tab and newline, and the bidi embeddings/overrides/isolates."""
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control characters and bidi overrides (they could garble a reply or history.json)."""
+    return _CONTROL.sub("", text)
+
+
+def _no_bool(value: Any) -> Any:
+    """Reject JSON true/false where a number belongs (pydantic would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value}")
+    return value
+
 
 class Referent(BaseModel):
     """What a step acts on.
@@ -36,9 +55,24 @@ class Referent(BaseModel):
                                   description="attributes that narrow it down, e.g. ['black top']")
     selector: Selector | None = Field(default=None, description="spatial choice among candidates")
     n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
-    box: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+    box: list[Annotated[float, Field(allow_inf_nan=False, strict=True)]] | None = Field(
         default=None, min_length=4, max_length=4, description="explicit [x0, y0, x1, y1] in image pixels")
     last_edited: bool = Field(default=False, description="the region edited last ('it', 'that')")
+
+    @field_validator("phrase")
+    @classmethod
+    def _clean_phrase(cls, phrase: str) -> str:
+        return clean_text(phrase)
+
+    @field_validator("attributes")
+    @classmethod
+    def _clean_attributes(cls, attributes: list[str]) -> list[str]:
+        return [clean_text(a) for a in attributes]
+
+    @field_validator("n", mode="before")
+    @classmethod
+    def _n_not_bool(cls, n: Any) -> Any:
+        return _no_bool(n)
 
     @field_validator("box")
     @classmethod
@@ -76,7 +110,17 @@ class Step(BaseModel):
     referent: Referent | None = None
     content: str = Field(default="", max_length=500)
     count: int | None = Field(default=None, ge=1, le=100)
-    version: int | None = Field(default=None, ge=0)
+    version: int | None = Field(default=None, ge=0, le=MAX_VERSION)
+
+    @field_validator("content")
+    @classmethod
+    def _clean_content(cls, content: str) -> str:
+        return clean_text(content)
+
+    @field_validator("count", "version", mode="before")
+    @classmethod
+    def _int_not_bool(cls, value: Any) -> Any:
+        return _no_bool(value)
 
     @model_validator(mode="after")
     def _needs(self) -> Step:
@@ -97,6 +141,11 @@ class Plan(BaseModel):
 
     reasoning: str = Field(max_length=4000, description="think step by step before choosing steps")
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+
+    @field_validator("reasoning")
+    @classmethod
+    def _clean_reasoning(cls, reasoning: str) -> str:
+        return clean_text(reasoning)
 
     @property
     def edits(self) -> list[Step]:

@@ -152,7 +152,9 @@ def _tokens(text: str) -> list[str]:
 def _number(token: str) -> int | None:
     m = re.fullmatch(r"(\d+)(?:st|nd|rd|th)?", token)
     if m:
-        return int(m.group(1))
+        digits = m.group(1).lstrip("0") or "0"
+        # No candidate list is that long; int() of thousands of digits would raise, so such a token is unclear.
+        return int(digits) if len(digits) <= 6 else None
     return _ORDINALS.get(token) or (_NUMBERS.get(token) if token != "one" else None)
 
 

@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,17 @@ CHECKPOINTS = "checkpoints.sqlite"
 _KINDS = ("versions", "masks", "drafts", "questions")
 
 
+PNG_LEVEL = 1
+"""zlib level of the session's PNGs: 3x faster to write than the default 6 (2 s instead of 6 s at
+12 MP, on the path of every edit) for files about 20% larger."""
+CACHED_IMAGES = 4
+"""Decoded images kept in memory (the versions and drafts a turn reads again and again)."""
+
+
 def png_bytes(image: Image.Image) -> bytes:
     """The PNG encoding of an image (deterministic for the same pixels: no timestamps)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
     return buffer.getvalue()
 
 
@@ -78,6 +86,8 @@ class SessionStore:
         self.root = root
         self.history = history
         self._conn: sqlite3.Connection | None = None
+        # Files are content-addressed, so a decoded image never goes stale: keep the latest few.
+        self._decoded: OrderedDict[tuple[str, str], Image.Image] = OrderedDict()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -103,14 +113,19 @@ class SessionStore:
         if alpha is not None:
             _atomic_write(root / ALPHA, png_bytes(alpha.convert("L")))
         store = cls(root, History.start(hashlib.sha256(data).hexdigest()))
-        store._put("versions", data)
+        store._put("versions", data, image)
         store.save_history()
         logger.info("new session in %s", root)
         return store
 
     @classmethod
     def open(cls, root: str | Path) -> SessionStore:
-        """Reopen the session in ``root``."""
+        """Reopen the session in ``root``.
+
+        Versions on the redo branch whose images are gone are dropped from the history in memory,
+        from the first missing one on (logged; history.json is rewritten only by the next save).
+        A missing image at or before the head is an error: that version cannot be shown.
+        """
         root = Path(root).expanduser().resolve()
         path = root / HISTORY
         try:
@@ -124,8 +139,12 @@ class SessionStore:
             (root / kind).mkdir(exist_ok=True)
         store = cls(root, history)
         missing = [v.number for v in history.versions if not store.image_path(v.image).is_file()]
-        if missing:
+        if missing and missing[0] <= history.head:
             raise InvalidInputError(f"session {root} lacks the images of versions {missing}; it cannot be reopened")
+        if missing:
+            logger.warning("session %s lacks the images of redo versions %s; dropping versions %d-%d from redo",
+                           root, missing, missing[0], history.latest)
+            store.history = History(list(history.versions[: missing[0]]), head=history.head)
         return store
 
     # -- history ------------------------------------------------------------------------------
@@ -145,25 +164,41 @@ class SessionStore:
             raise InvalidInputError(f"not a content id: {content_id!r} (expected a sha256 hex digest)")
         return self.root / kind / f"{content_id}.png"
 
-    def _put(self, kind: str, data: bytes) -> str:
+    def _put(self, kind: str, data: bytes, image: Image.Image | None = None) -> str:
         content_id = hashlib.sha256(data).hexdigest()
         path = self._path(kind, content_id)
         if not path.is_file():
             _atomic_write(path, data)
+        if image is not None and kind in ("versions", "drafts"):
+            self._remember(kind, content_id, image.copy())
         return content_id
+
+    def _remember(self, kind: str, content_id: str, image: Image.Image) -> None:
+        self._decoded[(kind, content_id)] = image
+        self._decoded.move_to_end((kind, content_id))
+        while len(self._decoded) > CACHED_IMAGES:
+            self._decoded.popitem(last=False)
 
     def _load(self, kind: str, content_id: str) -> Image.Image:
         path = self._path(kind, content_id)
+        cached = self._decoded.get((kind, content_id))
+        if cached is not None and path.is_file():
+            self._decoded.move_to_end((kind, content_id))
+            return cached.copy()
         try:
             with Image.open(path) as im:
                 im.load()
-                return im.copy()
+                image = im.copy()
         except (OSError, ValueError) as e:
             raise ImageLoadError(f"could not read {path} from the session: {e}") from e
+        if kind in ("versions", "drafts"):
+            self._remember(kind, content_id, image.copy())
+        return image
 
     def put_image(self, image: Image.Image) -> str:
         """Store a version image; returns its id (the PNG's sha256)."""
-        return self._put("versions", png_bytes(image.convert("RGB")))
+        image = image.convert("RGB")
+        return self._put("versions", png_bytes(image), image)
 
     def image_path(self, content_id: str) -> Path:
         return self._path("versions", content_id)
@@ -173,7 +208,8 @@ class SessionStore:
 
     def put_draft(self, image: Image.Image) -> str:
         """Store an image of a turn in flight; returns its id."""
-        return self._put("drafts", png_bytes(image.convert("RGB")))
+        image = image.convert("RGB")
+        return self._put("drafts", png_bytes(image), image)
 
     def load_draft(self, content_id: str) -> Image.Image:
         return self._load("drafts", content_id).convert("RGB")
@@ -181,7 +217,8 @@ class SessionStore:
     def promote_draft(self, content_id: str) -> str:
         """Copy a draft into ``versions/`` (same bytes, same id) and return the id."""
         data = self._path("drafts", content_id).read_bytes()
-        return self._put("versions", data)
+        cached = self._decoded.get(("drafts", content_id))
+        return self._put("versions", data, cached)
 
     def clear_drafts(self) -> None:
         """Delete every draft image (a turn ended, committed or not)."""

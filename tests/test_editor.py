@@ -146,6 +146,52 @@ def test_direct_history_calls_never_ask_the_planner(make):
     assert editor._planner.calls == 0                         # noqa: SLF001 - the queue would raise if asked
 
 
+@pytest.mark.parametrize("bad", [None, 3.7, True, {"x": 1}, ["1"], 10**30])
+def test_an_answer_that_is_not_a_string_or_an_int_keeps_the_question_open(make, bad):
+    editor = make(recolor("cup", "red"))
+    q = editor.send("make the cup red").question
+    reply = editor.answer(bad)
+    assert reply.error == "not an answer" and reply.question == q and reply.version is None
+    assert "\n" not in reply.text and len(reply.text) < 200 and "still open" in reply.text
+    assert editor.pending_question == q                       # not even the one retry was used up
+    assert editor.answer("the right one").version == 1
+
+
+def test_a_huge_numeric_answer_is_unclear_and_asked_again_once(make):
+    editor = make(recolor("cup", "red"), recolor("cup", "red"))
+    editor.send("make the cup red")
+    reply = editor.answer("1" * 5000)
+    assert reply.error is None and reply.question is not None and "didn't understand" in reply.text
+    assert len(reply.text) < 300 and editor.pending_question is not None   # the answer is not echoed whole
+    assert editor.answer("2").version == 1                    # the question survived: this answer counts
+    editor.send("make the cup red")
+    editor.answer("9" * 5000)
+    reply = editor.answer("1" * 5000)                         # the second unclear answer ends the turn
+    assert reply.error == "unclear answer" and reply.question is None and editor.pending_question is None
+    assert editor.current_version == 1
+
+
+def test_direct_history_calls_refuse_bad_arguments_with_a_reply(make):
+    editor = make(recolor("saucer", "white"))
+    editor.send("white saucer")
+    for call, arg in [("undo", "2"), ("undo", 0), ("redo", 1.5), ("redo", True), ("revert", None),
+                      ("revert", True), ("revert", -1), ("revert", 10**30), ("revert", 10**5000)]:
+        reply = getattr(editor, call)(arg)
+        assert reply.error and "\n" not in reply.text and len(reply.text) < 200, (call, arg, reply)
+        assert editor.current_version == 1 and type(editor.current_version) is int, (call, arg)
+    assert editor.revert(0).error is None and editor.current_version == 0
+    assert editor.undo(10**30).error is None and editor.redo(10**30).error is None and editor.current_version == 1
+
+
+def test_a_revert_to_an_unbounded_version_is_an_invalid_plan_not_a_crash(make):
+    huge = plan({"action": "revert", "version": 10**30})
+    editor = make(huge, huge, recolor("saucer", "white"))
+    reply = editor.send("go to version 10^30")
+    assert reply.error and "version" in reply.error and "Nothing changed" in reply.text
+    assert "64-bit" not in reply.text and editor.current_version == 0
+    assert editor.send("white saucer").version == 1          # the checkpoint still works
+
+
 def test_bad_planner_output_and_a_crashing_planner_are_replies(make):
     editor = make("not json at all", "{still not json")
     reply = editor.send("do the thing")
@@ -192,6 +238,57 @@ def test_a_crash_mid_edit_loses_only_the_edit_in_flight(make, monkeypatch):
     assert list((root / "drafts").iterdir()) == []
     assert "lost" in again.conversation[-1][1]
     assert again.send("blue table").version == 2
+
+
+def test_a_crash_after_history_json_is_saved_says_the_edit_was_saved(make, monkeypatch):
+    editor = make(recolor("saucer", "white"))
+    root = editor.session_dir
+    save = editor.store.save_history
+
+    def save_then_die():
+        save()
+        raise Crash()                                         # history.json holds version 1; the checkpoint not
+
+    monkeypatch.setattr(editor.store, "save_history", save_then_die)
+    with pytest.raises(Crash):
+        editor.send("white saucer")
+    editor.close()
+
+    again = make(session=root)
+    assert again.current_version == 1 and again.history[1].instruction == "white saucer"
+    said = again.conversation[-1][1]
+    assert "saved as version 1" in said and "lost" not in said and "nothing changed" not in said.lower()
+    assert again.pending_question is None and list((root / "drafts").iterdir()) == []
+
+
+def test_the_checkpoint_holds_no_image_data(make):
+    editor = make(plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "red"},
+                       {"action": "recolor", "referent": {"phrase": "table"}, "content": "blue"}))
+    editor.send("red cup and blue table")
+    assert editor.answer("the left one").version == 1
+    values = editor.graph.get_state(editor._config).values    # noqa: SLF001
+    plain = (str, int, float, bool, type(None))
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                assert isinstance(k, str), where
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif hasattr(value, "type") and hasattr(value, "content"):   # a chat message: its text only
+            assert isinstance(value.content, str) and len(value.content) < 2000, where
+        else:
+            assert isinstance(value, plain), f"{where} holds a {type(value).__name__}"
+            assert not isinstance(value, str) or len(value) < 2000, f"{where} is a {len(value)}-char string"
+
+    walk(values, "state")
+    assert values["records"] and values["version"] == 1
+    saver = editor.graph.checkpointer
+    checkpoint = saver.get_tuple(editor._config).checkpoint    # noqa: SLF001
+    _, blob = saver.serde.dumps_typed(checkpoint)
+    assert len(blob) < 64 * 1024
 
 
 def test_cancel_from_progress_stops_the_edit_with_nothing_changed(make):
@@ -259,5 +356,20 @@ def test_the_tiny_profiles_real_llava_plans_a_turn_end_to_end(tmp_path, tiny_pro
         assert reply.plan is not None, reply.text          # the constrained reply validated as a Plan
         assert len(reply.planner_replies) == 1              # first try: no repair needed
         assert reply.plan.steps and reply.plan.reasoning
-        assert reply.text and "Traceback" not in reply.text
-        assert editor.current_version in (0, 1)
+        assert reply.text and "Traceback" not in reply.text and "\n" not in reply.text
+        edits: list[str] = []                                 # the edits the plan should have committed
+        for step in reply.plan.steps:
+            if step.action == "ask":
+                break                                         # an ask ends the plan
+            if step.action in ("undo", "redo", "revert"):
+                edits = []                                    # a history move drops the turn's edits
+            elif step.action not in ("answer",):
+                edits.append(step.action)
+        if reply.version is not None:
+            assert reply.version == 1 == editor.current_version and reply.error is None
+            assert [s["action"] for s in editor.history[1].steps] == edits
+            assert editor.history[1].instruction == "remove the cup and make the table white"
+        else:
+            assert editor.current_version == 0 and len(editor.history) == 1
+            assert np.array_equal(pixels(editor), np.asarray(coffee.resize(SIZE)))
+            assert not edits or "othing changed" in reply.text or "othing else changed" in reply.text, reply.text

@@ -281,6 +281,43 @@ def test_answer_steps_reply_without_editing(cups):
     assert out["reply"]["text"] == "A cup of coffee on a saucer." and cups.store.history.latest == 0
 
 
+def test_an_ask_step_ends_the_turn_and_later_steps_do_not_run(cups):
+    out = cups.send("make it nicer", plan({"action": "ask", "content": "Which colour do you want?"},
+                                          {"action": "remove", "referent": {"phrase": "table"}}))
+    assert out["reply"]["text"] == "Which colour do you want?" and out["reply"]["version"] is None
+    assert cups.store.history.latest == 0 and cups.tools.calls == []          # the remove never ran
+
+
+def test_edits_before_an_ask_step_are_committed_and_the_steps_after_it_are_not(cups):
+    out = cups.send("white table, then ask", plan(
+        {"action": "recolor", "referent": {"phrase": "table"}, "content": "white"},
+        {"action": "ask", "content": "Should the cup go too?"},
+        {"action": "remove", "referent": {"phrase": "cup"}}))
+    assert out["reply"]["version"] == 1
+    assert out["reply"]["text"] == "Made the table white. Should the cup go too? (version 1)"
+    assert [s["action"] for s in cups.store.history.current.steps] == ["recolor"]
+    assert cups.tools.count("detect") == 1                                   # "cup" was never looked for
+
+
+def test_a_stop_after_an_undo_in_the_same_turn_does_not_claim_nothing_changed(cups):
+    cups.send("white table", plan({"action": "recolor", "referent": {"phrase": "table"}, "content": "white"}))
+    out = cups.send("undo and remove the giraffe", plan({"action": "undo"},
+                                                        {"action": "remove", "referent": {"phrase": "giraffe"}}))
+    text = out["reply"]["text"]
+    assert cups.store.history.head == 0 and text.startswith("Undid 1 edit; now at the original.")
+    assert "couldn't find the giraffe" in text and "Nothing changed" not in text and "Nothing else changed" in text
+    out = cups.send("remove the giraffe", plan({"action": "remove", "referent": {"phrase": "giraffe"}}))
+    assert "Nothing changed" in out["reply"]["text"]                          # true again: no move this turn
+
+
+@pytest.mark.parametrize("box", [[10, 10, 10.5, 10.5], [10, 10, 60, 10.2]])
+def test_a_box_under_a_pixel_says_it_is_empty_not_outside(cups, box):
+    out = cups.send("remove that", plan({"action": "remove", "referent": {"box": box}}))
+    text = out["reply"]["text"]
+    assert "less than a pixel" in text and "outside" not in text and out["reply"]["error"] == "empty box"
+    assert cups.store.history.latest == 0 and "\n" not in text
+
+
 @pytest.mark.parametrize("replies", [
     ["this is not JSON", "still not JSON"],
     ['{"reasoning": 3, "steps": "remove"}'] * 2,

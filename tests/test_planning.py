@@ -134,6 +134,9 @@ def _steps(*steps: dict) -> dict:
     (_steps({"action": "remove"}), "needs a referent"),
     (_steps({"action": "recolor", "referent": {"phrase": "cup"}, "content": "  "}), "needs content"),
     (_steps({"action": "revert"}), "needs version"),
+    (_steps({"action": "revert", "version": 10**30}), "steps.0.version"),                      # past the cap
+    (_steps({"action": "remove", "referent": {"box": [False, False, True, 2]}}), "steps.0.referent.box.0"),
+    (_steps({"action": "undo", "count": True}), "steps.0.count"),                                # bool, not 1
     (_steps({"action": "undo", "sudo": True}), "steps.0.sudo"),                                 # unknown field
     (["remove", "cup"], "no JSON object"),                                                       # not an object
     ('{"reasoning": "r", "steps": [{"action": "undo"}', "malformed"),                            # cut off
@@ -146,6 +149,20 @@ def test_invalid_plans_are_re_asked_once_then_reported_never_raised(reply, where
     assert where in outcome.error, outcome.error
     assert "\n" not in outcome.error and len(outcome.error) <= 400
     assert where in model.calls[1][0][-1].content  # the re-ask quotes the validation error
+
+
+def test_control_and_bidi_characters_are_stripped_from_plan_text():
+    dirty = "\u202eevil\x00\x1b[31m\u2066"
+    outcome = plan_for(Scripted({"reasoning": f"think {dirty}", "steps": [
+        {"action": "replace", "referent": {"phrase": f"cup {dirty}", "attributes": [f"red {dirty}"]},
+         "content": f"a mug {dirty}\nwith\ta handle"},
+        {"action": "answer", "content": f"done {dirty}"}]}))
+    plan = outcome.plan
+    assert plan is not None, outcome.error
+    ref = plan.steps[0].referent
+    assert plan.reasoning == "think evil[31m" and plan.steps[1].content == "done evil[31m"
+    assert ref.phrase == "cup evil[31m" and ref.attributes == ["red evil[31m"]
+    assert plan.steps[0].content == "a mug evil[31m\nwith\ta handle"                # newline and tab stay
 
 
 def test_a_failing_model_is_an_error_not_an_exception():

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from agent.store import SessionStore, is_session
-from tools.errors import InvalidInputError
+from tools.errors import ImageSaveError, InvalidInputError
 
 
 @pytest.fixture
@@ -64,6 +66,64 @@ def test_history_is_written_atomically_and_reopened(tmp_path, small):
     assert not [p for p in store.root.iterdir() if p.name.endswith(".tmp")]   # no temp files left behind
     again = SessionStore.open(store.root)
     assert again.history.head == 0 and again.history[1] == v1
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (nothing may catch it)."""
+
+
+def test_a_failed_or_interrupted_history_write_leaves_the_old_file_whole(tmp_path, small, monkeypatch):
+    store = SessionStore.create(tmp_path / "s", small)
+    store.history.commit(store.put_image(small.rotate(180)), instruction="turn it")
+    store.save_history()
+    path = store.root / "history.json"
+    saved = path.read_bytes()
+    store.history.undo()
+
+    def die(fd):
+        raise Crash()                          # the process dies after the new bytes were written, before the swap
+
+    monkeypatch.setattr(os, "fsync", die)
+    with pytest.raises(Crash):
+        store.save_history()
+    monkeypatch.undo()
+    assert path.read_bytes() == saved and json.loads(saved)["head"] == 1
+    assert SessionStore.open(store.root).history.head == 1
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(ImageSaveError, match="history.json"):
+        store.save_history()
+    monkeypatch.undo()
+    assert path.read_bytes() == saved
+    temps = [p for p in store.root.iterdir() if p.name.endswith(".tmp")]
+    assert len(temps) == 1                     # only the dead process's temp file; the failed write cleaned up
+    assert SessionStore.open(store.root).history.head == 1
+
+
+def test_missing_images_on_the_redo_branch_drop_that_branch_on_reopen(tmp_path, small, caplog):
+    store = SessionStore.create(tmp_path / "s", small)
+    for angle in (90, 180, 270):
+        store.history.commit(store.put_image(small.rotate(angle)), instruction=f"turn {angle}")
+    store.history.revert(1)
+    store.save_history()
+    saved = (store.root / "history.json").read_bytes()
+    kept = store.history.versions[:2]
+    store.image_path(store.history[2].image).unlink()       # version 3's image is still there
+
+    with caplog.at_level(logging.WARNING, logger="agent.store"):
+        again = SessionStore.open(store.root)
+    assert again.history.head == 1 and again.history.versions == kept      # versions 0 and 1 untouched
+    assert "[2]" in caplog.text and "redo" in caplog.text
+    assert (store.root / "history.json").read_bytes() == saved           # opening rewrites nothing
+    assert np.array_equal(np.asarray(again.version_image()), np.asarray(small.rotate(90)))
+
+    store.image_path(kept[1].image).unlink()                 # now the current version itself is gone
+    with pytest.raises(InvalidInputError, match=r"versions \[1, 2\]") as raised:
+        SessionStore.open(store.root)
+    assert "\n" not in str(raised.value)
 
 
 def test_ids_that_are_not_hashes_never_become_paths(tmp_path, small):

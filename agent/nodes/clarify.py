@@ -12,6 +12,14 @@ from agent.referents import Choice, parse_answer
 from agent.state import QuestionPayload, State
 
 
+def _quoted(answer: object, limit: int = 40) -> str:
+    """The answer as a short one-line quote for the reply (a pasted essay is cut, not echoed)."""
+    if isinstance(answer, int) and answer.bit_length() > 64:
+        return "a very large number"
+    text = str(answer)
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def _parse(answer: object, question: QuestionPayload) -> Choice | None:
     if not isinstance(answer, (str, int)):
         return None
@@ -33,13 +41,13 @@ def clarify(state: State) -> dict[str, Any]:
     said: list[AnyMessage] = [HumanMessage(str(answer))]
     if choice is None:
         again: QuestionPayload = {**question, "retry": True,
-                 "text": f"Sorry, I didn't understand {str(answer)!r}. {question['text']}"}
+                 "text": f"Sorry, I didn't understand {_quoted(answer)}. {question['text']}"}
         answer = interrupt(again)
         said += [AIMessage(again["text"]), HumanMessage(str(answer))]
         choice = _parse(answer, question)
     heard = {"messages": said}
     if choice is None:
-        return {**stop(f"I still couldn't tell which one you meant from {str(answer)!r}. Nothing changed; "
+        return {**stop(f"I still couldn't tell which one you meant from {_quoted(answer)}. Nothing changed; "
                        "say the instruction again with the number, e.g. \"remove number 2\".",
                        error="unclear answer", notes=state.notes), **heard}
     if choice.kind == "cancel":

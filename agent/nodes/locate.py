@@ -21,7 +21,7 @@ _NTH = {1: "1st", 2: "2nd", 3: "3rd"}
 
 
 def clip_box(box: list[float], size: tuple[int, int]) -> list[float] | None:
-    """A box clipped to the image, or None when nothing of it is inside."""
+    """A box clipped to the image, or None when less than a pixel of it (across or down) is inside."""
     w, h = size
     x0, y0, x1, y1 = (float(v) for v in box)
     x0, x1 = max(0.0, x0), min(float(w), x1)
@@ -76,6 +76,10 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {**reset, "chosen": [list(record["box"])]}
 
     if ref.box is not None:
+        x0, y0, x1, y1 = ref.box
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return stop(f"The box {[round(v, 1) for v in ref.box]} is less than a pixel wide or tall, so it marks "
+                        "nothing. Nothing changed; mark a larger area.", error="empty box", notes=state.notes)
         box = clip_box(ref.box, size)
         if box is None:
             return stop(f"The box {[round(v) for v in ref.box]} lies outside the {size[0]}x{size[1]} image. "

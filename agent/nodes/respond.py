@@ -15,9 +15,20 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Compose the reply from the turn's notes; drafts are deleted (committed ones live on as versions)."""
     ctx = runtime.context
     ctx.store.clear_drafts()
-    text = " ".join(n for n in state.notes if n) or "Done; nothing needed changing."
+    notes = list(state.notes)
+    if state.halt and notes and _moved_history(state):
+        # The stop sentence says "Nothing changed", but an undo/redo/revert earlier in the turn did.
+        notes[-1] = notes[-1].replace("Nothing changed", "Nothing else changed") \
+                             .replace("nothing changed", "nothing else changed")
+    text = " ".join(n for n in notes if n) or "Done; nothing needed changing."
     if state.committed is not None:
         text += f" (version {state.committed})"
     reply = {"text": text, "version": state.committed, "error": state.error}
     return {"reply": reply, "messages": [AIMessage(text)], "question": None, "draft": None, "result": None,
             "version": ctx.store.history.head}
+
+
+def _moved_history(state: State) -> bool:
+    """Whether an undo, redo or revert step ran earlier in this turn (the steps before ``step_index``)."""
+    steps = (state.plan or {}).get("steps", [])[: state.step_index]
+    return any(s.get("action") in ("undo", "redo", "revert") for s in steps)
