@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
+from collections.abc import Collection
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tools.errors import ModelUnavailableError
 from tools.profiles import TINY_PREFIX, ModelSpec
@@ -14,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 # Weights are taken from safetensors only: pickled formats can run code when loaded.
 _IGNORE = ["*.bin", "*.ckpt", "*.pt", "*.pth", "*.pkl", "*.msgpack", "*.h5", "*.onnx", "*.onnx_data",
-           "*.tflite", "*.ot", "*.mlmodel", "*.mlpackage/*", "*.gguf", "*non_ema*", "*.md", "*.png", "*.jpg"]
+           "*.tflite", "*.ot", "*.mlmodel", "*.mlpackage/*", "*.gguf", "*non_ema*", "*.md", "*.png", "*.jpg",
+           "safety_checker/*"]  # loaded with safety_checker=None: 1.2 GB never used
 # Diffusers repos also carry single-file checkpoints at the top level (several GB); the pipeline
 # only needs its component folders.
 _DIFFUSERS_CONFIGS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model"]
@@ -46,17 +50,46 @@ def is_cached(model_id: str) -> bool:
 
     for name in ("config.json", "model_index.json"):
         found = try_to_load_from_cache(model_id, name)
-        if isinstance(found, str):
-            return True
+        if isinstance(found, str):  # a config alone is a partial download: the weights must be there too
+            return has_weights(Path(found).parent)
     return False
+
+
+_NO_WEIGHTS = ("scheduler", "tokenizer", "tokenizer_2", "feature_extractor", "image_processor", "safety_checker")
+
+
+def has_weights(folder: Path) -> bool:
+    """Whether ``folder`` holds safetensors weights for the whole model.
+
+    A diffusers pipeline needs them in every component folder that has a config (UNet, VAE, text
+    encoders); a sharded checkpoint needs every shard its index lists.
+    """
+    if (folder / "model_index.json").is_file():
+        parts = [d for d in folder.iterdir()
+                 if d.is_dir() and d.name not in _NO_WEIGHTS and (d / "config.json").is_file()]
+        return bool(parts) and all(any(f.is_file() for f in d.glob("*.safetensors")) for d in parts)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
+        except (OSError, ValueError, AttributeError):
+            return False
+        return bool(shards) and all((folder / shard).is_file() for shard in shards)
+    return any(f.is_file() for f in folder.glob("*.safetensors"))
 
 
 def hub_reachable(timeout: float = 2.0) -> bool:
     """Whether the hub's host answers a TCP connection within ``timeout`` seconds."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
+        host, port = url.hostname, url.port or (80 if url.scheme == "http" else 443)
+    except ValueError:  # a malformed port: the hub cannot be reached there
+        return False
+    if not host:
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -133,7 +166,8 @@ def model_path(spec: ModelSpec, *, fp16: bool = False) -> Path:
     except (OSError, ValueError) as e:
         raise ModelUnavailableError(_missing_message(model_id, type(e).__name__)) from e
     path = Path(folder)
-    _require_safetensors(path, model_id)
+    if not has_weights(path):  # e.g. an interrupted download that left only the configs
+        raise ModelUnavailableError(_missing_message(model_id, "its safetensors weights are not in the cache"))
     return path
 
 
@@ -142,3 +176,53 @@ def _require_safetensors(path: Path, model_id: str) -> None:
         raise ModelUnavailableError(
             f"model {model_id} has no .safetensors weights; chatedit loads safetensors only "
             f"(convert it with save_pretrained(safe_serialization=True))")
+
+
+def _config(path: str | Path, name: str, kind: str) -> dict:
+    """``path/name`` parsed, or a ModelUnavailableError saying the folder is not a ``kind`` checkpoint."""
+    file = Path(path).expanduser() / name
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelUnavailableError(f"cannot load {kind} from {path}: it has no {name}; point at a {kind} "
+                                    f"folder written by save_pretrained") from None
+    except (OSError, ValueError) as e:
+        raise ModelUnavailableError(f"cannot load {kind} from {path}: {name} is unreadable ({type(e).__name__}); "
+                                    f"re-download or re-save the model") from e
+    if not isinstance(config, dict):
+        raise ModelUnavailableError(f"cannot load {kind} from {path}: {name} is not a JSON object; "
+                                    f"re-download or re-save the model")
+    return config
+
+
+def expect_model_type(path: str | Path, kind: str, model_types: Collection[str]) -> None:
+    """Check, before loading any weights, that a transformers folder holds a ``kind`` model.
+
+    Args:
+        path: the model folder.
+        kind: what the caller loads, for the message (``"SAM 2"``).
+        model_types: the ``model_type`` values of ``config.json`` that fit.
+
+    Raises:
+        ModelUnavailableError: no readable ``config.json``, or it names another architecture.
+    """
+    found = _config(path, "config.json", kind).get("model_type")
+    if found not in model_types:
+        raise ModelUnavailableError(f"cannot load {kind} from {path}: it is a {found or 'unknown'!r} model, "
+                                    f"expected {kind}; point at a {kind} checkpoint folder")
+
+
+def expect_unet_channels(path: str | Path, kind: str, channels: Collection[int]) -> None:
+    """Check, before loading any weights, that a diffusers folder's UNet takes ``channels`` input channels
+    (4: text-to-image, 8: InstructPix2Pix, 9: inpainting).
+
+    Raises:
+        ModelUnavailableError: not a diffusers pipeline folder, or its UNet is for another task.
+    """
+    _config(path, "model_index.json", kind)
+    found = _config(Path(path) / "unet", "config.json", kind).get("in_channels")
+    if found not in channels:
+        what = {4: "a text-to-image", 8: "an InstructPix2Pix", 9: "an inpainting"}.get(found, "an unknown")
+        raise ModelUnavailableError(f"cannot load {kind} from {path}: it is {what} model (its UNet takes {found} "
+                                    f"input channels, expected {' or '.join(map(str, channels))}); point at a "
+                                    f"{kind} pipeline folder")

@@ -1,0 +1,378 @@
+"""Full-size random-weight copies of the full and lite profiles' models, built from configs kept in the repo.
+
+``--random-weights`` benchmarking needs the real architectures (real parameter counts, real
+preprocessing, real sequence lengths) where no weights can be downloaded. Each model's config
+lives in ``benchmarks/configs/<model>/`` (``index.json`` maps profile and role to a folder);
+:func:`build` writes a folder with random weights in the layout the production loaders read
+(``save_pretrained``, safetensors, fp16 on disk), and :func:`random_profile` returns the
+profile pointing at those folders, so ``Toolkit(profile)`` and ``load_planner(profile)`` load
+them through the very same ``from_pretrained`` code as the released models.
+
+Usage: python benchmarks/random_weights.py --profile lite [--root DIR] [--roles planner,grounding,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.errors import InvalidInputError
+from tools.profiles import ROLES, Profile, get_profile
+
+logger = logging.getLogger(__name__)
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+"""``index.json`` plus one folder of config files per model."""
+BUILD_VERSION = "1"
+"""Bump when the builder's output changes: folders built by an older version are rebuilt."""
+SEED = 0
+STD = 0.02
+"""Largest standard deviation of a random matrix (what most models' own init uses)."""
+_BLOCK = 1_048_573
+"""Length (prime) of the random block tiled into every weight: ~30x faster than normal_ per tensor."""
+_DONE = ".complete"
+
+QWEN2_SPECIALS = {"<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645, "<image>": 151646,
+                  "<video>": 151647}
+"""The ids the released Qwen2 tokenizer gives its special tokens (the config's image/video token ids)."""
+CLIP_VOCAB = 49408
+"""CLIP's vocabulary: ``<|startoftext|>`` is 49406, ``<|endoftext|>`` 49407 (the pooled token is the argmax id)."""
+
+
+def index() -> dict[str, dict[str, dict[str, str]]]:
+    """``profile → role → {"folder", "model_id"}`` from ``configs/index.json``."""
+    return json.loads((CONFIGS / "index.json").read_text())
+
+
+def config_dir(profile: str, role: str) -> Path:
+    """The config folder of ``profile``'s ``role`` model."""
+    table = index()
+    if profile not in table:
+        raise InvalidInputError(f"no random-weight configs for profile {profile!r}; choose one of {', '.join(table)}")
+    if role not in table[profile]:
+        raise InvalidInputError(f"unknown model role {role!r}; roles are {', '.join(ROLES)}")
+    return CONFIGS / table[profile][role]["folder"]
+
+
+def _fingerprint(folder: Path) -> str:
+    digest = hashlib.sha256(BUILD_VERSION.encode())
+    for path in sorted(folder.rglob("*.json")):
+        digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build(profile: str, role: str, root: Path) -> Path:
+    """Return ``root/<model folder>`` holding ``profile``'s ``role`` model with random weights, building it first.
+
+    The build goes to a temporary folder renamed into place; a folder whose completion marker
+    names other configs (or an older builder) is rebuilt. Models shared by profiles (the SD 1.5
+    pipelines) are built once.
+
+    Raises:
+        InvalidInputError: an unknown profile or role.
+    """
+    source = config_dir(profile, role)
+    family = get_profile(profile).spec(role).family
+    root = Path(root).expanduser()
+    target = root / source.name
+    stamp = f"{_fingerprint(source)} {family}\n"
+    marker = target / _DONE
+    if marker.exists() and marker.read_text() == stamp:
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{source.name}-", dir=root))
+    try:
+        logger.info("building random-weight %s (%s) in %s", source.name, family, target)
+        BUILDERS[family](source, tmp)
+        (tmp / _DONE).write_text(stamp)
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache from other users
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        gc.collect()
+    return target
+
+
+def random_profile(name: str, root: Path, roles: Iterable[str] | None = None) -> Profile:
+    """``full`` or ``lite`` with each role in ``roles`` (None: all) served by a random-weight build.
+
+    Each built spec keeps the original family, sizes and ``quantize_4bit``; only ``model_id``
+    becomes the local folder. Roles left out keep their hub ids.
+    """
+    base = get_profile(name)
+    specs = {role: replace(base.spec(role), model_id=str(build(name, role, root)))
+             for role in (ROLES if roles is None else roles)}
+    return replace(base, **specs, note=f"profile {name} with random weights ({', '.join(specs)}); pictures are noise")
+
+
+# -- random weights -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _fast_init(dtype: Any):
+    """Build modules without their (slow, CPU-bound) init, in ``dtype``; :func:`_fill` sets every weight after."""
+    import torch
+    from transformers.initialization import no_init_weights
+
+    torch.manual_seed(SEED)  # the few tensors modules draw in __init__ (e.g. SAM's Fourier features)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with no_init_weights():
+            yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _fill(module: Any, seed: int = SEED) -> None:
+    """Randomize every parameter: biases 0, 1-D weights (norm scales) 1, the rest normal.
+
+    Matrices and kernels get std ``min(STD, 1/sqrt(3·fan_in))``: HF's 0.02 where layers are
+    narrow, PyTorch's default scale for wide convolutions. A flat 0.02 makes a VAE decoder's
+    activations overflow into SiLU/softmax tails whose fp32 denormals slow a CPU ~2x, which
+    trained weights do not. A block of normal samples is tiled from a random offset into each
+    tensor (a prime length, so matrix rows do not repeat); buffers stay as the modules made them.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    block = torch.randn(_BLOCK, generator=generator)
+    blocks: dict[Any, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("bias"):
+                param.zero_()
+                continue
+            if param.dim() == 1 and name.endswith("weight"):
+                param.fill_(1.0)
+                continue
+            fan_in = param[0].numel() if param.dim() > 1 else param.numel()
+            std = min(STD, (3 * fan_in) ** -0.5)
+            flat = param.view(-1)
+            source = blocks.setdefault(param.dtype, block.to(param.dtype))
+            pos, start = 0, int(torch.randint(_BLOCK, (1,), generator=generator))
+            while pos < flat.numel():
+                size = min(flat.numel() - pos, _BLOCK - start)
+                flat[pos:pos + size].copy_(source[start:start + size])
+                pos, start = pos + size, 0
+            flat.mul_(std)
+
+
+def _dtype() -> Any:
+    import torch
+
+    return torch.float16  # half the disk and build time; every loader passes its dtype explicitly
+
+
+# -- tokenizers (no real vocabulary can be downloaded: trained locally, laid out on the real ids) ----
+
+
+def _bpe_state(tokenizer: Any) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    model = json.loads(tokenizer.backend_tokenizer.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return dict(model["vocab"]), merges
+
+
+def _padded(vocab: dict[str, int], specials: dict[str, int]) -> dict[str, int]:
+    """``vocab`` without ``specials``, renumbered from 0, padded with unreachable fillers, specials at their ids."""
+    regular = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1]) if t not in specials]
+    out = {token: i for i, token in enumerate(regular)}
+    for i in range(len(out), min(specials.values())):
+        out[f"<|filler_{i}|>"] = i
+    out.update(specials)
+    return out
+
+
+def qwen2_tokenizer() -> Any:
+    """A Qwen2 byte-level BPE (from ``tools.tiny.llava``) with the released special-token ids (151643-151647)."""
+    from tools.tiny.llava import build_tokenizer
+    from transformers import Qwen2Tokenizer
+
+    vocab, merges = _bpe_state(build_tokenizer())
+    tokenizer = Qwen2Tokenizer(vocab=_padded(vocab, QWEN2_SPECIALS), merges=merges, unk_token=None,
+                               bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<image>", "<video>"]})
+    return tokenizer
+
+
+def clip_tokenizer(pad_token: str = "<|endoftext|>") -> Any:
+    """A CLIP BPE (from ``tools.tiny.diffusion``) with CLIP's 49408-token layout and a 77-token limit."""
+    from tools.tiny.diffusion import build_tokenizer
+    from transformers import CLIPTokenizer
+
+    vocab, merges = _bpe_state(build_tokenizer())
+    specials = {"<|startoftext|>": CLIP_VOCAB - 2, "<|endoftext|>": CLIP_VOCAB - 1}
+    return CLIPTokenizer(vocab=_padded(vocab, specials), merges=merges, model_max_length=77, pad_token=pad_token)
+
+
+def bert_tokenizer() -> Any:
+    """A BERT WordPiece (from ``tools.tiny.vision``) on bert-base-uncased's special and punctuation ids."""
+    from tools.tiny.vision import _bert_vocab
+    from transformers import BertTokenizer
+
+    return BertTokenizer(vocab=_bert_vocab(), do_lower_case=True, model_max_length=512)
+
+
+# -- builders: one per family, each writes ``folder`` from the configs in ``source`` ---------------
+
+
+def _save_model(model: Any, folder: Path) -> None:
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()  # skipped with the init: untied copies would be saved (and loaded) twice
+    _fill(model)
+    from transformers import PreTrainedModel
+
+    # transformers would write one 50 GB-limit file; the released checkpoints come in ~5 GB shards
+    shards = {"max_shard_size": "5GB"} if isinstance(model, PreTrainedModel) else {}
+    model.eval().save_pretrained(folder, safe_serialization=True, **shards)
+
+
+def _build_llava_onevision(source: Path, folder: Path) -> None:
+    from transformers import (AutoConfig, AutoModelForImageTextToText, GenerationConfig, LlavaOnevisionImageProcessor,
+                              LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor)
+
+    config = AutoConfig.from_pretrained(source)
+    tokenizer = qwen2_tokenizer()
+    if tokenizer.convert_tokens_to_ids("<image>") != config.image_token_index:
+        raise RuntimeError("the random planner's tokenizer does not put <image> at the config's image_token_index")
+    with _fast_init(_dtype()):
+        model = AutoModelForImageTextToText.from_config(config)
+    model.generation_config = GenerationConfig.from_pretrained(source)
+    _save_model(model, folder)
+    del model
+    gc.collect()
+    settings = json.loads((source / "processor_config.json").read_text())
+    image_processor = LlavaOnevisionImageProcessor.from_pretrained(source)
+    processor = LlavaOnevisionProcessor(
+        image_processor=image_processor, tokenizer=tokenizer,
+        video_processor=LlavaOnevisionVideoProcessor(image_mean=image_processor.image_mean,
+                                                     image_std=image_processor.image_std),
+        num_image_tokens=settings["num_image_tokens"],
+        vision_feature_select_strategy=settings["vision_feature_select_strategy"],
+        chat_template=settings["chat_template"])
+    processor.save_pretrained(folder)
+
+
+def _build_grounding_dino(source: Path, folder: Path) -> None:
+    from transformers import (AutoConfig, GroundingDinoForObjectDetection, GroundingDinoImageProcessor,
+                              GroundingDinoProcessor)
+
+    config = AutoConfig.from_pretrained(source)
+    with _fast_init(_dtype()):
+        model = GroundingDinoForObjectDetection(config)
+    _save_model(model, folder)
+    GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor.from_pretrained(source),
+                           tokenizer=bert_tokenizer()).save_pretrained(folder)
+
+
+def _build_sam2(source: Path, folder: Path) -> None:
+    # The released SAM 2.1 checkpoints are video models (config ``sam2_video``, memory modules
+    # included); ``Sam2Model`` loads their image part. Save the same so loading is as real.
+    from transformers import AutoConfig, Sam2ImageProcessor, Sam2Processor, Sam2VideoModel
+
+    config = AutoConfig.from_pretrained(source)
+    with _fast_init(_dtype()):
+        model = Sam2VideoModel(config)
+    _save_model(model, folder)
+    Sam2Processor(image_processor=Sam2ImageProcessor.from_pretrained(source)).save_pretrained(folder)
+
+
+def _component(source: Path, name: str, library: str, class_name: str) -> Any:
+    """Build one diffusers pipeline component from ``source/name``'s config (models without init)."""
+    import diffusers
+    import transformers
+
+    if library == "diffusers":
+        cls = getattr(diffusers, class_name)
+        config = cls.load_config(source / name)
+        if name == "scheduler":
+            return cls.from_config(config)
+        with _fast_init(_dtype()):
+            return cls.from_config(config)
+    cls = getattr(transformers, class_name)
+    if name.startswith("tokenizer"):
+        return clip_tokenizer(pad_token="!" if name == "tokenizer_2" else "<|endoftext|>")
+    if name == "feature_extractor":
+        return cls.from_pretrained(source / name)
+    with _fast_init(_dtype()):
+        return cls(transformers.AutoConfig.from_pretrained(source / name))
+
+
+def _build_diffusers(source: Path, folder: Path) -> None:
+    """Write a pipeline folder component by component (one model in memory at a time) plus ``model_index.json``."""
+    import diffusers
+
+    model_index = json.loads((source / "model_index.json").read_text())
+    names = [k for k, v in model_index.items() if isinstance(v, list)]
+    for name in names:
+        library, class_name = model_index[name]
+        if library is None:
+            continue
+        part = _component(source, name, library, class_name)
+        if hasattr(part, "named_parameters"):
+            _save_model(part, folder / name)
+        else:
+            part.save_pretrained(folder / name)
+        del part
+        gc.collect()
+    model_index["_diffusers_version"] = diffusers.__version__
+    (folder / "model_index.json").write_text(json.dumps(model_index, indent=2) + "\n")
+
+
+BUILDERS: dict[str, Callable[[Path, Path], None]] = {
+    "llava-onevision": _build_llava_onevision,
+    "grounding-dino": _build_grounding_dino,
+    "sam2": _build_sam2,
+    "sd-inpaint": _build_diffusers,
+    "sdxl-inpaint": _build_diffusers,
+    "instruct-pix2pix": _build_diffusers,
+    "sd": _build_diffusers,
+}
+"""Model family (``ModelSpec.family``) → builder."""
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+
+
+def _size_gb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tools.loading import cache_dir
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(index()), default="lite")
+    parser.add_argument("--root", type=Path, default=None, help="where to build (default: <chatedit cache>/random)")
+    parser.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated subset of {','.join(ROLES)}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    root = args.root or cache_dir() / "random"
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    for role in roles:
+        start = time.perf_counter()
+        folder = build(args.profile, role, root)
+        print(f"{role:13s} {folder}  {_size_gb(folder):6.2f} GB  {time.perf_counter() - start:7.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
