@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_tools.py $(ARGS)
+	$(PY) benchmarks/bench_session.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -46,3 +46,15 @@ def test_the_cpu_side_benchmark_reports_start_up_and_history_moves(tmp_path, cap
     assert result["torch_imported"]["import tui"] == "no"
     assert set(result["history_s"]) >= {"undo 1", "revert to the original and back", "reopen the session (imports done)"}
     assert result["versions"] == 3 and all(v >= 0 for v in result["history_s"].values())
+
+
+def test_the_readme_benchmark_commands_parse():
+    import shlex
+
+    lines = [ln.split("#")[0] for ln in (ROOT / "README.md").read_text().splitlines()
+             if "benchmarks/bench_session.py" in ln and ln.startswith(".venv/bin/python")]
+    assert len(lines) >= 5
+    session = bench("bench_session")
+    for line in lines:
+        args = session.parse_args(shlex.split(line)[2:])
+        assert args.runs >= 1, line
