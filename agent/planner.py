@@ -86,15 +86,18 @@ class LlavaChatModel(BaseChatModel):
         Raises:
             ModelUnavailableError: the folder is missing or not a loadable LLaVA checkpoint.
         """
+        from safetensors import SafetensorError
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+        from tools.loading import expect_model_type, model_path
 
         if isinstance(path, ModelSpec):
-            from tools.loading import model_path
-
             quantize_4bit = quantize_4bit or path.quantize_4bit
             name, path = path.model_id, model_path(path)
         else:
             name = str(path)
+        expect_model_type(path, "planner model", MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
         placement = placement or resolve_placement()
         kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype}
         if quantize_4bit and placement.is_cuda:
@@ -114,7 +117,7 @@ class LlavaChatModel(BaseChatModel):
         try:
             processor = AutoProcessor.from_pretrained(path)
             model = load_model()
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
             raise ModelUnavailableError(f"cannot load planner model from {path}: {str(e).splitlines()[0]}; "
                                         f"point at a LLaVA-family folder written by save_pretrained") from e
         chat = cls(model=model, processor=processor, model_name=name, max_new_tokens=max_new_tokens)

@@ -83,6 +83,7 @@ def test_rgba_input_keeps_its_alpha_exactly(tmp_path, capsys):
     (["edit", "coffee", "--diffedit", "a bowl"], "--source"),
     (["edit", "coffee", "--box", "0,0,50,50", "--recolor", "not-a-colour"], "not-a-colour"),
     (["edit", "coffee", "--box", "0,0,50,50", "--remove", "--profile", "huge"], "unknown profile"),
+    (["edit", "coffee", "--box", "0,0,50,50", "--remove", "--device", "foo"], "'foo'"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(tmp_path, capsys, argv, needle):
     out = tmp_path / "never.png"
@@ -102,3 +103,46 @@ def test_missing_model_offline_is_one_line(tmp_path, capsys, monkeypatch):
     assert code == 1
     assert "stable-diffusion-v1-5/stable-diffusion-inpainting" in err or "IDEA-Research" in err or "sam2" in err
     assert "--profile tiny" in err and "Traceback" not in err
+
+
+def test_a_box_may_start_left_of_or_above_the_image(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    code, _, err = _run(capsys, "edit", "coffee", "--box", "-5,-10,100,100", "--recolor", "red", "--profile", "tiny",
+                        "-o", str(out))
+    assert code == 0, err
+    assert out.exists()
+
+
+@pytest.mark.parametrize(("outputs", "needle"), [
+    (["-o", "{tmp}/out.xyz"], "'.xyz'"),
+    (["-o", "{tmp}/out.png", "--mask-out", "{tmp}/mask.xyz"], "'.xyz'"),
+    (["-o", "{tmp}"], "is a folder"),
+    (["-o", "{tmp}/a-file.png/out.png"], "not a folder"),
+    (["-o", "{tmp}/same.png", "--mask-out", "{tmp}/same.png"], "own file"),
+])
+def test_bad_output_paths_fail_before_any_model_loads_and_nothing_is_written(tmp_path, capsys, outputs, needle):
+    (tmp_path / "a-file.png").write_bytes(b"x")
+    before = set(tmp_path.parent.iterdir()), set(tmp_path.iterdir())
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in outputs]
+    code, _, err = _run(capsys, "edit", "coffee", "--box", COFFEE_CUP, "--remove", "--profile", "tiny", *argv)
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], err
+    assert "loading" not in err and "Traceback" not in err
+    assert (set(tmp_path.parent.iterdir()), set(tmp_path.iterdir())) == before
+
+
+def test_an_error_during_an_edit_starts_on_a_line_of_its_own(tmp_path, capsys, monkeypatch):
+    from tools.errors import InvalidInputError
+    from tools.toolkit import Toolkit
+
+    def fails_midway(self, image, mask, *, progress, **kwargs):
+        progress(1, 3)
+        raise InvalidInputError("the edit went wrong")
+
+    monkeypatch.setattr(Toolkit, "remove", fails_midway)
+    code, _, err = _run(capsys, "edit", "coffee", "--box", COFFEE_CUP, "--remove", "--profile", "tiny",
+                        "-o", str(tmp_path / "out.png"))
+    assert code == 1
+    assert "\nerror: the edit went wrong" in err
+    assert [line for line in err.splitlines() if "error:" in line] == ["error: the edit went wrong"]

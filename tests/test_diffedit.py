@@ -106,6 +106,25 @@ def test_huge_image_diffuses_at_native_size_and_pastes_exactly(model: DiffEdit, 
     assert result.region.mean() < 0.3
 
 
+def test_rgba_input_keeps_its_alpha_and_outside_pixels_through_save(model: DiffEdit, astronaut: Image.Image,
+                                                                   tmp_path) -> None:
+    from tools.imageio import as_rgb, save_image
+
+    rgba = astronaut.resize((160, 120)).convert("RGBA")
+    ramp = np.tile(np.linspace(0, 255, 160, dtype=np.uint8), (120, 1))
+    rgba.putalpha(Image.fromarray(ramp, "L"))
+    loaded = as_rgb(rgba)
+    mask = box_mask((40, 30, 100, 90), (120, 160))
+    result = model.edit(loaded.image, "an astronaut", "a robot", mask=mask, steps=2, strength=1.0)
+    assert result.region[mask].all() and not result.region.all()
+    assert _diff(loaded.image, result.image)[~result.region].max() == 0
+    with Image.open(save_image(result.image, tmp_path / "out.png", alpha=loaded.alpha)) as saved:
+        assert saved.mode == "RGBA"
+        back = np.asarray(saved)
+    assert np.array_equal(back[..., 3], ramp)  # alpha restored exactly
+    assert np.array_equal(back[..., :3][~result.region], np.asarray(rgba)[..., :3][~result.region])
+
+
 def test_cancel_raises_and_stops_the_loop(model: DiffEdit, coffee: Image.Image) -> None:
     cancel = threading.Event()
     cancel.set()

@@ -15,7 +15,7 @@ from tools.color import parse_color, rgb_to_lab
 from tools.edits import EditResult
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import Inpainter
-from tools.masks import box_mask, erode
+from tools.masks import box_mask, dilate, erode
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +74,14 @@ def _check_fidelity(before: Image.Image, result: EditResult, mask: np.ndarray, o
         assert not result.region.all()
     else:
         assert result.region[mask].all()  # the whole object was free to change
+    _check_region_hugs_the_mask(result, mask, operation)
+
+
+def _check_region_hugs_the_mask(result: EditResult, mask: np.ndarray, operation: str) -> None:
+    """The region of a mask edit is the mask grown by its dilation: never the crop or the whole image."""
+    if operation in ("remove", "replace", "recolor_lab", "recolor_diffusion"):
+        grown = dilate(mask, result.details.get("dilate_px", 0) + 1)
+        assert not (result.region & ~grown).any(), f"{operation}'s region grew past its dilated mask"
 
 
 @pytest.mark.parametrize("operation", list(OPERATIONS))
@@ -94,7 +102,8 @@ def test_odd_sized_images_keep_their_size_and_outside_pixels(inpainter: Inpainte
     _check_fidelity(odd, OPERATIONS[operation](inpainter, odd, mask), mask, operation)
 
 
-@pytest.mark.parametrize("operation", ["remove", "replace_two_stage", "recolor_lab", "background"])
+@pytest.mark.parametrize("operation", ["remove", "replace", "replace_two_stage", "recolor_lab", "recolor_diffusion",
+                                       "background"])
 def test_rgba_input_keeps_its_alpha_and_outside_pixels_through_save(inpainter: Inpainter, astronaut: Image.Image,
                                                                    operation: str, tmp_path) -> None:
     from tools.imageio import as_rgb, save_image
@@ -116,7 +125,8 @@ def test_rgba_input_keeps_its_alpha_and_outside_pixels_through_save(inpainter: I
     assert np.array_equal(back[..., :3][~result.region], original[~result.region])
 
 
-@pytest.mark.parametrize("operation", ["remove", "replace_two_stage", "recolor_lab", "background"])
+@pytest.mark.parametrize("operation", ["remove", "replace", "replace_two_stage", "recolor_lab", "recolor_diffusion",
+                                       "background"])
 def test_huge_image_is_edited_on_native_size_crops_and_pasted_exactly(inpainter: Inpainter, rocket: Image.Image,
                                                                      unet_inputs: list, operation: str) -> None:
     big = rocket.resize((4000, 3000))
@@ -126,6 +136,7 @@ def test_huge_image_is_edited_on_native_size_crops_and_pasted_exactly(inpainter:
     assert all(max(shape) <= latent for shape in unet_inputs)  # never diffusion at full size
     assert bool(unet_inputs) == (operation != "recolor_lab")
     assert _diff(big, result.image)[~result.region].max() == 0
+    _check_region_hugs_the_mask(result, mask, operation)
 
 
 def test_lab_recolor_keeps_lightness_and_texture_and_reaches_the_target_hue(coffee: Image.Image) -> None:
@@ -223,6 +234,8 @@ def test_cancel_raises_in_either_stage(inpainter: Inpainter, coffee: Image.Image
                                    new_box=(500, 500, 600, 600)), "outside"),
     (lambda inp, im: edits.add(inp, im, (-50, -50, -10, -10), "a bird"), "outside"),
     (lambda inp, im: edits.background(inp, im, np.ones((im.height, im.width), bool), "a beach"), "whole image"),
+    (lambda inp, im: edits.background(inp, im, box_mask((1, 0, im.width, im.height), (im.height, im.width)),
+                                      "a beach"), "2 px away from the subject"),  # a 1 px strip is all margin
 ])
 def test_bad_inputs_are_refused_with_a_message_naming_them(inpainter: Inpainter, call: Callable,
                                                            match: str) -> None:

@@ -151,3 +151,20 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ModelUnavailableError, match="Grounding DINO"):
         Grounder.from_pretrained(tmp_path / "nowhere")
 
+
+
+def test_boxes_are_in_pixels_of_the_original_image(grounder, coffee):
+    def centre_half(module, args, kwargs, output):  # every query: centre (0.5, 0.5), half the size, sure of it
+        output.pred_boxes = torch.full_like(output.pred_boxes, 0.5)
+        logits = torch.full_like(output.logits, -1e4)  # positions past the prompt's tokens stay "no"
+        logits[..., :kwargs["input_ids"].shape[-1]] = 10.0
+        output.logits = logits
+        return output
+
+    handle = grounder.model.register_forward_hook(centre_half, with_kwargs=True)
+    try:
+        detections = grounder.detect(coffee.resize((600, 400)), "a cup")
+    finally:
+        handle.remove()
+    assert len(detections) == 1  # identical boxes collapse under NMS
+    assert detections[0].box == pytest.approx((150, 100, 450, 300), abs=0.5)

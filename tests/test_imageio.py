@@ -184,6 +184,17 @@ def test_16bit_rgb_png_is_scaled(tmp_path):
     assert np.abs(arr[0, 0] - (255, 128, 100)).max() <= 1
 
 
+def test_float32_rgb_tiff_is_scaled_to_8_bits(tmp_path):
+    rgb = np.zeros((4, 5, 3), dtype=np.float32)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 1.0, 0.5, 0.25
+    path = tmp_path / "hdr.tif"
+    cv2.imwrite(str(path), rgb[..., ::-1])  # a 32-bit float colour TIFF, which Pillow cannot open
+    loaded = load_image(path)
+    assert loaded.image.mode == "RGB" and loaded.image.size == (5, 4) and loaded.alpha is None
+    assert np.abs(np.asarray(loaded.image).astype(int)[0, 0] - (255, 128, 64)).max() <= 1
+    assert any("float32" in note for note in loaded.warnings)
+
+
 def test_rgba_alpha_kept_and_restored_exactly(tmp_path):
     rgba = _noise(33, 21, seed=3, channels=4)
     src = tmp_path / "in.png"
@@ -268,5 +279,8 @@ def test_jpeg_drops_alpha_and_unknown_suffix_fails(tmp_path):
         assert back.format == "JPEG" and back.mode == "RGB"
     with pytest.raises(ImageSaveError, match=r"\.xyz"):
         save_image(img, tmp_path / "x.xyz")
+    with pytest.raises(ImageSaveError, match="is a folder"):  # not silently written next to it as <folder>.png
+        save_image(img, tmp_path)
+    assert not tmp_path.with_name(tmp_path.name + ".png").exists()
     with pytest.raises(InvalidInputError, match="alpha size"):
         save_image(img, tmp_path / "y.png", alpha=Image.new("L", (3, 3)))

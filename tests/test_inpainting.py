@@ -39,7 +39,7 @@ def _mask(image: Image.Image, box: tuple[float, float, float, float]) -> np.ndar
     return box_mask(box, (image.height, image.width))
 
 
-def test_tiny_sdxl_inpaint_builds_and_reloads_through_the_production_path() -> None:
+def test_tiny_sdxl_inpaint_builds_and_reloads_through_the_production_path(coffee: Image.Image) -> None:
     from diffusers import StableDiffusionXLInpaintPipeline
 
     from tools.loading import model_path
@@ -49,10 +49,11 @@ def test_tiny_sdxl_inpaint_builds_and_reloads_through_the_production_path() -> N
                                           family="sdxl-inpaint")
     assert isinstance(inpainter.pipe, StableDiffusionXLInpaintPipeline)
     assert inpainter.pipe.unet.config.in_channels == 9 and inpainter.pipe.text_encoder_2 is not None
-    image = Image.new("RGB", (80, 48), (10, 200, 30))
-    result = inpainter.inpaint(image, _mask(image, (20, 10, 40, 30)), "a red cup", steps=2)
-    assert _diff(image, result.image)[~result.region].max() == 0
-    assert _diff(image, result.image)[result.region].max() > 0
+    mask = _mask(coffee, (200, 100, 320, 220))  # the cup of the real photo
+    result = inpainter.inpaint(coffee, mask, "a red cup", steps=2)
+    assert result.image.size == coffee.size and result.region[mask].all()
+    assert _diff(coffee, result.image)[~result.region].max() == 0
+    assert _diff(coffee, result.image)[mask].mean() > 5
 
 
 def test_pixels_outside_the_dilated_mask_are_bit_identical(inpainter: Inpainter, coffee: Image.Image) -> None:

@@ -123,3 +123,99 @@ def test_an_fp16_variant_folder_loads_and_inpaints(tmp_path, coffee):
     mask[100:200, 200:300] = True
     result = Inpainter.from_pretrained(half, family="sd-inpaint").inpaint(coffee, mask, "a teapot", steps=2)
     assert result.image.size == coffee.size
+
+
+def _partial_hub_download(cache: Path, model_id: str) -> Path:
+    """An HF cache entry the way an interrupted download leaves it: the config, no weights."""
+    snapshot = cache / f"models--{model_id.replace('/', '--')}" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "grounding-dino"}')
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    return snapshot
+
+
+def test_a_hub_model_with_only_its_config_cached_is_not_cached_and_says_hf_download(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    model_id = "IDEA-Research/grounding-dino-tiny"
+    snapshot = _partial_hub_download(tmp_path, model_id)
+    assert not is_cached(model_id)  # so `auto` falls back to tiny instead of failing later
+    with pytest.raises(ModelUnavailableError) as info:
+        model_path(ModelSpec(model_id, "grounding-dino"))
+    message = str(info.value)
+    assert f"hf download {model_id}" in message and "save_pretrained" not in message and "\n" not in message
+    (snapshot / "model.safetensors").write_bytes(b"weights")
+    assert is_cached(model_id)
+
+
+@pytest.mark.parametrize(("endpoint", "address"), [
+    (None, ("huggingface.co", 443)),
+    ("https://hf-mirror.example:8443", ("hf-mirror.example", 8443)),
+    ("http://localhost:8080/", ("localhost", 8080)),
+    ("http://hf.internal", ("hf.internal", 80)),
+])
+def test_hub_reachable_dials_the_endpoint_host_and_port(monkeypatch, endpoint, address):
+    import contextlib
+
+    from tools.loading import hub_reachable
+
+    dialled = []
+    monkeypatch.setattr("socket.create_connection",
+                        lambda addr, timeout: dialled.append(addr) or contextlib.nullcontext())
+    if endpoint is None:
+        monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    else:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    assert hub_reachable()
+    assert dialled == [address]
+
+
+def _tiny(family_role: str) -> Path:
+    return model_path(get_profile("tiny").spec(family_role))
+
+
+def _corrupt_copy(tmp_path: Path, role: str) -> Path:
+    import shutil
+
+    folder = shutil.copytree(_tiny(role), tmp_path / f"corrupt-{role}")
+    for weights in folder.rglob("*.safetensors"):
+        weights.write_bytes(b"garbage" * 10)  # "header too large" to the safetensors reader
+    return folder
+
+
+@pytest.mark.parametrize(("loader", "folder", "expected"), [
+    ("segmentation", "corrupt:segmentation", "SAM 2"),
+    ("grounding", "corrupt:grounding", "Grounding DINO"),
+    ("grounding", "segmentation", "Grounding DINO"),       # a SAM 2 folder given as grounding
+    ("segmentation", "grounding", "SAM 2"),
+    ("planner", "segmentation", "planner model"),
+    ("base", "inpainting", "Stable Diffusion text-to-image"),  # would fail later: 9 UNet channels vs 4
+    ("inpainting", "base", "sd-inpaint"),
+    ("instruct", "inpainting", "InstructPix2Pix"),
+    ("inpainting", "segmentation", "sd-inpaint"),         # not a diffusers folder at all
+])
+def test_a_corrupt_or_wrong_model_folder_is_a_one_line_error_naming_it_and_the_kind(tmp_path, loader, folder,
+                                                                                     expected):
+    from agent.planner import LlavaChatModel
+    from tools.device import resolve_placement
+    from tools.diffedit import DiffEdit
+    from tools.grounding import Grounder
+    from tools.inpainting import Inpainter
+    from tools.instruct import InstructEditor
+    from tools.segmentation import Segmenter
+
+    path = _corrupt_copy(tmp_path, folder.split(":")[1]) if folder.startswith("corrupt:") else _tiny(folder)
+    cpu = resolve_placement("cpu")
+    load = {"segmentation": lambda: Segmenter.from_pretrained(path, placement=cpu),
+            "grounding": lambda: Grounder.from_pretrained(path, placement=cpu),
+            "planner": lambda: LlavaChatModel.from_pretrained(path, placement=cpu),
+            "base": lambda: DiffEdit.from_pretrained(path, placement=cpu),
+            "inpainting": lambda: Inpainter.from_pretrained(path, placement=cpu, family="sd-inpaint"),
+            "instruct": lambda: InstructEditor.from_pretrained(path, placement=cpu)}[loader]
+    with pytest.raises(ModelUnavailableError) as info:
+        load()
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and expected in message

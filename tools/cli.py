@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,27 +66,63 @@ def parse_box(text: str, flag: str = "--box") -> tuple[float, float, float, floa
     return x0, y0, x1, y1
 
 
+class _Line:
+    """Whether a ``\r`` progress line is open on stderr, so an error starts on a line of its own."""
+
+    open = False
+
+    @classmethod
+    def end(cls) -> None:
+        if cls.open:
+            print(file=sys.stderr)
+            cls.open = False
+
+
 def _progress(stage: str):
     start = time.monotonic()
 
     def report(step: int, total: int) -> None:
         print(f"\r{stage}: step {step}/{total} ({time.monotonic() - start:.1f} s)", end="", file=sys.stderr)
+        _Line.open = True
         if step >= total:
-            print(file=sys.stderr)
+            _Line.end()
 
     return report
+
+
+_BOX_FLAGS = ("--box", "--new-box")
+
+
+def _join_negative_boxes(argv: list[str]) -> list[str]:
+    """``--box -5,10,100,100`` as ``--box=-5,10,100,100``: argparse takes a value that starts with "-"
+    and is not a plain number for an option, but boxes may stick out of the image (they are clipped)."""
+    joined: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _BOX_FLAGS and i + 1 < len(argv) and re.match(r"-\.?\d", argv[i + 1]):
+            joined.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
 
 
 def run(args: argparse.Namespace) -> Path:
     """Do the edit that ``args`` describe and return the output path."""
     from tools.device import resolve_placement
-    from tools.imageio import load_image, save_image
+    from tools.imageio import load_image, output_path, save_image
     from tools.profiles import resolve_profile
     from tools.samples import is_sample, sample_path
     from tools.toolkit import Toolkit
 
     if args.diffedit and not args.source:
         raise InvalidInputError("--diffedit needs --source CAPTION describing the image as it is")
+    # fail on a bad output path now, not after loading models and running the edit
+    output = output_path(args.output)
+    mask_out = output_path(args.mask_out) if args.mask_out else None
+    if mask_out == output:
+        raise InvalidInputError(f"-o and --mask-out both name {output}; give the mask its own file")
     image_arg = args.image
     if not Path(image_arg).exists() and is_sample(image_arg):
         image_arg = str(sample_path(image_arg))
@@ -143,26 +180,30 @@ def run(args: argparse.Namespace) -> Path:
                 "chatedit:seed": str(result.seed), "chatedit:profile": profile.name,
                 "chatedit:models": ", ".join(f"{k}={v}" for k, v in kit.models.items()),
                 "chatedit:source": str(Path(image_arg).name)}
-    out = save_image(result.image, args.output, alpha=loaded.alpha, metadata=metadata)
-    if args.mask_out:
+    out = save_image(result.image, output, alpha=loaded.alpha, metadata=metadata)
+    if mask_out is not None:
         from PIL import Image
 
-        save_image(Image.fromarray(result.region.astype("uint8") * 255, "L").convert("RGB"), args.mask_out)
+        save_image(Image.fromarray(result.region.astype("uint8") * 255, "L").convert("RGB"), mask_out)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``chatedit edit``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_boxes(sys.argv[1:] if argv is None else list(argv)))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         out = run(args)
     except ChatEditError as e:
+        _Line.end()
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _Line.end()
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+    finally:
+        _Line.end()  # even before an unexpected traceback
     print(out)
     return 0

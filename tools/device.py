@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +43,7 @@ def resolve_placement(device: str | None = None, dtype: str | torch.dtype | None
             device = "mps"
         else:
             device = "cpu"
+    device = _check_device(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         from tools.errors import InvalidInputError
 
@@ -57,3 +59,21 @@ def resolve_placement(device: str | None = None, dtype: str | torch.dtype | None
     if dtype is None:
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
     return Placement(device=device, dtype=dtype)
+
+
+_DEVICE = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+def _check_device(device: object) -> str:
+    """``device`` normalised (``" CUDA:1 "`` -> ``"cuda:1"``), or InvalidInputError quoting it."""
+    from tools.errors import InvalidInputError
+
+    name = device.strip().lower() if isinstance(device, str) else None
+    if name is None or not _DEVICE.fullmatch(name):
+        raise InvalidInputError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise InvalidInputError("device 'mps' was asked for but MPS (Apple GPU) is not available; use --device cpu")
+    if name.startswith("cuda:") and torch.cuda.is_available() and int(name[5:]) >= torch.cuda.device_count():
+        raise InvalidInputError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} "
+                                f"CUDA device(s), numbered from 0")
+    return name

@@ -75,15 +75,18 @@ class DiffEdit:
             ModelUnavailableError: the folder is not a loadable Stable Diffusion pipeline.
         """
         from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPipeline
+        from safetensors import SafetensorError
 
-        from tools.loading import diffusers_variant
+        from tools.loading import diffusers_variant, expect_unet_channels
 
+        # an inpainting folder would load, then fail at the first step (9 UNet channels, 4 latent ones)
+        expect_unet_channels(path, "Stable Diffusion text-to-image", (4,))
         placement = placement or resolve_placement()
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
                 dtype=placement.dtype, variant=diffusers_variant(path))
-        except (OSError, ValueError, EnvironmentError) as e:
+        except (OSError, ValueError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
             raise ModelUnavailableError(f"cannot load a Stable Diffusion model from {path}: {e}".splitlines()[0]) from e
         config = dict(pipe.scheduler.config)
         # Inversion and denoising must visit the same timesteps; the inverse scheduler knows two spacings.

@@ -249,9 +249,14 @@ def background(inpainter: Inpainter, image: Image.Image, subject_mask: np.ndarra
     subject = check_mask(subject_mask, image.size, "subject mask")
     prompt = _text("background prompt", prompt)
     margin = max(2, round(0.005 * float(np.hypot(image.width, image.height))))
-    target = masks.erode(masks.invert(subject), margin)
-    if not target.any():
+    background_mask = masks.invert(subject)
+    if not background_mask.any():
         raise InvalidInputError("the subject mask covers the whole image; there is no background to change")
+    target = masks.erode(background_mask, margin)
+    if not target.any():  # the background is there, but all of it lies within the margin kept around the subject
+        raise InvalidInputError(f"no background is more than {margin} px away from the subject (the margin kept so "
+                                f"its edge is never repainted) in this {image.width}x{image.height} image; use a "
+                                f"larger image or a smaller subject mask")
     res = inpainter.inpaint(image, target, prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
                             dilate_px=0, feather_px=margin, progress=progress, cancel=cancel)
     return EditResult(image=res.image, region=res.region, operation="background", prompt=prompt, seed=res.seed,

@@ -106,18 +106,20 @@ class Grounder:
         Raises:
             ModelUnavailableError: the folder is missing or not a Grounding DINO checkpoint.
         """
+        from safetensors import SafetensorError
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-        if isinstance(path, ModelSpec):
-            from tools.loading import model_path
+        from tools.loading import expect_model_type, model_path
 
+        if isinstance(path, ModelSpec):
             path = model_path(path)
+        expect_model_type(path, "Grounding DINO", ("grounding-dino",))
         placement = placement or resolve_placement()
         try:
             processor = AutoProcessor.from_pretrained(str(path))
             model = GroundingDinoForObjectDetection.from_pretrained(str(path), use_safetensors=True,
                                                                     dtype=placement.dtype)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
             raise ModelUnavailableError(
                 f"cannot load Grounding DINO from {path}: {e}".splitlines()[0]
                 + "; point at a folder written by save_pretrained") from e

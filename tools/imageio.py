@@ -8,7 +8,7 @@ import os
 import struct
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,11 +107,68 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     except MemoryError as e:
         raise fail("not enough memory to decode it", "downscale it first or free some memory") from e
     except UnidentifiedImageError as e:
+        if _is_tiff(p):  # a TIFF Pillow cannot decode, such as 32-bit float RGB from HDR or scientific tools
+            return _load_tiff(p, max_pixels, fail)
         raise fail("not an image format that can be read", "give a PNG, JPEG, WebP, TIFF, BMP or GIF file") from e
     except _DECODE_ERRORS as e:
         if isinstance(e, EOFError) or "truncat" in str(e).lower():
             raise fail("the file is truncated (incomplete)", "re-export or re-download it") from e
         raise fail(f"the image data is corrupt ({_one_line(e)})", "re-export or re-download it") from e
+
+
+def _is_tiff(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    except OSError:
+        return False
+
+
+def _load_tiff(p: Path, max_pixels: int | None, fail: Callable[[str, str], ImageLoadError]) -> LoadedImage:
+    """Read a TIFF with tifffile: float, 32-bit or multi-sample data scaled to 8 bits like 16-bit PNGs are."""
+    advice = "convert it to an 8- or 16-bit RGB TIFF or a PNG"
+    try:
+        import tifffile
+    except ImportError:
+        raise fail("a TIFF whose sample format (e.g. 32-bit float RGB) Pillow cannot decode", advice) from None
+    try:
+        with tifffile.TiffFile(p) as tif:
+            page, pages = tif.pages[0], len(tif.pages)
+            if max_pixels is not None and page.imagewidth * page.imagelength > max_pixels:
+                raise fail(f"{page.imagewidth}x{page.imagelength} is over the {max_pixels / 1e6:.0f} MP limit "
+                           f"(a possible decompression bomb)", "downscale it first or raise max_pixels if you trust it")
+            data, axes = page.asarray(), page.axes
+    except ImageLoadError:
+        raise
+    except MemoryError as e:
+        raise fail("not enough memory to decode it", "downscale it first or free some memory") from e
+    except Exception as e:  # noqa: BLE001 - tifffile and its codecs raise many types on bad data
+        raise fail(f"a TIFF that cannot be decoded ({_one_line(e)})", advice) from e
+    if axes.startswith("S") and data.ndim == 3:  # planar storage: samples first
+        data = np.moveaxis(data, 0, -1)
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3 or not 1 <= data.shape[-1] <= 4 or data.dtype.kind not in "uif":
+        raise fail(f"a TIFF of {data.dtype} samples shaped {data.shape} (axes {axes}), not a picture", advice)
+    colour = data[..., :3] if data.shape[-1] >= 3 else np.repeat(data[..., :1], 3, axis=-1)
+    alpha = data[..., -1] if data.shape[-1] in (2, 4) else None
+    notes = [f"{p.name}: {data.dtype} samples scaled to 8 bits"]
+    if pages > 1:
+        notes.append(f"{p.name} has {pages} pages; only the first one is used")
+    return LoadedImage(image=Image.fromarray(_to_8bit(colour), "RGB"),
+                       alpha=None if alpha is None else Image.fromarray(_to_8bit(alpha), "L"),
+                       path=p, warnings=tuple(notes))
+
+
+def _to_8bit(values: np.ndarray) -> np.ndarray:
+    """Any integer or float samples as uint8, with the same rules as Pillow's 16-bit and float modes."""
+    if values.dtype.kind == "f":
+        out = _scale_float(values.astype(np.float32))
+    elif values.dtype.itemsize == 1:
+        out = values.astype(np.uint8) if values.dtype.kind == "u" else (values.astype(np.int16) + 128).astype(np.uint8)
+    else:
+        out = _scale_16bit(values)
+    return np.ascontiguousarray(out)
 
 
 def as_rgb(image: Image.Image) -> LoadedImage:
@@ -227,6 +284,32 @@ def _to_srgb(rgb: Image.Image, source: Image.Image, name: str, notes: list[str])
     return converted
 
 
+def output_path(path: str | os.PathLike[str]) -> Path:
+    """The file :func:`save_image` would write for ``path``, checked before any work is done.
+
+    A path without a suffix gets ".png". Missing parent folders are fine (save_image creates them)
+    as long as the nearest existing one is a folder that can be written in.
+
+    Raises:
+        ImageSaveError: an unknown image suffix, an existing folder, or a parent that cannot be written.
+    """
+    given = Path(path).expanduser()
+    if given.is_dir():
+        raise ImageSaveError(f"cannot save to {given}: it is a folder; give a file name such as {given / 'out.png'}")
+    final = given if given.suffix else given.with_name(given.name + ".png")
+    _format_for(final)
+    if final.is_dir():
+        raise ImageSaveError(f"cannot save {final}: it is a folder; give a file name")
+    ancestor = final.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ImageSaveError(f"cannot save {final}: {ancestor} is a file, not a folder; check the path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ImageSaveError(f"cannot save {final}: the folder {ancestor} is not writable; choose another place")
+    return final
+
+
 def _format_for(path: Path) -> str:
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -241,7 +324,8 @@ def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image
 
     Args:
         image: PIL image (RGB expected; RGBA keeps its own alpha unless ``alpha`` is given).
-        path: destination; the suffix picks the format, none means PNG (".png" is added). Parents are created.
+        path: destination; the suffix picks the format, none means PNG (".png" is added). Parents are created;
+            an existing folder is refused (see :func:`output_path`).
         alpha: "L" transparency of the same size to restore (from LoadedImage.alpha); JPEG drops it.
         metadata: provenance text (instruction, seed, models...) written as PNG text chunks; other formats
             do not carry it.
@@ -250,15 +334,13 @@ def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image
         The path written.
 
     Raises:
-        ImageSaveError: unknown suffix, the folder cannot be created, or the write failed (any previous file
-            at ``path`` is then left as it was).
+        ImageSaveError: unknown suffix, ``path`` is a folder, the folder cannot be created, or the write
+            failed (any previous file at ``path`` is then left as it was).
         InvalidInputError: ``image``/``alpha``/``metadata`` are of the wrong type or size.
     """
     if not isinstance(image, Image.Image):
         raise InvalidInputError(f"save_image needs a PIL image, got {type(image).__name__}")
-    final = Path(path).expanduser()
-    if not final.suffix:
-        final = final.with_name(final.name + ".png")
+    final = output_path(path)
     fmt = _format_for(final)
     out = _with_alpha(image, alpha)
     if fmt == "JPEG" and out.mode not in ("RGB", "L"):

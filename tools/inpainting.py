@@ -141,12 +141,14 @@ class Inpainter:
             ModelUnavailableError: the folder is not a loadable pipeline of that family.
         """
         from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
+        from safetensors import SafetensorError
+
+        from tools.loading import diffusers_variant, expect_unet_channels
 
         if family not in FAMILIES:
             raise InvalidInputError(f"inpainting family must be one of {', '.join(FAMILIES)}, got {family!r}")
+        expect_unet_channels(path, family, (9,))  # a text-to-image UNet would ignore the mask's conditioning
         placement = placement or resolve_placement()
-        from tools.loading import diffusers_variant
-
         kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype,
                                   "variant": diffusers_variant(path)}
         if family == "sd-inpaint":
@@ -156,7 +158,7 @@ class Inpainter:
             pipeline_cls = StableDiffusionXLInpaintPipeline
         try:
             pipe = pipeline_cls.from_pretrained(str(path), **kwargs)
-        except (OSError, ValueError, TypeError) as e:
+        except (OSError, ValueError, TypeError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ModelUnavailableError(f"cannot load a {family} model from {path}: {first}") from e
         return cls(place_pipeline(pipe, placement, offload=offload), placement=placement, family=family)

@@ -63,15 +63,17 @@ class InstructEditor:
             ModelUnavailableError: the folder is not a loadable InstructPix2Pix pipeline.
         """
         from diffusers import StableDiffusionInstructPix2PixPipeline
+        from safetensors import SafetensorError
 
-        from tools.loading import diffusers_variant
+        from tools.loading import diffusers_variant, expect_unet_channels
 
+        expect_unet_channels(path, "InstructPix2Pix", (8,))
         placement = placement or resolve_placement()
         try:
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
                 dtype=placement.dtype, variant=diffusers_variant(path))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
             raise ModelUnavailableError(f"cannot load an InstructPix2Pix model from {path}: {e}".splitlines()[0]) from e
         return cls(place_pipeline(pipe, placement, offload=offload), placement=placement)
 

@@ -74,17 +74,19 @@ class Segmenter:
         Raises:
             ModelUnavailableError: the folder is missing or not a SAM 2 checkpoint.
         """
-        from transformers import AutoProcessor, Sam2Model
+        from safetensors import SafetensorError
+        from transformers import Sam2Model, Sam2Processor
+
+        from tools.loading import expect_model_type, model_path
 
         if isinstance(path, ModelSpec):
-            from tools.loading import model_path
-
             path = model_path(path)
+        expect_model_type(path, "SAM 2", ("sam2", "sam2_video"))  # the released sam2.1 repos are sam2_video
         placement = placement or resolve_placement()
         try:
-            processor = AutoProcessor.from_pretrained(str(path))
+            processor = Sam2Processor.from_pretrained(str(path))  # not Auto: sam2.1 repos say sam2_video
             model = Sam2Model.from_pretrained(str(path), use_safetensors=True, dtype=placement.dtype)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
             raise ModelUnavailableError(
                 f"cannot load SAM 2 from {path}: {e}".splitlines()[0]
                 + "; point at a folder written by save_pretrained") from e
