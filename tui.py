@@ -22,8 +22,8 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input, ListView
 
 from tui_widgets import (IMAGE_MODES, ChatLog, ClarifyScreen, HistoryList, ImagePane, Opened, Progress, ProgressStrip,
-                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, open_thumbnail, stage_label,
-                         take_snapshot)
+                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, stage_label, take_snapshot,
+                         thumbnail)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -100,6 +100,7 @@ class ChatEditApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.loaded: set[str] = set()
         self.cancel_asked = False
+        self.close_error: str | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -169,7 +170,7 @@ class ChatEditApp(App[None]):
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def load_preview(self, row: VersionRow) -> None:
         try:
-            image = open_thumbnail(row.image_path)
+            image = thumbnail(self.editor.version_image(row.number))
         except Exception as exc:  # noqa: BLE001
             self.call_from_thread(self.notify, _error_text(exc), severity="error", markup=False)
             return
@@ -384,7 +385,10 @@ class ChatEditApp(App[None]):
         if self.editor is not None:
             self.editor.cancel()
             if not self.busy:
-                self.editor.close()
+                try:
+                    self.editor.close()             # waits for the last version's PNG to land
+                except Exception as exc:  # noqa: BLE001 - said after the screen is restored, not as a traceback
+                    self.close_error = _error_text(exc)
 
 
 def _save(editor: Any, path: Path) -> str:
@@ -492,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     app = ChatEditApp(source, profile=args.profile, session_dir=args.session, seed=args.seed,
                       image_mode=args.image_mode)
     app.run()
+    if app.close_error:
+        print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)
+        return 1
     return 0
 
 

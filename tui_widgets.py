@@ -51,7 +51,6 @@ class VersionRow:
     number: int
     instruction: str
     created: str
-    image_path: Path
     has_mask: bool
 
 
@@ -77,34 +76,27 @@ def thumbnail(image: PILImage) -> PILImage:
     return image
 
 
-def open_thumbnail(path: Path) -> PILImage:
-    """The image file at ``path`` as a :func:`thumbnail`."""
+def _tint(image: PILImage, mask: Any, color: tuple[int, int, int] = (255, 64, 64)) -> PILImage:
+    """The image with the bool mask's True area tinted, for the mask overlay."""
+    import numpy as np
     from PIL import Image
 
-    with Image.open(path) as im:
-        return thumbnail(im)
-
-
-def _tint(image: PILImage, mask_path: Path, color: tuple[int, int, int] = (255, 64, 64)) -> PILImage:
-    """The image with the mask's white area tinted, for the mask overlay."""
-    from PIL import Image
-
-    with Image.open(mask_path) as m:
-        mask = m.convert("L").resize(image.size, Image.Resampling.NEAREST)
-    alpha = mask.point(lambda p: 115 if p > 127 else 0)
-    return Image.composite(Image.new("RGB", image.size, color), image, alpha)
+    region = Image.fromarray(np.where(mask, 115, 0).astype(np.uint8)).resize(image.size, Image.Resampling.NEAREST)
+    return Image.composite(Image.new("RGB", image.size, color), image, region)
 
 
 def take_snapshot(editor: Any) -> Snapshot:
-    """Read everything the UI shows from ``editor`` (call on the thread that owns the editor)."""
-    versions = {v.number: v for v in editor.history}
+    """Read everything the UI shows from ``editor`` (call on the thread that owns the editor).
+
+    Images come through the Editor (from memory while the last edit's files are still being
+    written), so the UI never waits on the disk.
+    """
     current = editor.current_version
     after = thumbnail(editor.current_image)
-    before = open_thumbnail(versions[current - 1].image_path) if current - 1 in versions else None
-    mask_path = versions[current].mask_path if current in versions else None
-    overlay = _tint(after, mask_path) if mask_path is not None and Path(mask_path).is_file() else None
-    rows = tuple(VersionRow(v.number, v.instruction, v.created, Path(v.image_path), v.mask_path is not None)
-                 for v in sorted(versions.values(), key=lambda v: v.number))
+    before = thumbnail(editor.version_image(current - 1)) if current > 0 else None
+    mask = editor.version_mask(current)
+    overlay = _tint(after, mask) if mask is not None else None
+    rows = tuple(VersionRow(*v) for v in editor.versions)
     return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
                     question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
                     session_dir=Path(editor.session_dir))

@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,71 +22,17 @@ from typing import Any
 from PIL import Image
 
 from agent.plan import Plan
+from agent.replies import Candidate, Question, Reply, VersionInfo
 from agent.store import SessionStore, is_session
 from tools.errors import ChatEditError, InvalidInputError
 from tools.profiles import Profile
+
+__all__ = ["Candidate", "Editor", "Question", "Reply", "VersionInfo", "default_session_dir"]
 
 logger = logging.getLogger(__name__)
 
 THREAD_ID = "session"
 """Every session folder holds one conversation thread."""
-
-Box = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One numbered box offered in a question (number is 1-based, as drawn on the image)."""
-
-    number: int
-    box: Box
-    label: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Question:
-    """A "which one?" question: its text, the numbered candidates and the annotated image's path."""
-
-    text: str
-    candidates: tuple[Candidate, ...]
-    image_path: Path
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the agent says back after a turn.
-
-    Attributes:
-        text: the reply to show.
-        version: the new version's number when the turn committed an edit, else None.
-        question: set when the agent waits for an answer (call :meth:`Editor.answer`).
-        plan: the planner's plan for this turn (None for direct calls and failed plans).
-        planner_replies: the planner model's raw replies (for transcripts and debugging).
-        error: a one-line reason when something failed (planner, tool), else None.
-    """
-
-    text: str
-    version: int | None = None
-    question: Question | None = None
-    plan: Plan | None = None
-    planner_replies: tuple[str, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One version of the history (number 0 is the original)."""
-
-    number: int
-    image_path: Path
-    mask_path: Path | None
-    instruction: str
-    steps: tuple[dict, ...]
-    seed: int | None
-    models: dict
-    created: str
-
 
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 """The ints an answer may be (the checkpoint stores the resume value as a 64-bit integer)."""
@@ -120,6 +65,10 @@ class Editor:
 
     Set :attr:`on_progress` to hear ``(stage, step, total)``: stages are "plan", "locate", "segment",
     "edit" (with diffusion steps), "verify", "commit", and "load <role>" before a model loads.
+
+    A turn replies before its version's PNG is on disk: the session writes it in the background
+    (see :mod:`agent.store`). Every call here waits for it first; :attr:`history` hands out paths
+    only once their files exist; :meth:`flush` and :meth:`close` wait explicitly.
     """
 
     def __init__(self, store: SessionStore, profile: Profile, *, toolkit: Any, planner: Any = None,
@@ -169,7 +118,7 @@ class Editor:
 
         resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
         if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
-            store = SessionStore.open(image_or_session)
+            store = SessionStore.open(image_or_session, background=True)
         else:
             from tools.imageio import as_rgb, load_image
             from tools.samples import is_sample, sample_path
@@ -182,7 +131,7 @@ class Editor:
             for warning in loaded.warnings:
                 logger.warning("%s", warning)
             store = SessionStore.create(session_dir if session_dir is not None else default_session_dir(),
-                                        loaded.image, alpha=loaded.alpha)
+                                        loaded.image, alpha=loaded.alpha, background=True)
         if toolkit is None:
             from tools.toolkit import Toolkit
 
@@ -214,6 +163,13 @@ class Editor:
             self._end_turn(text, error="interrupted")
         elif not state.next:
             self.store.clear_drafts()
+            made = (state.values.get("reply") or {}).get("version")
+            if isinstance(made, int) and made > self.store.history.latest:
+                # The reply went out; the process died before the version's files landed.
+                text = (f"The session stopped before version {made} was written to disk; that edit is lost. "
+                        f"Now at version {self.store.history.head}.")
+                logger.warning("%s", text)
+                self._end_turn(text, error="interrupted")
 
     def export(self, path: str | Path, *, version: int | None = None) -> Path:
         """Write a version (default: the current one) to ``path``, with the opened image's alpha
@@ -240,8 +196,20 @@ class Editor:
             image = im.convert("RGB")
         return save_image(image, path, alpha=self.store.alpha, metadata=metadata)
 
+    def flush(self) -> None:
+        """Wait until the last edit's files are on disk (every call of this class does so first).
+
+        Raises:
+            ImageSaveError: a file could not be written; it is kept in memory, and the next call tries again.
+        """
+        self.store.flush()
+
     def close(self) -> None:
-        """Close the session's files (the folder keeps everything; reopen it to go on)."""
+        """Let the last files land and close the session (the folder keeps everything; reopen it to go on).
+
+        Raises:
+            ImageSaveError: the last edit could not be written to disk.
+        """
         self.store.close()
 
     def __enter__(self) -> Editor:
@@ -266,9 +234,33 @@ class Editor:
         """The current version's pixels (PIL RGB)."""
         return self.store.version_image()
 
+    def version_image(self, number: int) -> Image.Image:
+        """Version ``number``'s pixels (PIL RGB), from memory while its file is still being written."""
+        return self.store.version_image(self._number(number))
+
+    def version_mask(self, number: int) -> Any:
+        """The bool H×W mask of what version ``number``'s turn changed, or None (the original, direct moves)."""
+        mask = self.store.history[self._number(number)].mask
+        return self.store.load_mask(mask) if mask else None
+
+    @property
+    def versions(self) -> list[tuple[int, str, str, bool]]:
+        """(number, instruction, created, has a mask) per version: :attr:`history` without waiting for files."""
+        return [(v.number, v.instruction, v.created, v.mask is not None) for v in self.store.history.versions]
+
+    def _number(self, number: int) -> int:
+        latest = self.store.history.latest
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= latest:
+            raise InvalidInputError(f"there is no version {_quoted(number)}; versions are 0 to {latest}")
+        return number
+
     @property
     def history(self) -> list[VersionInfo]:
-        """Every version, the redo branch included (those numbered above :attr:`current_version`)."""
+        """Every version, the redo branch included (those numbered above :attr:`current_version`).
+
+        Its files are on disk: this waits for the last edit's to land.
+        """
+        self.store.flush()
         s = self.store
         return [VersionInfo(number=v.number, image_path=s.image_path(v.image),
                             mask_path=s.mask_path(v.mask) if v.mask else None, instruction=v.instruction,
@@ -307,6 +299,9 @@ class Editor:
         text = str(text).strip()
         if not text:
             return Reply("Say what to change, e.g. \"remove the cup\" or \"make the sky blue\".")
+        unsaved = self._unsaved()
+        if unsaved is not None:
+            return unsaved
         if self.pending_question is not None:
             return self.answer(text)
         try:
@@ -321,6 +316,9 @@ class Editor:
         Anything but a string or an int (a bool is not a number here) is refused with the question
         still open; it does not count as the one unclear answer that gets the question asked again.
         """
+        unsaved = self._unsaved()
+        if unsaved is not None:
+            return unsaved
         question = self.pending_question
         if question is None:
             return Reply("There is no open question to answer.", error="no open question")
@@ -338,6 +336,16 @@ class Editor:
             except ChatEditError as e:
                 logger.warning("no planner to verify with: %s", e)
         return self._run(Command(resume=value), planner)
+
+    def _unsaved(self) -> Reply | None:
+        """Let the last turn's files land first; a reply saying what could not be written, or None."""
+        try:
+            self.store.flush()
+        except ChatEditError as e:
+            text = f"Could not save the last edit: {e}. It is kept in memory; try again once that is fixed. " \
+                   "Nothing else was done."
+            return Reply(text, error=str(e))
+        return None
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""
@@ -400,6 +408,9 @@ class Editor:
         from agent.nodes.history import describe_move
         from tools.errors import InvalidInputError
 
+        unsaved = self._unsaved()
+        if unsaved is not None:
+            return unsaved
         hist = self.store.history
         least = 0 if kind == "revert" else 1
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < least:

@@ -13,7 +13,6 @@ current image, and of reopening the session. No models are loaded. Numbers only,
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import subprocess
@@ -64,9 +63,7 @@ def build_session(root: Path, versions: int, size: tuple[int, int]) -> Path:
         pixels = base.copy()
         x, y = (i * 37) % (size[0] - side), (i * 53) % (size[1] - side)
         pixels[y:y + side, x:x + side] = (i * 7) % 256
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-        image_id = store._put("versions", buffer.getvalue())
+        image_id = store.put_image(Image.fromarray(pixels))
         mask = np.zeros(size[::-1], bool)
         mask[y:y + side, x:x + side] = True
         store.history.commit(image_id, mask=store.put_mask(mask), instruction=f"edit {i}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.store import SessionStore, is_session
+from agent.store import SessionStore, content_id, is_session
 from tools.errors import ImageSaveError, InvalidInputError
 
 
@@ -25,8 +24,9 @@ def test_create_writes_original_version_zero_and_history(tmp_path, small):
     root = store.root
     assert is_session(root) and (root / "original.png").is_file()
     v0 = store.history.current
-    data = store.image_path(v0.image).read_bytes()
-    assert hashlib.sha256(data).hexdigest() == v0.image        # named by content hash
+    with Image.open(store.image_path(v0.image)) as stored:
+        assert content_id(stored.convert("RGB")) == v0.image    # named by the hash of its pixels
+    assert content_id(small) == v0.image and len(v0.image) == 64
     assert np.array_equal(np.asarray(store.version_image(0)), np.asarray(small))
     assert json.loads((root / "history.json").read_text())["head"] == 0
 

@@ -116,6 +116,7 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     candidates: list[CandidatePayload] = [
         {"number": i + 1, "box": [float(v) for v in d.box], "label": str(d.label), "score": float(d.score)}
         for i, d in enumerate(shown)]
+    ctx.store.persist_drafts()                  # the question may outlive this process; so must its drafts
     image_id = ctx.store.put_question_image(annotate(image, [tuple(c["box"]) for c in candidates],
                                                      [c["label"] for c in candidates]))
     text = (f"I found {len(candidates)} matches for {what(step)}. Which one do you mean? "

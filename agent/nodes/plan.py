@@ -57,7 +57,7 @@ def digest(history: History, messages: list[AnyMessage], *, versions: int = 6, t
 
 def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Reset the turn, record the user's words, and plan. A failed plan ends the turn with a clear reply."""
-    from agent.planning import make_plan
+    from agent.planning import MAX_IMAGE_SIDE, make_plan
 
     ctx = runtime.context
     ctx.report("plan")
@@ -68,7 +68,10 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "notes": ["There is no planner model to understand that; nothing changed."]}
     text = digest(ctx.store.history, state.messages)
     try:
-        outcome = make_plan(ctx.planner, image=ctx.store.version_image(), digest=text, text=state.text)
+        head = ctx.store.history.current.image
+        image = ctx.store.load_image(head)
+        png = ctx.store.version_png(head) if max(image.size) <= MAX_IMAGE_SIDE else None   # sent as it is
+        outcome = make_plan(ctx.planner, image=image, png=png, digest=text, text=state.text)
     except Cancelled:
         return {**update, "halt": True, "notes": ["Cancelled. Nothing changed."]}
     except Exception as e:  # the planner is any chat model (served, local): none of its failures may end the app

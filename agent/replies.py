@@ -1,0 +1,64 @@
+"""What the Editor hands back: replies, questions and their candidates, version records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.plan import Plan
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One numbered box offered in a question (number is 1-based, as drawn on the image)."""
+
+    number: int
+    box: Box
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Question:
+    """A "which one?" question: its text, the numbered candidates and the annotated image's path."""
+
+    text: str
+    candidates: tuple[Candidate, ...]
+    image_path: Path
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the agent says back after a turn.
+
+    Attributes:
+        text: the reply to show.
+        version: the new version's number when the turn committed an edit, else None.
+        question: set when the agent waits for an answer (call :meth:`Editor.answer`).
+        plan: the planner's plan for this turn (None for direct calls and failed plans).
+        planner_replies: the planner model's raw replies (for transcripts and debugging).
+        error: a one-line reason when something failed (planner, tool), else None.
+    """
+
+    text: str
+    version: int | None = None
+    question: Question | None = None
+    plan: Plan | None = None
+    planner_replies: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version of the history (number 0 is the original)."""
+
+    number: int
+    image_path: Path
+    mask_path: Path | None
+    instruction: str
+    steps: tuple[dict, ...]
+    seed: int | None
+    models: dict
+    created: str
