@@ -8,8 +8,9 @@
 Every run: load each model once (cold start, timed per model), then ``--warmup`` untimed and ``--runs``
 timed repetitions of the session: "remove the cup" (grounding, SAM 2, inpainting), "make the saucer
 blue" (grounding, SAM 2, the Lab recolour), then undo and redo. Prints medians per stage (plan, locate,
-segment, edit, verify, commit), the agent's own overhead (wall time minus model compute), peak RSS and,
-on CUDA, peak VRAM; writes everything as JSON. Numbers only, no pass/fail.
+segment, edit, verify, commit), the agent's own overhead (wall time minus model compute), how long
+after the reply the version's files were on disk (they are written in the background), peak RSS
+and, on CUDA, peak VRAM; writes everything as JSON. Numbers only, no pass/fail.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
 
     clock = StageClock()
     editor.on_progress = clock
+    editor.seed += 1                        # new pixels every run: a version is never already on disk
     problems = []
     for i, (text, reply) in enumerate(SESSION, start=1):
         planner.pin([reply])
@@ -136,12 +138,14 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
         clock.start()
         out, wall = timed(lambda t=text: editor.send(t))
         stages = clock.stop()
+        _, landed = timed(editor.flush)     # the version's PNG, written after the reply (a person reads meanwhile)
         if out.version is None:
             problems.append(f"turn {i} ({text!r}) made no version: {out.text}")
         if samples is not None:
             samples.add(f"turn{i}.wall", wall)
             samples.add(f"turn{i}.model_compute", meter.seconds + planner.seconds)
             samples.add(f"turn{i}.agent_overhead", wall - meter.seconds - planner.seconds)
+            samples.add(f"turn{i}.saved_after_reply", landed)
             for stage, seconds in stages.items():
                 samples.add(f"turn{i}.{stage}", seconds)
             for stage, gb in clock.vram_peak_gb.items():
@@ -187,7 +191,9 @@ def report(result: dict[str, Any]) -> str:
     out.append(table([[k, v] for k, v in loads.items()] + [["cold start (all)", result["cold_start_s"]]],
                      ["model load", "seconds"]))
     out.append("")
-    extra = [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
+    extra = [[f"turn {i}: files on disk after the reply (s)", med.get(f"turn{i}.saved_after_reply")]
+             for i in range(1, len(SESSION) + 1)]
+    extra += [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
              ["peak RSS after load (MB)", result["peak_rss_mb_after_load"]],
              ["peak RSS at end (MB)", result["peak_rss_mb"]]]
     if "vram_resident_gb" in result:
