@@ -180,3 +180,18 @@ def test_overlay_changes_only_masked_pixels(chelsea):
     assert out.size == chelsea.size and not diff[~m].any() and diff[m].mean() > 0.9
     with pytest.raises(InvalidInputError, match="mask shape"):
         masks.overlay(chelsea, np.ones((3, 3), bool))
+
+
+def test_near_box_drops_stray_blobs_and_falls_back_to_the_box():
+    from tools.masks import near_box
+
+    mask = np.zeros((100, 200), bool)
+    mask[20:40, 20:40] = True                      # the object, inside its box
+    mask[80:95, 150:190] = True                    # a stray blob far away
+    kept = near_box(mask, (15, 15, 45, 45))
+    assert kept[20:40, 20:40].all() and not kept[80:, 150:].any()
+    assert not kept[:, 53:].any()                  # nothing beyond the box + 10% + 2 px
+    only_stray = np.zeros((100, 200), bool)
+    only_stray[80:95, 150:190] = True
+    fallback = near_box(only_stray, (15.5, 15, 45, 45))
+    assert fallback.sum() == 30 * 30 and fallback[15:45, 15:45].all()

@@ -175,7 +175,7 @@ class Toolkit:
         by ``box_margin`` of its size: a stray SAM blob elsewhere in the photo is never edited.
         A mask that comes back empty falls back to the box itself.
         """
-        from tools.masks import box_mask
+        from tools.masks import near_box
 
         if not boxes:
             return []
@@ -186,14 +186,7 @@ class Toolkit:
                 segmenter.set_image(image)
                 self._segmented = key
             result = segmenter.predict(boxes=[tuple(map(float, b)) for b in boxes])
-        shape = (image.height, image.width)
-        out = []
-        for box, mask in zip(boxes, result.masks):
-            x0, y0, x1, y1 = (float(v) for v in box)
-            dx, dy = (x1 - x0) * box_margin + 2, (y1 - y0) * box_margin + 2
-            clipped = mask & box_mask((x0 - dx, y0 - dy, x1 + dx, y1 + dy), shape)
-            out.append(clipped if clipped.any() else box_mask(box, shape))
-        return out
+        return [near_box(mask, tuple(map(float, box)), box_margin) for box, mask in zip(boxes, result.masks)]
 
     # -- edits --------------------------------------------------------------------------------
 

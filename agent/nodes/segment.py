@@ -10,21 +10,11 @@ from langgraph.runtime import Runtime
 from agent.context import Context
 from agent.nodes.common import current_step, stop, what, working_image
 from agent.state import State
-from tools.errors import ChatEditError
+from tools.errors import ChatEditError, InvalidInputError
 
 
 BOX_MARGIN = 0.1
 """A mask may reach this fraction of its box's size beyond the box (SAM sometimes spills into the background)."""
-
-
-def _within(mask: np.ndarray, box: tuple[float, ...], shape: tuple[int, int]) -> np.ndarray:
-    """The mask kept near its box; the box itself when nothing of the mask is left."""
-    from tools.masks import area, box_mask
-
-    x0, y0, x1, y1 = box
-    dx, dy = max(2.0, (x1 - x0) * BOX_MARGIN), max(2.0, (y1 - y0) * BOX_MARGIN)
-    kept = np.asarray(mask, dtype=bool) & box_mask((x0 - dx, y0 - dy, x1 + dx, y1 + dy), shape)
-    return kept if area(kept) > 0 else box_mask(box, shape)
 
 
 def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -34,7 +24,7 @@ def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     (an edit must not spread far beyond what was located), and a box whose mask comes back empty
     falls back to the box itself, so a step never edits nothing.
     """
-    from tools.masks import box_mask, union
+    from tools.masks import box_mask, near_box, union
 
     ctx = runtime.context
     ctx.report("segment")
@@ -49,7 +39,12 @@ def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             masks = [box_mask(b, shape) for b in boxes]
         else:
             found = ctx.tools.segment(image, boxes)
-            masks = [_within(m, b, shape) for m, b in zip(found, boxes, strict=True)]
+            if len(found) != len(boxes) or any(np.shape(m) != shape for m in found):
+                raise InvalidInputError(f"the segmenter gave {len(found)} masks of shapes "
+                                        f"{sorted({np.shape(m) for m in found})} for {len(boxes)} boxes "
+                                        f"on a {shape[1]}×{shape[0]} image")
+            # any toolkit's masks, clipped again here: the agent's own promise, whatever segmented
+            masks = [near_box(m, b, BOX_MARGIN) for m, b in zip(found, boxes, strict=True)]
         mask = union(*masks) if len(masks) > 1 else np.asarray(masks[0], dtype=bool)
     except ChatEditError as e:
         return stop(f"Outlining {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=state.notes)
