@@ -275,3 +275,24 @@ def test_a_compound_instruction_is_two_steps_and_one_version(tmp_path):
         assert app.snapshot.current == 0, "one undo takes the whole turn back"
 
     drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(both))
+
+
+def test_a_version_that_cannot_be_saved_is_said_in_the_chat_and_on_quitting(tmp_path, monkeypatch):
+    import agent.store
+    from tools.errors import ImageSaveError
+
+    def full(path, data):
+        raise ImageSaveError(f"could not write {path}: No space left on device")
+
+    async def script(app, pilot):
+        monkeypatch.setattr(agent.store, "_atomic_write", full)
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1                      # shown from memory while it is not on disk
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        assert app.editor.current_version == 1, "nothing else runs while the edit is unsaved"
+        assert any("No space left on device" in t and "kept in memory" in t for t in chat_texts(app))
+
+    app = drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+    assert app.close_error and "No space left on device" in app.close_error
