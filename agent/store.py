@@ -254,8 +254,8 @@ class SessionStore:
 
         self._writer.submit(label, write)
 
-    def _put_version(self, image: Image.Image, image_id: str | None = None) -> str:
-        kept = image.copy()
+    def _put_version(self, image: Image.Image, image_id: str | None = None, *, private: bool = False) -> str:
+        kept = image if private else image.copy()           # private: nobody else holds (or changes) it
         image_id = image_id or content_id(kept)
         self._queue("versions", image_id, kept, lambda: png_bytes(kept), "the new version's image")
         self._remember("versions", image_id, kept)
@@ -337,7 +337,7 @@ class SessionStore:
         """Make a draft a version image (queued for ``versions/``; same pixels, same id) and return the id."""
         draft = self._drafts.get(content_id)
         if draft is not None:
-            return self._put_version(draft, content_id)
+            return self._put_version(draft, content_id, private=True)
         return self.put_image(self.load_draft(content_id))
 
     def clear_drafts(self) -> None:
