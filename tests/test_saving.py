@@ -195,3 +195,22 @@ def test_a_plain_store_writes_at_once(tmp_path, coffee):
     store = SessionStore.create(tmp_path / "s", coffee.resize(SIZE))
     image_id = store.put_image(coffee.resize(SIZE).rotate(90))
     assert store.image_path(image_id).is_file() and not store.writing
+
+
+def test_the_verifier_gets_jpegs_of_both_images(coffee):
+    from agent.planning import verify_result
+
+    seen = []
+
+    class Judge:
+        def invoke(self, messages, **kwargs):
+            seen.extend(b for b in messages[0].content if b["type"] == "image")
+            return "yes"
+
+    small = coffee.resize(SIZE)
+    assert verify_result(Judge(), before=small, after=small.rotate(180), step="turn it") is True
+    assert [b["mime_type"] for b in seen] == ["image/jpeg", "image/jpeg"]
+    with Image.open(io.BytesIO(base64.b64decode(seen[1]["base64"]))) as sent:
+        assert sent.size == SIZE
+        error = np.abs(np.asarray(sent.convert("RGB"), float) - np.asarray(small.rotate(180), float)).mean()
+        assert error < 3                                   # quality 95: the same picture to a judge
