@@ -163,13 +163,20 @@ class Editor:
             self._end_turn(text, error="interrupted")
         elif not state.next:
             self.store.clear_drafts()
-            made = (state.values.get("reply") or {}).get("version")
-            if isinstance(made, int) and made > self.store.history.latest:
-                # The reply went out; the process died before the version's files landed.
+            # The reply went out; did the process die before its files (written after it) landed?
+            hist, reply = self.store.history, state.values.get("reply") or {}
+            made, image, recorded = reply.get("version"), reply.get("image"), state.values.get("version")
+            if isinstance(made, int) and (made > hist.latest or (isinstance(image, str)
+                                                                 and hist[made].image != image)):
                 text = (f"The session stopped before version {made} was written to disk; that edit is lost. "
-                        f"Now at version {self.store.history.head}.")
-                logger.warning("%s", text)
-                self._end_turn(text, error="interrupted")
+                        f"Now at version {hist.head}.")
+            elif isinstance(recorded, int) and recorded != hist.head:
+                text = (f"The session stopped before its last move in the history was written to disk; "
+                        f"now at version {hist.head}.")
+            else:
+                return
+            logger.warning("%s", text)
+            self._end_turn(text, error="interrupted")
 
     def export(self, path: str | Path, *, version: int | None = None) -> Path:
         """Write a version (default: the current one) to ``path``, with the opened image's alpha
@@ -337,13 +344,18 @@ class Editor:
                 logger.warning("no planner to verify with: %s", e)
         return self._run(Command(resume=value), planner)
 
-    def _unsaved(self) -> Reply | None:
-        """Let the last turn's files land first; a reply saying what could not be written, or None."""
+    def _unsaved(self, *, after: bool = False) -> Reply | None:
+        """Let the last files land; a reply saying what could not be written, or None.
+
+        ``after``: the call's own change was just made (the reply goes after its text), rather than
+        an earlier one blocking this call.
+        """
         try:
             self.store.flush()
         except ChatEditError as e:
-            text = f"Could not save the last edit: {e}. It is kept in memory; try again once that is fixed. " \
-                   "Nothing else was done."
+            text = (f"It could not be saved to disk: {e}. It is kept in memory and saved once that is fixed."
+                    if after else f"Could not save the last change: {e}. It is kept in memory; try again "
+                                  "once that is fixed. Nothing else was done.")
             return Reply(text, error=str(e))
         return None
 
@@ -381,8 +393,12 @@ class Editor:
             question = self._question(out["__interrupt__"][-1].value)
             return Reply(question.text, question=question, plan=plan, planner_replies=replies)
         reply = out.get("reply") or {}
-        return Reply(reply.get("text", ""), version=reply.get("version"), plan=plan, planner_replies=replies,
-                     error=reply.get("error"))
+        text, error = reply.get("text", ""), reply.get("error")
+        failed = self.store.write_error          # a write done at once (the history) failed in this turn
+        if failed is not None:
+            text, error = f"{text} It could not be saved to disk: {failed}. It is kept in memory and saved " \
+                          "once that is fixed.", error or str(failed)
+        return Reply(text, version=reply.get("version"), plan=plan, planner_replies=replies, error=error)
 
     def _question(self, payload: dict[str, Any]) -> Question:
         return Question(text=payload["text"],
@@ -430,7 +446,8 @@ class Editor:
         self.store.save_history()
         text = describe_move(kind, move, hist)
         self._end_turn(text, said=f"/{kind} {_quoted(amount)}")
-        return Reply(text)
+        unsaved = self._unsaved(after=True)        # the history could not be written: say so now
+        return Reply(f"{text} {unsaved.text}", error=unsaved.error) if unsaved is not None else Reply(text)
 
     def undo(self, n: int = 1) -> Reply:
         """Go back ``n`` turns' edits (no planner involved)."""

@@ -205,6 +205,11 @@ class SessionStore:
         self._writer.flush()
 
     @property
+    def write_error(self) -> ImageSaveError | None:
+        """The failure that stopped the writes, if one did (:meth:`flush` retries; nothing waits here)."""
+        return self._writer.error
+
+    @property
     def writing(self) -> bool:
         """Whether some file is queued and has not landed yet."""
         return self._writer.busy
@@ -213,14 +218,24 @@ class SessionStore:
         """Write ``history.json`` atomically (a crash leaves the old or the new file, never half of one).
 
         It is written at once when no image is queued, else queued behind them (so it never names
-        an image that is not on disk).
+        an image that is not on disk). With background writes, a write at once that fails is
+        queued too: :meth:`flush` raises until it lands (a plain store raises here).
         """
         path = self.root / HISTORY
         data = json.dumps(self.history.to_json(), indent=1).encode("utf-8")
-        if self._writer.background and self._writer.busy:
-            self._writer.submit("the history", lambda: _atomic_write(path, data))
-        else:
+
+        def write() -> None:
             _atomic_write(path, data)
+
+        if not self._writer.background:
+            write()
+        elif self._writer.busy:
+            self._writer.submit("the history", write)
+        else:
+            try:
+                write()
+            except ImageSaveError as e:
+                self._writer.defer("the history", write, e)
         return path
 
     # -- content-addressed files --------------------------------------------------------------
@@ -327,7 +342,8 @@ class SessionStore:
         return image if image.mode == "RGB" else image.convert("RGB")
 
     def persist_drafts(self) -> None:
-        """Write the turn's drafts to ``drafts/`` now: a question may outlive this process."""
+        """Write the turn's drafts (and every queued mask) to disk now: a question may outlive this process."""
+        self.flush()
         for draft_id, image in self._drafts.items():
             path = self._path("drafts", draft_id)
             if not path.is_file():

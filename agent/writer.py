@@ -42,6 +42,12 @@ class Writer:
         self._error: ImageSaveError | None = None
 
     @property
+    def error(self) -> ImageSaveError | None:
+        """The failure that stopped the queue, if any (cleared once a flush has written everything)."""
+        with self._cond:
+            return self._error
+
+    @property
     def busy(self) -> bool:
         """Whether some job has not landed yet (queued, running, or stopped by a failure)."""
         with self._cond:
@@ -59,49 +65,54 @@ class Writer:
                 self._thread = threading.Thread(target=self._drain, name="chatedit-writer", daemon=False)
                 self._thread.start()
 
+    def defer(self, label: str, run: Callable[[], None], error: ImageSaveError) -> None:
+        """Queue a job that just failed in the caller's thread: the next :meth:`flush` retries it."""
+        with self._cond:
+            self._jobs.append(Job(label, run))
+            if self._error is None:
+                self._error = ImageSaveError(f"{label} is not saved yet: {error}")
+
     def flush(self) -> None:
-        """Wait until every queued job has landed; after a failure, retry the rest here, in order, once.
+        """Wait until every queued job has landed; run what is left (after a failure) here, in order.
 
         Raises:
             ImageSaveError: a job failed again (it and the jobs after it stay queued).
         """
         with self._cond:
             self._cond.wait_for(lambda: self._thread is None)
-            if self._error is None:
-                return
-            self._error = None
-            while self._jobs:
+            while self._jobs:           # after a failure, or a thread that died: retry, in order
                 try:
                     _run(self._jobs[0])
                 except ImageSaveError as e:
                     self._error = e
                     raise
-                self._jobs.popleft()
+                self._jobs.popleft()    # (anything else, e.g. Ctrl-C, leaves the job queued for the next flush)
+            self._error = None
 
     def _drain(self) -> None:
-        error: ImageSaveError | None = None
-        try:
-            while True:
-                with self._cond:
-                    if not self._jobs:
-                        return
-                    job = self._jobs[0]
-                try:
-                    _run(job)
-                except ImageSaveError as e:
-                    logger.error("%s", e)
-                    error = e
-                    return
-                with self._cond:
-                    self._jobs.popleft()
-        except BaseException as e:  # the thread is dying anyway; leave the job queued for a flush to retry
-            error = ImageSaveError(f"the writer thread stopped: {type(e).__name__}: {e}")
-            raise
-        finally:
+        while True:
             with self._cond:
-                self._error = error
-                self._thread = None
-                self._cond.notify_all()
+                # Seen empty and marked done under one lock: a submit in between would start no thread.
+                if not self._jobs or self._error is not None:
+                    self._thread = None
+                    self._cond.notify_all()
+                    return
+                job = self._jobs[0]
+            try:
+                _run(job)
+            except BaseException as e:  # noqa: BLE001 - stop; the job stays queued for flush to retry
+                failure = e if isinstance(e, ImageSaveError) else \
+                    ImageSaveError(f"the writer stopped: {type(e).__name__}: {e}")
+                logger.error("%s", failure)
+                with self._cond:
+                    self._error = failure
+                    self._thread = None
+                    self._cond.notify_all()
+                if not isinstance(e, Exception):
+                    raise
+                return
+            with self._cond:
+                self._jobs.popleft()
 
 
 def _run(job: Job) -> None:

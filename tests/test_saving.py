@@ -34,7 +34,7 @@ def make(tmp_path, coffee, tiny_profile):
 
     def _make(*replies, session=None) -> Editor:
         planner = QueuePlanner().push(*replies)
-        toolkit = FixedDetections(tiny_profile, DETS)
+        toolkit = FixedDetections(tiny_profile, {k: list(v) for k, v in DETS.items()})
         source = session if session is not None else coffee.resize(SIZE)
         editor = Editor.open(source, profile=tiny_profile, session_dir=None if session else tmp_path / "session",
                              planner=planner, toolkit=toolkit)
@@ -214,3 +214,109 @@ def test_the_verifier_gets_jpegs_of_both_images(coffee):
         assert sent.size == SIZE
         error = np.abs(np.asarray(sent.convert("RGB"), float) - np.asarray(small.rotate(180), float)).mean()
         assert error < 3                                   # quality 95: the same picture to a judge
+
+
+def test_the_writer_never_strands_a_job_submitted_as_its_thread_ends(monkeypatch):
+    import sys
+
+    from agent.writer import Writer
+
+    monkeypatch.setattr(sys, "getswitchinterval", sys.getswitchinterval)
+    sys.setswitchinterval(1e-6)                       # thread switches everywhere, the gap included
+    try:
+        for _ in range(2000):
+            writer, landed = Writer(background=True), []
+            writer.submit("a", lambda: landed.append("a"))
+            writer.submit("b", lambda: landed.append("b"))
+            writer.flush()
+            assert landed == ["a", "b"] and not writer.busy
+    finally:
+        sys.setswitchinterval(0.005)
+
+
+def test_an_interrupted_retry_is_retried_by_the_next_flush():
+    from agent.writer import Writer
+
+    writer, landed, attempts = Writer(background=True), [], []
+
+    def image():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ImageSaveError("disk full")
+        if len(attempts) == 2:
+            raise KeyboardInterrupt
+        landed.append("image")
+
+    writer.submit("the image", image)
+    writer.submit("the history", lambda: landed.append("history"))
+    with pytest.raises(KeyboardInterrupt):
+        writer.flush()                                 # the retry after "disk full" is interrupted
+    assert writer.busy and landed == []
+    writer.flush()
+    assert landed == ["image", "history"] and not writer.busy and writer.error is None
+
+
+def test_a_lost_edit_over_a_redo_branch_is_said_on_reopen(make, tmp_path, monkeypatch):
+    editor = make(plan(recolor("table", "blue")), plan(recolor("saucer", "white")), plan(recolor("table", "green")))
+    assert editor.send("blue table").version == 1
+    assert editor.send("white saucer").version == 2
+    editor.undo(2)
+    gate = threading.Event()
+    encode = agent.store.png_bytes
+    monkeypatch.setattr(agent.store, "png_bytes", lambda image: (gate.wait(30), encode(image))[1])
+    assert editor.send("green table").version == 1                   # a new version 1; the old 1 and 2 go
+    copy = tmp_path / "after-the-crash"
+    shutil.copytree(editor.session_dir, copy)
+    gate.set()
+    monkeypatch.undo()
+
+    again = make(session=copy)
+    assert again.current_version == 0 and len(again.history) == 3    # the old redo branch, as on disk
+    said = again.conversation[-1][1]
+    assert "version 1" in said and "lost" in said
+
+
+def test_a_question_asked_after_a_draft_can_be_answered_after_a_crash(make, tmp_path, monkeypatch):
+    import time
+
+    editor = make(plan(recolor("saucer", "white"), recolor("cup", "red")))
+    encode = agent.store.png_bytes
+
+    def slow_masks(image):
+        if image.mode == "L":
+            time.sleep(0.3)
+        return encode(image)
+
+    monkeypatch.setattr(agent.store, "png_bytes", slow_masks)
+    assert editor.send("white saucer, then a red cup").question is not None
+    copy = tmp_path / "after-the-crash"
+    shutil.copytree(editor.session_dir, copy)                        # right after the question, no close
+    monkeypatch.undo()
+
+    again = make(session=copy)
+    assert again.pending_question is not None
+    reply = again.answer(1)
+    assert reply.version == 1 and reply.error is None and len(again.history[1].steps) == 2
+
+
+def test_an_undo_whose_history_cannot_be_written_says_so_and_is_saved_later(make, monkeypatch):
+    editor = make(plan(recolor("table", "blue")))
+    root = editor.session_dir
+    assert editor.send("blue table").version == 1
+    editor.flush()
+    write = agent.store._atomic_write                                # noqa: SLF001
+
+    def full(path, data):
+        if path.name == "history.json":
+            raise ImageSaveError(f"could not write {path}: No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(agent.store, "_atomic_write", full)
+    reply = editor.undo()
+    assert editor.current_version == 0 and head_on_disk(root) == 1
+    assert reply.error and "could not be saved" in reply.text and "\n" not in reply.text
+    assert editor.redo().error                                       # still unsaved: nothing else runs
+    monkeypatch.setattr(agent.store, "_atomic_write", write)
+    assert editor.redo().error is None and editor.current_version == 1 and head_on_disk(root) == 1
+    editor.undo()
+    assert head_on_disk(root) == 0

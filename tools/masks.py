@@ -190,14 +190,14 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
 
 
 def near_box(mask: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
-    """The mask kept within its box grown by ``margin`` of its size (+2 px); the box itself if nothing is left.
+    """The mask kept within its box grown by ``margin`` of its size (at least 2 px); the box itself if nothing is left.
 
     A box prompt says the object lies inside the box: a stray segmentation blob elsewhere in the
     photo must never be edited, and a step must never edit nothing.
     """
     mask = _mask(mask)
     x0, y0, x1, y1 = _check_box(box)
-    dx, dy = (x1 - x0) * margin + 2, (y1 - y0) * margin + 2
+    dx, dy = max(2.0, (x1 - x0) * margin), max(2.0, (y1 - y0) * margin)
     kept = mask & box_mask((x0 - dx, y0 - dy, x1 + dx, y1 + dy), mask.shape)
     return kept if kept.any() else box_mask((x0, y0, x1, y1), mask.shape)
 

@@ -23,7 +23,8 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = " ".join(n for n in notes if n) or "Done; nothing needed changing."
     if state.committed is not None:
         text += f" (version {state.committed})"
-    reply = {"text": text, "version": state.committed, "error": state.error}
+    made = ctx.store.history[state.committed].image if state.committed is not None else None
+    reply = {"text": text, "version": state.committed, "image": made, "error": state.error}
     return {"reply": reply, "messages": [AIMessage(text)], "question": None, "draft": None, "result": None,
             "version": ctx.store.history.head}
 
