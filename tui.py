@@ -451,26 +451,6 @@ def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     return image
 
 
-def sessions_main(argv: list[str]) -> int:
-    """``chatedit sessions``: list saved sessions."""
-    p = argparse.ArgumentParser(prog="chatedit sessions", description="List saved sessions, newest first.")
-    p.add_argument("--root", metavar="DIR", help="sessions folder (default: the one chatedit saves to)")
-    args = p.parse_args(argv)
-    from agent.sessions import list_sessions, sessions_root
-
-    root = Path(args.root).expanduser() if args.root else sessions_root()
-    sessions = list_sessions(root)
-    if not sessions:
-        print(f"no sessions under {root}")
-        return 0
-    print(f"{'session':28s} {'last change':17s} {'versions':>8s}  question")
-    for s in sessions:
-        versions = "damaged" if s.damaged else str(s.versions)
-        print(f"{s.name:28s} {s.last_change:17s} {versions:>8s}  {'yes' if s.awaiting_answer else 'no'}")
-    print(f"\n{len(sessions)} session(s) in {root}; reopen one with: chatedit --resume {root}/NAME")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """``chatedit [IMAGE] [OPTIONS]`` (the TUI), ``chatedit sessions``, ``chatedit edit ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -479,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return edit_main(argv[1:])
     if argv and argv[0] == "sessions":
+        from agent.sessions import sessions_main
+
         return sessions_main(argv[1:])
     if argv and argv[0] == "run":
         from agent.runner import run_main

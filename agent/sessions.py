@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from dataclasses import dataclass
@@ -99,3 +100,21 @@ def _awaiting_answer(path: Path) -> bool:
         return bool(graph.get_state({"configurable": {"thread_id": THREAD_ID}}).interrupts)
     finally:
         store.close()
+
+
+def sessions_main(argv: list[str]) -> int:
+    """``chatedit sessions``: list saved sessions."""
+    p = argparse.ArgumentParser(prog="chatedit sessions", description="List saved sessions, newest first.")
+    p.add_argument("--root", metavar="DIR", help="sessions folder (default: the one chatedit saves to)")
+    args = p.parse_args(argv)
+    root = Path(args.root).expanduser() if args.root else sessions_root()
+    sessions = list_sessions(root)
+    if not sessions:
+        print(f"no sessions under {root}")
+        return 0
+    print(f"{'session':28s} {'last change':17s} {'versions':>8s}  question")
+    for s in sessions:
+        versions = "damaged" if s.damaged else str(s.versions)
+        print(f"{s.name:28s} {s.last_change:17s} {versions:>8s}  {'yes' if s.awaiting_answer else 'no'}")
+    print(f"\n{len(sessions)} session(s) in {root}; reopen one with: chatedit --resume {root}/NAME")
+    return 0
