@@ -37,7 +37,8 @@ LoadListener = Callable[[str, str], None]
 
 
 def _image_key(image: Image.Image) -> str:
-    return hashlib.sha256(image.tobytes()).hexdigest() + f"{image.size}{image.mode}"   # sha256: 44 ms at 12 MP, blake2b 75
+    # sha256 over the raw pixels: 44 ms at 12 MP on this project's CPU (blake2b took 75 ms)
+    return hashlib.sha256(image.tobytes()).hexdigest() + f"{image.size}{image.mode}"
 
 
 class Toolkit:
