@@ -80,6 +80,11 @@ def mask_id(mask: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def _rgb(image: Image.Image) -> Image.Image:
+    """``image`` itself when it is RGB (no copy), else its RGB conversion."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def png_bytes(image: Image.Image) -> bytes:
     """The PNG encoding of an image (deterministic for the same pixels: no timestamps)."""
     buffer = io.BytesIO()
@@ -307,7 +312,7 @@ class SessionStore:
 
     def put_image(self, image: Image.Image) -> str:
         """Store a version image; returns its id (:func:`content_id`)."""
-        return self._put_version(image if image.mode == "RGB" else image.convert("RGB"))
+        return self._put_version(_rgb(image))
 
     def image_path(self, content_id: str) -> Path:
         """Where a version's PNG is (written by now unless :attr:`writing`; :meth:`flush` to be sure)."""
@@ -315,7 +320,7 @@ class SessionStore:
 
     def load_image(self, content_id: str) -> Image.Image:
         image = self._load("versions", content_id)
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return _rgb(image)
 
     def version_png(self, content_id: str) -> bytes | None:
         """A version's PNG file as it is on disk, or None while it is queued or missing (no encoding)."""
@@ -339,7 +344,7 @@ class SessionStore:
         if draft is not None:
             return draft.copy()
         image = self._load("drafts", content_id)                       # a draft kept on disk with a question
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return _rgb(image)
 
     def persist_drafts(self) -> None:
         """Write the turn's drafts (and every queued mask) to disk now: a question may outlive this process."""
