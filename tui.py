@@ -422,13 +422,13 @@ def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     if args.resume is not None:
         if args.image or args.session:
             parser.error("--resume reopens a session; give no IMAGE or --session with it")
-        from agent.store import is_session
+        from agent.session.store import is_session
 
         if args.resume:
             if not is_session(args.resume):
                 parser.error(f"{args.resume} is not a chatedit session folder (no history.json)")
             return args.resume
-        from agent.sessions import latest_session, sessions_root
+        from agent.session.sessions import latest_session, sessions_root
 
         latest = latest_session()
         if latest is None:
@@ -459,11 +459,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return edit_main(argv[1:])
     if argv and argv[0] == "sessions":
-        from agent.sessions import sessions_main
+        from agent.session.sessions import sessions_main
 
         return sessions_main(argv[1:])
     if argv and argv[0] == "run":
-        from agent.runner import run_main
+        from agent.scripted.runner import run_main
 
         return run_main(argv[1:])
     parser = build_parser()

@@ -21,9 +21,9 @@ from typing import Any
 
 from PIL import Image
 
-from agent.plan import Plan
+from agent.graph.plan import Plan
 from agent.replies import Candidate, Question, Reply, VersionInfo
-from agent.store import SessionStore, is_session
+from agent.session.store import SessionStore, is_session
 from tools.errors import ChatEditError, InvalidInputError
 from tools.profiles import Profile
 
@@ -67,7 +67,7 @@ class Editor:
     "edit" (with diffusion steps), "verify", "commit", and "load <role>" before a model loads.
 
     A turn replies before its version's PNG is on disk: the session writes it in the background
-    (see :mod:`agent.store`). Every call here waits for it first; :attr:`history` hands out paths
+    (see :mod:`agent.session.store`). Every call here waits for it first; :attr:`history` hands out paths
     only once their files exist; :meth:`flush` and :meth:`close` wait explicitly.
     """
 
@@ -364,7 +364,7 @@ class Editor:
         self._cancel.set()
 
     def _context(self, planner: Any) -> Any:
-        from agent.context import Context
+        from agent.graph.context import Context
 
         def progress(stage: str, step: int, total: int) -> None:
             if self.on_progress is not None:
@@ -421,7 +421,7 @@ class Editor:
     # -- history, directly --------------------------------------------------------------------
 
     def _move(self, kind: str, amount: int) -> Reply:
-        from agent.nodes.history import describe_move
+        from agent.graph.nodes.history import describe_move
         from tools.errors import InvalidInputError
 
         unsaved = self._unsaved()

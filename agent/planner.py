@@ -63,7 +63,7 @@ class LlavaChatModel(BaseChatModel):
     """Constrain every reply to this JSON schema (None: free text unless a call passes one)."""
     max_new_tokens: int = Field(default=768, ge=1)
     supports_json_schema: bool = Field(default=True, exclude=True)
-    """Tells callers (agent.planning) that ``json_schema=`` constrains decoding here."""
+    """Tells callers (agent.graph.planning) that ``json_schema=`` constrains decoding here."""
 
     _constraint: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.RLock)
@@ -178,10 +178,10 @@ class LlavaChatModel(BaseChatModel):
         return sorted(ids)
 
     def constraint(self) -> Any:
-        """The (cached) :class:`agent.constrained.SchemaConstraint` for this model's tokenizer."""
+        """The (cached) :class:`tools.constrained.SchemaConstraint` for this model's tokenizer."""
         with self._lock:
             if self._constraint is None:
-                from agent.constrained import SchemaConstraint
+                from tools.constrained import SchemaConstraint
 
                 vocab = self.loaded_model().get_output_embeddings().weight.shape[0]
                 self._constraint = SchemaConstraint(self.tokenizer, vocab_size=vocab,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.plan import Plan
+from agent.graph.plan import Plan
 
 Box = tuple[float, float, float, float]
 

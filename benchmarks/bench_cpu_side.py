@@ -53,7 +53,7 @@ def build_session(root: Path, versions: int, size: tuple[int, int]) -> Path:
     import numpy as np
     from PIL import Image
 
-    from agent.store import SessionStore
+    from agent.session.store import SessionStore
     from tools.samples import sample_image
 
     base = np.asarray(sample_image("coffee").resize(size))

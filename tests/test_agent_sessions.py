@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent.editor import Editor
-from agent.sessions import SessionSummary, latest_session, list_sessions, sessions_root
-from agent.store import HISTORY
+from agent.session.sessions import SessionSummary, latest_session, list_sessions, sessions_root
+from agent.session.store import HISTORY
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
 from tools.samples import sample_image
 

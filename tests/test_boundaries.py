@@ -30,7 +30,7 @@ def test_tools_imports_neither_langgraph_nor_textual():
 
 
 def test_agent_never_imports_textual():
-    top = _top(_modules_after("import agent.plan, agent.editor, agent.sessions"))
+    top = _top(_modules_after("import agent.graph.plan, agent.editor, agent.session.sessions"))
     assert "textual" not in top and "tui" not in top and "tui_widgets" not in top
 
 

@@ -12,9 +12,9 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from agent.context import Context
+from agent.graph.context import Context
 from agent.graph import compile_graph
-from agent.store import SessionStore
+from agent.session.store import SessionStore
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from agent.history import History, Version
+from agent.session.history import History, Version
 from tools.errors import InvalidInputError
 
 

@@ -12,9 +12,9 @@ import torch
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from PIL import Image
 
-from agent.plan import Plan
+from agent.graph.plan import Plan
 from agent.planner import LlavaChatModel, load_planner, quantization_config, to_conversation
-from agent.planning import VERDICT_SCHEMA, decoding_schema, image_block, make_plan, verify_result
+from agent.graph.planning import VERDICT_SCHEMA, decoding_schema, image_block, make_plan, verify_result
 from tools.device import resolve_placement
 from tools.errors import InvalidInputError, ModelUnavailableError
 from tools.loading import model_path

@@ -15,9 +15,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from PIL import Image
 from pydantic import PrivateAttr
 
-from agent.constrained import SchemaConstraint
-from agent.plan import Plan, Step
-from agent.planning import (MAX_TEXT_CHARS, VERDICT_SCHEMA, decoding_schema, extract_json, make_plan,
+from tools.constrained import SchemaConstraint
+from agent.graph.plan import Plan, Step
+from agent.graph.planning import (MAX_TEXT_CHARS, VERDICT_SCHEMA, decoding_schema, extract_json, make_plan,
                             system_prompt, verify_result)
 
 GOOD = {"reasoning": "Remove the cup.", "steps": [{"action": "remove", "referent": {"phrase": "cup"}}]}
@@ -211,7 +211,7 @@ def test_verify_result_reads_yes_and_no(coffee, reply, verdict):
 
 def test_verify_result_accepts_when_the_verdict_is_unclear(coffee, caplog):
     step = Step(action="recolor", referent={"phrase": "table"}, content="white")
-    with caplog.at_level(logging.WARNING, logger="agent.planning"):
+    with caplog.at_level(logging.WARNING, logger="agent.graph.planning"):
         assert verify_result(Scripted("maybe?"), before=coffee, after=coffee, step=step) is True
         assert verify_result(Scripted(RuntimeError("boom")), before=coffee, after=coffee, step=step) is True
     assert "neither yes nor no" in caplog.text and "verifier failed" in caplog.text

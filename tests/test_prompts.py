@@ -8,11 +8,11 @@ import typing
 import pytest
 
 import prompts
-from agent.plan import Action, Plan, Selector
-from agent.planning import system_prompt
+from agent.graph.plan import Action, Plan, Selector
+from agent.graph.planning import system_prompt
 from prompts import PromptTemplateError, placeholders, render
 
-USED = {  # what agent/planning.py passes to each prompt
+USED = {  # what agent/graph/planning.py passes to each prompt
     "planner_system": {"schema", "max_steps"},
     "planner_user": {"image_size", "digest", "text"},
     "planner_repair": {"error"},

@@ -65,7 +65,7 @@ def test_readme_diagram_is_the_graph_as_built():
 
 
 def test_readme_session_file_example_parses(tmp_path):
-    from agent.session_file import load_session_file
+    from agent.scripted.session_file import load_session_file
 
     [example] = _blocks("yaml")
     path = tmp_path / "example.yaml"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.referents import Choice, iou, parse_answer, reading_order, select
+from agent.graph.referents import Choice, iou, parse_answer, reading_order, select
 
 
 @dataclass(frozen=True)

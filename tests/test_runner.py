@@ -10,11 +10,11 @@ import pytest
 from langchain_core.messages import HumanMessage
 from PIL import Image
 
-from agent.checks import Outcome, check
-from agent.runner import EXIT_BAD_FILE, EXIT_FAILED, EXIT_OK, run_main
-from agent.scripted_planner import ReplayExhausted, ScriptedPlanner
-from agent.session_file import SessionFileError, parse_text
-from agent.transcript import read_json
+from agent.scripted.checks import Outcome, check
+from agent.scripted.runner import EXIT_BAD_FILE, EXIT_FAILED, EXIT_OK, run_main
+from agent.scripted.scripted_planner import ReplayExhausted, ScriptedPlanner
+from agent.scripted.session_file import SessionFileError, parse_text
+from agent.scripted.transcript import read_json
 
 PLAN_ASK = '{reasoning: vague, steps: [{action: ask, content: "What should change?"}]}'
 
@@ -242,8 +242,8 @@ def test_replay_reports_a_version_that_differs_from_the_recording(played, tmp_pa
 
 
 def test_contact_sheet_titles_mark_the_current_and_the_dropped_versions():
-    from agent.runner import _title
-    from agent.transcript import VersionRecord
+    from agent.scripted.runner import _title
+    from agent.scripted.transcript import VersionRecord
 
     def v(number, turn, sha):
         return VersionRecord(number=number, turn=turn, instruction="x", image="i.png", sha256=sha)

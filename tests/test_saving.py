@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import agent.store
+import agent.session.store
 from agent.editor import Editor
-from agent.planning import MAX_IMAGE_SIDE, image_block
-from agent.store import SessionStore, content_id
+from agent.graph.planning import MAX_IMAGE_SIDE, image_block
+from agent.session.store import SessionStore, content_id
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
 from tools.errors import ImageSaveError
 
@@ -57,14 +57,14 @@ def test_the_reply_does_not_wait_for_the_versions_png_and_files_land_in_order(ma
     editor = make(plan(recolor("table", "blue")))
     root = editor.session_dir
     gate = threading.Event()
-    encode = agent.store.png_bytes
+    encode = agent.session.store.png_bytes
 
     def slow(image):                         # the version's PNG waits until the test lets it go
         if image.mode == "RGB":
             assert gate.wait(30), "the test never opened the gate"
         return encode(image)
 
-    monkeypatch.setattr(agent.store, "png_bytes", slow)
+    monkeypatch.setattr(agent.session.store, "png_bytes", slow)
     reply = editor.send("blue table")
     assert reply.version == 1 and editor.current_version == 1          # replied while the PNG is not written
     new = editor.store.history[1].image
@@ -94,7 +94,7 @@ def test_history_paths_exist_when_handed_out(make):
 def test_a_version_that_cannot_be_written_is_kept_and_saved_once_the_disk_is_fixed(make, monkeypatch):
     editor = make(plan(recolor("table", "blue")), plan(recolor("saucer", "white")))
     root = editor.session_dir
-    write = agent.store._atomic_write                                # noqa: SLF001
+    write = agent.session.store._atomic_write                                # noqa: SLF001
 
     def full(path, data):
         if path.parent.name == "versions":
@@ -102,7 +102,7 @@ def test_a_version_that_cannot_be_written_is_kept_and_saved_once_the_disk_is_fix
                                  "permissions and free space")
         write(path, data)
 
-    monkeypatch.setattr(agent.store, "_atomic_write", full)
+    monkeypatch.setattr(agent.session.store, "_atomic_write", full)
     assert editor.send("blue table").version == 1
     edited = np.asarray(editor.current_image)
     for reply in (editor.send("white saucer"), editor.undo()):
@@ -113,7 +113,7 @@ def test_a_version_that_cannot_be_written_is_kept_and_saved_once_the_disk_is_fix
     with pytest.raises(ImageSaveError, match="not saved yet"):
         editor.flush()
 
-    monkeypatch.setattr(agent.store, "_atomic_write", write)         # space freed
+    monkeypatch.setattr(agent.session.store, "_atomic_write", write)         # space freed
     assert editor.undo().error is None and editor.current_version == 0
     assert editor.redo().error is None and head_on_disk(root) == 1
     with Image.open(editor.history[1].image_path) as stored:
@@ -127,7 +127,7 @@ def test_closing_with_an_unwritable_version_says_so(make, monkeypatch):
     def refuse(path, data):
         raise ImageSaveError(f"could not write {path}: Permission denied")
 
-    monkeypatch.setattr(agent.store, "_atomic_write", refuse)
+    monkeypatch.setattr(agent.session.store, "_atomic_write", refuse)
     assert editor.send("blue table").version == 1
     with pytest.raises(ImageSaveError, match="Permission denied"):
         editor.close()
@@ -146,8 +146,8 @@ def test_a_stop_before_the_version_landed_is_said_on_reopen(make, tmp_path, monk
     editor = make(plan(recolor("table", "blue")))
     root = editor.session_dir
     gate = threading.Event()
-    encode = agent.store.png_bytes
-    monkeypatch.setattr(agent.store, "png_bytes", lambda image: (gate.wait(30), encode(image))[1])
+    encode = agent.session.store.png_bytes
+    monkeypatch.setattr(agent.session.store, "png_bytes", lambda image: (gate.wait(30), encode(image))[1])
     assert editor.send("blue table").version == 1
     copy = tmp_path / "after-the-crash"
     shutil.copytree(root, copy)                                      # the folder as a process dying now leaves it
@@ -178,7 +178,7 @@ def test_a_question_after_a_draft_survives_reopening(make):
 
 def test_the_planner_gets_the_sessions_png_as_it_is_or_a_shrunk_jpeg(coffee):
     small = coffee.resize(SIZE)
-    data = agent.store.png_bytes(small)
+    data = agent.session.store.png_bytes(small)
     block = image_block(small, png=data)
     assert block["mime_type"] == "image/png" and base64.b64decode(block["base64"]) == data
     fresh = image_block(small)
@@ -198,7 +198,7 @@ def test_a_plain_store_writes_at_once(tmp_path, coffee):
 
 
 def test_the_verifier_gets_jpegs_of_both_images(coffee):
-    from agent.planning import verify_result
+    from agent.graph.planning import verify_result
 
     seen = []
 
@@ -219,7 +219,7 @@ def test_the_verifier_gets_jpegs_of_both_images(coffee):
 def test_the_writer_never_strands_a_job_submitted_as_its_thread_ends(monkeypatch):
     import sys
 
-    from agent.writer import Writer
+    from agent.session.writer import Writer
 
     monkeypatch.setattr(sys, "getswitchinterval", sys.getswitchinterval)
     sys.setswitchinterval(1e-6)                       # thread switches everywhere, the gap included
@@ -235,7 +235,7 @@ def test_the_writer_never_strands_a_job_submitted_as_its_thread_ends(monkeypatch
 
 
 def test_an_interrupted_retry_is_retried_by_the_next_flush():
-    from agent.writer import Writer
+    from agent.session.writer import Writer
 
     writer, landed, attempts = Writer(background=True), [], []
 
@@ -262,8 +262,8 @@ def test_a_lost_edit_over_a_redo_branch_is_said_on_reopen(make, tmp_path, monkey
     assert editor.send("white saucer").version == 2
     editor.undo(2)
     gate = threading.Event()
-    encode = agent.store.png_bytes
-    monkeypatch.setattr(agent.store, "png_bytes", lambda image: (gate.wait(30), encode(image))[1])
+    encode = agent.session.store.png_bytes
+    monkeypatch.setattr(agent.session.store, "png_bytes", lambda image: (gate.wait(30), encode(image))[1])
     assert editor.send("green table").version == 1                   # a new version 1; the old 1 and 2 go
     copy = tmp_path / "after-the-crash"
     shutil.copytree(editor.session_dir, copy)
@@ -280,14 +280,14 @@ def test_a_question_asked_after_a_draft_can_be_answered_after_a_crash(make, tmp_
     import time
 
     editor = make(plan(recolor("saucer", "white"), recolor("cup", "red")))
-    encode = agent.store.png_bytes
+    encode = agent.session.store.png_bytes
 
     def slow_masks(image):
         if image.mode == "L":
             time.sleep(0.3)
         return encode(image)
 
-    monkeypatch.setattr(agent.store, "png_bytes", slow_masks)
+    monkeypatch.setattr(agent.session.store, "png_bytes", slow_masks)
     assert editor.send("white saucer, then a red cup").question is not None
     copy = tmp_path / "after-the-crash"
     shutil.copytree(editor.session_dir, copy)                        # right after the question, no close
@@ -304,19 +304,19 @@ def test_an_undo_whose_history_cannot_be_written_says_so_and_is_saved_later(make
     root = editor.session_dir
     assert editor.send("blue table").version == 1
     editor.flush()
-    write = agent.store._atomic_write                                # noqa: SLF001
+    write = agent.session.store._atomic_write                                # noqa: SLF001
 
     def full(path, data):
         if path.name == "history.json":
             raise ImageSaveError(f"could not write {path}: No space left on device")
         write(path, data)
 
-    monkeypatch.setattr(agent.store, "_atomic_write", full)
+    monkeypatch.setattr(agent.session.store, "_atomic_write", full)
     reply = editor.undo()
     assert editor.current_version == 0 and head_on_disk(root) == 1
     assert reply.error and "could not be saved" in reply.text and "\n" not in reply.text
     assert editor.redo().error                                       # still unsaved: nothing else runs
-    monkeypatch.setattr(agent.store, "_atomic_write", write)
+    monkeypatch.setattr(agent.session.store, "_atomic_write", write)
     assert editor.redo().error is None and editor.current_version == 1 and head_on_disk(root) == 1
     editor.undo()
     assert head_on_disk(root) == 0

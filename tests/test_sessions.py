@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.runner import EXIT_OK, run_main
-from agent.session_file import load_session_file
-from agent.transcript import read_json
+from agent.scripted.runner import EXIT_OK, run_main
+from agent.scripted.session_file import load_session_file
+from agent.scripted.transcript import read_json
 
 SESSIONS = sorted((Path(__file__).resolve().parent.parent / "sessions").glob("*.yaml"))
 

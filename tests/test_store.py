@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.store import SessionStore, content_id, is_session
+from agent.session.store import SessionStore, content_id, is_session
 from tools.errors import ImageSaveError, InvalidInputError
 
 
@@ -113,7 +113,7 @@ def test_missing_images_on_the_redo_branch_drop_that_branch_on_reopen(tmp_path, 
     kept = store.history.versions[:2]
     store.image_path(store.history[2].image).unlink()       # version 3's image is still there
 
-    with caplog.at_level(logging.WARNING, logger="agent.store"):
+    with caplog.at_level(logging.WARNING, logger="agent.session.store"):
         again = SessionStore.open(store.root)
     assert again.history.head == 1 and again.history.versions == kept      # versions 0 and 1 untouched
     assert "[2]" in caplog.text and "redo" in caplog.text

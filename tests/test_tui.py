@@ -278,14 +278,14 @@ def test_a_compound_instruction_is_two_steps_and_one_version(tmp_path):
 
 
 def test_a_version_that_cannot_be_saved_is_said_in_the_chat_and_on_quitting(tmp_path, monkeypatch):
-    import agent.store
+    import agent.session.store
     from tools.errors import ImageSaveError
 
     def full(path, data):
         raise ImageSaveError(f"could not write {path}: No space left on device")
 
     async def script(app, pilot):
-        monkeypatch.setattr(agent.store, "_atomic_write", full)
+        monkeypatch.setattr(agent.session.store, "_atomic_write", full)
         await type_line(pilot, "make the cup red")
         await settle(app, pilot)
         assert app.snapshot.current == 1                      # shown from memory while it is not on disk

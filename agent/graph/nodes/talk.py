@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.nodes.common import current_step
-from agent.state import State
+from agent.graph.nodes.common import current_step
+from agent.graph.state import State
 
 
 def talk(state: State) -> dict[str, Any]:

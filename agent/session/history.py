@@ -1,6 +1,6 @@
 """The edit history: numbered versions, a head, undo/redo/revert, and a redo branch a new edit drops.
 
-Pure data (no files, no pixels): :class:`agent.store.SessionStore` writes it as ``history.json``.
+Pure data (no files, no pixels): :class:`agent.session.store.SessionStore` writes it as ``history.json``.
 Version 0 is the original; each user turn that edits adds exactly one version after the head.
 """
 

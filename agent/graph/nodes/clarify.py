@@ -7,9 +7,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.types import interrupt
 
-from agent.nodes.common import stop
-from agent.referents import Choice, parse_answer
-from agent.state import QuestionPayload, State
+from agent.graph.nodes.common import stop
+from agent.graph.referents import Choice, parse_answer
+from agent.graph.state import QuestionPayload, State
 
 
 def _quoted(answer: object, limit: int = 40) -> str:

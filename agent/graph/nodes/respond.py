@@ -7,8 +7,8 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.state import State
+from agent.graph.context import Context
+from agent.graph.state import State
 
 
 def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any
 from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.history import History
-from agent.state import State
+from agent.graph.context import Context
+from agent.session.history import History
+from agent.graph.state import State
 from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def digest(history: History, messages: list[AnyMessage], *, versions: int = 6, t
 
 def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Reset the turn, record the user's words, and plan. A failed plan ends the turn with a clear reply."""
-    from agent.planning import MAX_IMAGE_SIDE, make_plan
+    from agent.graph.planning import MAX_IMAGE_SIDE, make_plan
 
     ctx = runtime.context
     ctx.report("plan")

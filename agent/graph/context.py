@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.store import SessionStore
+    from agent.session.store import SessionStore
     from tools.toolkit import Toolkit
 
 ProgressCallback = Callable[[str, int, int], None]

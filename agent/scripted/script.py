@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.session_file import SessionFile
-from agent.transcript import read_json
+from agent.scripted.session_file import SessionFile
+from agent.scripted.transcript import read_json
 from tools.errors import InvalidInputError
 
 

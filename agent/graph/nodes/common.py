@@ -6,9 +6,9 @@ from typing import Any
 
 from PIL import Image
 
-from agent.context import Context
-from agent.plan import Step
-from agent.state import State
+from agent.graph.context import Context
+from agent.graph.plan import Step
+from agent.graph.state import State
 
 
 def current_step(state: State) -> Step:

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.nodes.common import current_step, stop, what, working_image
-from agent.state import State
+from agent.graph.context import Context
+from agent.graph.nodes.common import current_step, stop, what, working_image
+from agent.graph.state import State
 from tools.errors import ChatEditError, InvalidInputError
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.history import History, Move
-from agent.nodes.common import current_step
-from agent.state import State
+from agent.graph.context import Context
+from agent.session.history import History, Move
+from agent.graph.nodes.common import current_step
+from agent.graph.state import State
 
 
 def _edits(n: int) -> str:

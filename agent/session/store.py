@@ -13,7 +13,7 @@ Layout::
 Every path is computed here from a content hash or a fixed name: nothing a planner or a user
 writes ever becomes part of a path.
 
-Files are written through an :class:`agent.writer.Writer`: at once by default, or (``background=True``,
+Files are written through an :class:`agent.session.writer.Writer`: at once by default, or (``background=True``,
 as the Editor opens its sessions) in order on a background thread, so a turn's reply does not wait
 for its PNGs. Until a file lands, its pixels are served from memory; history.json is queued behind
 the images it names.
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agent.history import History, is_content_id
-from agent.writer import Writer
+from agent.session.history import History, is_content_id
+from agent.session.writer import Writer
 from tools.errors import ImageLoadError, ImageSaveError, InvalidInputError
 
 logger = logging.getLogger(__name__)

@@ -6,20 +6,20 @@ from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from agent.context import Context
-from agent.nodes.clarify import clarify
-from agent.nodes.commit import commit
-from agent.nodes.edit import edit
-from agent.nodes.history import history
-from agent.nodes.locate import locate
-from agent.nodes.next_step import next_step
-from agent.nodes.plan import plan
-from agent.nodes.respond import respond
-from agent.nodes.segment import segment
-from agent.nodes.talk import talk
-from agent.nodes.verify import verify
-from agent.plan import REGION_ACTIONS
-from agent.state import InputState, State
+from agent.graph.context import Context
+from agent.graph.nodes.clarify import clarify
+from agent.graph.nodes.commit import commit
+from agent.graph.nodes.edit import edit
+from agent.graph.nodes.history import history
+from agent.graph.nodes.locate import locate
+from agent.graph.nodes.next_step import next_step
+from agent.graph.nodes.plan import plan
+from agent.graph.nodes.respond import respond
+from agent.graph.nodes.segment import segment
+from agent.graph.nodes.talk import talk
+from agent.graph.nodes.verify import verify
+from agent.graph.plan import REGION_ACTIONS
+from agent.graph.state import InputState, State
 
 NextStep = Literal["locate", "edit", "history", "talk", "commit", "respond"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.nodes.common import current_step, stop, working_image
-from agent.nodes.edit import accept
-from agent.state import State
+from agent.graph.context import Context
+from agent.graph.nodes.common import current_step, stop, working_image
+from agent.graph.nodes.edit import accept
+from agent.graph.state import State
 from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Accept the pending result, or ask the edit node for one retry (another seed, a larger mask)."""
-    from agent.planning import verify_result
+    from agent.graph.planning import verify_result
 
     ctx = runtime.context
     ctx.report("verify")

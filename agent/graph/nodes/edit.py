@@ -8,10 +8,10 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.nodes.common import current_step, describe, stop, what, working_image
-from agent.plan import Step
-from agent.state import State
+from agent.graph.context import Context
+from agent.graph.nodes.common import current_step, describe, stop, what, working_image
+from agent.graph.plan import Step
+from agent.graph.state import State
 from tools.errors import Cancelled, ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def target_box(step: Step, text: str, box: list[float] | None, size: tuple[int, 
     if box is None or ref is None or not ref.last_edited or step.action != "replace":
         return None
     if ref.box is not None:
-        from agent.nodes.locate import clip_box
+        from agent.graph.nodes.locate import clip_box
 
         proposed = clip_box(ref.box, size)
         if proposed is not None and proposed != box:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.state import State
+from agent.graph.state import State
 
 
 def next_step(state: State) -> dict[str, Any]:
-    """Nothing to do: routing happens on the edge out (see :func:`agent.graph.route_step`)."""
+    """Nothing to do: routing happens on the edge out (see :func:`agent.graph.graph.route_step`)."""
     return {}

@@ -83,7 +83,7 @@ def select(items: Sequence[D], selector: str | None, *, n: int | None = None,
 
     Args:
         items: detections (anything with an XYXY ``box``), best score first.
-        selector: one of :data:`agent.plan.Selector`, or None (keep all: the caller decides).
+        selector: one of :data:`agent.graph.plan.Selector`, or None (keep all: the caller decides).
         n: the 1-based index for ``nth_from_left`` / ``nth_from_right``.
         image_size: (width, height), for ``center`` (None: the centre of the boxes' extent).
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
-from agent.plan import Plan
+from agent.graph.plan import Plan
 from tools.errors import InvalidInputError
 from tools.samples import SAMPLES, is_sample, sample_path
 
@@ -171,7 +171,7 @@ def _line_of(path: tuple[str, ...], lines: dict) -> int:
 
 def _model_at(path: tuple[str, ...]) -> type[BaseModel] | None:
     """The schema model a path points into (for 'did you mean' hints)."""
-    from agent.plan import Referent, Step
+    from agent.graph.plan import Referent, Step
 
     model: type[BaseModel] | None = SessionSpec
     fields = {"turns": Turn, "expect": Expect, "plan": Plan, "steps": Step, "referent": Referent}

@@ -3,7 +3,7 @@
 A plan is data. Nothing in it is ever run, opened or used as a file path: a ``content`` of
 ``"../../etc/passwd"`` is only words for the diffusion model, and a ``phrase`` is only words for
 the detector. Prompt injection in the user's text or the image can at worst produce a plan
-that validates against :class:`agent.plan.Plan`, never anything outside it.
+that validates against :class:`agent.graph.plan.Plan`, never anything outside it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 import prompts
-from agent.plan import MAX_STEPS, Plan, Selector, Step
+from agent.graph.plan import MAX_STEPS, Plan, Selector, Step
 from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ def system_prompt() -> str:
 
 
 def _prompt_schema() -> dict[str, Any]:
-    from agent.plan import plan_json_schema
+    from agent.graph.plan import plan_json_schema
 
     def strip(node: Any) -> Any:  # titles are noise to the model; descriptions stay
         if isinstance(node, dict):

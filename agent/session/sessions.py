@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.editor import THREAD_ID, default_session_dir
-from agent.store import HISTORY, SessionStore, is_session
+from agent.session.store import HISTORY, SessionStore, is_session
 
 logger = logging.getLogger(__name__)
 

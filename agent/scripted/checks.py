@@ -50,7 +50,7 @@ def check(expect: dict[str, Any], outcome: Outcome) -> list[str]:
     """Judge a turn's expectations.
 
     Args:
-        expect: the ``expect:`` mapping (keys of :class:`agent.session_file.Expect`; None values skipped).
+        expect: the ``expect:`` mapping (keys of :class:`agent.scripted.session_file.Expect`; None values skipped).
         outcome: what the turn did.
 
     Returns:

@@ -8,11 +8,11 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
-from agent.context import Context
-from agent.nodes.common import current_step, stop, what, working_image
-from agent.plan import Referent
-from agent.referents import iou, reading_order, select
-from agent.state import CandidatePayload, QuestionPayload, State
+from agent.graph.context import Context
+from agent.graph.nodes.common import current_step, stop, what, working_image
+from agent.graph.plan import Referent
+from agent.graph.referents import iou, reading_order, select
+from agent.graph.state import CandidatePayload, QuestionPayload, State
 from tools.errors import ChatEditError
 
 logger = logging.getLogger(__name__)
