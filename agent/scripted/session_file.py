@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 
@@ -16,12 +19,32 @@ from tools.samples import SAMPLES, is_sample, sample_path
 KINDS = ("user", "answer", "undo", "redo", "revert")
 """What a turn does: say something, answer the pending question, or move in the history directly."""
 
+# Session files are untrusted input: every limit below is checked before the work it bounds.
+MAX_FILE_BYTES = 2_000_000
+"""Larger files are refused before parsing. PyYAML reads ~250 kB/s here, so this is ~8 s at most;
+1000 turns that each pin a plan take ~270 kB."""
+MAX_TURNS = 10_000
+"""More turns are refused before validation."""
+MAX_NODES = 100_000
+"""More YAML values (keys, scalars, lists, mappings) written in the file are refused while composing.
+PyYAML composes ~35 µs a node here (3.5 s for this many; 2 MB of ``[x,x,x...`` is 1M nodes, 40 s).
+A turn that pins a plan takes ~26 nodes, ``- undo: 1`` takes 3: 3800 planned turns fit, or 10 000 short ones."""
+MAX_ALIAS_NODES = 100_000
+"""How many nodes aliases may add by repeating their anchors' content. Nine levels of nested aliases
+(a few hundred bytes) expand to 10^9 nodes, walked by the line bookkeeping and by validation alike;
+the count is kept while composing, so such a file is refused before anything walks it."""
+MAX_DEPTH = 50
+"""Deeper YAML nesting is refused while scanning and composing (a session needs ~10 levels; PyYAML
+composes by recursion, and scans 1000 open brackets in quadratic time)."""
+
 
 class SessionFileError(InvalidInputError):
     """A session file that cannot be run; the message is one line naming the file and the line."""
 
     def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(message)
+        # quoted values from the file may hold newlines, escapes or bidi controls: the message stays one
+        # printable line
+        super().__init__("".join(c if c.isprintable() else "?" for c in " ".join(str(message).split())))
         self.line = line
 
 
@@ -101,7 +124,7 @@ class SessionSpec(BaseModel):
     description: str = ""
     profile: str | None = None
     seed: int = Field(default=0, ge=0)
-    turns: list[Turn] = Field(min_length=1)
+    turns: list[Turn] = Field(min_length=1, max_length=MAX_TURNS)
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,75 @@ class SessionFile:
 
 # -- YAML with line numbers ------------------------------------------------------------------
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: it refuses deep nesting, alias loops and alias bombs while composing,
+    and names the line of a value that cannot be constructed (a bad date, a 5000-digit int)."""
+
+    def __init__(self, text: str, where: str) -> None:
+        super().__init__(text)
+        self.where = where
+        self.depth = 0
+        self.written = 0  # nodes composed from the text
+        self.expanded = 0  # the same, with every alias counted as its anchor's whole content
+        self.sizes: dict[int, int] = {}  # id(anchored node) -> its expanded node count, once composed
+
+    def _refuse(self, line: int, message: str) -> SessionFileError:
+        return SessionFileError(f"{self.where} line {line}: {message}", line=line)
+
+    def _too_deep(self, line: int) -> SessionFileError:
+        return self._refuse(line, f"the YAML nests deeper than {MAX_DEPTH} levels; a session needs about 10")
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        if self.flow_level >= MAX_DEPTH:  # before the scanner's look-ahead over a line of brackets
+            raise self._too_deep(self.get_mark().line + 1)
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            size = self.sizes.get(id(node))
+            anchor = _clip(str(event.anchor))
+            if size is None:  # its anchor is still being composed: the alias sits inside it
+                raise self._refuse(line, f"the YAML alias '*{anchor}' refers to a node that contains it; "
+                                         "write the content out instead")
+            self.expanded += size
+            if self.expanded - self.written > MAX_ALIAS_NODES:
+                raise self._refuse(line, f"too many YAML aliases ('*{anchor}' here expands the file past "
+                                         f"{MAX_ALIAS_NODES} repeated nodes); write the turns out")
+            return node
+        self.depth += 1
+        self.written += 1
+        if self.depth > MAX_DEPTH:
+            raise self._too_deep(line)
+        if self.written > MAX_NODES:
+            raise self._refuse(line, f"the file holds more than {MAX_NODES} YAML values; "
+                                     "split it into several session files")
+        before = self.expanded
+        self.expanded += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if getattr(event, "anchor", None) is not None:
+            self.sizes[id(node)] = self.expanded - before
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, SessionFileError):
+            raise
+        # the safe constructors only read the node's own text, so any failure is that text's fault:
+        # `2024-13-45`, `!!int abc`, an int of 5000 digits, `!!bool maybe` (a KeyError)...
+        except Exception as e:
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            shown = repr(node.value) if isinstance(node.value, str) and len(node.value) <= 40 else "here"
+            raise self._refuse(node.start_mark.line + 1, f"the value {shown} cannot be read as {kind}; "
+                                                         "quote it if it is text") from e
+
+
 def _walk(node: yaml.Node, path: tuple[str, ...], lines: dict, key_lines: dict, where: str) -> None:
     """Record the line of every value (``lines``) and mapping key (``key_lines``); reject duplicate keys."""
     lines[path] = node.start_mark.line + 1
@@ -137,7 +229,7 @@ def _walk(node: yaml.Node, path: tuple[str, ...], lines: dict, key_lines: dict, 
         for key, value in node.value:
             name = str(key.value)
             if name in seen:
-                raise SessionFileError(f"{where} line {key.start_mark.line + 1}: duplicate key '{name}' "
+                raise SessionFileError(f"{where} line {key.start_mark.line + 1}: duplicate key '{_clip(name)}' "
                                        f"in {_describe(path)}", line=key.start_mark.line + 1)
             seen.add(name)
             key_lines[path + (name,)] = key.start_mark.line + 1
@@ -195,19 +287,28 @@ def _format(error: dict, where: str, lines: dict, key_lines: dict) -> tuple[str,
         if model is not None:
             close = difflib.get_close_matches(key, list(model.model_fields), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(model.model_fields)})"
-        return f"unknown key '{key}' in {_describe(path[:-1])}{hint}", line
+        return f"unknown key '{_clip(key)}' in {_describe(path[:-1])}{hint}", line
     if kind == "missing":
         return f"{_describe(path[:-1])} needs '{path[-1]}'", _line_of(path[:-1], lines)
     message = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
-    shown = "" if isinstance(got, (dict, list)) or kind == "value_error" else f", got {got!r}"
+    shown = "" if isinstance(got, (dict, list)) or kind == "value_error" else f", got {_clip(repr(got))}"
     if isinstance(got, bool) and kind.endswith("_type"):
         shown += " (YAML reads yes/no/on/off as true/false: quote it)"
     return f"{_describe(path)}: {message[0].lower()}{message[1:]}{shown}", _line_of(path, lines)
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    """Quoted values from the file, cut so that a 1 MB string does not make a 1 MB message."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def parse_text(text: str, *, where: str, base: Path) -> SessionFile:
     """Parse and validate a session file's text.
+
+    The text is untrusted: it is refused past :data:`MAX_FILE_BYTES` characters, :data:`MAX_DEPTH`
+    levels of nesting, :data:`MAX_ALIAS_NODES` nodes repeated by aliases or :data:`MAX_TURNS` turns,
+    each before the work it would cost.
 
     Args:
         text: the YAML.
@@ -217,10 +318,14 @@ def parse_text(text: str, *, where: str, base: Path) -> SessionFile:
     Raises:
         SessionFileError: with a one-line ``"<where> line N: ..."`` message.
     """
+    if len(text) > MAX_FILE_BYTES:
+        raise SessionFileError(f"{where} line 1: the file is too long ({len(text)} characters; at most "
+                               f"{MAX_FILE_BYTES}); split it into several session files", line=1)
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text, where)
         try:
             node = loader.get_single_node()
+            _check_turn_count(node, where)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -228,8 +333,15 @@ def parse_text(text: str, *, where: str, base: Path) -> SessionFile:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
         raise SessionFileError(f"{where} line {line}: YAML syntax error: {e.problem or e.context}", line=line) from e
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (NUL, a lone surrogate...)
+        line = text.count("\n", 0, e.position) + 1
+        raise SessionFileError(f"{where} line {line}: YAML does not allow the character #x{e.character:04x} "
+                               "here; remove it or write it as an escape in double quotes", line=line) from e
     except yaml.YAMLError as e:
         raise SessionFileError(f"{where} line 1: YAML error: {e}", line=1) from e
+    except RecursionError as e:  # a backstop: MAX_DEPTH stops nesting long before the stack runs out
+        raise SessionFileError(f"{where} line 1: the YAML nests too deeply; a session needs about 10 levels",
+                               line=1) from e
     if node is None:
         raise SessionFileError(f"{where} line 1: the file is empty; it needs image: and turns:", line=1)
     if not isinstance(data, dict):
@@ -243,26 +355,64 @@ def parse_text(text: str, *, where: str, base: Path) -> SessionFile:
         message, line = _format(e.errors()[0], where, lines, key_lines)
         raise SessionFileError(f"{where} line {line}: {message}", line=line) from e
     image_line = lines.get(("image",), 1)
-    candidate = (base / spec.image).expanduser()
-    if candidate.is_file():
-        image_path = candidate.resolve()
-    elif is_sample(spec.image):
-        image_path = sample_path(spec.image)
-    else:
-        raise SessionFileError(f"{where} line {image_line}: image '{spec.image}' is neither a file next to "
+    image_path = _image_file(base, spec.image) or (sample_path(spec.image) if is_sample(spec.image) else None)
+    if image_path is None:
+        raise SessionFileError(f"{where} line {image_line}: image '{_clip(spec.image)}' is neither a file next to "
                                f"the session file nor a bundled sample ({', '.join(SAMPLES)})", line=image_line)
     turn_lines = tuple(lines.get(("turns", str(i)), 1) for i in range(len(spec.turns)))
     return SessionFile(path=Path(where), spec=spec, image_path=image_path, turn_lines=turn_lines,
                        image_line=image_line)
 
 
+def _check_turn_count(node: yaml.Node | None, where: str) -> None:
+    """Refuse more than :data:`MAX_TURNS` turns before anything walks or validates them."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if key.value == "turns" and isinstance(value, yaml.SequenceNode) and len(value.value) > MAX_TURNS:
+            line = value.start_mark.line + 1
+            raise SessionFileError(f"{where} line {line}: {len(value.value)} turns is too many (at most "
+                                   f"{MAX_TURNS}); split the session into several files", line=line)
+
+
+def _image_file(base: Path, image: str) -> Path | None:
+    """``image`` as an existing file next to the session file, resolved; None when it is not one.
+
+    A name too long for the system, an unknown ``~user`` or a NUL byte only means "not a file here".
+    """
+    try:
+        candidate = (base / image).expanduser()
+        return candidate.resolve() if candidate.is_file() else None
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
 def load_session_file(path: str | Path) -> SessionFile:
-    """Read, parse and validate the session file at ``path`` (see :func:`parse_text`)."""
+    """Read, parse and validate the session file at ``path`` (see :func:`parse_text`).
+
+    Only a regular file of at most :data:`MAX_FILE_BYTES` is read (a FIFO or ``/dev/zero`` would never end).
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        raw = b""
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE_BYTES:
+            with path.open("rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)  # it may have grown since stat
     except FileNotFoundError as e:
         raise SessionFileError(f"{path}: no such session file", line=None) from e
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         raise SessionFileError(f"{path}: cannot read the session file ({e})", line=None) from e
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise SessionFileError(f"{path}: is {what}, not a session file; give a .yaml file", line=None)
+    if info.st_size > MAX_FILE_BYTES or len(raw) > MAX_FILE_BYTES:
+        raise SessionFileError(f"{path}: the file is too large ({max(info.st_size, len(raw))} bytes; at most "
+                               f"{MAX_FILE_BYTES}); split it into several session files", line=None)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise SessionFileError(f"{path} line {line}: the file is not UTF-8 text (byte {e.start}); "
+                               "save it as UTF-8", line=line) from e
     return parse_text(text, where=str(path), base=path.parent)
