@@ -253,3 +253,67 @@ def test_contact_sheet_titles_mark_the_current_and_the_dropped_versions():
     assert _title(v(1, 1, "b"), final) == "v1 · turn 1"
     assert _title(v(2, 2, "c"), final) == "v2 · turn 2 · dropped"
     assert _title(v(2, 5, "d"), final) == "v2 · turn 5 · current"
+
+
+# -- an --out that cannot be made ----------------------------------------------------------------
+
+def _session(tmp_path: Path) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text("image: coffee\nturns:\n  - undo: 1\n")
+    return path
+
+
+def test_an_out_under_a_file_is_one_line_and_exit_2(tmp_path, capsys):
+    path = _session(tmp_path)
+    blocker = tmp_path / "hostname"
+    blocker.write_text("not a folder")
+    out = blocker / "x"
+    assert run_main([str(path), "--out", str(out), "--profile", "tiny"]) == EXIT_BAD_FILE
+    err = capsys.readouterr().err
+    assert err == f"{path}: --out {out} cannot be created: {blocker} is not a folder; choose another folder\n"
+
+
+@pytest.mark.parametrize(("out", "words"), [
+    ("bad\x00name", "--out 'bad\\x00name' cannot be created: the path holds a NUL byte; choose another folder"),
+    ("x" * 300, "cannot be created: the path or a name in it is too long; choose another folder"),
+    ("/".join(["d" * 200] * 30), "cannot be created: the path or a name in it is too long; choose another folder"),
+], ids=["NUL byte", "name too long", "path too long"])
+def test_an_out_with_an_impossible_name_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, out, words):
+    path = _session(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert run_main([str(path), "--out", out, "--profile", "tiny"]) == EXIT_BAD_FILE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"{path}: --out ") and words in err, err
+
+
+@pytest.mark.parametrize(("error", "words"), [
+    (PermissionError(13, "Permission denied"), "permission denied"),
+    (OSError(28, "No space left on device"), "no space left on the device"),
+    (OSError(30, "Read-only file system"), "the file system is read-only"),
+], ids=["permission", "no space", "read-only"])
+def test_an_out_the_system_refuses_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, error, words):
+    path = _session(tmp_path)
+
+    def refuse(self, *args, **kwargs):
+        error.filename = str(self)
+        raise error
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    out = tmp_path / "out"
+    assert run_main([str(path), "--out", str(out), "--profile", "tiny"]) == EXIT_BAD_FILE
+    err = capsys.readouterr().err
+    assert err == f"{path}: --out {out} cannot be created: {words} ({out / 'versions'}); choose another folder\n"
+
+
+def test_a_write_that_fails_mid_run_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    import agent.scripted.runner as runner
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "contact_sheet.png"))
+
+    monkeypatch.setattr(runner, "contact_sheet", full)
+    path = _session(tmp_path)
+    assert run_main([str(path), "--out", str(tmp_path / "out"), "--profile", "tiny"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err == (f"{path}: could not run: [Errno 28] No space left on device: "
+                   f"'{tmp_path / 'out' / 'contact_sheet.png'}'\n")

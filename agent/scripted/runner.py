@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import logging
 import shutil
@@ -31,20 +32,50 @@ OUTPUTS = ("session", "versions", "masks", "questions", "transcript.json", "tran
 
 
 def prepare_out(out: Path) -> None:
-    """Make ``out`` ready: new, empty, or a previous run's output (whose files are replaced)."""
-    if out.exists():
-        if not out.is_dir():
-            raise InvalidInputError(f"--out {out} is a file; give a folder")
-        if any(out.iterdir()) and not (out / "transcript.json").is_file():
-            raise InvalidInputError(f"--out {out} holds other files; give an empty folder or a previous run's")
-        for name in OUTPUTS:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
-    for sub in ("versions", "masks", "questions"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    """Make ``out`` ready: new, empty, or a previous run's output (whose files are replaced).
+
+    Raises:
+        InvalidInputError: ``out`` is a file, holds other files, or cannot be created or cleared
+            (a parent that is a file, no permission, no space, a name too long...), in one line.
+    """
+    try:
+        if out.exists():
+            if not out.is_dir():
+                raise InvalidInputError(f"--out {out} is a file; give a folder")
+            if any(out.iterdir()) and not (out / "transcript.json").is_file():
+                raise InvalidInputError(f"--out {out} holds other files; give an empty folder or a previous run's")
+            for name in OUTPUTS:
+                target = out / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+        for sub in ("versions", "masks", "questions"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    except InvalidInputError:
+        raise
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        shown = str(out) if str(out).isprintable() else ascii(str(out))
+        raise InvalidInputError(f"--out {shown} cannot be created: {_unusable(out, e)}; choose another folder") from e
+
+
+def _unusable(out: Path, error: OSError | ValueError) -> str:
+    """Why ``out`` cannot be made, in words: "/etc/hostname is not a folder", "permission denied"..."""
+    if not isinstance(error, OSError):
+        return "the path holds a NUL byte" if "null" in str(error) else str(error)
+    if error.errno == errno.ENOTDIR:
+        for folder in (out, *out.parents):  # the nearest existing ancestor is the file in the way
+            try:
+                if folder.exists():
+                    return f"{folder} is not a folder" if not folder.is_dir() else "a part of it is not a folder"
+            except OSError:
+                continue
+    reasons = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
+               errno.EROFS: "the file system is read-only", errno.ENAMETOOLONG: "the path or a name in it is too long",
+               errno.EEXIST: "a file is in the way", errno.ELOOP: "it goes through a loop of symbolic links"}
+    reason = reasons.get(error.errno or 0, error.strerror or str(error))
+    return f"{reason} ({error.filename})" if error.filename and error.errno != errno.ENAMETOOLONG else reason
 
 
 def _sha256(path: Path) -> str:
@@ -268,6 +299,10 @@ def run_main(argv: list[str] | None = None) -> int:
             print(f"{source}: {e}", file=sys.stderr)
             code = EXIT_BAD_FILE
         except ChatEditError as e:
+            print(f"{source}: could not run: {e}", file=sys.stderr)
+            code = EXIT_FAILED
+        except OSError as e:  # the disk filled, a folder vanished mid-run: one line, the traceback under -v
+            logger.info("the run of %s failed", source, exc_info=True)
             print(f"{source}: could not run: {e}", file=sys.stderr)
             code = EXIT_FAILED
         status = max(status, code)
