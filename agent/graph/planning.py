@@ -120,6 +120,8 @@ def parse_plan(reply: str) -> tuple[Plan | None, str]:
         return Plan.model_validate_json(found), ""
     except ValidationError as e:
         return None, describe_errors(e)
+    except (ValueError, RecursionError) as e:  # the decoder took it, the validator's parser choked: still a bad reply
+        return None, _one_line(f"the reply's JSON cannot be read as a plan ({e})")
 
 
 def extract_json(reply: str) -> str | None:
@@ -138,14 +140,16 @@ def _find_json(reply: str) -> tuple[str | None, str]:
         text = "\n".join([*text.split("```")[1::2], text])
     decoder = json.JSONDecoder()
     objects: list[tuple[str, dict]] = []
-    first_error: json.JSONDecodeError | None = None
+    first_error: ValueError | RecursionError | None = None
     start = text.find("{")
     for _ in range(50):  # bounded: a reply full of stray braces must not make this quadratic
         if start < 0:
             break
         try:
             value, end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError as e:
+        # besides JSONDecodeError: ints past 4300 digits raise a plain ValueError, and nesting past the
+        # stack a RecursionError; each is only a bad reply
+        except (ValueError, RecursionError) as e:
             first_error = first_error if first_error or objects else e
             start = text.find("{", start + 1)
             continue
@@ -155,10 +159,19 @@ def _find_json(reply: str) -> tuple[str | None, str]:
                 return text[start:end], ""
         start = text.find("{", end)
     if first_error is not None:  # the outer object is broken: say so rather than validate a fragment of it
-        return None, f"the reply's JSON is malformed ({first_error.msg} at character {first_error.pos})"
+        return None, _malformed(first_error)
     if objects:
         return objects[0][0], ""
     return None, "the reply holds no JSON object; answer with one JSON object only"
+
+
+def _malformed(error: ValueError | RecursionError) -> str:
+    """Why the decoder refused the reply's JSON, in words the re-ask can show the model."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"the reply's JSON is malformed ({error.msg} at character {error.pos})"
+    if isinstance(error, RecursionError):
+        return "the reply's JSON nests too deeply; answer with one plan object"
+    return "the reply's JSON holds a number too long to read; answer with one plan object"
 
 
 def describe_errors(error: ValidationError, limit: int = 3) -> str:
@@ -321,5 +334,11 @@ def _reply_text(message: Any) -> str:
 
 
 def _one_line(text: str, limit: int = 400) -> str:
+    """``text`` as one printable line of at most ``limit`` characters.
+
+    Reasons quote the model's reply (keys, messages): lone surrogates would break printing and
+    logging, and escape or bidi characters would reach the user's terminal, so all become ``?``.
+    """
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else "?" for c in text)
