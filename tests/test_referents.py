@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.graph.referents import Choice, iou, parse_answer, reading_order, select
+from agent.graph.referents import Choice, parse_answer, reading_order, select
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,6 @@ def test_bad_selector_is_an_error():
 
 def test_reading_order_is_left_to_right():
     assert reading_order([D, C, A, B]) == [A, B, C, D]
-
-
-def test_iou():
-    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
-    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
 
 
 # Candidates as shown to the user, numbered left to right: 1 = left cup, 2 = right cup.

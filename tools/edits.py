@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image
 
 from tools import masks
+from tools.boxes import Box
 from tools.color import parse_color, recolor_lab
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import InpaintResult, Inpainter, check_mask, default_dilation
-from tools.masks import Box
 
 logger = logging.getLogger(__name__)
 

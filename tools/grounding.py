@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from PIL import Image
 
+from tools.boxes import Box
 from tools.device import Placement, resolve_placement
 from tools.errors import InvalidInputError, ModelUnavailableError
-from tools.masks import Box
 from tools.profiles import ModelSpec
 
 logger = logging.getLogger(__name__)

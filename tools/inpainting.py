@@ -15,11 +15,11 @@ import torch
 from PIL import Image
 
 from tools import masks
+from tools.boxes import Box
 from tools.device import Placement, resolve_placement
 from tools.diffusion_utils import (check_int, check_range, model_native, native_size, place_pipeline,
                                    vae_scale_factor)
 from tools.errors import Cancelled, InvalidInputError, ModelUnavailableError
-from tools.masks import Box
 
 logger = logging.getLogger(__name__)
 

@@ -11,12 +11,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from tools.boxes import Box, check_box
 from tools.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
-
-Box = tuple[float, float, float, float]
-"""XYXY in pixels of the image: x0, y0 inclusive, x1, y1 exclusive (a 1-pixel mask at (3, 4) is (3, 4, 4, 5))."""
 
 # Up to this radius a morphology kernel is fastest; past it an exact distance transform is (12 MP: ~0.25 s at
 # any radius). Both use the same disk (x^2 + y^2 <= px^2), so the result does not depend on the switch.
@@ -152,18 +150,6 @@ def bbox(mask: np.ndarray) -> Box | None:
     return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
 
 
-def _check_box(box: Sequence[float], what: str = "box") -> Box:
-    try:
-        x0, y0, x1, y1 = (float(v) for v in box)
-    except (TypeError, ValueError) as e:
-        raise InvalidInputError(f"{what} must be 4 numbers (x0, y0, x1, y1), got {box!r}") from e
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise InvalidInputError(f"{what} must be finite numbers, got {box!r}")
-    if x1 < x0 or y1 < y0:
-        raise InvalidInputError(f"{what} must have x0 <= x1 and y0 <= y1 (XYXY), got {box!r}")
-    return (x0, y0, x1, y1)
-
-
 def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
     """Mask of every pixel a box touches, clipped to the image.
 
@@ -180,7 +166,7 @@ def box_mask(box: Box, shape: tuple[int, int]) -> np.ndarray:
         raise InvalidInputError(f"shape must be (h, w), got {shape!r}") from e
     if h <= 0 or w <= 0:
         raise InvalidInputError(f"shape must be positive (h, w), got {shape!r}")
-    x0, y0, x1, y1 = _check_box(box)
+    x0, y0, x1, y1 = check_box(box)
     out = np.zeros((h, w), dtype=bool)
     c0, r0 = max(0, math.floor(x0)), max(0, math.floor(y0))
     c1, r1 = min(w, math.ceil(x1)), min(h, math.ceil(y1))
@@ -196,7 +182,7 @@ def near_box(mask: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
     photo must never be edited, and a step must never edit nothing.
     """
     mask = _mask(mask)
-    x0, y0, x1, y1 = _check_box(box)
+    x0, y0, x1, y1 = check_box(box)
     dx, dy = max(2.0, (x1 - x0) * margin), max(2.0, (y1 - y0) * margin)
     kept = mask & box_mask((x0 - dx, y0 - dy, x1 + dx, y1 + dy), mask.shape)
     return kept if kept.any() else box_mask((x0, y0, x1, y1), mask.shape)
@@ -236,7 +222,7 @@ def annotate(image: Image.Image, boxes: Sequence[Box], labels: Sequence[str] | N
     """
     if not isinstance(image, Image.Image):
         raise InvalidInputError(f"image must be a PIL image, got {type(image).__name__}")
-    boxes = [_check_box(b, f"box {i + 1}") for i, b in enumerate(boxes)]
+    boxes = [check_box(b, f"box {i + 1}") for i, b in enumerate(boxes)]
     if labels is not None and len(labels) != len(boxes):
         raise InvalidInputError(f"labels must match boxes one to one, got {len(labels)} labels for {len(boxes)} boxes")
     out = image.convert("RGB") if image.mode != "RGB" else image.copy()

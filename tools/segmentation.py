@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from tools.boxes import clamp_box
 from tools.device import Placement, resolve_placement
 from tools.errors import InvalidInputError, ModelUnavailableError
-from tools.masks import Box
 from tools.profiles import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Segmenter:
                                         f"y0 < y1")
             if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
                 raise InvalidInputError(f"box {raw!r} lies outside the {w}x{h} image; give a box that overlaps it")
-            checked.append([max(x0, 0.0), max(y0, 0.0), min(x1, float(w)), min(y1, float(h))])
+            checked.append(list(clamp_box((x0, y0, x1, y1), (w, h))))
         return checked
 
     def _points(self, points: Sequence[Sequence[float]] | np.ndarray,

@@ -22,11 +22,11 @@ from tools.profiles import Profile
 
 if TYPE_CHECKING:
     from tools.diffedit import DiffEdit
+    from tools.boxes import Box
     from tools.edits import EditResult
     from tools.grounding import Detection, Grounder
     from tools.inpainting import Inpainter
     from tools.instruct import InstructEditor
-    from tools.masks import Box
     from tools.segmentation import Segmenter
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
-Box = tuple[float, float, float, float]
+from tools.boxes import Box, box_area, box_center, outer_box
 
 
 class HasBox(Protocol):
@@ -25,25 +25,6 @@ D = TypeVar("D", bound=HasBox)
 
 SPATIAL = ("leftmost", "rightmost", "topmost", "bottommost", "largest", "smallest", "center")
 """Selectors that pick one box by geometry alone."""
-
-
-def box_center(box: Sequence[float]) -> tuple[float, float]:
-    x0, y0, x1, y1 = box
-    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
-
-
-def box_area(box: Sequence[float]) -> float:
-    x0, y0, x1, y1 = box
-    return max(0.0, x1 - x0) * max(0.0, y1 - y0)
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two XYXY boxes (0 when either is empty)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = box_area(a) + box_area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def reading_order(items: Sequence[D]) -> list[D]:
@@ -70,11 +51,7 @@ def _pick(items: Sequence[D], word: str, image_size: tuple[int, int] | None) -> 
 def _frame_center(items: Sequence[HasBox], image_size: tuple[int, int] | None) -> tuple[float, float]:
     if image_size is not None:
         return image_size[0] / 2.0, image_size[1] / 2.0
-    x0 = min(d.box[0] for d in items)
-    y0 = min(d.box[1] for d in items)
-    x1 = max(d.box[2] for d in items)
-    y1 = max(d.box[3] for d in items)
-    return (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    return box_center(outer_box([d.box for d in items]))
 
 
 def select(items: Sequence[D], selector: str | None, *, n: int | None = None,
@@ -243,10 +220,7 @@ def _place(items: list[_Boxed], spatial: list[str], image_size: tuple[int, int] 
     horizontal = [k for k in kinds if k in ("leftmost", "rightmost")]
     vertical = [k for k in kinds if k in ("topmost", "bottommost")]
     if len(kinds) == 2 and len(horizontal) == 1 and len(vertical) == 1:
-        x0 = min(b.box[0] for b in items)
-        y0 = min(b.box[1] for b in items)
-        x1 = max(b.box[2] for b in items)
-        y1 = max(b.box[3] for b in items)
+        x0, y0, x1, y1 = outer_box([b.box for b in items])
         corner = (x0 if horizontal[0] == "leftmost" else x1, y0 if vertical[0] == "topmost" else y1)
         return min(range(len(items)), key=lambda i: math.dist(box_center(items[i].box), corner))
     return None

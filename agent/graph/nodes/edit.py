@@ -12,6 +12,7 @@ from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, describe, stop, what, working_image
 from agent.graph.plan import Step
 from agent.graph.state import State
+from tools.boxes import clip_box, outer_box, scale_box
 from tools.errors import Cancelled, ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -32,13 +33,6 @@ def resize(step: Step, text: str, factor: float) -> float:
     return 1.0
 
 
-def scale_box(box: list[float], factor: float, size: tuple[int, int]) -> list[float]:
-    """``box`` scaled by ``factor`` around its centre, clipped to the image."""
-    x0, y0, x1, y1 = box
-    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
-    return [max(0.0, cx - hw), max(0.0, cy - hh), min(float(size[0]), cx + hw), min(float(size[1]), cy + hh)]
-
-
 def target_box(step: Step, text: str, box: list[float] | None, size: tuple[int, int],
                factor: float) -> list[float] | None:
     """Where a replace of the last edited thing puts the new one, when it should change size.
@@ -50,19 +44,11 @@ def target_box(step: Step, text: str, box: list[float] | None, size: tuple[int, 
     if box is None or ref is None or not ref.last_edited or step.action != "replace":
         return None
     if ref.box is not None:
-        from agent.graph.nodes.locate import clip_box
-
         proposed = clip_box(ref.box, size)
-        if proposed is not None and proposed != box:
-            return proposed
+        if proposed is not None and list(proposed) != box:
+            return list(proposed)
     f = resize(step, text, factor)
-    return scale_box(box, f, size) if f != 1.0 else None
-
-
-def _outer(boxes: list[list[float]]) -> list[float] | None:
-    if not boxes:
-        return None
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    return list(scale_box(box, f, size)) if f != 1.0 else None
 
 
 def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -73,7 +59,8 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     step = current_step(state)
     image = working_image(state, ctx)
     seed = ctx.seed + state.step_index + 1000 * state.attempt
-    box = _outer(state.chosen)
+    outer = outer_box(state.chosen)
+    box = list(outer) if outer is not None else None
     mask = ctx.store.load_mask(state.mask) if state.mask is not None else None
     if mask is not None and state.attempt:
         mask = dilate(mask, ctx.retry_dilate_px * state.attempt)   # a retry covers more of the old object

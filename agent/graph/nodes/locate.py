@@ -11,22 +11,14 @@ from langgraph.runtime import Runtime
 from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, stop, what, working_image
 from agent.graph.plan import Referent
-from agent.graph.referents import iou, reading_order, select
+from agent.graph.referents import reading_order, select
 from agent.graph.state import CandidatePayload, QuestionPayload, State
+from tools.boxes import clip_box, iou
 from tools.errors import ChatEditError
 
 logger = logging.getLogger(__name__)
 
 _NTH = {1: "1st", 2: "2nd", 3: "3rd"}
-
-
-def clip_box(box: list[float], size: tuple[int, int]) -> list[float] | None:
-    """A box clipped to the image, or None when less than a pixel of it (across or down) is inside."""
-    w, h = size
-    x0, y0, x1, y1 = (float(v) for v in box)
-    x0, x1 = max(0.0, x0), min(float(w), x1)
-    y0, y1 = max(0.0, y0), min(float(h), y1)
-    return [x0, y0, x1, y1] if x1 - x0 >= 1 and y1 - y0 >= 1 else None
 
 
 def last_region(state: State, ctx: Context) -> dict[str, Any] | None:
@@ -85,7 +77,7 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             return stop(f"The box {[round(v) for v in ref.box]} lies outside the {size[0]}x{size[1]} image. "
                         "Nothing changed; point at something inside the picture.",
                         error="box outside the image", notes=state.notes)
-        return {**reset, "chosen": [box]}
+        return {**reset, "chosen": [list(box)]}
 
     try:
         dets = ctx.tools.detect(image, ref.phrase)
