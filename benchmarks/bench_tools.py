@@ -46,7 +46,7 @@ def main() -> int:
 
     from tools import masks
     from tools.device import resolve_placement
-    from tools.profiles import resolve_profile
+    from tools.loading import resolve_profile
     from tools.samples import sample_image
     from tools.toolkit import Toolkit
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tools.errors import ModelUnavailableError
-from tools.loading import is_cached, model_path
-from tools.profiles import PROFILES, ROLES, ModelSpec, get_profile, resolve_profile
+from tools.loading import is_cached, model_path, resolve_profile
+from tools.profiles import PROFILES, ROLES, ModelSpec, get_profile
 
 
 def test_every_profile_names_a_model_for_every_role():
@@ -26,6 +28,13 @@ def test_full_profile_quantizes_only_the_planner():
 def test_unknown_profile_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown profile 'huge'.*auto, full, lite, tiny"):
         get_profile("huge")
+
+
+def test_profiles_are_plain_data_that_never_import_the_loader():
+    code = "import sys, tools.profiles; print('tools.loading' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_auto_falls_back_to_tiny_offline_with_a_banner_that_says_why(monkeypatch):

@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> Path:
     """Do the edit that ``args`` describe and return the output path."""
     from tools.device import resolve_placement
     from tools.imageio import load_image, output_path, save_image
-    from tools.profiles import resolve_profile
+    from tools.loading import resolve_profile
     from tools.samples import is_sample, sample_path
     from tools.toolkit import Toolkit
 

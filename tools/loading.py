@@ -1,4 +1,4 @@
-"""Find a model's files: a local folder, the Hugging Face cache/hub (safetensors only), or a tiny build."""
+"""Find a model's files (a local folder, the HF cache/hub, safetensors only, or a tiny build); pick a profile."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import logging
 import os
 import socket
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from tools.errors import ModelUnavailableError
-from tools.profiles import TINY_PREFIX, ModelSpec
+from tools.profiles import FULL, LITE, TINY, TINY_PREFIX, ModelSpec, Profile, get_profile
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,38 @@ def hub_reachable(timeout: float = 2.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def resolve_profile(name: str = "auto", *, cuda: bool | None = None) -> Profile:
+    """Resolve a profile name, choosing for ``auto``.
+
+    ``auto`` means ``full`` on CUDA, ``lite`` on the CPU, and ``tiny`` when the chosen models
+    are neither cached nor downloadable. The returned profile's ``note`` is a one-line banner
+    saying which profile and why.
+
+    Args:
+        name: ``auto``, ``full``, ``lite`` or ``tiny``.
+        cuda: whether CUDA is available (None: ask torch).
+    """
+    if name != "auto":
+        profile = get_profile(name)
+        return replace(profile, note=f"profile {profile.name} (asked for)")
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    wanted = FULL if cuda else LITE
+    missing = [s.model_id for s in wanted.specs().values() if not is_cached(s.model_id)]
+    if not missing:
+        return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}, all models cached")
+    if is_offline():
+        why = f"HF_HUB_OFFLINE is set and {len(missing)} of its models are not cached (e.g. {missing[0]})"
+    elif not hub_reachable():
+        why = f"the Hugging Face hub cannot be reached and {len(missing)} of its models are not cached (e.g. {missing[0]})"
+    else:
+        return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}; "
+                                    f"{len(missing)} model(s) will be downloaded once")
+    return replace(TINY, note=f"profile tiny (random weights, pictures are noise): {wanted.name} wanted, but {why}")
 
 
 def _missing_message(model_id: str, reason: str) -> str:

@@ -1,14 +1,11 @@
-"""Model profiles: which model fills each role (planner, grounding, ...), and how `auto` picks one."""
+"""Model profiles as data: which model fills each role (planner, grounding, ...) in full, lite and tiny."""
 
 from __future__ import annotations
 
-import logging
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 from tools.errors import InvalidInputError
-
-logger = logging.getLogger(__name__)
 
 ROLES = ("planner", "grounding", "segmentation", "inpainting", "instruct", "base")
 """Every role a profile fills. ``base`` is the text-to-image model DiffEdit runs on."""
@@ -68,7 +65,7 @@ class Profile:
     verify: bool = True
     """Let the planner judge each result (off where the planner is random)."""
     note: str = field(default="", compare=False)
-    """Why this profile was chosen (set by :func:`resolve_profile` for ``auto``)."""
+    """Why this profile was chosen (set by :func:`tools.loading.resolve_profile`)."""
 
     def spec(self, role: str) -> ModelSpec:
         if role not in ROLES:
@@ -126,42 +123,18 @@ PROFILE_NAMES = ("auto", *PROFILES)
 
 
 def get_profile(name: str) -> Profile:
-    """Return a named profile (``full``, ``lite``, ``tiny``); ``auto`` goes through :func:`resolve_profile`."""
+    """Return a named profile (``full``, ``lite``, ``tiny``); for ``auto`` see :func:`tools.loading.resolve_profile`."""
     try:
         return PROFILES[name]
     except KeyError:
         raise InvalidInputError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}") from None
 
 
-def resolve_profile(name: str = "auto", *, cuda: bool | None = None) -> Profile:
-    """Resolve a profile name, choosing for ``auto``.
+def __getattr__(name: str) -> Any:
+    # Transitional: agent/editor.py still imports resolve_profile from here (its owner updates that line to
+    # tools.loading). Resolved lazily, so importing this module never imports tools.loading; delete then.
+    if name == "resolve_profile":
+        from tools.loading import resolve_profile
 
-    ``auto`` means ``full`` on CUDA, ``lite`` on the CPU, and ``tiny`` when the chosen models
-    are neither cached nor downloadable. The returned profile's ``note`` is a one-line banner
-    saying which profile and why.
-
-    Args:
-        name: ``auto``, ``full``, ``lite`` or ``tiny``.
-        cuda: whether CUDA is available (None: ask torch).
-    """
-    if name != "auto":
-        profile = get_profile(name)
-        return replace(profile, note=f"profile {profile.name} (asked for)")
-    if cuda is None:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    wanted = FULL if cuda else LITE
-    from tools.loading import is_cached, hub_reachable
-
-    missing = [s.model_id for s in wanted.specs().values() if not is_cached(s.model_id)]
-    if not missing:
-        return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}, all models cached")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        why = f"HF_HUB_OFFLINE is set and {len(missing)} of its models are not cached (e.g. {missing[0]})"
-    elif not hub_reachable():
-        why = f"the Hugging Face hub cannot be reached and {len(missing)} of its models are not cached (e.g. {missing[0]})"
-    else:
-        return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}; "
-                                    f"{len(missing)} model(s) will be downloaded once")
-    return replace(TINY, note=f"profile tiny (random weights, pictures are noise): {wanted.name} wanted, but {why}")
+        return resolve_profile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
