@@ -95,21 +95,10 @@ def test_the_planner_is_unloaded_for_an_edit_and_reloads_with_the_same_replies()
     first = chat.invoke("remove the cup", max_new_tokens=8).content
     kit.load("segmentation")
     kit.load("inpainting")                                     # 1 + 1 + 2 > 3: the planner (oldest) goes
-    assert chat.model is None and "planner" not in kit.memory.loaded
+    assert chat.llava.model is None and "planner" not in kit.memory.loaded
     again = chat.invoke("remove the cup", max_new_tokens=8).content
-    assert again == first and chat.model is not None and "planner" in kit.memory.loaded
+    assert again == first and chat.llava.model is not None and "planner" in kit.memory.loaded
     assert "segmentation" not in kit.memory.loaded             # the planner's return made room in turn
-
-
-def test_a_planner_from_loaded_parts_refuses_to_unload():
-    kit = Toolkit(TINY, CPU)
-    chat = load_planner(TINY, CPU, memory=kit.memory)
-    from agent.planner import LlavaChatModel
-
-    bare = LlavaChatModel(model=chat.model, processor=chat.processor)
-    with pytest.raises(InvalidInputError, match="cannot reload"):
-        bare.release()
-    assert bare.model is not None
 
 
 def test_profiles_name_a_known_scheduler_and_the_pipeline_uses_it():

@@ -1,23 +1,21 @@
-"""The LLaVA chat model on the tiny random checkpoint: message conversion, constrained plans end to end, 4-bit."""
+"""The LangChain planner on the tiny random checkpoint: message conversion, constrained plans end to end."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import logging
 
 import pytest
-import torch
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from PIL import Image
 
 from agent.graph.plan import Plan
-from agent.planner import LlavaChatModel, load_planner, quantization_config, to_conversation
-from agent.graph.planning import VERDICT_SCHEMA, decoding_schema, image_block, make_plan, verify_result
+from agent.planner import LlavaChatModel, load_planner, to_conversation
+from agent.graph.planning import VERDICT_SCHEMA, image_block, make_plan, verify_result
 from tools.device import resolve_placement
-from tools.errors import InvalidInputError, ModelUnavailableError
-from tools.loading import model_path
+from tools.errors import InvalidInputError
+from tools.llava import Llava
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +56,9 @@ def test_unusable_content_is_a_clear_error(block, message):
 
 
 def test_the_tiny_planner_loads_through_the_profile(planner, tiny_profile):
-    assert planner.model_name == tiny_profile.planner.model_id
-    assert planner.model.device.type == "cpu" and planner.supports_json_schema
-    assert type(planner.model).__name__ == "LlavaForConditionalGeneration"
-
-
-def test_the_tiny_tokenizer_round_trips_any_text_and_knows_the_image_token(planner):
-    text = '{"reasoning": "Zoë\'s café ☕ at x=12.5", "steps": [{"action": "ask", "content": "which one?"}]}'
-    tokenizer = planner.tokenizer
-    assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
-    assert tokenizer.convert_tokens_to_ids("<image>") == planner.model.config.image_token_index
+    assert planner.model_name == tiny_profile.planner.model_id == planner.llava.name
+    assert planner.llava.model.device.type == "cpu" and planner.supports_json_schema
+    assert type(planner.llava.model).__name__ == "LlavaForConditionalGeneration"
 
 
 def test_free_replies_are_deterministic(planner, coffee):
@@ -107,37 +98,14 @@ def test_the_schema_can_be_bound_or_set_as_an_attribute(planner):
         assert json.loads(reply.content) in ("yes", "no") and reply.response_metadata["constrained"]
 
 
-def test_compiled_grammars_are_cached_per_schema(planner):
-    constraint = planner.constraint()
-    assert constraint.compile(decoding_schema()) is constraint.compile(decoding_schema())
-    assert constraint.compile(VERDICT_SCHEMA) is not constraint.compile(decoding_schema())
+def test_copies_share_one_model_and_stop_words_cut_the_reply(planner):
+    copy = planner.model_copy(update={"max_new_tokens": 8})
+    assert copy.llava is planner.llava
+    full = copy.invoke([HumanMessage("go on")]).content
+    assert full and copy.invoke([HumanMessage("go on")], stop=[full[-1]]).content == full[: full.index(full[-1])]
 
 
-def test_4bit_is_skipped_on_the_cpu_with_a_log_line(tiny_profile, caplog):
-    with caplog.at_level(logging.INFO, logger="agent.planner"):
-        model = LlavaChatModel.from_pretrained(model_path(tiny_profile.planner), placement=resolve_placement("cpu"),
-                                               quantize_4bit=True)
-    assert "4-bit quantization needs CUDA" in caplog.text
-    assert not any(type(m).__name__ == "Linear4bit" for m in model.model.modules())
-
-
-def test_the_4bit_config_loads_the_tiny_model_on_cpu_and_decodes_constrained(tiny_profile):
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    path = model_path(tiny_profile.planner)
-    quantized = AutoModelForImageTextToText.from_pretrained(
-        path, use_safetensors=True, dtype=torch.float32, quantization_config=quantization_config(torch.float32),
-        device_map="cpu")
-    kinds = {name: type(module).__name__ for name, module in quantized.named_modules()}
-    four_bit = [name for name, kind in kinds.items() if kind == "Linear4bit"]
-    assert four_bit and all(name.startswith("model.language_model.") for name in four_bit)
-    assert kinds["lm_head"] == "Linear" and kinds["model.multi_modal_projector.linear_1"] == "Linear"
-    chat = LlavaChatModel(model=quantized, processor=AutoProcessor.from_pretrained(path), max_new_tokens=8)
-    reply = chat.invoke([HumanMessage(content=[image_block(Image.new("RGB", (40, 30), "green")), "ok?"])],
-                        json_schema=VERDICT_SCHEMA)
-    assert json.loads(reply.content) in ("yes", "no")
-
-
-def test_a_missing_checkpoint_is_a_model_unavailable_error(tmp_path):
-    with pytest.raises(ModelUnavailableError, match="cannot load planner model from"):
-        LlavaChatModel.from_pretrained(tmp_path / "nothing-here", placement=resolve_placement("cpu"))
+def test_a_planner_around_a_loaded_model(planner):
+    chat = LlavaChatModel(llava=Llava(planner.llava.model, planner.llava.processor), max_new_tokens=4)
+    reply = chat.invoke([HumanMessage("hi")], json_schema=VERDICT_SCHEMA)
+    assert json.loads(reply.content) in ("yes", "no") and reply.response_metadata["model_name"] == "llava"

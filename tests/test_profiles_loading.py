@@ -208,19 +208,19 @@ def _corrupt_copy(tmp_path: Path, role: str) -> Path:
 ])
 def test_a_corrupt_or_wrong_model_folder_is_a_one_line_error_naming_it_and_the_kind(tmp_path, loader, folder,
                                                                                      expected):
-    from agent.planner import LlavaChatModel
     from tools.device import resolve_placement
     from tools.diffedit import DiffEdit
     from tools.grounding import Grounder
     from tools.inpainting import Inpainter
     from tools.instruct import InstructEditor
+    from tools.llava import Llava
     from tools.segmentation import Segmenter
 
     path = _corrupt_copy(tmp_path, folder.split(":")[1]) if folder.startswith("corrupt:") else _tiny(folder)
     cpu = resolve_placement("cpu")
     load = {"segmentation": lambda: Segmenter.from_pretrained(path, placement=cpu),
             "grounding": lambda: Grounder.from_pretrained(path, placement=cpu),
-            "planner": lambda: LlavaChatModel.from_pretrained(path, placement=cpu),
+            "planner": lambda: Llava.from_pretrained(path, placement=cpu),
             "base": lambda: DiffEdit.from_pretrained(path, placement=cpu),
             "inpainting": lambda: Inpainter.from_pretrained(path, placement=cpu, family="sd-inpaint"),
             "instruct": lambda: InstructEditor.from_pretrained(path, placement=cpu)}[loader]

@@ -18,7 +18,7 @@ from tools.device import Placement, resolve_placement
 from tools.diffusion_utils import NativeSize, StepCounter, check_int, check_prompt, check_range, encode_text, \
     model_native, native_size, to_image, to_pixels, vae_scale_factor
 from tools.edits import EditResult
-from tools.errors import InvalidInputError, ModelUnavailableError
+from tools.errors import InvalidInputError
 from tools.masks import bbox, composite, dilate, feather
 
 logger = logging.getLogger(__name__)
@@ -75,19 +75,16 @@ class DiffEdit:
             ModelUnavailableError: the folder is not a loadable Stable Diffusion pipeline.
         """
         from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPipeline
-        from safetensors import SafetensorError
 
-        from tools.loading import diffusers_variant, expect_unet_channels
+        from tools.loading import diffusers_variant, expect_unet_channels, load_errors
 
         # an inpainting folder would load, then fail at the first step (9 UNet channels, 4 latent ones)
         expect_unet_channels(path, "Stable Diffusion text-to-image", (4,))
         placement = placement or resolve_placement()
-        try:
+        with load_errors("a Stable Diffusion model", path, errors=(OSError, ValueError)):
             pipe = StableDiffusionPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
                 dtype=placement.dtype, variant=diffusers_variant(path))
-        except (OSError, ValueError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
-            raise ModelUnavailableError(f"cannot load a Stable Diffusion model from {path}: {e}".splitlines()[0]) from e
         config = dict(pipe.scheduler.config)
         # Inversion and denoising must visit the same timesteps; the inverse scheduler knows two spacings.
         if config.get("timestep_spacing") not in ("leading", "trailing"):

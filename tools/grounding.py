@@ -14,7 +14,7 @@ from PIL import Image
 
 from tools.boxes import Box
 from tools.device import Placement, resolve_placement
-from tools.errors import InvalidInputError, ModelUnavailableError
+from tools.errors import InvalidInputError
 from tools.profiles import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -106,23 +106,18 @@ class Grounder:
         Raises:
             ModelUnavailableError: the folder is missing or not a Grounding DINO checkpoint.
         """
-        from safetensors import SafetensorError
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-        from tools.loading import expect_model_type, model_path
+        from tools.loading import expect_model_type, load_errors, model_path
 
         if isinstance(path, ModelSpec):
             path = model_path(path)
         expect_model_type(path, "Grounding DINO", ("grounding-dino",))
         placement = placement or resolve_placement()
-        try:
+        with load_errors("Grounding DINO", path, hint="point at a folder written by save_pretrained"):
             processor = AutoProcessor.from_pretrained(str(path))
             model = GroundingDinoForObjectDetection.from_pretrained(str(path), use_safetensors=True,
                                                                     dtype=placement.dtype)
-        except (OSError, ValueError, KeyError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
-            raise ModelUnavailableError(
-                f"cannot load Grounding DINO from {path}: {e}".splitlines()[0]
-                + "; point at a folder written by save_pretrained") from e
         model.to(placement.device).eval()
         return cls(model, processor, placement=placement, box_threshold=box_threshold,
                    text_threshold=text_threshold)

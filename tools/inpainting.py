@@ -19,7 +19,7 @@ from tools.boxes import Box
 from tools.device import Placement, resolve_placement
 from tools.diffusion_utils import (check_int, check_range, model_native, native_size, place_pipeline,
                                    vae_scale_factor)
-from tools.errors import Cancelled, InvalidInputError, ModelUnavailableError
+from tools.errors import Cancelled, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +141,8 @@ class Inpainter:
             ModelUnavailableError: the folder is not a loadable pipeline of that family.
         """
         from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
-        from safetensors import SafetensorError
 
-        from tools.loading import diffusers_variant, expect_unet_channels
+        from tools.loading import diffusers_variant, expect_unet_channels, load_errors
 
         if family not in FAMILIES:
             raise InvalidInputError(f"inpainting family must be one of {', '.join(FAMILIES)}, got {family!r}")
@@ -156,11 +155,8 @@ class Inpainter:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         else:
             pipeline_cls = StableDiffusionXLInpaintPipeline
-        try:
+        with load_errors(f"a {family} model", path, errors=(OSError, ValueError, TypeError)):
             pipe = pipeline_cls.from_pretrained(str(path), **kwargs)
-        except (OSError, ValueError, TypeError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ModelUnavailableError(f"cannot load a {family} model from {path}: {first}") from e
         return cls(place_pipeline(pipe, placement, offload=offload), placement=placement, family=family)
 
     @torch.inference_mode()

@@ -16,7 +16,7 @@ from tools.device import Placement, resolve_placement
 from tools.diffusion_utils import (StepCounter, check_int, check_prompt, check_range, model_native, native_size,
                                    place_pipeline, vae_scale_factor)
 from tools.edits import EditResult
-from tools.errors import Cancelled, InvalidInputError, ModelUnavailableError
+from tools.errors import Cancelled, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +63,15 @@ class InstructEditor:
             ModelUnavailableError: the folder is not a loadable InstructPix2Pix pipeline.
         """
         from diffusers import StableDiffusionInstructPix2PixPipeline
-        from safetensors import SafetensorError
 
-        from tools.loading import diffusers_variant, expect_unet_channels
+        from tools.loading import diffusers_variant, expect_unet_channels, load_errors
 
         expect_unet_channels(path, "InstructPix2Pix", (8,))
         placement = placement or resolve_placement()
-        try:
+        with load_errors("an InstructPix2Pix model", path, errors=(OSError, ValueError)):
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
                 dtype=placement.dtype, variant=diffusers_variant(path))
-        except (OSError, ValueError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
-            raise ModelUnavailableError(f"cannot load an InstructPix2Pix model from {path}: {e}".splitlines()[0]) from e
         return cls(place_pipeline(pipe, placement, offload=offload), placement=placement)
 
     @torch.inference_mode()

@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -226,6 +227,27 @@ def _config(path: str | Path, name: str, kind: str) -> dict:
         raise ModelUnavailableError(f"cannot load {kind} from {path}: {name} is not a JSON object; "
                                     f"re-download or re-save the model")
     return config
+
+
+@contextmanager
+def load_errors(what: str, path: str | Path, *, hint: str = "",
+                errors: tuple[type[Exception], ...] = (OSError, ValueError, KeyError)) -> Iterator[None]:
+    """Turn what loading a bad folder raises into a one-line :class:`ModelUnavailableError` naming it.
+
+    Args:
+        what: the model as the message names it (``"SAM 2"``, ``"a Stable Diffusion model"``).
+        path: the folder being loaded.
+        hint: what to do about it, appended after ``"; "`` (empty: nothing).
+        errors: the exception types that mean a bad folder; a corrupt safetensors file always does.
+    """
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (*errors, SafetensorError) as e:
+        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        advice = f"; {hint}" if hint else ""
+        raise ModelUnavailableError(f"cannot load {what} from {path}: {first}{advice}") from e
 
 
 def expect_model_type(path: str | Path, kind: str, model_types: Collection[str]) -> None:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from tools.boxes import clamp_box
 from tools.device import Placement, resolve_placement
-from tools.errors import InvalidInputError, ModelUnavailableError
+from tools.errors import InvalidInputError
 from tools.profiles import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -74,22 +74,17 @@ class Segmenter:
         Raises:
             ModelUnavailableError: the folder is missing or not a SAM 2 checkpoint.
         """
-        from safetensors import SafetensorError
         from transformers import Sam2Model, Sam2Processor
 
-        from tools.loading import expect_model_type, model_path
+        from tools.loading import expect_model_type, load_errors, model_path
 
         if isinstance(path, ModelSpec):
             path = model_path(path)
         expect_model_type(path, "SAM 2", ("sam2", "sam2_video"))  # the released sam2.1 repos are sam2_video
         placement = placement or resolve_placement()
-        try:
+        with load_errors("SAM 2", path, hint="point at a folder written by save_pretrained"):
             processor = Sam2Processor.from_pretrained(str(path))  # not Auto: sam2.1 repos say sam2_video
             model = Sam2Model.from_pretrained(str(path), use_safetensors=True, dtype=placement.dtype)
-        except (OSError, ValueError, KeyError, SafetensorError) as e:  # SafetensorError: a corrupt weights file
-            raise ModelUnavailableError(
-                f"cannot load SAM 2 from {path}: {e}".splitlines()[0]
-                + "; point at a folder written by save_pretrained") from e
         model.to(placement.device).eval()
         return cls(model, processor, placement=placement)
 

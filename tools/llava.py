@@ -1,0 +1,259 @@
+"""The planner's model: a LLaVA checkpoint loaded once (optionally 4-bit), greedy replies, JSON-schema-constrained."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+
+from tools.device import Placement, resolve_placement
+from tools.errors import InvalidInputError
+from tools.profiles import ModelSpec
+
+if TYPE_CHECKING:
+    from tools.constrained import SchemaConstraint
+    from tools.memory import Residency
+
+logger = logging.getLogger(__name__)
+
+SKIP_4BIT_MODULES = ["model.vision_tower", "model.multi_modal_projector", "lm_head"]
+"""Kept in full precision under 4-bit: the vision side and the output head (full dotted prefixes)."""
+
+Conversation = list[dict[str, Any]]
+"""Chat-template turns: ``{"role": "system" | "user" | "assistant", "content": [block, ...]}`` where a block is
+``{"type": "text", "text": ...}`` or ``{"type": "image"}`` (the next image of the call's ``images``)."""
+
+
+def quantization_config(compute_dtype: torch.dtype) -> Any:
+    """The bitsandbytes 4-bit (NF4) config the planner loads with on CUDA."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                              bnb_4bit_use_double_quant=True, llm_int8_skip_modules=list(SKIP_4BIT_MODULES))
+
+
+@dataclass(frozen=True)
+class LlavaReply:
+    """One generated reply.
+
+    Attributes:
+        text: the new tokens decoded (special tokens skipped), stripped.
+        new_tokens: how many tokens were generated.
+        finished: True when the reply ended with a stop token, False when ``max_new_tokens`` cut it off.
+        constrained: whether decoding followed a JSON schema.
+    """
+
+    text: str
+    new_tokens: int
+    finished: bool
+    constrained: bool
+
+
+class Llava:
+    """A LLaVA-family checkpoint (llava, llava-next, llava-onevision) on transformers: load once, call many.
+
+    Replies are greedy (deterministic). With a JSON schema, decoding is constrained by xgrammar
+    (:mod:`tools.constrained`) so the reply is JSON that follows the schema, unless ``max_new_tokens``
+    cuts it off. Thread-safe: one generation at a time.
+
+    Build it with :meth:`from_pretrained`, or from loaded parts: ``Llava(model, processor)``.
+
+    Args:
+        model: a loaded ``AutoModelForImageTextToText`` in eval mode.
+        processor: its ``AutoProcessor`` (tokenizer, image processor, chat template).
+        name: the model id, for logs and reply metadata.
+        reload: loads the model again after :meth:`release` (None: it cannot be released).
+    """
+
+    def __init__(self, model: Any, processor: Any, *, name: str = "llava",
+                 reload: Callable[[], Any] | None = None) -> None:
+        self.model: Any = model
+        """The loaded model; None while released."""
+        self.processor = processor
+        self.name = name
+        self._reload = reload
+        self._lock = threading.RLock()
+        self._constraint: SchemaConstraint | None = None
+        self._residency: Residency | None = None
+        self._cost = 0.0
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | ModelSpec, *, placement: Placement | None = None,
+                        quantize_4bit: bool = False) -> Llava:
+        """Load a checkpoint folder (or a :class:`ModelSpec`) with safetensors weights only.
+
+        Args:
+            path: a folder written by ``save_pretrained``, or a spec resolved by ``tools.loading.model_path``.
+            placement: device and dtype (None: the best available).
+            quantize_4bit: load the language model in 4-bit NF4 through bitsandbytes. CUDA only:
+                elsewhere it is skipped with a log message and the model loads at ``placement.dtype``.
+
+        Raises:
+            ModelUnavailableError: the folder is missing or not a loadable LLaVA checkpoint.
+        """
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+        from tools.loading import expect_model_type, load_errors, model_path
+
+        if isinstance(path, ModelSpec):
+            quantize_4bit = quantize_4bit or path.quantize_4bit
+            name, path = path.model_id, model_path(path)
+        else:
+            name = str(path)
+        expect_model_type(path, "planner model", MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES)
+        placement = placement or resolve_placement()
+        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype}
+        if quantize_4bit and placement.is_cuda:
+            compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            kwargs.update(dtype=compute, quantization_config=quantization_config(compute), device_map=placement.device)
+        elif quantize_4bit:
+            logger.info("4-bit quantization needs CUDA; loading planner %s at %s on %s instead",
+                        name, placement.dtype, placement.device)
+
+        def load_model() -> Any:
+            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            if "quantization_config" not in kwargs:
+                model = model.to(placement.device)
+            logger.info("planner %s loaded on %s (%s)", name, placement.device,
+                        "4-bit" if "quantization_config" in kwargs else placement.dtype)
+            return model.eval()
+
+        with load_errors("planner model", path, hint="point at a LLaVA-family folder written by save_pretrained"):
+            processor = AutoProcessor.from_pretrained(path)
+            model = load_model()
+        return cls(model, processor, name=name, reload=load_model)
+
+    # -- memory -------------------------------------------------------------------------------
+
+    def manage(self, residency: Residency, cost_gb: float) -> None:
+        """Let a :class:`tools.memory.Residency` unload this model when another needs the GPU;
+        the next reply then loads it again (from disk) first."""
+        self._residency = residency
+        self._cost = cost_gb
+        residency.add("planner", cost_gb, self.release)
+
+    def release(self) -> None:
+        """Drop the model's weights (the processor stays); the next call reloads them.
+
+        Raises:
+            InvalidInputError: built from loaded parts without ``reload``, so it could not come back.
+        """
+        with self._lock:
+            if self._reload is None:
+                raise InvalidInputError("this planner was built from loaded parts and cannot reload; keep it loaded")
+            self.model = None
+        from tools.memory import free_accelerator_memory
+
+        free_accelerator_memory()
+
+    def loaded_model(self) -> Any:
+        """The model, loaded again first if it was released."""
+        with self._lock:
+            if self.model is None:
+                if self._residency is not None:
+                    self._residency.admit("planner", self._cost)
+                self.model = self._reload()
+                if self._residency is not None:
+                    self._residency.add("planner", self._cost, self.release)
+            elif self._residency is not None:
+                self._residency.touch("planner")
+            return self.model
+
+    # -- decoding -------------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.processor.tokenizer
+
+    def stop_token_ids(self) -> list[int]:
+        """Token ids that end a reply: the generation config's and the tokenizer's end-of-sequence tokens."""
+        ids: set[int] = set()
+        for source in (getattr(self.loaded_model().generation_config, "eos_token_id", None),
+                       self.tokenizer.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, Sequence):
+                ids.update(int(i) for i in source)
+        return sorted(ids)
+
+    def constraint(self) -> SchemaConstraint:
+        """The (cached) :class:`tools.constrained.SchemaConstraint` for this model's tokenizer."""
+        with self._lock:
+            if self._constraint is None:
+                from tools.constrained import SchemaConstraint
+
+                vocab = self.loaded_model().get_output_embeddings().weight.shape[0]
+                self._constraint = SchemaConstraint(self.tokenizer, vocab_size=vocab,
+                                                    stop_token_ids=self.stop_token_ids())
+            return self._constraint
+
+    def render(self, conversation: Conversation) -> str:
+        """The prompt text for ``conversation``, ending where the assistant's reply starts.
+
+        A chat template that rejects a system turn gets it folded into the first user turn.
+        """
+        from jinja2 import TemplateError
+
+        try:
+            return self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        except TemplateError:
+            if not conversation or conversation[0]["role"] != "system":
+                raise
+            system, rest = conversation[0], conversation[1:]
+            if rest and rest[0]["role"] == "user":
+                rest = [{"role": "user", "content": system["content"] + rest[0]["content"]}, *rest[1:]]
+            else:
+                rest = [{"role": "user", "content": system["content"]}, *rest]
+            return self.processor.apply_chat_template(rest, add_generation_prompt=True, tokenize=False)
+
+    @torch.inference_mode()
+    def generate(self, conversation: Conversation, images: Sequence[Image.Image] = (), *,
+                 json_schema: Mapping[str, Any] | None = None, max_new_tokens: int = 768,
+                 min_new_tokens: int = 0) -> LlavaReply:
+        """Reply to ``conversation`` greedily.
+
+        Args:
+            conversation: the turns so far (see :data:`Conversation`); one ``{"type": "image"}`` block per image.
+            images: RGB images, in the order their blocks appear.
+            json_schema: constrain the reply to JSON following this schema (None: free text).
+            max_new_tokens: the longest reply, in tokens (>= 1).
+            min_new_tokens: the shortest reply, in tokens (>= 0; benchmarks time a fixed length).
+
+        Raises:
+            InvalidInputError: a token count out of range.
+            ValueError: a schema xgrammar cannot compile.
+        """
+        if max_new_tokens < 1:
+            raise InvalidInputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if min_new_tokens < 0:
+            raise InvalidInputError(f"min_new_tokens must be >= 0, got {min_new_tokens}")
+        prompt = self.render(conversation)
+        processor = self.constraint().processor(json_schema) if json_schema else None
+        with self._lock:
+            model = self.loaded_model()
+            inputs = self.processor(text=prompt, images=list(images) or None, return_tensors="pt")
+            inputs = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
+                      for k, v in inputs.items()}
+            prompt_len = inputs["input_ids"].shape[1]
+            stops = self.stop_token_ids()
+            output = model.generate(
+                **inputs, do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens or None,
+                num_beams=1, temperature=None, top_p=None, top_k=None,
+                eos_token_id=stops or None, pad_token_id=self._pad_token_id(stops),
+                logits_processor=[processor] if processor is not None else None)
+        new_tokens = output[0, prompt_len:]
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        finished = bool(len(new_tokens)) and int(new_tokens[-1]) in stops
+        return LlavaReply(text=text, new_tokens=int(len(new_tokens)), finished=finished,
+                          constrained=processor is not None)
+
+    def _pad_token_id(self, stops: list[int]) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else (stops[0] if stops else 0)
