@@ -23,7 +23,7 @@ from textual.widgets import Footer, Input, ListView
 
 from tui_widgets import (IMAGE_MODES, ChatLog, ClarifyScreen, HistoryList, ImagePane, Opened, Progress, ProgressStrip,
                          Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, stage_label, take_snapshot,
-                         thumbnail)
+                         thumbnail, tree_text)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -41,7 +41,8 @@ HELP = """\
 | command | does |
 |---|---|
 | `/undo [N]`, `/redo [N]` | step back / forward (also **ctrl+z** / **ctrl+y**) |
-| `/revert N` | make version N current (or pick it in the history list and press Enter) |
+| `/revert N` | make version N current, on any branch (or pick it in the history list and press Enter) |
+| `/history` | the version tree: an edit made after undo starts a branch; every version is kept |
 | `/save PATH` | write the current image (PNG keeps how it was made) |
 | `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
 | `/question` | show the pending question again |
@@ -91,11 +92,12 @@ class ChatEditApp(App[None]):
     busy = reactive(False)
 
     def __init__(self, source: str | Path, *, profile: str = "auto", session_dir: str | Path | None = None,
-                 planner: Any = None, toolkit: Any = None, seed: int = 0, image_mode: str = "auto") -> None:
+                 planner: Any = None, toolkit: Any = None, seed: int = 0, image_mode: str = "auto",
+                 read_only: bool = False) -> None:
         super().__init__()
         self.source, self.image_mode = source, image_mode
         self.open_kwargs = {"profile": profile, "session_dir": session_dir, "planner": planner,
-                            "toolkit": toolkit, "seed": seed}
+                            "toolkit": toolkit, "seed": seed, "read_only": read_only}
         self.editor: Any = None
         self.snapshot: Snapshot | None = None
         self.loaded: set[str] = set()
@@ -201,9 +203,12 @@ class ChatEditApp(App[None]):
         await self._apply(message.snapshot)
         self._finish(ok=True)
         snap = message.snapshot
-        at = f" at v{snap.current} of {len(snap.versions) - 1}" if len(snap.versions) > 1 else ""
-        self.chat.say(f"Session **{snap.session_dir.name}** is open{at}. Say what to change, or `/help`.",
+        at = f" at v{snap.current} ({len(snap.versions)} versions)" if len(snap.versions) > 1 else ""
+        mode = " read-only (changes are refused)" if snap.read_only else ""
+        self.chat.say(f"Session **{snap.session_dir.name}** is open{mode}{at}. Say what to change, or `/help`.",
                       "system")
+        if getattr(self.editor, "opening_note", None):
+            self.chat.say(self.editor.opening_note, "system")
         if snap.question is not None:
             self._ask(snap.question)
 
@@ -310,6 +315,9 @@ class ChatEditApp(App[None]):
                 self._start("saving", lambda editor: _save(editor, Path(arg).expanduser()))
         elif name == "help":
             self.chat.say(HELP, "system")
+        elif name == "history":
+            if self.snapshot is not None:
+                self.chat.say("```\n" + tree_text(self.snapshot.versions, self.snapshot.current) + "\n```", "system")
         elif name in ("quit", "exit"):
             self.exit()
         elif name == "before":
@@ -412,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "the sessions folder)")
     p.add_argument("--resume", nargs="?", const="", metavar="DIR",
                    help="reopen a saved session and its pending question (default: the latest)")
+    p.add_argument("--read-only", action="store_true",
+                   help="with --resume: look at a session (one another chatedit has open, say) without changing it")
     p.add_argument("--seed", type=int, default=0, help="seed of the first edit (default 0)")
     p.add_argument("--image-mode", choices=IMAGE_MODES, default="auto",
                    help="how to draw images: auto (kitty/sixel where the terminal supports it, else half cells)")
@@ -459,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return edit_main(argv[1:])
     if argv and argv[0] == "sessions":
-        from agent.session.sessions import sessions_main
+        from agent.housekeeping import sessions_main
 
         return sessions_main(argv[1:])
     if argv and argv[0] == "run":
@@ -475,8 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("textual_image").setLevel(logging.ERROR)  # a terminal that doesn't answer is not news
     import textual_image.widget  # noqa: F401 - asks the terminal what it can draw, before Textual takes it over
 
+    if args.read_only and args.resume is None:
+        parser.error("--read-only opens a saved session: use it with --resume [DIR]")
     app = ChatEditApp(source, profile=args.profile, session_dir=args.session, seed=args.seed,
-                      image_mode=args.image_mode)
+                      image_mode=args.image_mode, read_only=args.read_only)
     app.run()
     if app.close_error:
         print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)

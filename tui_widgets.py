@@ -46,12 +46,55 @@ def stage_label(stage: str) -> str:
 
 @dataclass(frozen=True)
 class VersionRow:
-    """One line of the history list."""
+    """One line of the history list: a version of the tree."""
 
     number: int
     instruction: str
     created: str
     has_mask: bool
+    parent: int | None = None
+
+
+def tree_marks(rows: tuple[VersionRow, ...], current: int) -> dict[int, tuple[str, int, bool]]:
+    """How each version shows in the history: (mark, indent, starts a branch).
+
+    Marks: ● the current version, │ on the way to it, ↷ redo goes there (made from it), · another branch.
+    Versions are listed by number; a version that is not its parent's first child starts a branch and
+    is indented one step more than its parent.
+    """
+    parent = {r.number: r.parent for r in rows}
+    first_child: dict[int, int] = {}
+    for r in rows:
+        if r.parent is not None:
+            first_child.setdefault(r.parent, r.number)
+    ancestors, n = set(), parent.get(current)
+    while n is not None:
+        ancestors.add(n)
+        n = parent.get(n)
+    out: dict[int, tuple[str, int, bool]] = {}
+    for r in rows:
+        branch = r.parent is not None and first_child[r.parent] != r.number
+        indent = (out[r.parent][1] if r.parent in out else 0) + (1 if branch else 0)
+        up, below = r.number, False
+        while up is not None:
+            if up == current and r.number != current:
+                below = True
+                break
+            up = parent.get(up)
+        mark = "●" if r.number == current else "│" if r.number in ancestors else "↷" if below else "·"
+        out[r.number] = (mark, indent, branch)
+    return out
+
+
+def tree_text(rows: tuple[VersionRow, ...], current: int) -> str:
+    """The version tree as lines of text (``/history``): every version, every branch, the current one marked."""
+    marks = tree_marks(rows, current)
+    lines = []
+    for r in rows:
+        mark, indent, branch = marks[r.number]
+        start = f"└ from v{r.parent}: " if branch else ""
+        lines.append(f"{'    ' * indent}{mark} v{r.number}  {start}{r.instruction or 'original'}")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -67,6 +110,7 @@ class Snapshot:
     profile: str
     device: str
     session_dir: Path
+    read_only: bool = False
 
 
 def thumbnail(image: PILImage) -> PILImage:
@@ -92,14 +136,15 @@ def take_snapshot(editor: Any) -> Snapshot:
     written), so the UI never waits on the disk.
     """
     current = editor.current_version
+    rows = tuple(VersionRow(*v) for v in editor.versions)
+    parent = next((r.parent for r in rows if r.number == current), None)
     after = thumbnail(editor.current_image)
-    before = thumbnail(editor.version_image(current - 1)) if current > 0 else None
+    before = thumbnail(editor.version_image(parent)) if parent is not None else None
     mask = editor.version_mask(current)
     overlay = _tint(after, mask) if mask is not None else None
-    rows = tuple(VersionRow(*v) for v in editor.versions)
     return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
                     question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
-                    session_dir=Path(editor.session_dir))
+                    session_dir=Path(editor.session_dir), read_only=bool(getattr(editor, "read_only", False)))
 
 
 def _device_of(editor: Any) -> str:
@@ -242,27 +287,32 @@ class ImagePane(Vertical):
 
 
 class VersionItem(ListItem):
-    def __init__(self, row: VersionRow, current: int) -> None:
-        mark = "●" if row.number == current else ("↷" if row.number > current else " ")
+    def __init__(self, row: VersionRow, mark: str, indent: int, branch: bool) -> None:
         text = row.instruction or "original"
-        super().__init__(Label(f"{mark} v{row.number}  {text}", markup=False),
-                         classes="redo" if row.number > current else "")
+        start = f"└ from v{row.parent}: " if branch else ""
+        super().__init__(Label(f"{'  ' * indent}{mark} v{row.number}  {start}{text}", markup=False),
+                         classes="redo" if mark == "↷" else "other" if mark == "·" else "")
         self.row = row
 
 
 class HistoryList(ListView):
-    """The versions: ● current, ↷ redo branch. Highlight previews a version; Enter reverts to it."""
+    """The version tree: ● current, │ its way back, ↷ redo, · other branches (indented where they start).
+
+    Highlight previews a version; Enter makes it current (nothing is ever dropped).
+    """
 
     DEFAULT_CSS = """
     HistoryList { height: 12; border: round $panel; }
     HistoryList:focus { border: round $primary; }
     HistoryList .redo { color: $text-muted; }
+    HistoryList .other { color: $text-disabled; }
     """
     BORDER_TITLE = "history"
 
     async def set_rows(self, rows: tuple[VersionRow, ...], current: int) -> None:
+        marks = tree_marks(rows, current)
         await self.clear()
-        await self.extend(VersionItem(row, current) for row in rows)
+        await self.extend(VersionItem(row, *marks[row.number]) for row in rows)
         self.index = next((i for i, r in enumerate(rows) if r.number == current), None)
 
 

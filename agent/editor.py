@@ -1,4 +1,4 @@
-"""The public API: open an image or a session, talk to it, answer its questions, undo and redo.
+"""The public API: open an image or a session, talk to it, answer its questions, move in its version tree.
 
 Used by the TUI, the scripted-session runner and people's own scripts::
 
@@ -12,7 +12,6 @@ Used by the TUI, the scripted-session runner and people's own scripts::
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -21,18 +20,17 @@ from typing import Any
 
 from PIL import Image
 
-from agent.graph.plan import Plan
 from agent.replies import Candidate, Question, Reply, VersionInfo
+from agent.session.errors import SessionDamagedError, SessionLockedError, SessionReadOnlyError
+from agent.session.history import MAX_VERSIONS
 from agent.session.store import SessionStore, is_session
 from tools.errors import ChatEditError, InvalidInputError
 from tools.profiles import Profile
 
-__all__ = ["Candidate", "Editor", "Question", "Reply", "VersionInfo", "default_session_dir"]
+__all__ = ["Candidate", "Editor", "Question", "Reply", "SessionDamagedError", "SessionLockedError",
+           "SessionReadOnlyError", "VersionInfo", "default_session_dir"]
 
 logger = logging.getLogger(__name__)
-
-THREAD_ID = "session"
-"""Every session folder holds one conversation thread."""
 
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 """The ints an answer may be (the checkpoint stores the resume value as a 64-bit integer)."""
@@ -48,8 +46,9 @@ def _quoted(value: object, limit: int = 40) -> str:
 
 def default_session_dir() -> Path:
     """A new folder name under ``$XDG_DATA_HOME/chatedit/sessions`` (``~/.local/share/...``)."""
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chatedit" / "sessions"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    from agent.session.sessions import sessions_root
+
+    base, stamp = sessions_root(), datetime.now().strftime("%Y%m%d-%H%M%S")
     path, i = base / stamp, 1
     while path.exists():
         i += 1
@@ -57,23 +56,35 @@ def default_session_dir() -> Path:
     return path
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``method`` holding the Editor's lock: calls from several threads run one at a time."""
+    def call(self: Editor, *args: Any, **kwargs: Any) -> Any:
+        with self._guard:
+            return method(self, *args, **kwargs)
+    call.__doc__, call.__name__ = method.__doc__, method.__name__
+    return call
+
+
 class Editor:
-    """A session: its folder, the agent graph on the folder's checkpointer, the models.
+    """A session: its folder (locked while open), the agent graph on its checkpoints, the models.
 
     Build it with :meth:`open`. ``send``/``answer``/``undo``/``redo``/``revert`` return a :class:`Reply`
-    and never raise for bad planner output or tool failures.
+    and never raise for bad planner output, tool failures or a full disk; what a reply announces
+    (a version, a move) is on disk, durably, when it returns. Calls from several threads are
+    serialized; each turn starts from the version current when it starts.
 
     Set :attr:`on_progress` to hear ``(stage, step, total)``: stages are "plan", "locate", "segment",
     "edit" (with diffusion steps), "verify", "commit", and "load <role>" before a model loads.
 
-    A turn replies before its version's PNG is on disk: the session writes it in the background
-    (see :mod:`agent.session.store`). Every call here waits for it first; :attr:`history` hands out paths
-    only once their files exist; :meth:`flush` and :meth:`close` wait explicitly.
+    Errors (all :class:`tools.errors.ChatEditError`, one line naming the problem and what to do):
+    :class:`SessionLockedError` (open elsewhere), :class:`SessionReadOnlyError` (a folder that cannot
+    be written), :class:`SessionDamagedError` (a damaged history.json, checkpoints.sqlite or image),
+    ``ImageLoadError``, ``InvalidInputError``.
     """
 
     def __init__(self, store: SessionStore, profile: Profile, *, toolkit: Any, planner: Any = None,
                  seed: int = 0) -> None:
-        from agent.graph import compile_graph
+        from agent.turns import Turns
 
         self.store = store
         self.profile = profile
@@ -82,23 +93,34 @@ class Editor:
         self.seed = seed
         self.on_progress: Callable[[str, int, int], None] | None = None
         self._cancel = threading.Event()
-        self._config = {"configurable": {"thread_id": THREAD_ID}}
+        self._guard = threading.RLock()
         if getattr(toolkit, "on_load", False) is None:
             toolkit.on_load = self._loading     # model loads show up as progress stages ("load inpainting")
-        self.graph = compile_graph(store.checkpointer())
-        self._recover()
+        self._turns = Turns(store)
+        self.graph = self._turns.graph
+        recovered = self._turns.recover()
+        notes = [recovered] if recovered else []
+        if store.missing:
+            shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
+            notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
+                         "those versions cannot be shown until they are put back.")
+        if not store.read_only and store.find_strays(self._turns.in_flight()):
+            notes.append(f"{len(store.strays)} file(s) in this session belong to no version; "
+                         f"`chatedit sessions --gc {store.root}` removes them.")
+        self.opening_note: str | None = " ".join(notes) or None
+        """What reopening found: a turn a crash cut short, files that belong to no version (None: nothing)."""
 
     def _loading(self, role: str, model_id: str) -> None:
         logger.info("loading %s model %s", role, model_id)
         if self.on_progress is not None:
             self.on_progress(f"load {role}", 0, 1)
 
-    # -- opening ------------------------------------------------------------------------------
+    # -- opening and closing --------------------------------------------------------------------
 
     @classmethod
     def open(cls, image_or_session: str | Path | Image.Image, *, profile: str | Profile = "auto",
              session_dir: str | Path | None = None, planner: Any = None, toolkit: Any = None,
-             seed: int = 0) -> Editor:
+             seed: int = 0, read_only: bool = False) -> Editor:
         """Open an image (a new session) or an existing session folder (resumed where it stopped).
 
         Args:
@@ -109,16 +131,20 @@ class Editor:
             planner: a LangChain chat model (None: the profile's planner, loaded on first use).
             toolkit: a :class:`tools.toolkit.Toolkit` (None: one for the profile).
             seed: base seed for every edit.
+            read_only: open a session to look at it without the lock (every change is refused).
 
         Raises:
             ImageLoadError: the image cannot be read.
-            InvalidInputError: a bad profile name, or a session folder that is damaged or already used.
+            InvalidInputError: a bad profile name, or a folder that is not a session or is already used.
+            SessionLockedError: the session is open for writing elsewhere (the message names who).
+            SessionReadOnlyError: the session's folder cannot be written (open it ``read_only``).
+            SessionDamagedError: a session file is damaged (the message says which and what to do).
         """
-        from tools.profiles import resolve_profile
+        from tools.loading import resolve_profile
 
         resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
         if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
-            store = SessionStore.open(image_or_session, background=True)
+            store = SessionStore.open(image_or_session, read_only=read_only)
         else:
             from tools.imageio import as_rgb, load_image
             from tools.samples import is_sample, sample_path
@@ -131,92 +157,25 @@ class Editor:
             for warning in loaded.warnings:
                 logger.warning("%s", warning)
             store = SessionStore.create(session_dir if session_dir is not None else default_session_dir(),
-                                        loaded.image, alpha=loaded.alpha, background=True)
-        if toolkit is None:
-            from tools.toolkit import Toolkit
+                                        loaded.image, alpha=loaded.alpha)
+        try:
+            if toolkit is None:
+                from tools.toolkit import Toolkit
 
-            toolkit = Toolkit(resolved)
-        return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
+                toolkit = Toolkit(resolved)
+            return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
+        except BaseException:
+            store.close()
+            raise
 
-    def _recover(self) -> None:
-        """After a crash mid-turn, drop the turn in flight (a pending question is kept).
-
-        history.json is written before the checkpoint that records it: when the history's head is
-        newer than the checkpoint's ``version`` and holds this turn's words, the edit was committed
-        before the crash, and the message says so.
-        """
-        state = self.graph.get_state(self._config)
-        if state.next and not state.interrupts:
-            hist = self.store.history
-            recorded = state.values.get("version", hist.head)
-            if hist.head > recorded and hist.head == hist.latest \
-                    and hist.current.instruction == state.values.get("text"):
-                logger.warning("the session stopped after saving version %d", hist.head)
-                text = f"The session stopped while finishing the last edit; it was saved as version {hist.head}."
-            elif hist.head != recorded:
-                logger.warning("the session stopped in the middle of a turn; the history is at %d", hist.head)
-                text = (f"The session stopped in the middle of a turn; the rest of it was lost. "
-                        f"Now at version {hist.head}.")
-            else:
-                logger.warning("the session stopped in the middle of a turn; that edit is lost")
-                text = "The edit in flight when the session stopped was lost; nothing changed."
-            self._end_turn(text, error="interrupted")
-        elif not state.next:
-            self.store.clear_drafts()
-            # The reply went out; did the process die before its files (written after it) landed?
-            hist, reply = self.store.history, state.values.get("reply") or {}
-            made, image, recorded = reply.get("version"), reply.get("image"), state.values.get("version")
-            if isinstance(made, int) and (made > hist.latest or (isinstance(image, str)
-                                                                 and hist[made].image != image)):
-                text = (f"The session stopped before version {made} was written to disk; that edit is lost. "
-                        f"Now at version {hist.head}.")
-            elif isinstance(recorded, int) and recorded != hist.head:
-                text = (f"The session stopped before its last move in the history was written to disk; "
-                        f"now at version {hist.head}.")
-            else:
-                return
-            logger.warning("%s", text)
-            self._end_turn(text, error="interrupted")
-
-    def export(self, path: str | Path, *, version: int | None = None) -> Path:
-        """Write a version (default: the current one) to ``path``, with the opened image's alpha
-        channel put back and how it was made (instruction, version, seed, models) as PNG text.
-
-        Raises:
-            ImageSaveError: the file cannot be written (the session is untouched).
-        """
-        from tools.imageio import save_image
-
-        number = self.current_version if version is None else version
-        info = next((v for v in self.history if v.number == number), None)
-        if info is None:
-            raise InvalidInputError(f"there is no version {number}; versions are 0 to {len(self.history) - 1}")
-        metadata = {"chatedit:version": str(number), "chatedit:session": str(self.session_dir),
-                    "chatedit:profile": self.profile.name}
-        if info.instruction:
-            metadata["chatedit:instruction"] = info.instruction
-        if info.seed is not None:
-            metadata["chatedit:seed"] = str(info.seed)
-        if info.models:
-            metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
-        with Image.open(info.image_path) as im:
-            image = im.convert("RGB")
-        return save_image(image, path, alpha=self.store.alpha, metadata=metadata)
-
+    @_locked
     def flush(self) -> None:
-        """Wait until the last edit's files are on disk (every call of this class does so first).
-
-        Raises:
-            ImageSaveError: a file could not be written; it is kept in memory, and the next call tries again.
-        """
+        """Wait until the background writer has made every version's PNG (replies never wait for it)."""
         self.store.flush()
 
+    @_locked
     def close(self) -> None:
-        """Let the last files land and close the session (the folder keeps everything; reopen it to go on).
-
-        Raises:
-            ImageSaveError: the last edit could not be written to disk.
-        """
+        """Let the last PNGs land, close the session and give its lock back (reopen the folder to go on)."""
         self.store.close()
 
     def __enter__(self) -> Editor:
@@ -225,11 +184,39 @@ class Editor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_locked
+    def export(self, path: str | Path, *, version: int | None = None) -> Path:
+        """Write a version (default: the current one) to ``path``, with the opened image's alpha
+        channel put back and how it was made (instruction, version, seed, models) as PNG text.
+
+        Raises:
+            ImageSaveError: the file cannot be written (the session is untouched).
+            InvalidInputError: there is no such version.
+        """
+        from tools.imageio import save_image
+
+        number = self.current_version if version is None else self._number(version)
+        info = self.store.history[number]
+        metadata = {"chatedit:version": str(number), "chatedit:session": str(self.session_dir),
+                    "chatedit:profile": self.profile.name}
+        if info.instruction:
+            metadata["chatedit:instruction"] = info.instruction
+        if info.seed is not None:
+            metadata["chatedit:seed"] = str(info.seed)
+        if info.models:
+            metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
+        return save_image(self.store.load_image(info.image), path, alpha=self.store.alpha, metadata=metadata)
+
     # -- state --------------------------------------------------------------------------------
 
     @property
     def session_dir(self) -> Path:
         return self.store.root
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this session was opened read-only (no lock; every change is refused)."""
+        return self.store.read_only
 
     @property
     def current_version(self) -> int:
@@ -238,22 +225,26 @@ class Editor:
 
     @property
     def current_image(self) -> Image.Image:
-        """The current version's pixels (PIL RGB)."""
-        return self.store.version_image()
+        """The current version's pixels (PIL RGB). Raises SessionDamagedError for a damaged file."""
+        with self._guard:
+            return self.store.version_image()
 
+    @_locked
     def version_image(self, number: int) -> Image.Image:
-        """Version ``number``'s pixels (PIL RGB), from memory while its file is still being written."""
+        """Version ``number``'s pixels (PIL RGB)."""
         return self.store.version_image(self._number(number))
 
+    @_locked
     def version_mask(self, number: int) -> Any:
         """The bool H×W mask of what version ``number``'s turn changed, or None (the original, direct moves)."""
         mask = self.store.history[self._number(number)].mask
         return self.store.load_mask(mask) if mask else None
 
     @property
-    def versions(self) -> list[tuple[int, str, str, bool]]:
-        """(number, instruction, created, has a mask) per version: :attr:`history` without waiting for files."""
-        return [(v.number, v.instruction, v.created, v.mask is not None) for v in self.store.history.versions]
+    def versions(self) -> list[tuple[int, str, str, bool, int | None]]:
+        """(number, instruction, created, has a mask, parent) per version, without waiting for any file."""
+        return [(v.number, v.instruction, v.created, v.mask is not None, v.parent)
+                for v in self.store.history.versions]
 
     def _number(self, number: int) -> int:
         latest = self.store.history.latest
@@ -263,29 +254,29 @@ class Editor:
 
     @property
     def history(self) -> list[VersionInfo]:
-        """Every version, the redo branch included (those numbered above :attr:`current_version`).
+        """Every version of every branch, by number (each knows its parent and children).
 
-        Its files are on disk: this waits for the last edit's to land.
+        Their files are PNGs: this waits for the background writer to finish them.
         """
-        self.store.flush()
-        s = self.store
-        return [VersionInfo(number=v.number, image_path=s.image_path(v.image),
-                            mask_path=s.mask_path(v.mask) if v.mask else None, instruction=v.instruction,
-                            steps=v.steps, seed=v.seed, models=dict(v.models), created=v.created)
-                for v in s.history.versions]
+        with self._guard:
+            self.store.flush()
+            s, hist = self.store, self.store.history
+            return [VersionInfo(number=v.number, image_path=s.image_path(v.image),
+                                mask_path=s.mask_path(v.mask) if v.mask else None, instruction=v.instruction,
+                                steps=tuple(r.to_json() for r in v.steps), seed=v.seed, models=dict(v.models),
+                                created=v.created, parent=v.parent, children=hist.children(v.number))
+                    for v in hist.versions]
 
     @property
     def pending_question(self) -> Question | None:
         """The question the agent waits on, if any (it survives closing and reopening the session)."""
-        interrupts = self.graph.get_state(self._config).interrupts
-        return self._question(interrupts[-1].value) if interrupts else None
+        with self._guard:
+            return self._turns.question()
 
     @property
     def conversation(self) -> list[tuple[str, str]]:
         """The conversation so far as (role, text) pairs; role is "user" or "assistant"."""
-        messages = self.graph.get_state(self._config).values.get("messages", [])
-        return [("user" if m.type == "human" else "assistant", str(m.content)) for m in messages
-                if m.type in ("human", "ai")]
+        return [(m.role, m.text) for m in self.store.conversation.messages]
 
     @property
     def planner(self) -> Any:
@@ -301,32 +292,42 @@ class Editor:
 
     # -- talking ------------------------------------------------------------------------------
 
+    def _refused(self) -> Reply | None:
+        if self.store.read_only:
+            text = (f"This session is open read-only, so nothing was changed; close the other chatedit that "
+                    f"has {self.session_dir} open, then reopen it without --read-only.")
+            return Reply(text, error="read-only session")
+        return None
+
+    @_locked
     def send(self, text: str) -> Reply:
         """One user turn. While a question is open, the text is taken as its answer."""
         text = str(text).strip()
         if not text:
             return Reply("Say what to change, e.g. \"remove the cup\" or \"make the sky blue\".")
-        unsaved = self._unsaved()
-        if unsaved is not None:
-            return unsaved
-        if self.pending_question is not None:
+        refused = self._refused()
+        if refused is not None:
+            return refused
+        if self._turns.question_payload() is not None:
             return self.answer(text)
         try:
             planner = self.planner
         except ChatEditError as e:
             return Reply(f"The planner model could not be loaded: {e}", error=str(e))
-        return self._run({"text": text}, planner)
+        self._cancel.clear()
+        return self._turns.say(text, self._context(planner))
 
+    @_locked
     def answer(self, value: str | int) -> Reply:
         """Answer the open question: a number, "the second", "the left one", "all" or "cancel".
 
         Anything but a string or an int (a bool is not a number here) is refused with the question
         still open; it does not count as the one unclear answer that gets the question asked again.
         """
-        unsaved = self._unsaved()
-        if unsaved is not None:
-            return unsaved
-        question = self.pending_question
+        refused = self._refused()
+        if refused is not None:
+            return refused
+        question = self._turns.question()
         if question is None:
             return Reply("There is no open question to answer.", error="no open question")
         if isinstance(value, bool) or not isinstance(value, (str, int)) \
@@ -334,30 +335,14 @@ class Editor:
             text = (f"An answer is a number from 1 to {len(question.candidates)}, words like \"the left one\", "
                     f"\"all\" or \"cancel\", not {_quoted(value)}; the question is still open.")
             return Reply(text, question=question, error="not an answer")
-        from langgraph.types import Command
-
         planner = self._planner
         if planner is None and self.profile.verify:
             try:
                 planner = self.planner          # the verifier judges the edit this answer lets run
             except ChatEditError as e:
                 logger.warning("no planner to verify with: %s", e)
-        return self._run(Command(resume=value), planner)
-
-    def _unsaved(self, *, after: bool = False) -> Reply | None:
-        """Let the last files land; a reply saying what could not be written, or None.
-
-        ``after``: the call's own change was just made (the reply goes after its text), rather than
-        an earlier one blocking this call.
-        """
-        try:
-            self.store.flush()
-        except ChatEditError as e:
-            text = (f"It could not be saved to disk: {e}. It is kept in memory and saved once that is fixed."
-                    if after else f"Could not save the last change: {e}. It is kept in memory; try again "
-                                  "once that is fixed. Nothing else was done.")
-            return Reply(text, error=str(e))
-        return None
+        self._cancel.clear()
+        return self._turns.answer(value, self._context(planner))
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""
@@ -373,60 +358,15 @@ class Editor:
         return Context(store=self.store, tools=self.toolkit, planner=planner, seed=self.seed,
                        verify=self.profile.verify and planner is not None, progress=progress, cancel=self._cancel)
 
-    def _run(self, graph_input: Any, planner: Any) -> Reply:
-        self._cancel.clear()
-        head = self.store.history.head
-        try:
-            out = self.graph.invoke(graph_input, self._config, context=self._context(planner))
-        except Exception as e:  # the API's boundary: a failed turn is a reply, never a crash
-            logger.exception("turn failed")
-            message = f"{type(e).__name__}: {e}" if not isinstance(e, ChatEditError) else str(e)
-            moved = self.store.history.head
-            # an undo/redo/revert step before the failure was saved: say where the history is now
-            text = f"Something went wrong ({message}). " + ("Nothing changed." if moved == head else
-                                                           f"Nothing else changed; now at version {moved}.")
-            self._end_turn(text, error=message)
-            return Reply(text, error=message)
-        plan = Plan.model_validate(out["plan"]) if out.get("plan") else None
-        replies = tuple(out.get("planner_replies") or ())
-        if out.get("__interrupt__"):
-            question = self._question(out["__interrupt__"][-1].value)
-            return Reply(question.text, question=question, plan=plan, planner_replies=replies)
-        reply = out.get("reply") or {}
-        text, error = reply.get("text", ""), reply.get("error")
-        failed = self.store.write_error          # a write done at once (the history) failed in this turn
-        if failed is not None:
-            text, error = f"{text} It could not be saved to disk: {failed}. It is kept in memory and saved " \
-                          "once that is fixed.", error or str(failed)
-        return Reply(text, version=reply.get("version"), plan=plan, planner_replies=replies, error=error)
+    # -- moving in the version tree, directly (the graph runs the move; no planner) ------------------
 
-    def _question(self, payload: dict[str, Any]) -> Question:
-        return Question(text=payload["text"],
-                        candidates=tuple(Candidate(number=int(c["number"]), box=tuple(float(v) for v in c["box"]),
-                                                   label=str(c["label"]), score=float(c["score"]))
-                                         for c in payload["candidates"]),
-                        image_path=self.store.question_path(payload["image"]))
-
-    def _end_turn(self, text: str, *, error: str | None = None, said: str | None = None) -> None:
-        """Close whatever turn is open in the checkpoint (as if it had replied ``text``), keeping no drafts."""
-        from langchain_core.messages import AIMessage, HumanMessage
-
-        self.store.clear_drafts()
-        messages = ([HumanMessage(said)] if said else []) + [AIMessage(text)]
-        self.graph.update_state(self._config, {
-            "messages": messages, "reply": {"text": text, "version": None, "error": error}, "halt": False,
-            "question": None, "draft": None, "result": None, "records": [], "version": self.store.history.head,
-        }, as_node="respond")
-
-    # -- history, directly --------------------------------------------------------------------
-
+    @_locked
     def _move(self, kind: str, amount: int) -> Reply:
-        from agent.graph.nodes.history import describe_move
-        from tools.errors import InvalidInputError
+        from agent.graph.plan import Plan, Step
 
-        unsaved = self._unsaved()
-        if unsaved is not None:
-            return unsaved
+        refused = self._refused()
+        if refused is not None:
+            return refused
         hist = self.store.history
         least = 0 if kind == "revert" else 1
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < least:
@@ -437,26 +377,25 @@ class Editor:
             name = str(amount) if amount.bit_length() <= 64 else "that large"
             text = f"There is no version {name}; versions go from 0 (the original) to {hist.latest}."
             return Reply(text, error=text)
-        if self.pending_question is not None:
-            self.answer("cancel")
-        try:
-            move = {"undo": hist.undo, "redo": hist.redo, "revert": hist.revert}[kind](amount)
-        except InvalidInputError as e:
-            return Reply(str(e), error=str(e))
-        self.store.save_history()
-        text = describe_move(kind, move, hist)
-        self._end_turn(text, said=f"/{kind} {_quoted(amount)}")
-        unsaved = self._unsaved(after=True)        # the history could not be written: say so now
-        return Reply(f"{text} {unsaved.text}", error=unsaved.error) if unsaved is not None else Reply(text)
+        amount = min(amount, MAX_VERSIONS)              # no tree is deeper than it has versions
+        dropped = ""
+        if self._turns.question_payload() is not None:
+            dropped = self._turns.cancel_question(self._context(None)) + " "
+        # validated above (a direct undo may go further back than a planner's 100 steps)
+        step = Step.model_construct(action=kind, count=amount) if kind != "revert" \
+            else Step(action="revert", version=amount)
+        plan = Plan(reasoning=f"direct {kind}", steps=[step])
+        reply = self._turns.say(f"/{kind} {amount}", self._context(None), direct=plan)
+        return Reply(dropped + reply.text, error=reply.error) if dropped else reply
 
     def undo(self, n: int = 1) -> Reply:
-        """Go back ``n`` turns' edits (no planner involved)."""
+        """Go back ``n`` edits towards the original, along the current branch (no planner involved)."""
         return self._move("undo", n)
 
     def redo(self, n: int = 1) -> Reply:
-        """Go forward ``n`` undone turns (no planner involved)."""
+        """Go forward ``n`` edits, each time to the version visited most recently from there."""
         return self._move("redo", n)
 
     def revert(self, n: int) -> Reply:
-        """Make version ``n`` current (0 = the original); later versions stay redoable until the next edit."""
+        """Make version ``n`` current (0 = the original), on any branch; every version is kept."""
         return self._move("revert", n)

@@ -52,7 +52,20 @@ class Reply:
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One version of the history (number 0 is the original)."""
+    """One version in the history tree (number 0 is the original).
+
+    Attributes:
+        number: unique, never reused; versions are numbered in the order they were made.
+        image_path: the version's PNG.
+        mask_path: the union of the masks its turn was allowed to change (None: the original, or no region).
+        instruction: the words that made it.
+        steps: one record per edit step (action, boxes, mask ids, seed, models, prompt...).
+        seed: the first step's seed.
+        models: role → model id.
+        created: ISO-8601 UTC.
+        parent: the version it was made from (None for the original).
+        children: the versions made from it, oldest first (several: the history branches here).
+    """
 
     number: int
     image_path: Path
@@ -62,3 +75,5 @@ class VersionInfo:
     seed: int | None
     models: dict
     created: str
+    parent: int | None = None
+    children: tuple[int, ...] = ()

@@ -53,6 +53,7 @@ def build_session(root: Path, versions: int, size: tuple[int, int]) -> Path:
     import numpy as np
     from PIL import Image
 
+    from agent.session.records import EditRecord
     from agent.session.store import SessionStore
     from tools.samples import sample_image
 
@@ -67,7 +68,7 @@ def build_session(root: Path, versions: int, size: tuple[int, int]) -> Path:
         mask = np.zeros(size[::-1], bool)
         mask[y:y + side, x:x + side] = True
         store.history.commit(image_id, mask=store.put_mask(mask), instruction=f"edit {i}",
-                             steps=[{"action": "recolor", "box": [x, y, x + side, y + side]}], seed=i)
+                             steps=[EditRecord(action="recolor", box=[x, y, x + side, y + side])], seed=i)
     store.save_history()
     store.close()
     return root

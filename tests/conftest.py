@@ -60,3 +60,48 @@ def astronaut():
 @pytest.fixture
 def rocket():
     return _sample("rocket")
+
+
+class SmallDisk:
+    """A tmpfs of a few MB that a test can fill up: a real "No space left on device"."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._ballast = root / ".ballast"
+
+    def fill(self) -> None:
+        """Take every free byte (a session on this disk can then write nothing)."""
+        with open(self._ballast, "ab") as f:
+            block = b"\0" * 65536
+            try:
+                while True:
+                    f.write(block)
+                    f.flush()
+            except OSError:
+                pass
+            size = 4096
+            while size:                           # the last partial blocks too
+                try:
+                    f.write(b"\0" * size)
+                    f.flush()
+                except OSError:
+                    size //= 2
+
+    def free(self) -> None:
+        self._ballast.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 16 MB filesystem (tmpfs; needs root to mount): sessions on it meet a real full disk."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode(errors='replace').strip()})")
+    try:
+        yield SmallDisk(mount)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

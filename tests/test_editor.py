@@ -97,7 +97,7 @@ def test_question_answer_and_reopen_with_the_question_pending(make):
     assert again.history[1].steps[0]["box"] == list(map(float, RIGHT))
 
 
-def test_undo_redo_revert_are_bit_identical_and_an_edit_after_undo_drops_redo(make):
+def test_undo_redo_revert_are_bit_identical_and_an_edit_after_undo_branches(make):
     editor = make(recolor("saucer", "white"), recolor("table", "blue"), recolor("saucer", "green"))
     original = pixels(editor)
     editor.send("white saucer")
@@ -120,20 +120,27 @@ def test_undo_redo_revert_are_bit_identical_and_an_edit_after_undo_drops_redo(ma
     assert editor.revert(5).error                             # no such version: a reply, not an exception
 
     editor.redo()
-    reply = editor.send("green saucer")                       # an edit at version 1 drops version 2
-    assert reply.version == 2 and len(editor.history) == 3
-    assert "green" in editor.history[2].instruction and "redo" in editor.redo().text.lower()
+    reply = editor.send("green saucer")                       # an edit at version 1 branches; version 2 is kept
+    assert reply.version == 3 and len(editor.history) == 4
+    assert "Started a new branch from v1; v2 is kept" in reply.text
+    assert [(v.number, v.parent, v.children) for v in editor.history] == [(0, None, (1,)), (1, 0, (2, 3)),
+                                                                          (2, 1, ()), (3, 1, ())]
+    assert "green" in editor.history[3].instruction and "nothing to redo" in editor.redo().text.lower()
+    assert editor.revert(2).text == "Switched to version 2, on another branch (made from v1)."
+    assert np.array_equal(pixels(editor), two)                # the dropped-looking branch is all there
 
     root = editor.session_dir
     editor.close()
-    again = make(session=root)                                # history survives reopening
-    assert again.current_version == 2 and len(again.history) == 3
+    again = make(session=root)                                # the tree survives reopening
+    assert again.current_version == 2 and len(again.history) == 4
     from PIL import Image
 
     with Image.open(again.history[2].image_path) as stored:
         assert np.array_equal(pixels(again), np.asarray(stored.convert("RGB")))
     again.undo(2)
     assert np.array_equal(pixels(again), original)
+    assert again.redo().text == "Redid 1 edit; now at version 1." and again.redo().text.endswith("version 2.")
+    again.undo(2)
     head = json.loads((root / "history.json").read_text())["head"]
     assert head == 0
 
@@ -266,7 +273,8 @@ def test_the_checkpoint_holds_no_image_data(make):
                        {"action": "recolor", "referent": {"phrase": "table"}, "content": "blue"}))
     editor.send("red cup and blue table")
     assert editor.answer("the left one").version == 1
-    values = editor.graph.get_state(editor._config).values    # noqa: SLF001
+    config = {"configurable": {"thread_id": "session"}}
+    values = editor.graph.get_state(config).values
     plain = (str, int, float, bool, type(None))
 
     def walk(value, where):
@@ -277,8 +285,8 @@ def test_the_checkpoint_holds_no_image_data(make):
         elif isinstance(value, (list, tuple)):
             for i, v in enumerate(value):
                 walk(v, f"{where}[{i}]")
-        elif hasattr(value, "type") and hasattr(value, "content"):   # a chat message: its text only
-            assert isinstance(value.content, str) and len(value.content) < 2000, where
+        elif hasattr(value, "model_dump"):                            # a typed model: its fields
+            walk(value.model_dump(), where)
         else:
             assert isinstance(value, plain), f"{where} holds a {type(value).__name__}"
             assert not isinstance(value, str) or len(value) < 2000, f"{where} is a {len(value)}-char string"
@@ -286,7 +294,7 @@ def test_the_checkpoint_holds_no_image_data(make):
     walk(values, "state")
     assert values["records"] and values["version"] == 1
     saver = editor.graph.checkpointer
-    checkpoint = saver.get_tuple(editor._config).checkpoint    # noqa: SLF001
+    checkpoint = saver.get_tuple(config).checkpoint
     _, blob = saver.serde.dumps_typed(checkpoint)
     assert len(blob) < 64 * 1024
 

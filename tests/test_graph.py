@@ -82,13 +82,13 @@ def test_compound_instruction_makes_one_version_recording_both_steps(cups):
     hist = cups.store.history
     assert hist.latest == 1 and hist.head == 1                                # one version for both steps
     steps = hist.current.steps
-    assert [s["action"] for s in steps] == ["remove", "recolor"]
-    assert steps[0]["box"] == list(map(float, LEFT_CUP)) and steps[1]["box"] == list(map(float, TABLE))
+    assert [s.action for s in steps] == ["remove", "recolor"]
+    assert steps[0].box == list(map(float, LEFT_CUP)) and steps[1].box == list(map(float, TABLE))
     for s in steps:
-        assert s["instruction"] == "remove the cup and make the table white"
-        assert s["step"]["action"] == s["action"] and isinstance(s["seed"], int)
-        assert s["models"]["inpainting"] == "tiny/sd-inpaint"
-        assert cups.store.mask_path(s["mask"]).is_file()
+        assert s.instruction == "remove the cup and make the table white"
+        assert s.step["action"] == s.action and isinstance(s.seed, int)
+        assert s.models["inpainting"] == "tiny/sd-inpaint"
+        assert cups.store.mask_path(s.mask).is_file()
     assert cups.store.history.current.mask is not None
     before, after = cups.image(0), cups.image(1)
     assert not np.array_equal(before, after)
@@ -118,7 +118,7 @@ def test_an_answer_picks_that_candidate_and_nothing_before_the_interrupt_runs_tw
     out = cups.resume(answer)
     assert out["reply"]["version"] == 1
     record = cups.store.history.current.steps[0]
-    assert record["box"] == list(map(float, box))
+    assert record.box == list(map(float, box))
     assert cups.planner.calls == 1 and cups.tools.count("detect") == 1       # plan and locate ran once
     assert cups.tools.calls[-1] == ("segment", [box])
     assert _inside(cups.image(0), cups.image(1), box)
@@ -128,7 +128,7 @@ def test_all_as_an_answer_acts_on_every_candidate(cups):
     cups.send("make the cup green", plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "green"}))
     out = cups.resume("both of them")
     assert out["reply"]["version"] == 1
-    assert cups.store.history.current.steps[0]["boxes"] == [list(map(float, LEFT_CUP)), list(map(float, RIGHT_CUP))]
+    assert cups.store.history.current.steps[0].boxes == [list(map(float, LEFT_CUP)), list(map(float, RIGHT_CUP))]
 
 
 def test_cancel_ends_the_turn_with_nothing_changed(cups):
@@ -161,13 +161,14 @@ def test_resume_after_restart_with_a_new_graph_on_the_same_sqlite_file(tmp_path,
     first = Harness(root, small, tiny_profile, dets, checkpointer=SqliteSaver(conn))
     first.send("remove the cup", REMOVE_CUP)
     conn.close()                                                              # the process goes away
+    first.store.close()
 
     conn = sqlite3.connect(root.parent / "c.sqlite", check_same_thread=False)
     second = Harness(root, small, tiny_profile, dets, checkpointer=SqliteSaver(conn))
     assert second.graph.get_state(second.config).interrupts                  # the question is still open
     out = second.resume("the left one")
     assert out["reply"]["version"] == 1
-    assert second.store.history.current.steps[0]["box"] == list(map(float, LEFT_CUP))
+    assert second.store.history.current.steps[0].box == list(map(float, LEFT_CUP))
     assert second.planner.calls == 0 and second.tools.count("detect") == 0   # nothing re-ran after the restart
     conn.close()
 
@@ -188,7 +189,7 @@ def test_spatial_selectors_pick_the_right_box(tmp_path, small, tiny_profile, sel
     ref = {"phrase": "cup", "selector": selector, **({"n": n} if n else {})}
     out = h.send("recolor it", plan({"action": "recolor", "referent": ref, "content": "red"}))
     assert out["reply"]["version"] == 1
-    assert h.store.history.current.steps[0]["box"] == list(map(float, expected))
+    assert h.store.history.current.steps[0].box == list(map(float, expected))
 
 
 def test_all_acts_on_every_match(tmp_path, small, tiny_profile):
@@ -196,7 +197,7 @@ def test_all_acts_on_every_match(tmp_path, small, tiny_profile):
     out = h.send("make all cups red", plan({"action": "recolor", "referent": {"phrase": "cup", "selector": "all"},
                                             "content": "red"}))
     record = h.store.history.current.steps[0]
-    assert len(record["boxes"]) == 4 and record["box"] == [10.0, 5.0, 145.0, 95.0]
+    assert len(record.boxes) == 4 and record.box == [10.0, 5.0, 145.0, 95.0]
     assert "4 of them" in out["reply"]["text"]
 
 
@@ -205,7 +206,7 @@ def test_attributes_narrow_the_candidates_by_grounding_the_full_phrase(cups):
     out = cups.send("remove the cup with the black handle",
                     plan({"action": "remove", "referent": {"phrase": "cup", "attributes": ["black handle"]}}))
     assert out["reply"]["version"] == 1
-    assert cups.store.history.current.steps[0]["box"] == list(map(float, RIGHT_CUP))
+    assert cups.store.history.current.steps[0].box == list(map(float, RIGHT_CUP))
 
 
 def test_make_it_bigger_targets_the_last_edited_region(cups):
@@ -216,13 +217,13 @@ def test_make_it_bigger_targets_the_last_edited_region(cups):
     assert out["reply"]["version"] == 2
     record = cups.store.history.current.steps[0]
     assert cups.tools.count("detect") == 1                                    # "it" needed no new detection
-    assert record["boxes"] == [list(map(float, RIGHT_CUP))]                  # the red cup, from the history
+    assert record.boxes == [list(map(float, RIGHT_CUP))]                  # the red cup, from the history
     x0, y0, x1, y1 = RIGHT_CUP
     cx, cy, w, hgt = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * 1.3, (y1 - y0) * 1.3
-    assert record["new_box"] == pytest.approx([cx - w / 2, max(0, cy - hgt / 2), min(150, cx + w / 2),
+    assert record.new_box == pytest.approx([cx - w / 2, max(0, cy - hgt / 2), min(150, cx + w / 2),
                                                cy + hgt / 2])
-    assert record["box"] == record["new_box"]                                # where "it" is from now on
-    assert _inside(cups.image(1), cups.image(2), record["new_box"])
+    assert record.box == record.new_box                                # where "it" is from now on
+    assert _inside(cups.image(1), cups.image(2), record.new_box)
 
 
 @pytest.mark.parametrize(("verdicts", "attempt", "verified"), [(["yes"], 0, True), (["no", "yes"], 1, True),
@@ -240,8 +241,8 @@ def test_verify_retries_once_with_another_seed_and_a_larger_mask(tmp_path, small
     out = h.send("remove the cup", REMOVE_CUP, *verdicts)
     assert out["reply"]["version"] == 1 and h.planner.left == 0 and h.planner.calls == 1 + len(verdicts)
     record = h.store.history.current.steps[0]
-    assert (record["attempt"], record["verified"]) == (attempt, verified)
-    assert record["seed"] == 1000 * attempt
+    assert (record.attempt, record.verified) == (attempt, verified)
+    assert record.seed == 1000 * attempt
     assert h.tools.count("segment") == 1 and h.tools.count("detect") == 1   # a retry re-edits, no re-locating
     assert len(areas) == 1 + attempt and areas == sorted(set(areas))         # the retry's mask is larger
 
@@ -263,6 +264,7 @@ def test_undo_redo_revert_by_words_move_the_head_without_new_pixels(cups):
     recolor = plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "blue"})
     cups.send("blue cup", recolor)
     cups.send("blue table", plan({"action": "recolor", "referent": {"phrase": "table"}, "content": "blue"}))
+    cups.store.flush()                                                       # the PNGs are made
     files = set((cups.store.root / "versions").iterdir())
     out = cups.send("undo the last two edits", plan({"action": "undo", "count": 2}))
     assert cups.store.history.head == 0 and "Undid 2 edits" in out["reply"]["text"]
@@ -273,6 +275,7 @@ def test_undo_redo_revert_by_words_move_the_head_without_new_pixels(cups):
     assert cups.store.history.head == 0 and cups.store.history.latest == 2
     out = cups.send("go to version 9", plan({"action": "revert", "version": 9}))
     assert "no version 9" in out["reply"]["text"] and cups.store.history.head == 0
+    cups.store.flush()
     assert set((cups.store.root / "versions").iterdir()) == files              # no pixels were generated
 
 
@@ -295,7 +298,7 @@ def test_edits_before_an_ask_step_are_committed_and_the_steps_after_it_are_not(c
         {"action": "remove", "referent": {"phrase": "cup"}}))
     assert out["reply"]["version"] == 1
     assert out["reply"]["text"] == "Made the table white. Should the cup go too? (version 1)"
-    assert [s["action"] for s in cups.store.history.current.steps] == ["recolor"]
+    assert [s.action for s in cups.store.history.current.steps] == ["recolor"]
     assert cups.tools.count("detect") == 1                                   # "cup" was never looked for
 
 
@@ -341,7 +344,7 @@ def test_a_box_partly_outside_is_clipped(cups):
     out = cups.send("recolor that", plan({"action": "recolor", "referent": {"box": [100, 50, 500, 380]},
                                           "content": "green"}))
     assert out["reply"]["version"] == 1
-    assert cups.store.history.current.steps[0]["box"] == [100.0, 50.0, 150.0, 100.0]
+    assert cups.store.history.current.steps[0].box == [100.0, 50.0, 150.0, 100.0]
 
 
 def test_planner_words_never_become_paths(tmp_path, small, tiny_profile):

@@ -241,18 +241,17 @@ def test_replay_reports_a_version_that_differs_from_the_recording(played, tmp_pa
     assert 'turn 2 ("answer 1"): the replay made a different image than the recording' in capsys.readouterr().err
 
 
-def test_contact_sheet_titles_mark_the_current_and_the_dropped_versions():
+def test_contact_sheet_titles_mark_the_current_version_and_where_a_branch_starts():
     from agent.scripted.runner import _title
     from agent.scripted.transcript import VersionRecord
 
-    def v(number, turn, sha):
-        return VersionRecord(number=number, turn=turn, instruction="x", image="i.png", sha256=sha)
+    def v(number, turn, parent):
+        return VersionRecord(number=number, turn=turn, parent=parent, instruction="x", image="i.png", sha256="s")
 
-    final = (2, {0: "a", 1: "b", 2: "d"})          # v2 of turn 2 ("c") was replaced by turn 5's ("d")
-    assert _title(v(0, 0, "a"), final) == "v0 · original"
-    assert _title(v(1, 1, "b"), final) == "v1 · turn 1"
-    assert _title(v(2, 2, "c"), final) == "v2 · turn 2 · dropped"
-    assert _title(v(2, 5, "d"), final) == "v2 · turn 5 · current"
+    assert _title(v(0, 0, None), 3) == "v0 · original"
+    assert _title(v(1, 1, 0), 3) == "v1 · turn 1"
+    assert _title(v(2, 2, 1), 3) == "v2 · turn 2"
+    assert _title(v(3, 5, 1), 3) == "v3 · turn 5 · from v1 · current"       # made after an undo: a branch
 
 
 # -- an --out that cannot be made ----------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_an_instruction_makes_a_version_and_undo_redo_move_back_and_forth(tmp_pa
         await type_line(pilot, "make the cup red")
         await settle(app, pilot)
         assert app.snapshot.current == 1 and not errors(app)
-        assert history_rows(app) == ["  v0  original", "● v1  make the cup red"]
+        assert history_rows(app) == ["│ v0  original", "● v1  make the cup red"]
         assert app.snapshot.before is not None and app.snapshot.overlay is not None
         assert ImageChops.difference(app.editor.current_image, app.snapshot.before).getbbox() is not None
 
@@ -267,7 +267,7 @@ def test_a_compound_instruction_is_two_steps_and_one_version(tmp_path):
         await type_line(pilot, "make the cup red and the table corner green")
         await settle(app, pilot)
         assert not errors(app)
-        assert history_rows(app) == ["  v0  original", "● v1  make the cup red and the table corner green"]
+        assert history_rows(app) == ["│ v0  original", "● v1  make the cup red and the table corner green"]
         steps = app.editor.history[1].steps
         assert [s["step"]["content"] for s in steps] == ["red", "green"]
         await pilot.press("ctrl+z")
@@ -277,22 +277,50 @@ def test_a_compound_instruction_is_two_steps_and_one_version(tmp_path):
     drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(both))
 
 
-def test_a_version_that_cannot_be_saved_is_said_in_the_chat_and_on_quitting(tmp_path, monkeypatch):
+def test_an_edit_that_cannot_be_saved_is_said_in_the_chat_and_nothing_changes(tmp_path, monkeypatch):
     import agent.session.store
-    from tools.errors import ImageSaveError
 
-    def full(path, data):
-        raise ImageSaveError(f"could not write {path}: No space left on device")
+    write = agent.session.store.atomic_write
+
+    def full(path, data, **kwargs):
+        if path.parent.name == "versions":
+            raise OSError(28, "No space left on device")
+        write(path, data, **kwargs)
 
     async def script(app, pilot):
-        monkeypatch.setattr(agent.session.store, "_atomic_write", full)
+        monkeypatch.setattr(agent.session.store, "atomic_write", full)
         await type_line(pilot, "make the cup red")
         await settle(app, pilot)
-        assert app.snapshot.current == 1                      # shown from memory while it is not on disk
-        await pilot.press("ctrl+z")
+        assert app.snapshot.current == 0 and app.editor.current_version == 0     # no version the reply didn't name
+        assert any("No space left on device" in t and "Nothing changed" in t for t in chat_texts(app))
+        monkeypatch.undo()
+        await type_line(pilot, "make the cup red")
         await settle(app, pilot)
-        assert app.editor.current_version == 1, "nothing else runs while the edit is unsaved"
-        assert any("No space left on device" in t and "kept in memory" in t for t in chat_texts(app))
+        assert app.snapshot.current == 1
 
-    app = drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
-    assert app.close_error and "No space left on device" in app.close_error
+    app = drive(sample_path("coffee"), script, session_dir=tmp_path / "s",
+                fake=planner(recolor_box(), recolor_box()))
+    assert app.close_error is None
+
+
+def test_an_edit_after_undo_starts_a_branch_shown_in_the_history_and_by_slash_history(tmp_path):
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        await type_line(pilot, "/undo")
+        await settle(app, pilot)
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 2 and not errors(app)
+        assert any("Started a new branch from v0; v1 is kept" in t for t in chat_texts(app, "agent"))
+        assert history_rows(app) == ["│ v0  original", "· v1  make the cup red", "  ● v2  └ from v0: make the cup red"]
+        await type_line(pilot, "/history")
+        await settle(app, pilot)
+        assert "· v1  make the cup red" in chat_texts(app, "system")[-1]
+        app.query_one(tui.HistoryList).index = 1                                 # Enter on v1: back on that branch
+        app.query_one(tui.HistoryList).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and len(app.snapshot.versions) == 3     # nothing dropped
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box(), recolor_box()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from tools.errors import InvalidInputError
 
@@ -129,12 +128,3 @@ def get_profile(name: str) -> Profile:
     except KeyError:
         raise InvalidInputError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)}") from None
 
-
-def __getattr__(name: str) -> Any:
-    # Transitional: agent/editor.py still imports resolve_profile from here (its owner updates that line to
-    # tools.loading). Resolved lazily, so importing this module never imports tools.loading; delete then.
-    if name == "resolve_profile":
-        from tools.loading import resolve_profile
-
-        return resolve_profile
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

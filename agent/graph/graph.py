@@ -28,10 +28,10 @@ def route_step(state: State) -> NextStep:
     """Where the next plan step goes; after the last one, commit (if anything was edited) and reply."""
     if state.halt or state.plan is None:
         return "respond"
-    steps = state.plan["steps"]
+    steps = state.plan.steps
     if state.step_index >= len(steps):
         return "commit" if state.records else "respond"
-    action = steps[state.step_index]["action"]
+    action = steps[state.step_index].action
     if action in REGION_ACTIONS:
         return "locate"
     if action == "global":

@@ -1,16 +1,20 @@
-"""The graph's state: ids, numbers and text only; pixels live in the session folder.
+"""The graph's state: one turn in flight, as ids, numbers, text and typed models; pixels live in the session folder.
 
-Every field but ``messages`` merges by "last write wins": a node returns the new value.
-The plan node resets the per-turn fields at the start of each user turn.
+Every field merges by "last write wins": a node returns the new value. The long record of the
+dialog is the session's conversation log, not the state, so a checkpoint holds only the current
+turn and checkpoints grow linearly with the conversation. The per-turn fields are reset in one
+place, :func:`turn_reset`, as each turn starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated, Any, NotRequired, TypedDict
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, NotRequired, TypedDict
 
-from langchain_core.messages import AnyMessage
-from langgraph.graph.message import add_messages
+from pydantic import BaseModel, ConfigDict
+
+from agent.graph.plan import Plan
+from agent.session.records import EditRecord
 
 
 class CandidatePayload(TypedDict):
@@ -40,26 +44,54 @@ class QuestionPayload(TypedDict):
     """True when the question is asked again after an answer that named no candidate."""
 
 
+class ReplyPayload(TypedDict):
+    """The turn's final reply, as the respond node composes it."""
+
+    text: str
+    version: int | None
+    """The version the turn made, if any."""
+    image: str | None
+    """That version's image id (recovery checks it against the history)."""
+    error: str | None
+
+
+class Pending(BaseModel):
+    """A step's output waiting for the verifier: the draft image and the record it would commit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    draft: str
+    record: EditRecord
+
+
+STATE_TYPES: tuple[tuple[str, str], ...] = (
+    ("agent.graph.plan", "Plan"), ("agent.graph.plan", "Step"), ("agent.graph.plan", "Referent"),
+    ("agent.session.records", "EditRecord"), ("agent.graph.state", "Pending"),
+)
+"""The models a checkpoint may hold: the only classes reading one back may revive."""
+
+
 @dataclass(kw_only=True)
 class InputState:
-    """What a turn starts from: the user's words."""
+    """What a turn starts from (the Editor gives every field, every turn)."""
 
     text: str = ""
-    """The user's instruction for this turn. Last write wins."""
+    """The user's words for this turn ("/undo 2" for a direct move)."""
+    turn: int = 0
+    """The conversation turn this is (its number in the session's conversation log)."""
+    direct: Plan | None = None
+    """A plan the caller gives (direct undo/redo/revert): the planner is not asked."""
 
 
 @dataclass(kw_only=True)
 class State(InputState):
-    """The whole state of one session's thread (checkpointed after every node)."""
-
-    messages: Annotated[list[AnyMessage], add_messages] = field(default_factory=list)
-    """The conversation: the user's words, questions, answers and replies. Appended (add_messages)."""
+    """One turn of a session's thread (checkpointed when the graph stops: a reply or a question)."""
 
     version: int = 0
     """The history head after the last node that moved it (the session's history.json is authoritative)."""
 
-    plan: dict[str, Any] | None = None
-    """This turn's plan (``Plan.model_dump()``), None when planning failed."""
+    plan: Plan | None = None
+    """This turn's validated plan; None when planning failed."""
 
     planner_replies: list[str] = field(default_factory=list)
     """The planner model's raw replies for this turn (for the transcript)."""
@@ -68,9 +100,9 @@ class State(InputState):
     """Index of the plan step being executed."""
 
     draft: str | None = None
-    """Id of the image after this turn's accepted steps (``drafts/<id>.png``); None: the head version."""
+    """Id of the image after this turn's accepted steps (a draft); None: the head version."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[EditRecord] = field(default_factory=list)
     """One record per accepted edit step of this turn; commit writes them into the new version."""
 
     question: QuestionPayload | None = None
@@ -82,8 +114,8 @@ class State(InputState):
     mask: str | None = None
     """Id of the current step's object mask (``masks/<id>.png``), once segmented."""
 
-    result: dict[str, Any] | None = None
-    """The current step's output awaiting verification: {"draft": id, "record": {...}}."""
+    result: Pending | None = None
+    """The current step's output awaiting verification."""
 
     attempt: int = 0
     """0 for the first try of the current step, 1 for the retry after a failed verification."""
@@ -100,5 +132,21 @@ class State(InputState):
     committed: int | None = None
     """The version number this turn committed, if any."""
 
-    reply: dict[str, Any] | None = None
-    """The turn's final reply: {"text", "version", "error"}."""
+    branched: str | None = None
+    """The sentence saying this turn's version started a new branch (versions left are kept), if it did."""
+
+    reply: ReplyPayload | None = None
+    """The turn's final reply."""
+
+
+_KEPT = {"text", "turn", "direct", "version"}
+
+
+def turn_reset() -> dict[str, Any]:
+    """Every per-turn field at its starting value: the update that begins a turn."""
+    out: dict[str, Any] = {}
+    for f in fields(State):
+        if f.name in _KEPT:
+            continue
+        out[f.name] = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+    return out

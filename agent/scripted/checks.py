@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ class Outcome:
         reply: the agent's reply text.
         error: the turn's error, if any.
         mask: the new version's mask (bool H×W, white = may change), when one was recorded.
+        tree: every version's parent after the turn (number → parent; None for the original).
     """
 
     before: Image.Image
@@ -32,6 +33,7 @@ class Outcome:
     reply: str
     error: str | None
     mask: np.ndarray | None
+    tree: dict[int, int | None] = field(default_factory=dict)
 
 
 def _changed(before: Image.Image, after: Image.Image) -> np.ndarray | None:
@@ -71,6 +73,15 @@ def check(expect: dict[str, Any], outcome: Outcome) -> list[str]:
             failures.append(f"expected {exp['candidates']} candidates, got {len(outcome.asked['candidates'])}")
     if "version" in exp and outcome.version != exp["version"]:
         failures.append(f"expected version {exp['version']}, got {outcome.version}")
+    if "parent" in exp and outcome.tree.get(outcome.version) != exp["parent"]:
+        failures.append(f"expected the current version's parent to be {exp['parent']}, "
+                        f"got {outcome.tree.get(outcome.version)}")
+    if "versions" in exp and len(outcome.tree) != exp["versions"]:
+        failures.append(f"expected {exp['versions']} versions in the tree, got {len(outcome.tree)}")
+    if "children" in exp:
+        kids = sorted(n for n, p in outcome.tree.items() if p == outcome.version)
+        if kids != sorted(exp["children"]):
+            failures.append(f"expected the current version's children {sorted(exp['children'])}, got {kids}")
     changed = _changed(outcome.before, outcome.after)
     if "unchanged" in exp:
         same = changed is not None and not changed.any()

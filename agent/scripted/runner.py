@@ -113,7 +113,7 @@ def _version(editor: Any, number: int, index: int, out: Path) -> tuple[VersionRe
         with Image.open(info.mask_path) as im:
             mask = np.asarray(im.convert("L")) > 127
     steps = [dict(s) for s in info.steps]
-    return VersionRecord(number=number, turn=index, instruction=info.instruction, image=image,
+    return VersionRecord(number=number, turn=index, parent=info.parent, instruction=info.instruction, image=image,
                          sha256=_sha256(out / image), mask=mask_rel, seed=info.seed, steps=steps,
                          models=dict(info.models)), mask
 
@@ -151,8 +151,9 @@ def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: i
         version, mask = _version(editor, tr.new_version, index, out)
         record.versions.append(version)
         tr.seeds = [int(s["seed"]) for s in version.steps if s.get("seed") is not None]
+    tree = {number: parent for number, _, _, _, parent in editor.versions}
     outcome = Outcome(before=before, after=editor.current_image, new_version=tr.new_version, version=tr.version,
-                      asked=tr.question, reply=tr.reply, error=tr.error, mask=mask)
+                      asked=tr.question, reply=tr.reply, error=tr.error, mask=mask, tree=tree)
     tr.failures = check(turn.expect, outcome)
     if unused:
         tr.failures.append(f"{unused} pinned planner repl{'y was' if unused == 1 else 'ies were'} not used")
@@ -166,12 +167,11 @@ def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: i
     return tr
 
 
-def _title(v: VersionRecord, final: tuple[int, dict[int, str]]) -> str:
-    """A contact-sheet title: "v2 · turn 5", marked current, or dropped when a later edit replaced it."""
-    head, kept = final
+def _title(v: VersionRecord, head: int) -> str:
+    """A contact-sheet title: "v2 · turn 5", "v4 · turn 9 · from v1" where a branch starts, marked current."""
     title = "v0 · original" if v.turn == 0 else f"v{v.number} · turn {v.turn}"
-    if kept.get(v.number) != v.sha256:
-        return title + " · dropped"
+    if v.parent is not None and v.parent != v.number - 1:
+        title += f" · from v{v.parent}"
     return title + " · current" if v.number == head else title
 
 
@@ -215,7 +215,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
             say(f"  turn {index} [{mark}] {turn.label}{made} ({tr.seconds:.1f} s)")
             for failure in tr.failures:
                 say(f'    turn {index} ("{turn.label}"): {failure}')
-        final = (editor.current_version, {v.number: _sha256(Path(v.image_path)) for v in editor.history})
+        final = editor.current_version
     finally:
         editor.close()
     record.passed = not any(t.failures for t in record.turns)

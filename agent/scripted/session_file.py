@@ -57,6 +57,9 @@ class Expect(BaseModel):
     asked: bool | None = Field(default=None, description="the turn ended with a question back")
     candidates: int | None = Field(default=None, ge=0, description="how many numbered candidates the question shows")
     version: int | None = Field(default=None, ge=0, description="the current version number after the turn")
+    parent: int | None = Field(default=None, ge=0, description="the current version's parent after the turn")
+    versions: int | None = Field(default=None, ge=1, description="how many versions the tree holds (v0 included)")
+    children: list[int] | None = Field(default=None, description="the versions made from the current one")
     unchanged: bool | None = Field(default=None, description="the current image is pixel-identical to before the turn")
     within_mask: bool | None = Field(default=None,
                                      description="every changed pixel lies inside the new version's mask")

@@ -20,7 +20,7 @@ FORMAT = 1
 
 @dataclass
 class VersionRecord:
-    """One version the session made, in the order it was made (a version dropped by a later edit stays).
+    """One version the session made, in the order it was made (every branch of the tree).
 
     Paths are relative to the output folder.
     """
@@ -28,9 +28,11 @@ class VersionRecord:
     number: int
     turn: int
     """The turn that made it (0: the original)."""
-    instruction: str
-    image: str
-    sha256: str
+    parent: int | None = None
+    """The version it was made from (None: the original)."""
+    instruction: str = ""
+    image: str = ""
+    sha256: str = ""
     """The PNG's sha256 (the session folder's content id): equal ids, equal pixels."""
     mask: str | None = None
     """The mask that bounded the change (white = may change), None for the original."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from agent.editor import THREAD_ID, default_session_dir
-from agent.session.store import HISTORY, SessionStore, is_session
+from agent.session.conversation import CONVERSATION, Conversation
+from agent.session.store import HISTORY, is_session
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class SessionSummary:
 
 def sessions_root() -> Path:
     """The folder new sessions go to by default (``$XDG_DATA_HOME/chatedit/sessions``)."""
-    return default_session_dir().parent
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chatedit" / "sessions"
 
 
 def list_sessions(root: Path | None = None) -> list[SessionSummary]:
@@ -74,7 +74,7 @@ def latest_session(root: Path | None = None) -> SessionSummary | None:
 
 
 def _newest_first(root: Path) -> list[Path]:
-    paths = [p for p in (root.iterdir() if root.is_dir() else ()) if is_session(p)]
+    paths = [p for p in (root.iterdir() if root.is_dir() else ()) if is_session(p) and (p / HISTORY).is_file()]
     return sorted(paths, key=lambda p: (p / HISTORY).stat().st_mtime, reverse=True)
 
 
@@ -91,30 +91,6 @@ def _summarize(path: Path) -> SessionSummary:
 
 
 def _awaiting_answer(path: Path) -> bool:
-    """Whether the session in ``path`` waits on an answer (read from its checkpoints, nothing changed)."""
-    from agent.graph import compile_graph  # langgraph and the nodes take seconds; only needed when there are sessions
-
-    store = SessionStore.open(path)
-    try:
-        graph = compile_graph(store.checkpointer())
-        return bool(graph.get_state({"configurable": {"thread_id": THREAD_ID}}).interrupts)
-    finally:
-        store.close()
-
-
-def sessions_main(argv: list[str]) -> int:
-    """``chatedit sessions``: list saved sessions."""
-    p = argparse.ArgumentParser(prog="chatedit sessions", description="List saved sessions, newest first.")
-    p.add_argument("--root", metavar="DIR", help="sessions folder (default: the one chatedit saves to)")
-    args = p.parse_args(argv)
-    root = Path(args.root).expanduser() if args.root else sessions_root()
-    sessions = list_sessions(root)
-    if not sessions:
-        print(f"no sessions under {root}")
-        return 0
-    print(f"{'session':28s} {'last change':17s} {'versions':>8s}  question")
-    for s in sessions:
-        versions = "damaged" if s.damaged else str(s.versions)
-        print(f"{s.name:28s} {s.last_change:17s} {versions:>8s}  {'yes' if s.awaiting_answer else 'no'}")
-    print(f"\n{len(sessions)} session(s) in {root}; reopen one with: chatedit --resume {root}/NAME")
-    return 0
+    """Whether the session in ``path`` waits on an answer: its conversation log ends in a question."""
+    messages = Conversation(path / CONVERSATION, writable=False).recent(1)
+    return bool(messages) and messages[0].kind == "question"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.types import interrupt
 
 from agent.graph.nodes.common import stop
@@ -32,26 +31,24 @@ def clarify(state: State) -> dict[str, Any]:
 
     The interrupt comes first and nothing before it has effects: the node re-runs from the top on
     resume. An answer that names no candidate is asked about once more, then the turn stops.
+    (What was asked and answered is kept in the session's conversation log by the turn runner.)
     """
     question = state.question
     if question is None:
         raise ValueError("clarify reached without a question")
     answer = interrupt(question)
     choice = _parse(answer, question)
-    said: list[AnyMessage] = [HumanMessage(str(answer))]
     if choice is None:
         again: QuestionPayload = {**question, "retry": True,
-                 "text": f"Sorry, I didn't understand {_quoted(answer)}. {question['text']}"}
+                                  "text": f"Sorry, I didn't understand {_quoted(answer)}. {question['text']}"}
         answer = interrupt(again)
-        said += [AIMessage(again["text"]), HumanMessage(str(answer))]
         choice = _parse(answer, question)
-    heard = {"messages": said}
     if choice is None:
-        return {**stop(f"I still couldn't tell which one you meant from {_quoted(answer)}. Nothing changed; "
-                       "say the instruction again with the number, e.g. \"remove number 2\".",
-                       error="unclear answer", notes=state.notes), **heard}
+        return stop(f"I still couldn't tell which one you meant from {_quoted(answer)}. Nothing changed; "
+                    "say the instruction again with the number, e.g. \"remove number 2\".",
+                    error="unclear answer", notes=state.notes)
     if choice.kind == "cancel":
-        return {**stop("OK, cancelled. Nothing changed.", notes=state.notes), **heard}
+        return stop("OK, cancelled. Nothing changed.", notes=state.notes)
     candidates = question["candidates"]
     picked = candidates if choice.kind == "all" else [candidates[i] for i in choice.indices]
-    return {"chosen": [list(c["box"]) for c in picked], "question": None, **heard}
+    return {"chosen": [list(c["box"]) for c in picked], "question": None}

@@ -1,4 +1,4 @@
-"""The commit node: a turn's edits become one new version (all its steps recorded)."""
+"""The commit node: a turn's edits become one new version, a child of the current one (all its steps recorded)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
+from agent.graph.nodes.common import stop, versions_text
 from agent.graph.state import State
+from tools.errors import ChatEditError
 
 logger = logging.getLogger(__name__)
 
 
 def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Promote the turn's last draft to a version, record every step, save the history atomically."""
+    """Store the turn's last draft as a version and the tree in history.json, both durably, before any reply.
+
+    A version made where other versions already branch off starts a new branch: those are kept,
+    and the reply says so. When the version cannot be saved (disk full...), the history in memory
+    is put back as it was and the turn ends saying so: no version exists that the reply does not name.
+    """
     from tools.masks import union
 
     ctx = runtime.context
@@ -22,11 +29,23 @@ def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     store = ctx.store
     if not state.records or state.draft is None:
         raise ValueError("commit reached without edits")
-    image = store.promote_draft(state.draft)
-    regions = [store.load_mask(r["region"]) for r in state.records if r.get("region")]
-    mask = store.put_mask(union(*regions) if len(regions) > 1 else regions[0]) if regions else None
-    version = store.history.commit(image, mask=mask, instruction=state.text, steps=state.records,
-                                   seed=state.records[0].get("seed"), models=dict(ctx.tools.models))
-    store.save_history()
-    logger.info("committed version %d (%d steps)", version.number, len(state.records))
-    return {"committed": version.number, "version": version.number}
+    before = store.history.copy()
+    parent = before.head
+    kept = before.descendants(parent)
+    try:
+        image = store.promote_draft(state.draft)
+        regions = [store.load_mask(r.region) for r in state.records if r.region]
+        mask = store.put_mask(union(*regions) if len(regions) > 1 else regions[0]) if regions else None
+        version = store.history.commit(image, mask=mask, instruction=state.text, steps=state.records,
+                                       seed=state.records[0].seed, models=dict(ctx.tools.models), turn=state.turn)
+        store.save_history()
+    except ChatEditError as e:
+        store.history = before
+        logger.warning("could not commit: %s", e)
+        return stop(f"The edit could not be saved: {e}. Nothing changed.", error=str(e), notes=state.notes)
+    logger.info("committed version %d (%d steps) from version %d", version.number, len(state.records), parent)
+    branched = None
+    if kept:
+        verb = "is" if len(kept) == 1 else "are"
+        branched = f"Started a new branch from v{parent}; {versions_text(kept)} {verb} kept: /history."
+    return {"committed": version.number, "version": version.number, "branched": branched}

@@ -12,10 +12,10 @@ from agent.graph.state import State
 
 
 def current_step(state: State) -> Step:
-    """The plan step being executed (validated again: the state may come from an old checkpoint)."""
+    """The plan step being executed."""
     if state.plan is None:
         raise ValueError("no plan in the state")
-    return Step.model_validate(state.plan["steps"][state.step_index])
+    return state.plan.steps[state.step_index]
 
 
 def working_image(state: State, ctx: Context) -> Image.Image:
@@ -72,3 +72,19 @@ def describe(step: Step, *, count: int = 1) -> str:
             return f"Changed {target}: {content}."
         return f"Applied \"{content}\" to the whole image."
     return f"Did {step.action}."
+
+
+def versions_text(numbers: list[int]) -> str:
+    """Version numbers as short ranges: [1, 2, 3, 7] → "v1–v3 and v7"."""
+    runs: list[str] = []
+    start = prev = None
+    for n in sorted(numbers):
+        if prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            runs.append(f"v{start}" if start == prev else f"v{start}–v{prev}")
+        start = prev = n
+    if start is not None:
+        runs.append(f"v{start}" if start == prev else f"v{start}–v{prev}")
+    return runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " and " + runs[-1]

@@ -11,7 +11,8 @@ from langgraph.runtime import Runtime
 from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, describe, stop, what, working_image
 from agent.graph.plan import Step
-from agent.graph.state import State
+from agent.graph.state import Pending, State
+from agent.session.records import EditRecord
 from tools.boxes import clip_box, outer_box, scale_box
 from tools.errors import Cancelled, ChatEditError
 
@@ -100,25 +101,30 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         logger.info("edit step %d failed: %s", state.step_index, e)
         return stop(f"Editing {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=state.notes)
 
-    draft = ctx.store.put_draft(result.image)
-    record = {
-        "action": step.action, "target": what(step), "instruction": state.text, "step": step.model_dump(),
-        "box": box, "boxes": [list(b) for b in state.chosen], "mask": state.mask,
-        "region": ctx.store.put_mask(result.region), "seed": int(result.seed), "models": dict(ctx.tools.models),
-        "operation": result.operation, "prompt": result.prompt, "attempt": state.attempt, **extra,
-    }
+    try:
+        draft = ctx.store.put_draft(result.image)
+        region = ctx.store.put_mask(result.region)
+    except ChatEditError as e:
+        return stop(f"The edit of {what(step)} could not be kept: {e}. Nothing changed.", error=str(e),
+                    notes=state.notes)
     if "new_box" in extra:
-        record["box"] = extra["new_box"]        # "it" now lives in the new box
+        where = extra["new_box"]                # "it" now lives in the new box
     elif result.box is not None and box is None:
-        record["box"] = [float(v) for v in result.box]
+        where = [float(v) for v in result.box]
+    else:
+        where = box
+    record = EditRecord(action=step.action, target=what(step), instruction=state.text, step=step.model_dump(),
+                        box=where, boxes=[list(b) for b in state.chosen], mask=state.mask, region=region,
+                        seed=int(result.seed), models=dict(ctx.tools.models), operation=result.operation,
+                        prompt=result.prompt, attempt=state.attempt, new_box=extra.get("new_box"))
     if ctx.verify and ctx.planner is not None:
-        return {"result": {"draft": draft, "record": record}}
+        return {"result": Pending(draft=draft, record=record)}
     return accept(state, draft, record)
 
 
-def accept(state: State, draft: str, record: dict[str, Any]) -> dict[str, Any]:
+def accept(state: State, draft: str, record: EditRecord) -> dict[str, Any]:
     """The state update that keeps a step's result and moves to the next step."""
     step = current_step(state)
     return {"draft": draft, "records": [*state.records, record], "step_index": state.step_index + 1,
-            "notes": [*state.notes, describe(step, count=len(record["boxes"]))], "result": None, "attempt": 0,
+            "notes": [*state.notes, describe(step, count=len(record.boxes))], "result": None, "attempt": 0,
             "chosen": [], "mask": None}

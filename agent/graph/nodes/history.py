@@ -1,4 +1,4 @@
-"""The history node: undo / redo / revert steps move the history head (no pixels are made)."""
+"""The history node: undo / redo / revert steps move the head in the version tree (no pixels are made)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
-from agent.session.history import History, Move
-from agent.graph.nodes.common import current_step
+from agent.graph.nodes.common import current_step, stop
 from agent.graph.state import State
+from agent.session.history import History, Move
+from tools.errors import ChatEditError
 
 
 def _edits(n: int) -> str:
@@ -29,20 +30,26 @@ def describe_move(kind: str, move: Move, history: History) -> str:
             return "There is nothing to redo."
         short = " (all there were)" if move.moved < move.asked else ""
         return f"Redid {_edits(move.moved)}{short}; now at {where}."
-    if move.moved == 0:
+    if move.new == move.old:
         return f"Already at {where}."
-    return f"Went back to {where}." if move.new < move.old else f"Went forward to {where}."
+    if move.new in history.path(move.old):
+        return f"Went back to {where}."
+    if move.old in history.path(move.new):
+        return f"Went forward to {where}."
+    return f"Switched to {where}, on another branch (made from v{history[move.new].parent})."
 
 
 def history(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Apply an undo/redo/revert step and save the history.
+    """Apply an undo/redo/revert step and save the tree's new head durably.
 
     Edits made earlier in the same turn are not committed yet: an undo first drops them (that is
     what it undoes); a redo or revert drops them too, since it moves away from them.
     """
     ctx = runtime.context
+    store = ctx.store
     step = current_step(state)
-    hist = ctx.store.history
+    before = store.history.copy()
+    hist = store.history
     notes = list(state.notes)
     pending = bool(state.records)
     count = step.count or 1
@@ -61,7 +68,12 @@ def history(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             text = describe_move("revert", hist.revert(step.version), hist)
     else:
         raise ValueError(f"history reached with a {step.action} step")
-    ctx.store.save_history()
+    try:
+        store.save_history()
+    except ChatEditError as e:
+        store.history = before
+        where = "the original" if before.head == 0 else f"version {before.head}"
+        return stop(f"The move could not be saved: {e}. Still at {where}.", error=str(e), notes=state.notes)
     if text:
         notes.append(text)
     return {"notes": notes, "version": hist.head, "step_index": state.step_index + 1,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
@@ -13,6 +12,7 @@ from agent.graph.nodes.common import current_step, stop, what, working_image
 from agent.graph.plan import Referent
 from agent.graph.referents import reading_order, select
 from agent.graph.state import CandidatePayload, QuestionPayload, State
+from agent.session.records import EditRecord
 from tools.boxes import clip_box, iou
 from tools.errors import ChatEditError
 
@@ -21,10 +21,10 @@ logger = logging.getLogger(__name__)
 _NTH = {1: "1st", 2: "2nd", 3: "3rd"}
 
 
-def last_region(state: State, ctx: Context) -> dict[str, Any] | None:
+def last_region(state: State, ctx: Context) -> EditRecord | None:
     """The most recent edit record with a box: this turn's first, then the history's."""
     for record in reversed(state.records):
-        if record.get("box") is not None:
+        if record.box is not None:
             return record
     return ctx.store.history.last_region()
 
@@ -65,7 +65,7 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if record is None:
             return stop("There is no earlier edit for \"it\" to refer to yet. Nothing changed; "
                         "say which object you mean.", notes=state.notes)
-        return {**reset, "chosen": [list(record["box"])]}
+        return {**reset, "chosen": [list(record.box)]}
 
     if ref.box is not None:
         x0, y0, x1, y1 = ref.box
@@ -115,4 +115,4 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             f"Answer with a number (1-{len(candidates)}), a position like \"the left one\", \"all\", or \"cancel\".")
     question: QuestionPayload = {"text": text, "candidates": candidates, "image": image_id, "size": list(size),
                                  "step": state.step_index}
-    return {**reset, "question": question, "messages": [AIMessage(text)]}
+    return {**reset, "question": question}

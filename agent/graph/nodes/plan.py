@@ -1,76 +1,76 @@
-"""The plan node: starts a turn, asks the planner model for a typed plan of steps."""
+"""The plan node: starts a turn (its fields reset in one place) and gets a typed plan: given, or from the planner."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
+from agent.graph.state import State, turn_reset
+from agent.session.conversation import Message
 from agent.session.history import History
-from agent.graph.state import State
+from agent.session.records import EditRecord
 from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
 
-TURN_RESET: dict[str, Any] = {
-    "plan": None, "planner_replies": [], "step_index": 0, "draft": None, "records": [], "question": None,
-    "chosen": [], "mask": None, "result": None, "attempt": 0, "notes": [], "halt": False, "error": None,
-    "committed": None, "reply": None,
-}
-"""The per-turn fields, as a new turn starts."""
 
-
-def _box(box: Any) -> str:
+def _box(box: Sequence[float]) -> str:
     return "[" + ", ".join(f"{float(v):.0f}" for v in box) + "]"
 
 
-def _did(record: dict[str, Any]) -> str:
+def _did(record: EditRecord) -> str:
     """ "replace the cup with a red mug, box [120, 80, 260, 210]" """
-    step = record.get("step") or {}
-    text = f"{record.get('action', '?')} {record.get('target', '')}".strip()
-    content = str(step.get("content") or "").strip()
+    text = f"{record.action} {record.target}".strip()
+    content = str(record.step.get("content") or "").strip()
     if content:
-        text += {"replace": " with ", "recolor": " to "}.get(str(record.get("action")), ": ") + content
-    if record.get("box") is not None:
-        text += f", box {_box(record['box'])}"
+        text += {"replace": " with ", "recolor": " to "}.get(record.action, ": ") + content
+    if record.box is not None:
+        text += f", box {_box(record.box)}"
     return text
 
 
-def digest(history: History, messages: list[AnyMessage], *, versions: int = 6, turns: int = 6) -> str:
-    """A short text of what happened so far, for the planner: versions up to the head, recent talk."""
-    made = [v for v in history.versions[1: history.head + 1]][-versions:]
+def digest(history: History, messages: Sequence[Message], *, versions: int = 6, turns: int = 6) -> str:
+    """A short text of what happened so far, for the planner: the versions leading to the head, recent talk."""
+    made = [history[n] for n in history.path()[1:]][-versions:]
     parts = [f"v{v.number}: " + "; ".join(_did(r) for r in v.steps) + "." for v in made]
     text = " ".join(parts) if parts else "no edits yet."
     text += f" Current version: {history.head}" + (" (the original)." if history.head == 0 else ".")
     if history.can_redo():
         text += f" {history.can_redo()} undone version(s) can be redone."
-    recent = [m for m in messages if m.type in ("human", "ai")][-turns:]
+    recent = list(messages)[-turns:]
     if recent:
-        talk = " | ".join(f"{'user' if m.type == 'human' else 'editor'}: {' '.join(str(m.content).split())[:160]}"
+        talk = " | ".join(f"{'user' if m.role == 'user' else 'editor'}: {' '.join(m.text.split())[:160]}"
                           for m in recent)
         text += f" Recent conversation: {talk}"
     return text
 
 
 def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Reset the turn, record the user's words, and plan. A failed plan ends the turn with a clear reply."""
+    """Reset the turn and plan it. A given plan (a direct undo/redo/revert) skips the planner.
+
+    A failed plan ends the turn with a clear reply.
+    """
     from agent.graph.planning import MAX_IMAGE_SIDE, make_plan
 
     ctx = runtime.context
+    store = ctx.store
+    update: dict[str, Any] = {**turn_reset(), "version": store.history.head}
+    if state.direct is not None:
+        return {**update, "plan": state.direct}
     ctx.report("plan")
-    update: dict[str, Any] = {**TURN_RESET, "messages": [HumanMessage(state.text)],
-                              "version": ctx.store.history.head}
     if ctx.planner is None:
         return {**update, "halt": True, "error": "no planner model",
                 "notes": ["There is no planner model to understand that; nothing changed."]}
-    text = digest(ctx.store.history, state.messages)
+    earlier = [m for m in store.conversation.recent(24) if m.turn < state.turn]
+    text = digest(store.history, earlier)
     try:
-        head = ctx.store.history.current.image
-        image = ctx.store.load_image(head)
-        png = ctx.store.version_png(head) if max(image.size) <= MAX_IMAGE_SIDE else None   # sent as it is
+        head = store.history.current.image
+        image = store.load_image(head)
+        png = store.version_png(head) if max(image.size) <= MAX_IMAGE_SIDE else None   # sent as it is
         outcome = make_plan(ctx.planner, image=image, png=png, digest=text, text=state.text)
     except Cancelled:
         return {**update, "halt": True, "notes": ["Cancelled. Nothing changed."]}
@@ -85,4 +85,4 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "notes": [f"I couldn't work out what to do ({why}). Nothing changed; try rephrasing, "
                           "e.g. \"remove the cup\" or \"make the sky blue\"."]}
     logger.info("plan: %s", [s.action for s in outcome.plan.steps])
-    return {**update, "plan": outcome.plan.model_dump()}
+    return {**update, "plan": outcome.plan}

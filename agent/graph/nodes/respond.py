@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
-from agent.graph.state import State
+from agent.graph.state import ReplyPayload, State
 
 
 def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -23,13 +22,14 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = " ".join(n for n in notes if n) or "Done; nothing needed changing."
     if state.committed is not None:
         text += f" (version {state.committed})"
+        if state.branched:
+            text += f" {state.branched}"
     made = ctx.store.history[state.committed].image if state.committed is not None else None
-    reply = {"text": text, "version": state.committed, "image": made, "error": state.error}
-    return {"reply": reply, "messages": [AIMessage(text)], "question": None, "draft": None, "result": None,
-            "version": ctx.store.history.head}
+    reply: ReplyPayload = {"text": text, "version": state.committed, "image": made, "error": state.error}
+    return {"reply": reply, "question": None, "draft": None, "result": None, "version": ctx.store.history.head}
 
 
 def _moved_history(state: State) -> bool:
     """Whether an undo, redo or revert step ran earlier in this turn (the steps before ``step_index``)."""
-    steps = (state.plan or {}).get("steps", [])[: state.step_index]
-    return any(s.get("action") in ("undo", "redo", "revert") for s in steps)
+    steps = state.plan.steps[: state.step_index] if state.plan is not None else []
+    return any(s.action in ("undo", "redo", "revert") for s in steps)

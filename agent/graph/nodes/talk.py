@@ -17,5 +17,5 @@ def talk(state: State) -> dict[str, Any]:
     reply says so before the question.
     """
     step = current_step(state)
-    following = len(state.plan["steps"]) if step.action == "ask" and state.plan else state.step_index + 1
+    following = len(state.plan.steps) if step.action == "ask" and state.plan else state.step_index + 1
     return {"notes": [*state.notes, step.content.strip()], "step_index": following}

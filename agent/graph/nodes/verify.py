@@ -25,7 +25,7 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.result is None:
         raise ValueError("verify reached without a result")
     step = current_step(state)
-    draft, record = state.result["draft"], dict(state.result["record"])
+    draft, record = state.result.draft, state.result.record
     try:
         ok = bool(verify_result(ctx.planner, before=working_image(state, ctx), after=ctx.store.load_draft(draft),
                                 step=step))
@@ -34,9 +34,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     except Exception:  # a judge that fails must not lose a finished edit: keep it, unverified
         logger.exception("verification failed; keeping the result")
         ok = True
-        record["verified"] = None
+        record = record.model_copy(update={"verified": None})
     else:
-        record["verified"] = ok
+        record = record.model_copy(update={"verified": ok})
     if ok or state.attempt >= 1:
         return accept(state, draft, record)
     logger.info("step %d did not pass verification; retrying", state.step_index)

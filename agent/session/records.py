@@ -1,0 +1,48 @@
+"""What one edit step did, as a typed record: kept in the graph state, then in the version it made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EditRecord(BaseModel):
+    """One accepted edit step of a turn.
+
+    Boxes are XYXY in pixels of the edited image; ids are content ids of the session's files.
+    Unknown keys of older sessions are ignored when read back.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+    action: str
+    """The plan step's action: remove, replace, recolor, add, background or global."""
+    target: str = ""
+    """How the reply named what was edited ("the cup", "the last edited region")."""
+    instruction: str = ""
+    """The user's words of the turn."""
+    step: dict[str, Any] = Field(default_factory=dict)
+    """The plan step as the planner gave it (``Step.model_dump()``)."""
+    box: list[float] | None = None
+    """Where "it" now is: the located box, the new object's box, or the tool's own box."""
+    boxes: list[list[float]] = Field(default_factory=list)
+    """Every box the step acted on (several for "all of them")."""
+    mask: str | None = None
+    """Id of the object mask (``masks/<id>.png``), None for steps without one."""
+    region: str | None = None
+    """Id of the mask of pixels the step was allowed to change."""
+    seed: int | None = None
+    models: dict[str, str] = Field(default_factory=dict)
+    """Role → model id of the models that made it."""
+    operation: str = ""
+    prompt: str = ""
+    attempt: int = 0
+    """0 for the first try, 1 for the retry after a failed verification."""
+    new_box: list[float] | None = None
+    """The box a resized replace put the new object in."""
+    verified: bool | None = None
+    """The verifier's verdict: True, False, or None when no verdict was had."""
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=False)

@@ -1,0 +1,230 @@
+"""Turns: the one place that runs the graph on a session, keeps the conversation log, and recovers after a crash.
+
+A turn is one instruction (or one direct undo/redo/revert) with the questions, answers and reply
+that follow it. What the person says is appended to the session's conversation log (fsynced)
+before anything is done with it; the graph runs and checkpoints once, when it stops (a reply or a
+question); the reply or question is logged, then handed back. A crash at any moment therefore
+leaves a log whose last turn has no reply, and :meth:`Turns.recover` finishes that turn's story on
+reopening: it was saved (the history has its version), moved, or lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agent.graph.plan import Plan
+from agent.graph.state import STATE_TYPES, turn_reset
+from agent.replies import Candidate, Question, Reply
+from agent.session.conversation import Message
+from agent.session.errors import SessionDamagedError
+from agent.session.store import SessionStore
+from tools.errors import ChatEditError
+
+logger = logging.getLogger(__name__)
+
+THREAD_ID = "session"
+"""Every session folder holds one conversation thread."""
+
+
+class Turns:
+    """Runs turns of one session's graph (the caller serializes calls)."""
+
+    def __init__(self, store: SessionStore) -> None:
+        from agent.graph import compile_graph
+
+        self.store = store
+        self.config: dict[str, Any] = {"configurable": {"thread_id": THREAD_ID}}
+        self.graph = compile_graph(store.checkpointer(STATE_TYPES))
+        self._snapshot()                            # a damaged or foreign checkpoint is refused now
+
+    def _snapshot(self) -> Any:
+        import sqlite3
+
+        try:
+            snapshot = self.graph.get_state(self.config)
+        except (sqlite3.Error, ValueError, TypeError, KeyError) as e:
+            raise SessionDamagedError(f"{self.store.checkpoints_path} is damaged ({type(e).__name__}: {e}); move "
+                                      "it aside to reopen the session (versions, history and conversation are "
+                                      "kept; only a pending question is lost)") from e
+        values = snapshot.values
+        question = values.get("question")
+        if not isinstance(values.get("turn", 0), int) or not isinstance(values.get("records", []), list) \
+                or not (values.get("plan") is None or isinstance(values.get("plan"), Plan)) \
+                or not (question is None or isinstance(question, dict)):
+            raise SessionDamagedError(f"{self.store.checkpoints_path} does not hold a chatedit conversation; move "
+                                      "it aside to reopen the session (only a pending question is lost)")
+        return snapshot
+
+    # -- what is pending ----------------------------------------------------------------------------
+
+    def in_flight(self) -> set[str]:
+        """The content ids the turn in flight still needs (a pending question's drafts, masks, image)."""
+        values = self.graph.get_state(self.config).values
+        ids = {values.get("draft"), values.get("mask"), (values.get("question") or {}).get("image")}
+        for record in values.get("records") or ():
+            ids |= {getattr(record, "mask", None), getattr(record, "region", None)}
+        pending = values.get("result")
+        if pending is not None:
+            ids |= {getattr(pending, "draft", None), getattr(pending.record, "region", None)}
+        return {i for i in ids if isinstance(i, str)}
+
+    def question_payload(self) -> dict[str, Any] | None:
+        interrupts = self.graph.get_state(self.config).interrupts
+        return interrupts[-1].value if interrupts else None
+
+    def question(self) -> Question | None:
+        """The question the graph waits on, if any."""
+        payload = self.question_payload()
+        return self._question(payload) if payload is not None else None
+
+    def _question(self, payload: dict[str, Any]) -> Question:
+        return Question(text=payload["text"],
+                        candidates=tuple(Candidate(number=int(c["number"]), box=tuple(float(v) for v in c["box"]),
+                                                   label=str(c["label"]), score=float(c["score"]))
+                                         for c in payload["candidates"]),
+                        image_path=self.store.question_path(payload["image"]))
+
+    # -- running --------------------------------------------------------------------------------
+
+    def say(self, text: str, context: Any, *, direct: Plan | None = None) -> Reply:
+        """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert)."""
+        turn = self.store.conversation.last_turn + 1
+        kind = "move" if direct is not None else "say"
+        try:
+            self._log("user", text, turn, kind)
+        except ChatEditError as e:
+            return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
+        return self._invoke({"text": text, "turn": turn, "direct": direct}, context, turn)
+
+    def answer(self, value: str | int, context: Any) -> Reply:
+        """Resume the pending question with the user's answer."""
+        from langgraph.types import Command
+
+        turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
+        try:
+            self._log("user", str(value), turn, "answer")
+        except ChatEditError as e:
+            return Reply(f"Your answer could not be saved, so nothing was done: {e}", error=str(e))
+        return self._invoke(Command(resume=value), context, turn)
+
+    def _invoke(self, graph_input: Any, context: Any, turn: int) -> Reply:
+        hist_before = self.store.history
+        head = hist_before.head
+        try:
+            out = self.graph.invoke(graph_input, self.config, context=context, durability="exit")
+        except Exception as e:  # the API's boundary: a failed turn is a reply, never a crash
+            logger.exception("turn %d failed", turn)
+            return self._failed(e, turn, head)
+        plan = out.get("plan")
+        replies = tuple(out.get("planner_replies") or ())
+        if out.get("__interrupt__"):
+            payload = out["__interrupt__"][-1].value
+            question = self._question(payload)
+            note = self._try_log("assistant", question.text, turn, "question", image=payload["image"])
+            return Reply(question.text + note, question=question, plan=plan, planner_replies=replies)
+        reply = out.get("reply") or {}
+        text, version = str(reply.get("text", "")), reply.get("version")
+        text += self._try_log("assistant", text, turn, "reply", version=version)
+        return Reply(text, version=version, plan=plan, planner_replies=replies, error=reply.get("error"))
+
+    def _failed(self, e: Exception, turn: int, head: int) -> Reply:
+        """A turn that raised: say what was saved (a version, a move) and close the turn everywhere."""
+        message = str(e) if isinstance(e, ChatEditError) else f"{type(e).__name__}: {e}"
+        hist = self.store.history
+        made = [v.number for v in hist.versions if v.turn == turn]
+        if made:
+            text = (f"Made version {made[-1]}, but then something went wrong ({message}); the version is saved.")
+        elif hist.head != head:
+            text = f"Something went wrong ({message}). Nothing else changed; now at version {hist.head}."
+        else:
+            text = f"Something went wrong ({message}). Nothing changed."
+        text += self._close(text, turn, version=made[-1] if made else None, error=message)
+        return Reply(text, version=made[-1] if made else None, error=message)
+
+    def _close(self, text: str, turn: int, *, version: int | None = None, error: str | None = None,
+               kind: str = "reply") -> str:
+        """End the open turn in the checkpoint (a pending question is dropped) and in the log.
+
+        Returns what to add to the reply when either could not be written ("" when both were).
+        """
+        self.store.clear_drafts()
+        extra = ""
+        try:
+            self.graph.update_state(self.config, {**turn_reset(), "turn": turn, "version": self.store.history.head,
+                                                  "reply": {"text": text, "version": version, "image": None,
+                                                            "error": error}}, as_node="respond")
+        except Exception as e:  # noqa: BLE001 - the checkpoint is only the turn in flight; say it, go on
+            logger.warning("could not close the turn in the checkpoint: %s", e)
+            extra = f" (The conversation's checkpoint could not be written: {e}.)"
+        return extra + self._try_log("assistant", text, turn, kind, version=version)
+
+    def _log(self, role: str, text: str, turn: int, kind: str, **extra: Any) -> None:
+        self.store.conversation.append(Message(role=role, text=text, turn=turn, kind=kind,  # type: ignore[arg-type]
+                                               head=self.store.history.head, **extra))
+
+    def _try_log(self, role: str, text: str, turn: int, kind: str, **extra: Any) -> str:
+        """Log a message; "" when it was written, else a sentence to add to the reply."""
+        try:
+            self._log(role, text, turn, kind, **extra)
+        except ChatEditError as e:
+            logger.warning("%s", e)
+            return f" (This reply could not be added to the conversation log: {e}.)"
+        return ""
+
+    def cancel_question(self, context: Any) -> str:
+        """Drop the pending question the way a "cancel" answer would; returns what was said."""
+        from langgraph.types import Command
+
+        turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
+        text = "(The open question was dropped.)"
+        try:
+            self.graph.invoke(Command(resume="cancel"), self.config, context=context, durability="exit")
+        except Exception as e:  # noqa: BLE001 - closing the turn below drops it either way
+            logger.warning("cancelling the question failed: %s", e)
+        return text + self._close(text, turn)
+
+    # -- after a crash --------------------------------------------------------------------------
+
+    def recover(self) -> str | None:
+        """Finish the story of a turn a crash cut short; returns what was said about it (None: nothing to say)."""
+        if self.store.read_only:
+            return None
+        opened = self.store.conversation.open_turn()
+        snapshot = self.graph.get_state(self.config)
+        values, interrupted = snapshot.values, bool(snapshot.interrupts)
+        if opened is None:
+            if not interrupted:
+                self.store.clear_drafts()
+            return None
+        turn = opened.turn
+        last = self.store.conversation.recent(1)[0]
+        if interrupted and values.get("turn") == turn:
+            if last.kind == "question":
+                return None                             # a question waits for its answer: nothing was lost
+            payload = snapshot.interrupts[-1].value
+            if last.kind != "answer":                   # stopped after asking, before the question was logged
+                self._try_log("assistant", payload["text"], turn, "question", image=payload["image"])
+                return None
+        reply = values.get("reply") or {}
+        if not snapshot.next and values.get("turn") == turn and reply:
+            text = "The session stopped just before this reply was shown: " + str(reply.get("text", ""))
+            self._try_log("assistant", text, turn, "recovered", version=reply.get("version"))
+            return text
+        hist = self.store.history
+        made = [v.number for v in hist.versions if v.turn == turn]
+        if made:
+            text = f"The session stopped while finishing the last edit; it was saved as version {made[-1]}."
+        elif opened.head is not None and hist.head != opened.head:
+            text = f"The session stopped in the middle of a turn; now at version {hist.head}."
+        elif interrupted:
+            payload = snapshot.interrupts[-1].value
+            text = (f"The edit in flight when the session stopped was lost; nothing changed. "
+                    f"The question is still open: {payload['text']}")
+            self._try_log("assistant", text, turn, "question", image=payload["image"])
+            return text
+        else:
+            text = "The edit in flight when the session stopped was lost; nothing changed."
+        logger.warning("%s", text)
+        self._close(text, turn, version=made[-1] if made else None, kind="recovered")
+        return text
