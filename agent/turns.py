@@ -224,7 +224,8 @@ class Turns:
             self._try_log("assistant", text, turn, "question", image=payload["image"])
             return text
         else:
-            text = "The edit in flight when the session stopped was lost; nothing changed."
+            said = opened.text if len(opened.text) <= 60 else opened.text[:57] + "..."
+            text = f"The session stopped before \"{said}\" was done; nothing changed."
         logger.warning("%s", text)
         self._close(text, turn, version=made[-1] if made else None, kind="recovered")
         return text

@@ -138,7 +138,7 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
         clock.start()
         out, wall = timed(lambda t=text: editor.send(t))
         stages = clock.stop()
-        _, landed = timed(editor.flush)     # the version's PNG, written after the reply (a person reads meanwhile)
+        _, landed = timed(editor.flush)     # the PNG re-encode after the reply (the raw pixels were on disk before it)
         if out.version is None:
             problems.append(f"turn {i} ({text!r}) made no version: {out.text}")
         if samples is not None:
@@ -191,7 +191,8 @@ def report(result: dict[str, Any]) -> str:
     out.append(table([[k, v] for k, v in loads.items()] + [["cold start (all)", result["cold_start_s"]]],
                      ["model load", "seconds"]))
     out.append("")
-    extra = [[f"turn {i}: files on disk after the reply (s)", med.get(f"turn{i}.saved_after_reply")]
+    extra = [[f"turn {i}: PNG made after the reply (s; raw pixels were on disk before it)",
+              med.get(f"turn{i}.saved_after_reply")]
              for i in range(1, len(SESSION) + 1)]
     extra += [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
              ["peak RSS after load (MB)", result["peak_rss_mb_after_load"]],
