@@ -14,16 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from agent.replies import Candidate, Question, Reply, VersionInfo
-from agent.session.errors import SessionDamagedError, SessionLockedError, SessionReadOnlyError
-from agent.session.history import MAX_VERSIONS
+from agent.session.errors import (
+    SessionDamagedError,
+    SessionLockedError,
+    SessionReadOnlyError,
+)
+from agent.session.sessions import default_session_dir
 from agent.session.store import SessionStore, is_session
+from agent.turns import quoted
 from tools.errors import ChatEditError, InvalidInputError
 from tools.profiles import Profile
 
@@ -31,30 +35,6 @@ __all__ = ["Candidate", "Editor", "Question", "Reply", "SessionDamagedError", "S
            "SessionReadOnlyError", "VersionInfo", "default_session_dir"]
 
 logger = logging.getLogger(__name__)
-
-_INT64 = (-(2 ** 63), 2 ** 63 - 1)
-"""The ints an answer may be (the checkpoint stores the resume value as a 64-bit integer)."""
-
-
-def _quoted(value: object, limit: int = 40) -> str:
-    """``value`` as a short one-line repr for a message (huge ints are not spelled out)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return "a very large number"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def default_session_dir() -> Path:
-    """A new folder name under ``$XDG_DATA_HOME/chatedit/sessions`` (``~/.local/share/...``)."""
-    from agent.session.sessions import sessions_root
-
-    base, stamp = sessions_root(), datetime.now().strftime("%Y%m%d-%H%M%S")
-    path, i = base / stamp, 1
-    while path.exists():
-        i += 1
-        path = base / f"{stamp}-{i}"
-    return path
-
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``method`` holding the Editor's lock: calls from several threads run one at a time."""
@@ -98,17 +78,8 @@ class Editor:
             toolkit.on_load = self._loading     # model loads show up as progress stages ("load inpainting")
         self._turns = Turns(store)
         self.graph = self._turns.graph
-        recovered = self._turns.recover()
-        notes = [recovered] if recovered else []
-        if store.missing:
-            shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
-            notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
-                         "those versions cannot be shown until they are put back.")
-        if not store.read_only and store.find_strays(self._turns.in_flight()):
-            notes.append(f"{len(store.strays)} file(s) in this session belong to no version; "
-                         f"`chatedit sessions --gc {store.root}` removes them.")
-        self.opening_note: str | None = " ".join(notes) or None
-        """What reopening found: a turn a crash cut short, files that belong to no version (None: nothing)."""
+        self.opening_note: str | None = self._turns.reopen()
+        """What reopening found: a turn a crash cut short, missing images, stray files (None: nothing)."""
 
     def _loading(self, role: str, model_id: str) -> None:
         logger.info("loading %s model %s", role, model_id)
@@ -249,7 +220,7 @@ class Editor:
     def _number(self, number: int) -> int:
         latest = self.store.history.latest
         if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= latest:
-            raise InvalidInputError(f"there is no version {_quoted(number)}; versions are 0 to {latest}")
+            raise InvalidInputError(f"there is no version {quoted(number)}; versions are 0 to {latest}")
         return number
 
     @property
@@ -260,12 +231,7 @@ class Editor:
         """
         with self._guard:
             self.store.flush()
-            s, hist = self.store, self.store.history
-            return [VersionInfo(number=v.number, image_path=s.image_path(v.image),
-                                mask_path=s.mask_path(v.mask) if v.mask else None, instruction=v.instruction,
-                                steps=tuple(r.to_json() for r in v.steps), seed=v.seed, models=dict(v.models),
-                                created=v.created, parent=v.parent, children=hist.children(v.number))
-                    for v in hist.versions]
+            return [VersionInfo.of(v, self.store) for v in self.store.history.versions]
 
     @property
     def pending_question(self) -> Question | None:
@@ -294,8 +260,8 @@ class Editor:
 
     def _refused(self) -> Reply | None:
         if self.store.read_only:
-            text = (f"This session is open read-only, so nothing was changed; close the other chatedit that "
-                    f"has {self.session_dir} open, then reopen it without --read-only.")
+            text = ("This session is open read-only, so nothing was changed; to edit it, close any other chatedit "
+                    "that has it open and reopen it without --read-only (or copy a read-only folder elsewhere).")
             return Reply(text, error="read-only session")
         return None
 
@@ -324,17 +290,9 @@ class Editor:
         Anything but a string or an int (a bool is not a number here) is refused with the question
         still open; it does not count as the one unclear answer that gets the question asked again.
         """
-        refused = self._refused()
+        refused = self._refused() or self._turns.refuse_answer(value)
         if refused is not None:
             return refused
-        question = self._turns.question()
-        if question is None:
-            return Reply("There is no open question to answer.", error="no open question")
-        if isinstance(value, bool) or not isinstance(value, (str, int)) \
-                or (isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]):
-            text = (f"An answer is a number from 1 to {len(question.candidates)}, words like \"the left one\", "
-                    f"\"all\" or \"cancel\", not {_quoted(value)}; the question is still open.")
-            return Reply(text, question=question, error="not an answer")
         planner = self._planner
         if planner is None and self.profile.verify:
             try:
@@ -362,31 +320,7 @@ class Editor:
 
     @_locked
     def _move(self, kind: str, amount: int) -> Reply:
-        from agent.graph.plan import Plan, Step
-
-        refused = self._refused()
-        if refused is not None:
-            return refused
-        hist = self.store.history
-        least = 0 if kind == "revert" else 1
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount < least:
-            what = "a version number (0 or more)" if kind == "revert" else "a whole number of edits (1 or more)"
-            text = f"{kind} needs {what}, got {_quoted(amount)}."
-            return Reply(text, error=text)
-        if kind == "revert" and amount > hist.latest:
-            name = str(amount) if amount.bit_length() <= 64 else "that large"
-            text = f"There is no version {name}; versions go from 0 (the original) to {hist.latest}."
-            return Reply(text, error=text)
-        amount = min(amount, MAX_VERSIONS)              # no tree is deeper than it has versions
-        dropped = ""
-        if self._turns.question_payload() is not None:
-            dropped = self._turns.cancel_question(self._context(None)) + " "
-        # validated above (a direct undo may go further back than a planner's 100 steps)
-        step = Step.model_construct(action=kind, count=amount) if kind != "revert" \
-            else Step(action="revert", version=amount)
-        plan = Plan(reasoning=f"direct {kind}", steps=[step])
-        reply = self._turns.say(f"/{kind} {amount}", self._context(None), direct=plan)
-        return Reply(dropped + reply.text, error=reply.error) if dropped else reply
+        return self._refused() or self._turns.move(kind, amount, self._context(None))
 
     def undo(self, n: int = 1) -> Reply:
         """Go back ``n`` edits towards the original, along the current branch (no planner involved)."""

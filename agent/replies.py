@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.graph.plan import Plan
 
@@ -77,3 +78,12 @@ class VersionInfo:
     created: str
     parent: int | None = None
     children: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, version: Any, store: Any) -> VersionInfo:
+        """The public view of a :class:`agent.session.history.Version` of ``store``'s tree."""
+        return cls(number=version.number, image_path=store.image_path(version.image),
+                   mask_path=store.mask_path(version.mask) if version.mask else None,
+                   instruction=version.instruction, steps=tuple(r.to_json() for r in version.steps),
+                   seed=version.seed, models=dict(version.models), created=version.created,
+                   parent=version.parent, children=store.history.children(version.number))

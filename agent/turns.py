@@ -18,6 +18,7 @@ from agent.graph.state import STATE_TYPES, turn_reset
 from agent.replies import Candidate, Question, Reply
 from agent.session.conversation import Message
 from agent.session.errors import SessionDamagedError
+from agent.session.history import MAX_VERSIONS
 from agent.session.store import SessionStore
 from tools.errors import ChatEditError
 
@@ -25,6 +26,14 @@ logger = logging.getLogger(__name__)
 
 THREAD_ID = "session"
 """Every session folder holds one conversation thread."""
+
+
+def quoted(value: object, limit: int = 40) -> str:
+    """``value`` as a short one-line repr for a message (huge ints are not spelled out)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a very large number"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Turns:
@@ -96,6 +105,21 @@ class Turns:
         except ChatEditError as e:
             return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
         return self._invoke({"text": text, "turn": turn, "direct": direct}, context, turn)
+
+    def refuse_answer(self, value: object) -> Reply | None:
+        """Why ``value`` cannot answer now (no question; not a string or a 64-bit int), or None.
+
+        A refused value does not count as the one unclear answer that gets the question asked again.
+        """
+        question = self.question()
+        if question is None:
+            return Reply("There is no open question to answer.", error="no open question")
+        if isinstance(value, bool) or not isinstance(value, (str, int)) \
+                or (isinstance(value, int) and not -(2 ** 63) <= value < 2 ** 63):
+            text = (f"An answer is a number from 1 to {len(question.candidates)}, words like \"the left one\", "
+                    f"\"all\" or \"cancel\", not {quoted(value)}; the question is still open.")
+            return Reply(text, question=question, error="not an answer")
+        return None
 
     def answer(self, value: str | int, context: Any) -> Reply:
         """Resume the pending question with the user's answer."""
@@ -184,7 +208,43 @@ class Turns:
             logger.warning("cancelling the question failed: %s", e)
         return text + self._close(text, turn)
 
+    def move(self, kind: str, amount: object, context: Any) -> Reply:
+        """A direct undo/redo/revert: checked here, then run through the graph as a given plan (no planner)."""
+        from agent.graph.plan import Plan, Step
+
+        hist = self.store.history
+        least = 0 if kind == "revert" else 1
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < least:
+            what = "a version number (0 or more)" if kind == "revert" else "a whole number of edits (1 or more)"
+            text = f"{kind} needs {what}, got {quoted(amount)}."
+            return Reply(text, error=text)
+        if kind == "revert" and amount > hist.latest:
+            name = str(amount) if amount.bit_length() <= 64 else "that large"
+            text = f"There is no version {name}; versions go from 0 (the original) to {hist.latest}."
+            return Reply(text, error=text)
+        amount = min(amount, MAX_VERSIONS)              # no tree is deeper than it has versions
+        dropped = self.cancel_question(context) + " " if self.question_payload() is not None else ""
+        # validated above (a direct undo may go further back than a planner's 100 steps)
+        step = Step.model_construct(action=kind, count=amount) if kind != "revert" \
+            else Step(action="revert", version=amount)
+        reply = self.say(f"/{kind} {amount}", context, direct=Plan(reasoning=f"direct {kind}", steps=[step]))
+        return Reply(dropped + reply.text, error=reply.error) if dropped else reply
+
     # -- after a crash --------------------------------------------------------------------------
+
+    def reopen(self) -> str | None:
+        """What reopening found, said once: a turn a crash cut short, missing images, stray files."""
+        store = self.store
+        recovered = self.recover()
+        notes = [recovered] if recovered else []
+        if store.missing:
+            shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
+            notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
+                         "those versions cannot be shown until they are put back.")
+        if not store.read_only and store.find_strays(self.in_flight()):
+            notes.append(f"{len(store.strays)} file(s) in this session belong to no version; "
+                         f"`chatedit sessions --gc {store.root}` removes them.")
+        return " ".join(notes) or None
 
     def recover(self) -> str | None:
         """Finish the story of a turn a crash cut short; returns what was said about it (None: nothing to say)."""

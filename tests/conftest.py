@@ -105,3 +105,26 @@ def small_disk(tmp_path):
         yield SmallDisk(mount)
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def read_only_view(tmp_path):
+    """``view(folder)``: the folder seen through a read-only bind mount (a real read-only filesystem)."""
+    import subprocess
+
+    mounted = []
+
+    def view(folder: Path) -> Path:
+        target = tmp_path / f"read-only-{len(mounted)}"
+        target.mkdir()
+        for args in (["mount", "--bind", str(folder), str(target)], ["mount", "-o", "remount,bind,ro", str(target)]):
+            done = subprocess.run(args, capture_output=True)
+            if done.returncode != 0:
+                subprocess.run(["umount", str(target)], capture_output=True)
+                pytest.skip(f"cannot make a read-only mount here ({done.stderr.decode(errors='replace').strip()})")
+        mounted.append(target)
+        return target
+
+    yield view
+    for target in mounted:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)

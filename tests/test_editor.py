@@ -381,3 +381,34 @@ def test_the_tiny_profiles_real_llava_plans_a_turn_end_to_end(tmp_path, tiny_pro
             assert editor.current_version == 0 and len(editor.history) == 1
             assert np.array_equal(pixels(editor), np.asarray(coffee.resize(SIZE)))
             assert not edits or "othing changed" in reply.text or "othing else changed" in reply.text, reply.text
+
+
+def test_damaged_session_files_are_one_line_errors_and_a_damaged_image_is_a_reply(make, tmp_path):
+    from agent.editor import SessionDamagedError
+
+    editor = make(recolor("saucer", "white"), recolor("table", "blue"))
+    assert editor.send("white saucer").version == 1
+    root = editor.session_dir
+    editor.flush()
+    head_file = editor.history[1].image_path
+    editor.close()
+
+    head_file.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)                 # the current version's file, broken
+    again = make(session=root)
+    with pytest.raises(SessionDamagedError) as raised:
+        again.current_image
+    assert "\n" not in str(raised.value) and head_file.name in str(raised.value)
+    reply = again.send("blue table")                                          # a reply, never a raise
+    assert reply.error and reply.version is None and "\n" not in reply.text
+    assert again.revert(0).error is None and again.current_version == 0     # the way out still works
+    again.close()
+
+    (root / "checkpoints.sqlite").write_bytes(b"this is not a database" * 100)
+    for path in root.glob("checkpoints.sqlite-*"):
+        path.unlink()
+    with pytest.raises(SessionDamagedError) as raised:
+        make(session=root)
+    assert "checkpoints.sqlite" in str(raised.value) and "move it aside" in str(raised.value)
+    (root / "checkpoints.sqlite").unlink()                                    # what the message says to do
+    reopened = make(session=root)
+    assert reopened.current_version == 0 and len(reopened.history) == 2 and reopened.conversation

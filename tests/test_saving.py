@@ -195,6 +195,26 @@ def test_one_writer_a_second_editor_is_refused_and_may_open_read_only(make):
     assert make(session=root).current_version == 1                   # free again once closed
 
 
+def test_a_session_on_a_read_only_filesystem_opens_read_only_and_refuses_changes(make, read_only_view):
+    from agent.editor import SessionReadOnlyError
+
+    editor = make(plan(recolor("table", "blue")))
+    assert editor.send("blue table").version == 1
+    root = editor.session_dir
+    editor.close()
+    frozen = read_only_view(root)
+    with pytest.raises(SessionReadOnlyError) as refused:
+        make(session=frozen)
+    assert "Read-only file system" in str(refused.value) and "read-only" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    viewer = make(session=frozen, read_only=True)
+    assert viewer.current_version == 1 and viewer.conversation[-1][1].endswith("(version 1)")
+    assert np.array_equal(np.asarray(viewer.current_image), np.asarray(viewer.version_image(1)))
+    for reply in (viewer.send("make it red"), viewer.undo(), viewer.revert(0)):
+        assert reply.error and "read-only" in reply.text and "\n" not in reply.text
+    assert viewer.current_version == 1
+
+
 def test_two_threads_on_one_editor_lose_no_turn_and_build_on_the_current_version(make):
     editor = make(*[plan(recolor("table", c)) for c in ("red", "green", "blue", "white", "black", "grey")])
     errors: list[BaseException] = []
@@ -292,3 +312,23 @@ def test_a_png_that_cannot_be_made_leaves_the_raw_pixels_and_reopening_makes_it(
     again.flush()
     assert (root / "versions" / f"{image_id}.png").is_file() and not (root / "versions" / f"{image_id}.ppm").exists()
     assert np.array_equal(np.asarray(again.current_image), np.asarray(editor.current_image))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_job_that_dies_of_a_base_exception_never_hangs_flush():
+    from agent.session.writer import Writer
+
+    class Crash(BaseException):
+        pass
+
+    writer, landed = Writer(background=True), []
+
+    def die():
+        raise Crash()
+
+    writer.submit("dies", die)
+    writer.submit("after", lambda: landed.append("after"))
+    done = threading.Event()
+    threading.Thread(target=lambda: (writer.flush(), done.set()), daemon=True).start()
+    assert done.wait(10), "flush hung on a writer thread that died"
+    assert landed == ["after"] and not writer.busy

@@ -111,6 +111,7 @@ class Crash(BaseException):
 def test_a_failed_or_interrupted_history_write_leaves_the_old_file_whole(store, small, monkeypatch):
     store.history.commit(store.put_image(small.rotate(180)), instruction="turn it")
     store.save_history()
+    store.flush()                              # the background PNG is made before fsync starts failing
     path = store.root / "history.json"
     saved = path.read_bytes()
     store.history.undo()

@@ -24,6 +24,23 @@ def _damaged(path: Path, why: str) -> SessionDamagedError:
                                "history and conversation are kept, only a pending question is lost")
 
 
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    """A connection to ``path``; read-only ones never write (not even WAL's shared-memory file)."""
+    if not read_only:
+        return sqlite3.connect(path, check_same_thread=False)
+    if not path.is_file():
+        return sqlite3.connect(":memory:", check_same_thread=False)
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        # A folder nobody can write (a read-only filesystem): WAL cannot make its shared-memory file,
+        # and since nobody can be writing, the file may be read as an immutable one.
+        conn.close()
+        return sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
+
+
 def open_checkpointer(path: Path, *, read_only: bool, types: Iterable[tuple[str, str]]) -> tuple[Any, Any]:
     """Open ``path`` and return ``(connection, SqliteSaver)``; read-only opens never write to it.
 
@@ -41,13 +58,7 @@ def open_checkpointer(path: Path, *, read_only: bool, types: Iterable[tuple[str,
 
     serde = JsonPlusSerializer(allowed_msgpack_modules=list(types))
     try:
-        if read_only:
-            if not path.is_file():
-                conn = sqlite3.connect(":memory:", check_same_thread=False)
-            else:
-                conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        else:
-            conn = sqlite3.connect(path, check_same_thread=False)
+        conn = _connect(path, read_only=read_only)
     except sqlite3.Error as e:
         raise SessionReadOnlyError(f"{path} cannot be opened ({e}); check the folder's permissions, "
                                    "or open the session read-only") from e

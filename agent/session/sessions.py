@@ -54,6 +54,16 @@ def sessions_root() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "chatedit" / "sessions"
 
 
+def default_session_dir() -> Path:
+    """A new folder name under :func:`sessions_root` (the date and time, numbered when taken)."""
+    base, stamp = sessions_root(), datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, i = base / stamp, 1
+    while path.exists():
+        i += 1
+        path = base / f"{stamp}-{i}"
+    return path
+
+
 def list_sessions(root: Path | None = None) -> list[SessionSummary]:
     """The sessions in ``root``, most recently changed first.
 

@@ -60,15 +60,21 @@ class Writer:
             self._cond.wait_for(lambda: self._thread is None and not self._jobs)
 
     def _drain(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._cond:
+                    # Seen empty and marked done under one lock: a submit in between starts a new thread.
+                    if not self._jobs:
+                        return
+                    job = self._jobs.popleft()
+                self._run(job)
+        finally:                                   # however the thread ends, flush never waits on it again
             with self._cond:
-                # Seen empty and marked done under one lock: a submit in between starts a new thread.
-                if not self._jobs:
-                    self._thread = None
-                    self._cond.notify_all()
-                    return
-                job = self._jobs.popleft()
-            self._run(job)
+                self._thread = None
+                if self._jobs:                     # it ended early (a BaseException): the rest still runs
+                    self._thread = threading.Thread(target=self._drain, name="chatedit-writer", daemon=False)
+                    self._thread.start()
+                self._cond.notify_all()
 
     def _run(self, job: Job) -> None:
         try:
