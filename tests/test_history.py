@@ -105,8 +105,8 @@ def test_json_round_trip_keeps_the_tree_head_redo_and_records():
     h.revert(1)
     h.redo()                               # goes to 4, the child visited last
     h.undo()
-    data = json.loads(json.dumps(h.to_json()))
-    again = History.from_json(data)
+    assert json.loads(h.to_text()) == json.loads(json.dumps(h.to_json()))      # the file's text, line by line
+    again = History.from_json(json.loads(h.to_text()))
     assert again.head == 1 and again.latest == 4 and again.versions == h.versions
     assert again.redo_child(1) == 4 and again.children(1) == (2, 4)
     assert again[3].steps[0].box == [3, 3, 8, 8] and again[3].turn == 3

@@ -296,7 +296,7 @@ class SessionStore:
             SessionStorageError: it could not be written (the file on disk is the old one, intact).
         """
         path = self.root / HISTORY
-        data = json.dumps(self.history.to_json(), indent=1).encode("utf-8")
+        data = self.history.to_text().encode("utf-8")
         self._writable()
         try:
             if path.is_file():                 # keep the previous good history: a hard link costs no copy
