@@ -71,19 +71,12 @@ class SmallDisk:
 
     def fill(self) -> None:
         """Take every free byte (a session on this disk can then write nothing)."""
-        with open(self._ballast, "ab") as f:
-            block = b"\0" * 65536
-            try:
-                while True:
-                    f.write(block)
-                    f.flush()
-            except OSError:
-                pass
-            size = 4096
-            while size:                           # the last partial blocks too
+        with open(self._ballast, "ab", buffering=0) as f:    # unbuffered: nothing is left to fail on close
+            size = 1 << 20
+            while size:
                 try:
-                    f.write(b"\0" * size)
-                    f.flush()
+                    while True:
+                        f.write(b"\0" * size)
                 except OSError:
                     size //= 2
 

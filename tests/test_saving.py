@@ -332,3 +332,24 @@ def test_a_writer_job_that_dies_of_a_base_exception_never_hangs_flush():
     threading.Thread(target=lambda: (writer.flush(), done.set()), daemon=True).start()
     assert done.wait(10), "flush hung on a writer thread that died"
     assert landed == ["after"] and not writer.busy
+
+
+def test_reopening_on_a_full_disk_is_a_one_line_error_or_opens_and_says_so(make, small_disk):
+    from tools.errors import ChatEditError
+
+    editor = make(plan(recolor("table", "blue")), where=small_disk.root / "session")
+    assert editor.send("blue table").version == 1
+    root = editor.session_dir
+    editor.close()
+    for path in root.glob("checkpoints.sqlite*"):                    # it must be made again, on a full disk
+        path.unlink()
+    small_disk.fill()
+    try:
+        again = make(session=root)
+    except ChatEditError as e:
+        assert "\n" not in str(e) and ("space" in str(e) or "full" in str(e)), str(e)
+    else:
+        assert again.current_version == 1 and "\n" not in again.undo().text
+        again.close()
+    small_disk.free()
+    assert make(session=root).current_version in (0, 1)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agent.session.errors import SessionDamagedError, SessionReadOnlyError
+from agent.session.errors import SessionDamagedError, SessionReadOnlyError, SessionStorageError
 
 TABLES = {"checkpoints", "writes"}
 """The tables LangGraph's SqliteSaver makes (and all a chatedit checkpoint file may hold)."""
@@ -80,6 +80,9 @@ def open_checkpointer(path: Path, *, read_only: bool, types: Iterable[tuple[str,
         raise
     except sqlite3.DatabaseError as e:
         conn.close()
+        if "full" in str(e):
+            raise SessionStorageError(f"{path} cannot be written ({e}); free some disk space and open the session "
+                                      "again (nothing saved was lost)") from e
         if "readonly" in str(e) or "read-only" in str(e) or "unable to open" in str(e):
             raise SessionReadOnlyError(f"{path} cannot be written ({e}); open the session read-only, or copy "
                                        "it somewhere writable") from e
