@@ -314,13 +314,14 @@ def test_a_png_that_cannot_be_made_leaves_the_raw_pixels_and_reopening_makes_it(
     assert np.array_equal(np.asarray(again.current_image), np.asarray(editor.current_image))
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_writer_job_that_dies_of_a_base_exception_never_hangs_flush():
+def test_a_writer_job_that_dies_of_a_base_exception_never_hangs_flush(monkeypatch):
     from agent.session.writer import Writer
 
     class Crash(BaseException):
         pass
 
+    died = threading.Event()
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.set())    # the thread's death, seen here
     writer, landed = Writer(background=True), []
 
     def die():
@@ -331,7 +332,7 @@ def test_a_writer_job_that_dies_of_a_base_exception_never_hangs_flush():
     done = threading.Event()
     threading.Thread(target=lambda: (writer.flush(), done.set()), daemon=True).start()
     assert done.wait(10), "flush hung on a writer thread that died"
-    assert landed == ["after"] and not writer.busy
+    assert landed == ["after"] and not writer.busy and died.wait(10)
 
 
 def test_reopening_on_a_full_disk_is_a_one_line_error_or_opens_and_says_so(make, small_disk):
