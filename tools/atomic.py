@@ -17,12 +17,14 @@ def is_temp_file(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
 
 
-def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None], *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None], *, durable: bool = True,
+                 mode: int | None = None) -> None:
     """Write ``data`` (bytes, or a function that writes to the open file) to ``path`` atomically.
 
     The bytes go to a temp file in the same folder, which then replaces ``path`` (``os.replace``).
     With ``durable`` the temp file is fsynced before the rename and the folder after it, so the new
-    file survives a power cut as well as a killed process.
+    file survives a power cut as well as a killed process. ``mode``: the new file's permissions
+    (default: the temp file's 0600).
 
     Raises:
         OSError: the file could not be written (the temp file is removed; ``path`` is untouched).
@@ -37,6 +39,8 @@ def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], None], *, durabl
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import struct
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
+from tools.atomic import atomic_write
 from tools.errors import ImageLoadError, ImageSaveError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -360,23 +360,10 @@ def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image
     if final.is_dir():
         raise ImageSaveError(f"cannot save {final}: it is a folder; give a file name")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    except OSError as e:
-        raise ImageSaveError(f"cannot save {final}: cannot write in its folder ({_one_line(e)}); "
-                             "check the folder's permissions") from e
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            out.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, (final.stat().st_mode & 0o777) if final.exists() else 0o644)
-        os.replace(tmp, final)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, Exception):
-            raise ImageSaveError(f"cannot save {final}: {_one_line(e)}; check free space and permissions") from e
-        raise
+        atomic_write(final, lambda f: out.save(f, format=fmt, **options),
+                     mode=(final.stat().st_mode & 0o777) if final.exists() else 0o644)
+    except Exception as e:  # noqa: BLE001 - the encoder's and the disk's failures alike: one line
+        raise ImageSaveError(f"cannot save {final}: {_one_line(e)}; check free space and permissions") from e
     logger.debug("saved %s (%s, %dx%d)", final, fmt, out.width, out.height)
     return final
 

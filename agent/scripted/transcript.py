@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from tools.atomic import atomic_write
 from tools.errors import ImageSaveError, InvalidInputError
 
 FORMAT = 1
@@ -111,13 +110,9 @@ class SessionRecord:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        atomic_write(path, text.encode("utf-8", "replace"), durable=False, mode=0o644)  # (a lone surrogate: "?")
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise ImageSaveError(f"could not write {path}: {e.strerror or e}") from e
 
 
