@@ -117,18 +117,7 @@ class Editor:
         if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
             store = SessionStore.open(image_or_session, read_only=read_only)
         else:
-            from tools.imageio import as_rgb, load_image
-            from tools.samples import is_sample, sample_path
-
-            if isinstance(image_or_session, str) and is_sample(image_or_session) \
-                    and not Path(image_or_session).exists():
-                image_or_session = sample_path(image_or_session)
-            loaded = as_rgb(image_or_session) if isinstance(image_or_session, Image.Image) \
-                else load_image(image_or_session)
-            for warning in loaded.warnings:
-                logger.warning("%s", warning)
-            store = SessionStore.create(session_dir if session_dir is not None else default_session_dir(),
-                                        loaded.image, alpha=loaded.alpha)
+            store = SessionStore.start(image_or_session, session_dir or default_session_dir())
         try:
             if toolkit is None:
                 from tools.toolkit import Toolkit
@@ -164,19 +153,8 @@ class Editor:
             ImageSaveError: the file cannot be written (the session is untouched).
             InvalidInputError: there is no such version.
         """
-        from tools.imageio import save_image
-
         number = self.current_version if version is None else self._number(version)
-        info = self.store.history[number]
-        metadata = {"chatedit:version": str(number), "chatedit:session": str(self.session_dir),
-                    "chatedit:profile": self.profile.name}
-        if info.instruction:
-            metadata["chatedit:instruction"] = info.instruction
-        if info.seed is not None:
-            metadata["chatedit:seed"] = str(info.seed)
-        if info.models:
-            metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
-        return save_image(self.store.load_image(info.image), path, alpha=self.store.alpha, metadata=metadata)
+        return self.store.export(number, path, profile=self.profile.name)
 
     # -- state --------------------------------------------------------------------------------
 

@@ -18,10 +18,22 @@ import numpy as np
 from PIL import Image
 
 from agent.scripted.checks import Outcome, check
-from agent.scripted.script import Script, ScriptTurn, script_from_file, script_from_transcript
+from agent.scripted.script import (
+    Script,
+    ScriptTurn,
+    script_from_file,
+    script_from_transcript,
+)
 from agent.scripted.scripted_planner import ScriptedPlanner
 from agent.scripted.session_file import SessionFileError, load_session_file
-from agent.scripted.transcript import SessionRecord, TurnRecord, VersionRecord, contact_sheet, write_json, write_markdown
+from agent.scripted.transcript import (
+    SessionRecord,
+    TurnRecord,
+    VersionRecord,
+    contact_sheet,
+    write_json,
+    write_markdown,
+)
 from tools.errors import ChatEditError, ImageLoadError, InvalidInputError
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agent.session.errors import SessionDamagedError, SessionReadOnlyError, SessionStorageError
+from agent.session.errors import (
+    SessionDamagedError,
+    SessionReadOnlyError,
+    SessionStorageError,
+)
 
 TABLES = {"checkpoints", "writes"}
 """The tables LangGraph's SqliteSaver makes (and all a chatedit checkpoint file may hold)."""

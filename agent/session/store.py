@@ -36,7 +36,11 @@ import numpy as np
 from PIL import Image
 
 from agent.session.conversation import CONVERSATION, Conversation
-from agent.session.errors import SessionDamagedError, SessionReadOnlyError, SessionStorageError
+from agent.session.errors import (
+    SessionDamagedError,
+    SessionReadOnlyError,
+    SessionStorageError,
+)
 from agent.session.history import History, HistoryFormatError, is_content_id
 from agent.session.lock import SessionLock
 from agent.session.writer import Writer
@@ -168,6 +172,23 @@ class SessionStore:
             raise
         logger.info("new session in %s", root)
         return store
+
+    @classmethod
+    def start(cls, source: str | Path | Image.Image, root: str | Path) -> SessionStore:
+        """:meth:`create` a session in ``root`` from an image path, a PIL image or a bundled sample's name.
+
+        Raises:
+            ImageLoadError: the image cannot be read.
+        """
+        from tools.imageio import as_rgb, load_image
+        from tools.samples import is_sample, sample_path
+
+        if isinstance(source, str) and is_sample(source) and not Path(source).exists():
+            source = sample_path(source)
+        loaded = as_rgb(source) if isinstance(source, Image.Image) else load_image(source)
+        for warning in loaded.warnings:
+            logger.warning("%s", warning)
+        return cls.create(root, loaded.image, alpha=loaded.alpha)
 
     @classmethod
     def open(cls, root: str | Path, *, read_only: bool = False, background: bool = True) -> SessionStore:
@@ -550,6 +571,27 @@ class SessionStore:
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise SessionDamagedError(f"{path} cannot be read ({e}); remove it to export without transparency") \
                 from e
+
+    def export(self, number: int, path: str | Path, *, profile: str = "") -> Path:
+        """Write version ``number`` to ``path`` with the opened image's alpha put back and how it was made
+        (instruction, version, seed, models) as PNG text.
+
+        Raises:
+            ImageSaveError: the file cannot be written (the session is untouched).
+        """
+        from tools.imageio import save_image
+
+        info = self.history[number]
+        metadata = {"chatedit:version": str(number), "chatedit:session": str(self.root)}
+        if profile:
+            metadata["chatedit:profile"] = profile
+        if info.instruction:
+            metadata["chatedit:instruction"] = info.instruction
+        if info.seed is not None:
+            metadata["chatedit:seed"] = str(info.seed)
+        if info.models:
+            metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
+        return save_image(self.load_image(info.image), path, alpha=self.alpha, metadata=metadata)
 
     def version_image(self, number: int | None = None) -> Image.Image:
         """The pixels of version ``number`` (None: the head)."""

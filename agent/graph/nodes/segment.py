@@ -12,7 +12,6 @@ from agent.graph.nodes.common import current_step, stop, what, working_image
 from agent.graph.state import State
 from tools.errors import ChatEditError, InvalidInputError
 
-
 BOX_MARGIN = 0.1
 """A mask may reach this fraction of its box's size beyond the box (SAM sometimes spills into the background)."""
 
