@@ -17,6 +17,14 @@ Selector = Literal["leftmost", "rightmost", "topmost", "bottommost", "largest", 
 """How to pick among several detections. ``center``: closest to the image centre.
 ``nth_from_left``/``nth_from_right`` use :attr:`Referent.n` (1-based). ``all``: every match."""
 
+Relation = Literal["left_of", "right_of", "above", "below", "next_to", "on", "in", "in_front_of", "behind"]
+"""How one thing stands to another, read geometrically from their boxes (:mod:`agent.graph.relations`).
+
+As a referent's ``relation``: keep the candidates that stand so to the ``anchor`` ("the cup left of
+the plate", "the dog on the sofa"). As an add step's ``place``: where the new object goes relative
+to the referent: ``next_to``/``left_of``/``right_of``/``above``/``below`` beside it (never over it),
+``on``/``in`` over or inside its box."""
+
 REGION_ACTIONS = frozenset({"replace", "remove", "recolor", "add", "background"})
 """Actions that need a referent (a region of the image)."""
 
@@ -41,6 +49,71 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
+class Anchor(BaseModel):
+    """The other thing a relation is about ("the plate" in "the cup left of the plate")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phrase: str = Field(min_length=1, max_length=200, description="noun phrase to ground, e.g. 'plate'")
+    attributes: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=8)
+    selector: Selector | None = Field(default=None, description="which one, when there are several")
+    n: int | None = Field(default=None, ge=1, le=50)
+
+    @field_validator("phrase")
+    @classmethod
+    def _clean_phrase(cls, phrase: str) -> str:
+        phrase = clean_text(phrase)
+        if not phrase.strip():
+            raise ValueError("an anchor needs a phrase")
+        return phrase
+
+    @field_validator("attributes")
+    @classmethod
+    def _clean_attributes(cls, attributes: list[str]) -> list[str]:
+        return [clean_text(a) for a in attributes]
+
+    @field_validator("n", mode="before")
+    @classmethod
+    def _n_not_bool(cls, n: Any) -> Any:
+        return _no_bool(n)
+
+    @model_validator(mode="after")
+    def _n_with_nth(self) -> Anchor:
+        if self.selector in ("nth_from_left", "nth_from_right") and self.n is None:
+            raise ValueError(f"selector {self.selector} needs n")
+        return self
+
+
+class Exclusion(BaseModel):
+    """Which of the matches to leave out ("all the cups except the one on the left")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selector: Selector | None = Field(default=None, description="the excluded one's place, e.g. leftmost")
+    n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
+    attributes: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=8,
+                                                                    description="e.g. ['red']")
+    count: int | None = Field(default=None, ge=1, le=50, description="how many are left out (the two on the left)")
+
+    @field_validator("attributes")
+    @classmethod
+    def _clean_attributes(cls, attributes: list[str]) -> list[str]:
+        return [clean_text(a) for a in attributes]
+
+    @field_validator("n", "count", mode="before")
+    @classmethod
+    def _int_not_bool(cls, value: Any) -> Any:
+        return _no_bool(value)
+
+    @model_validator(mode="after")
+    def _says_which(self) -> Exclusion:
+        if self.selector in (None, "all") and not self.attributes:
+            raise ValueError("an exclusion needs a selector (not all) or attributes")
+        if self.selector in ("nth_from_left", "nth_from_right") and self.n is None:
+            raise ValueError(f"selector {self.selector} needs n")
+        return self
+
+
 class Referent(BaseModel):
     """What a step acts on.
 
@@ -58,6 +131,13 @@ class Referent(BaseModel):
     box: list[Annotated[float, Field(allow_inf_nan=False, strict=True)]] | None = Field(
         default=None, min_length=4, max_length=4, description="explicit [x0, y0, x1, y1] in image pixels")
     last_edited: bool = Field(default=False, description="the region edited last ('it', 'that')")
+    count: int | None = Field(default=None, ge=1, le=50,
+                              description="how many the user means: 'both' is 2, 'the three cups' is 3")
+    exclude: list[Exclusion] = Field(default_factory=list, max_length=8,
+                                     description="matches to leave out: 'all except the left one'")
+    relation: Relation | None = Field(default=None, description="how it stands to the anchor: 'the cup left of "
+                                                                "the plate' is left_of")
+    anchor: Anchor | None = Field(default=None, description="the other thing the relation is about")
 
     @field_validator("phrase")
     @classmethod
@@ -69,7 +149,7 @@ class Referent(BaseModel):
     def _clean_attributes(cls, attributes: list[str]) -> list[str]:
         return [clean_text(a) for a in attributes]
 
-    @field_validator("n", mode="before")
+    @field_validator("n", "count", mode="before")
     @classmethod
     def _n_not_bool(cls, n: Any) -> Any:
         return _no_bool(n)
@@ -92,6 +172,8 @@ class Referent(BaseModel):
             raise ValueError("a referent needs a phrase, a box, or last_edited")
         if self.selector in ("nth_from_left", "nth_from_right") and self.n is None:
             raise ValueError(f"selector {self.selector} needs n")
+        if (self.relation is None) != (self.anchor is None):
+            raise ValueError("relation and anchor come together")
         return self
 
 
@@ -111,6 +193,10 @@ class Step(BaseModel):
     content: str = Field(default="", max_length=500)
     count: int | None = Field(default=None, ge=1, le=100)
     version: int | None = Field(default=None, ge=0, le=MAX_VERSION)
+    place: Relation | None = Field(default=None, description="add only: where the new object goes relative to "
+                                                             "the referent; next_to/left_of/... beside it, on/in over it")
+    two_stage: bool | None = Field(default=None, description="replace only: erase the old object first (the new "
+                                                             "one's shape or size differs)")
 
     @field_validator("content")
     @classmethod
@@ -131,6 +217,10 @@ class Step(BaseModel):
             raise ValueError(f"action {self.action} needs content")
         if self.action == "revert" and self.version is None:
             raise ValueError("action revert needs version")
+        if self.place is not None and self.action != "add":
+            raise ValueError(f"place is for add steps, not {self.action}")
+        if self.two_stage is not None and self.action != "replace":
+            raise ValueError(f"two_stage is for replace steps, not {self.action}")
         return self
 
 
@@ -141,6 +231,7 @@ class Plan(BaseModel):
 
     reasoning: str = Field(max_length=4000, description="think step by step before choosing steps")
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+
 
     @field_validator("reasoning")
     @classmethod

@@ -66,6 +66,7 @@ class Pending(BaseModel):
 
 STATE_TYPES: tuple[tuple[str, str], ...] = (
     ("agent.graph.plan", "Plan"), ("agent.graph.plan", "Step"), ("agent.graph.plan", "Referent"),
+    ("agent.graph.plan", "Anchor"), ("agent.graph.plan", "Exclusion"),
     ("agent.session.records", "EditRecord"), ("agent.graph.state", "Pending"),
 )
 """The models a checkpoint may hold: the only classes reading one back may revive."""
@@ -95,6 +96,10 @@ class State(InputState):
 
     planner_replies: list[str] = field(default_factory=list)
     """The planner model's raw replies for this turn (for the transcript)."""
+
+    planned_by: dict[str, str] = field(default_factory=dict)
+    """Who made this turn's plan, for provenance: {"kind": "planner" | "grammar" | "direct", and for a
+    model "class", "model" (its id) and "endpoint" when it has one}."""
 
     step_index: int = 0
     """Index of the plan step being executed."""
