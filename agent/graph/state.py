@@ -42,6 +42,12 @@ class QuestionPayload(TypedDict):
     """The plan step that asks."""
     retry: NotRequired[bool]
     """True when the question is asked again after an answer that named no candidate."""
+    phrase: NotRequired[str]
+    """The kind asked about ("cup"): "the left cup" answers, "the saucer" is something else."""
+    matches: NotRequired[list[list[float]]]
+    """Every match's box (XYXY), shown or not, left to right: what "all" means when more were found than shown."""
+    want: NotRequired[int]
+    """How many the step means ("both" → 2): an answer picks that many, or "all"."""
 
 
 class ReplyPayload(TypedDict):
