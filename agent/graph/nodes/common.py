@@ -74,6 +74,79 @@ def describe(step: Step, *, count: int = 1) -> str:
     return f"Did {step.action}."
 
 
+_ARTICLES = ("the ", "a ", "an ", "some ", "all ", "every ", "both ")
+_IRREGULAR = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
+              "goose": "geese", "foot": "feet", "tooth": "teeth", "ox": "oxen", "sheep": "sheep", "fish": "fish",
+              "deer": "deer", "series": "series", "species": "species", "knife": "knives", "wife": "wives",
+              "life": "lives", "leaf": "leaves", "loaf": "loaves", "shelf": "shelves", "wolf": "wolves",
+              "half": "halves", "calf": "calves", "thief": "thieves", "scarf": "scarves", "potato": "potatoes",
+              "tomato": "tomatoes", "hero": "heroes", "cactus": "cacti", "die": "dice", "glasses": "glasses",
+              "scissors": "scissors", "pants": "pants", "jeans": "jeans", "trousers": "trousers"}
+_JOINS = frozenset({"on", "in", "at", "with", "near", "by", "of", "from", "under", "over", "behind", "beside",
+                    "next", "left", "right", "above", "below", "to", "that", "which", "who", "and", "or", "inside",
+                    "outside", "between", "on-top"})
+_NOT_COMPOUND = frozenset({"human", "german", "roman", "shaman", "talisman", "caiman", "ottoman", "walkman",
+                           "wildlife", "bus"})
+
+
+def ordinal(n: int) -> str:
+    """1 → "1st", 2 → "2nd", 3 → "3rd", 11 → "11th", 22 → "22nd", 111 → "111th"."""
+    n = int(n)
+    if 10 <= abs(n) % 100 <= 20:
+        return f"{n}th"
+    return f"{n}" + {1: "st", 2: "nd", 3: "rd"}.get(abs(n) % 10, "th")
+
+
+def plural(noun: str) -> str:
+    """The plural of one English noun: cup → cups, glass → glasses, person → people, leaf → leaves."""
+    word = noun.strip()
+    low = word.lower()
+    if not low:
+        return word
+    if low in _IRREGULAR:
+        out = _IRREGULAR[low]
+        return out.capitalize() if word[:1].isupper() else out
+    for irregular, many in _IRREGULAR.items():          # compounds: "policeman" → "policemen", "bookshelf"
+        if low.endswith(irregular) and len(irregular) >= 3 and irregular not in ("die", "ox") \
+                and low not in _NOT_COMPOUND:
+            return word[: len(word) - len(irregular)] + many
+    if low.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if low.endswith("y") and len(low) > 1 and low[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def strip_article(phrase: str) -> str:
+    """``phrase`` without a leading article or quantifier: "the red cup" → "red cup"."""
+    text = " ".join(str(phrase).split())
+    while text.lower().startswith(_ARTICLES):
+        text = text.split(" ", 1)[1] if " " in text else ""
+    return text
+
+
+def plural_phrase(phrase: str) -> str:
+    """A noun phrase made plural at its head noun: "red cup" → "red cups", "cup on the left" → "cups on the left"."""
+    words = strip_article(phrase).split()
+    if not words:
+        return ""
+    head = len(words) - 1
+    for i, w in enumerate(words[1:], 1):            # the head noun comes before the first joining word
+        if w.lower() in _JOINS:
+            head = i - 1
+            break
+    words[head] = plural(words[head])
+    return " ".join(words)
+
+
+def count_noun(n: int, phrase: str) -> str:
+    """"1 cup", "2 cups", "no cups": a number and a noun phrase that agree."""
+    noun = strip_article(phrase)
+    if n == 1:
+        return f"1 {noun}"
+    return f"{'no' if n == 0 else n} {plural_phrase(noun)}"
+
+
 def versions_text(numbers: list[int]) -> str:
     """Version numbers as short ranges: [1, 2, 3, 7] → "v1–v3 and v7"."""
     runs: list[str] = []
