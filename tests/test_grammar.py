@@ -1,0 +1,182 @@
+"""The offline rule grammar: ordinary phrasings of each edit form read into the expected plan; the rest is None."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.graph.grammar import read_plan
+
+CUP = {"phrase": "cup"}
+
+# (user words, expected steps as dumped without defaults)
+READS = [
+    # remove
+    ("remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("Please remove the cup.", [{"action": "remove", "referent": CUP}]),
+    ("delete the cup", [{"action": "remove", "referent": CUP}]),
+    ("erase the cup from the picture", [{"action": "remove", "referent": CUP}]),
+    ("get rid of the cup", [{"action": "remove", "referent": CUP}]),
+    ("take the cup out", [{"action": "remove", "referent": CUP}]),
+    ("OK, now remove the cup please", [{"action": "remove", "referent": CUP}]),
+    ("could you remove the cup?", [{"action": "remove", "referent": CUP}]),
+    ("remove the cup and the spoon", [{"action": "remove", "referent": CUP},
+                                      {"action": "remove", "referent": {"phrase": "spoon"}}]),
+    # replace
+    ("replace the cup with a tall vase", [{"action": "replace", "referent": CUP, "content": "a tall vase"}]),
+    ("swap the cup for a teapot", [{"action": "replace", "referent": CUP, "content": "a teapot"}]),
+    ("swap out the cup for a glass", [{"action": "replace", "referent": CUP, "content": "a glass"}]),
+    ("turn the cup into a vase", [{"action": "replace", "referent": CUP, "content": "a vase"}]),
+    ("change the cup into a vase", [{"action": "replace", "referent": CUP, "content": "a vase"}]),
+    ("change the cup to a vase", [{"action": "replace", "referent": CUP, "content": "a vase"}]),
+    ("make the cup a vase", [{"action": "replace", "referent": CUP, "content": "a vase"}]),
+    # recolor
+    ("make the cup red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("make the sofa blue", [{"action": "recolor", "referent": {"phrase": "sofa"}, "content": "blue"}]),
+    ("colour the cup red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("color the cup in red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("paint the cup white", [{"action": "recolor", "referent": CUP, "content": "white"}]),
+    ("recolor the cup to green", [{"action": "recolor", "referent": CUP, "content": "green"}]),
+    ("recolour the cup dark blue", [{"action": "recolor", "referent": CUP, "content": "dark blue"}]),
+    ("turn the cup blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
+    ("change the cup to red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("change the colour of the cup to red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("change the cup's color to red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("make the cup look red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("make the cup a deep red", [{"action": "recolor", "referent": CUP, "content": "deep red"}]),
+    ("make the cup red and white striped",
+     [{"action": "recolor", "referent": CUP, "content": "red and white striped"}]),
+    ("make the cup blue-green", [{"action": "recolor", "referent": CUP, "content": "blue-green"}]),
+    ("make the cup #1e90ff", [{"action": "recolor", "referent": CUP, "content": "#1e90ff"}]),
+    ("make it red", [{"action": "recolor", "referent": {"last_edited": True}, "content": "red"}]),
+    ("make that blue", [{"action": "recolor", "referent": {"last_edited": True}, "content": "blue"}]),
+    # background
+    ("put the cat on a beach background",
+     [{"action": "background", "referent": {"phrase": "cat"}, "content": "a beach"}]),
+    ("put the cat on a beach", [{"action": "background", "referent": {"phrase": "cat"}, "content": "a beach"}]),
+    ("change the background behind the cat to a beach",
+     [{"action": "background", "referent": {"phrase": "cat"}, "content": "a beach"}]),
+    ("give the cat a snowy mountain background",
+     [{"action": "background", "referent": {"phrase": "cat"}, "content": "a snowy mountain"}]),
+    ("replace the background with a forest",
+     [{"action": "replace", "referent": {"phrase": "background"}, "content": "a forest"}]),
+    ("change the background to blue",
+     [{"action": "recolor", "referent": {"phrase": "background"}, "content": "blue"}]),
+    # global
+    ("make it a watercolour", [{"action": "global", "content": "make it a watercolour"}]),
+    ("make it autumn", [{"action": "global", "content": "make it autumn"}]),
+    ("make it night", [{"action": "global", "content": "make it night"}]),
+    ("make it look like an oil painting", [{"action": "global", "content": "make it look like an oil painting"}]),
+    ("in the style of van gogh", [{"action": "global", "content": "in the style of van gogh"}]),
+    ("make the picture in the style of monet",
+     [{"action": "global", "content": "make the picture in the style of monet"}]),
+    ("turn the photo into a pencil sketch", [{"action": "global", "content": "turn the photo into a pencil sketch"}]),
+    ("make the image black and white", [{"action": "global", "content": "make the image black and white"}]),
+    ("apply a sepia filter", [{"action": "global", "content": "apply a sepia filter"}]),
+    # add
+    ("add a small bird next to the rocket",
+     [{"action": "add", "referent": {"phrase": "rocket"}, "content": "a small bird", "place": "next_to"}]),
+    ("add a tree to the left of the house",
+     [{"action": "add", "referent": {"phrase": "house"}, "content": "a tree", "place": "left_of"}]),
+    ("add a hat on the man", [{"action": "add", "referent": {"phrase": "man"}, "content": "a hat", "place": "on"}]),
+    ("put a hat on the cat", [{"action": "add", "referent": {"phrase": "cat"}, "content": "a hat", "place": "on"}]),
+    ("give the cat a hat", [{"action": "add", "referent": {"phrase": "cat"}, "content": "a hat", "place": "on"}]),
+    ("add a lamp behind the sofa",
+     [{"action": "add", "referent": {"phrase": "sofa"}, "content": "a lamp", "place": "behind"}]),
+    # compounds
+    ("remove the cup and make the table white",
+     [{"action": "remove", "referent": CUP}, {"action": "recolor", "referent": {"phrase": "table"}, "content": "white"}]),
+    ("remove the cup, then make the table white",
+     [{"action": "remove", "referent": CUP}, {"action": "recolor", "referent": {"phrase": "table"}, "content": "white"}]),
+    ("make the cup red and the saucer blue",
+     [{"action": "recolor", "referent": CUP, "content": "red"},
+      {"action": "recolor", "referent": {"phrase": "saucer"}, "content": "blue"}]),
+    ("make it autumn; remove the cup", [{"action": "global", "content": "make it autumn"},
+                                        {"action": "remove", "referent": CUP}]),
+]
+
+# (user words, expected referent) through "remove ..."
+REFERENTS = [
+    ("the man on the left", {"phrase": "man", "selector": "leftmost"}),
+    ("the man on the far right", {"phrase": "man", "selector": "rightmost"}),
+    ("the left cup", {"phrase": "cup", "selector": "leftmost"}),
+    ("the leftmost cup", {"phrase": "cup", "selector": "leftmost"}),
+    ("the cup in the middle", {"phrase": "cup", "selector": "center"}),
+    ("the top cup", {"phrase": "cup", "selector": "topmost"}),
+    ("the second cup from the left", {"phrase": "cup", "selector": "nth_from_left", "n": 2}),
+    ("the 2nd cup from the right", {"phrase": "cup", "selector": "nth_from_right", "n": 2}),
+    ("the third cup", {"phrase": "cup", "selector": "nth_from_left", "n": 3}),
+    ("the biggest dog", {"phrase": "dog", "selector": "largest"}),
+    ("the smallest dog", {"phrase": "dog", "selector": "smallest"}),
+    ("all the cups", {"phrase": "cup", "selector": "all"}),
+    ("every cup", {"phrase": "cup", "selector": "all"}),
+    ("both cups", {"phrase": "cup", "count": 2}),
+    ("both of the dogs", {"phrase": "dog", "count": 2}),
+    ("the three cups", {"phrase": "cup", "count": 3}),
+    ("the two cups on the left", {"phrase": "cup", "selector": "leftmost", "count": 2}),
+    ("all the cups except the one on the left",
+     {"phrase": "cup", "selector": "all", "exclude": [{"selector": "leftmost"}]}),
+    ("all the cups except the left one", {"phrase": "cup", "selector": "all", "exclude": [{"selector": "leftmost"}]}),
+    ("all the glasses but the red one", {"phrase": "glass", "selector": "all", "exclude": [{"attributes": ["red"]}]}),
+    ("all the cups except the biggest", {"phrase": "cup", "selector": "all", "exclude": [{"selector": "largest"}]}),
+    ("the cups except the second from the left",
+     {"phrase": "cup", "selector": "all", "exclude": [{"selector": "nth_from_left", "n": 2}]}),
+    ("all the cups except the two on the right",
+     {"phrase": "cup", "selector": "all", "exclude": [{"selector": "rightmost", "count": 2}]}),
+    ("the red cup", {"phrase": "cup", "attributes": ["red"]}),
+    ("the dark blue car", {"phrase": "car", "attributes": ["dark blue"]}),
+    ("the guy at the far right in the black top", {"phrase": "guy", "attributes": ["black top"],
+                                                    "selector": "rightmost"}),
+    ("the man with the hat", {"phrase": "man", "attributes": ["hat"]}),
+    ("the cup left of the plate", {"phrase": "cup", "relation": "left_of", "anchor": {"phrase": "plate"}}),
+    ("the cup to the right of the plate", {"phrase": "cup", "relation": "right_of", "anchor": {"phrase": "plate"}}),
+    ("the dog on the sofa", {"phrase": "dog", "relation": "on", "anchor": {"phrase": "sofa"}}),
+    ("the dog next to the tree", {"phrase": "dog", "relation": "next_to", "anchor": {"phrase": "tree"}}),
+    ("the lamp behind the big sofa", {"phrase": "lamp", "relation": "behind", "anchor": {"phrase": "big sofa"}}),
+    ("the cup under the left shelf",
+     {"phrase": "cup", "relation": "below", "anchor": {"phrase": "shelf", "selector": "leftmost"}}),
+    ("it", {"last_edited": True}),
+    ("that", {"last_edited": True}),
+    ("the same one", {"last_edited": True}),
+]
+
+NOT_READ = [
+    "", "   ", "the cup", "hello", "thanks!", "undo", "undo the last two", "go back to the original", "2",
+    "the left one", "no, the left one", "all", "cancel", "what colour is the cup?", "is the cup red?",
+    "remove", "remove the", "remove it and", "replace the cup", "replace the cup with", "make it", "make it better",
+    "make it bigger", "make the sky stormy", "make the cup", "red", "paint it", "add a bird", "add a bird next to",
+    "put the cup next to the plate", "remove all the cups except 2", "remove all the cups on the left",
+    "remove the second", "delete everything", "make the cup red and", "remove the cup and dance",
+    "remove the cup from the left", "x" * 2000, "remove the \u202ecup", "swap the cup",
+]
+
+
+@pytest.mark.parametrize(("text", "steps"), READS, ids=[t for t, _ in READS])
+def test_each_form_reads_into_its_plan(text, steps):
+    plan = read_plan(text)
+    assert plan is not None, text
+    assert [s.model_dump(exclude_defaults=True) for s in plan.steps] == steps
+    assert "grammar" in plan.reasoning
+
+
+@pytest.mark.parametrize(("words", "referent"), REFERENTS, ids=[w for w, _ in REFERENTS])
+def test_referent_phrases_fill_the_schema(words, referent):
+    plan = read_plan(f"remove {words}")
+    assert plan is not None, words
+    assert [s.model_dump(exclude_defaults=True) for s in plan.steps] == [{"action": "remove", "referent": referent}]
+
+
+@pytest.mark.parametrize("text", NOT_READ)
+def test_what_it_cannot_read_is_none_never_a_guess(text):
+    assert read_plan(text) is None
+
+
+def test_colours_that_are_not_plain_stay_the_users_words():
+    """Patterns and compound colours are kept whole for the recolour tool to judge (never cut to one word)."""
+    for colour in ("red and white striped", "blue-green", "dark navy", "light grey with white polka dots"):
+        plan = read_plan(f"make the cup {colour}")
+        assert plan is not None and plan.steps[0].content == colour
+
+
+def test_a_long_compound_stops_at_the_step_limit():
+    assert read_plan(", ".join(["remove the cup"] * 8)) is not None
+    assert read_plan(", ".join(["remove the cup"] * 9)) is None
