@@ -245,7 +245,11 @@ class Editor:
 
     @_locked
     def send(self, text: str) -> Reply:
-        """One user turn. While a question is open, the text is taken as its answer."""
+        """One user turn. While a question is open, the text goes to :meth:`answer` (which tells an answer
+        from a move or a new instruction). A move in words ("undo the last two", "go back to the
+        original") is read by the command layer and runs without the planner."""
+        from agent.graph.commands import read_move
+
         text = str(text).strip()
         if not text:
             return Reply("Say what to change, e.g. \"remove the cup\" or \"make the sky blue\".")
@@ -254,6 +258,10 @@ class Editor:
             return refused
         if self._turns.question_payload() is not None:
             return self.answer(text)
+        move = read_move(text)
+        if move is not None:
+            self._cancel.clear()
+            return self._turns.move(move.kind, move.amount, self._context(None), words=text)
         try:
             planner = self.planner
         except ChatEditError as e:
@@ -263,22 +271,40 @@ class Editor:
 
     @_locked
     def answer(self, value: str | int) -> Reply:
-        """Answer the open question: a number, "the second", "the left one", "all" or "cancel".
+        """Answer the open question: a number or several ("1 and 3"), "the second", "the left cup", "the
+        red one", "all", "all except 2", "no, the left one", or "cancel" (see :mod:`agent.graph.commands`).
 
-        Anything but a string or an int (a bool is not a number here) is refused with the question
-        still open; it does not count as the one unclear answer that gets the question asked again.
+        A move ("undo") or a new instruction ("actually, make the saucer blue") drops the question with
+        one line saying so and runs in the same reply. Words neither the command layer nor a real
+        planner can read get a follow-up question; the question stays open. Anything but a string or
+        an int (a bool is not a number here) is refused with the question still open.
         """
+        from agent.turns import planner_reads_answers
+
         refused = self._refused() or self._turns.refuse_answer(value)
         if refused is not None:
             return refused
-        planner = self._planner
-        if planner is None and self.profile.verify:
-            try:
-                planner = self.planner          # the verifier judges the edit this answer lets run
-            except ChatEditError as e:
-                logger.warning("no planner to verify with: %s", e)
         self._cancel.clear()
-        return self._turns.answer(value, self._context(planner))
+        reading = self._turns.read(value)
+        if reading.kind == "move" and reading.move is not None:
+            return self._turns.move(reading.move.kind, reading.move.amount, self._context(None), words=str(value))
+        if reading.kind == "instruction":
+            try:
+                planner = self.planner
+            except ChatEditError as e:
+                return Reply(f"The planner model could not be loaded, so \"{quoted(str(value), 60)[1:-1]}\" was not "
+                             f"done: {e}. The question is still open.", question=self._turns.question(), error=str(e))
+            return self._turns.instead(str(value), self._context(planner))
+        tiny = self.profile.planner.is_tiny
+        planner = self._planner
+        wanted = self.profile.verify or (reading.kind == "unclear" and not tiny)
+        if planner is None and wanted:
+            try:
+                planner = self.planner          # judges the edit this answer lets run, or reads the answer
+            except ChatEditError as e:
+                logger.warning("no planner to verify with or to read the answer: %s", e)
+        ask = reading.kind == "unclear" and planner_reads_answers(planner, tiny_profile=tiny)
+        return self._turns.answer(value, self._context(planner), ask_planner=ask)
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""

@@ -10,9 +10,12 @@ reopening: it was saved (the history has its version), moved, or lost.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
 from typing import Any
 
+from agent.graph.commands import Reading, read_reply
 from agent.graph.plan import Plan
 from agent.graph.state import STATE_TYPES, turn_reset
 from agent.replies import Candidate, Question, Reply
@@ -96,15 +99,33 @@ class Turns:
 
     # -- running --------------------------------------------------------------------------------
 
-    def say(self, text: str, context: Any, *, direct: Plan | None = None) -> Reply:
-        """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert)."""
+    def say(self, text: str, context: Any, *, direct: Plan | None = None,
+            planned_by: dict[str, str] | None = None) -> Reply:
+        """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert, or a
+        move the command layer read from words; ``planned_by`` says which)."""
         turn = self.store.conversation.last_turn + 1
         kind = "move" if direct is not None else "say"
         try:
             self._log("user", text, turn, kind)
         except ChatEditError as e:
             return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
-        return self._invoke({"text": text, "turn": turn, "direct": direct}, context, turn)
+        return self._invoke({"text": text, "turn": turn, "direct": direct, "planned_by": dict(planned_by or {})},
+                            context, turn)
+
+    def read(self, value: str | int) -> Reading:
+        """What the command layer makes of ``value`` as a reply to the open question (a move, a new
+        instruction, an answer, or unclear); call only while a question is open."""
+        values = self.graph.get_state(self.config).values
+        payload = self.question_payload() or {}
+        plan, step = values.get("plan"), payload.get("step", -1)
+        action = plan.steps[step].action if isinstance(plan, Plan) and 0 <= step < len(plan.steps) else None
+        return read_reply(value, phrase=payload.get("phrase"), action=action)
+
+    def instead(self, text: str, context: Any) -> Reply:
+        """A new instruction while a question is open: drop the question (one line says so), then run it."""
+        dropped = self.cancel_question(context)
+        reply = self.say(text, context)
+        return replace(reply, text=f"{dropped} {reply.text}")
 
     def refuse_answer(self, value: object) -> Reply | None:
         """Why ``value`` cannot answer now (no question; not a string or a 64-bit int), or None.
@@ -121,16 +142,27 @@ class Turns:
             return Reply(text, question=question, error="not an answer")
         return None
 
-    def answer(self, value: str | int, context: Any) -> Reply:
-        """Resume the pending question with the user's answer."""
+    def answer(self, value: str | int, context: Any, *, ask_planner: bool = False) -> Reply:
+        """Resume the pending question with the user's answer.
+
+        ``ask_planner``: when the command layer cannot read the words, ask ``context.planner`` (a real
+        model) with the candidates listed; it may read a choice, or a new instruction (then that runs).
+        """
         from langgraph.types import Command
 
+        resume: Any = value
+        if ask_planner and isinstance(value, str) and self.read(value).kind == "unclear":
+            got = planner_reading(context.planner, value, self.question_payload() or {})
+            if got == "instruction":
+                return self.instead(value, context)
+            if isinstance(got, list):
+                resume = {"pick": got}
         turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
         try:
             self._log("user", str(value), turn, "answer")
         except ChatEditError as e:
             return Reply(f"Your answer could not be saved, so nothing was done: {e}", error=str(e))
-        return self._invoke(Command(resume=value), context, turn)
+        return self._invoke(Command(resume=resume), context, turn)
 
     def _invoke(self, graph_input: Any, context: Any, turn: int) -> Reply:
         hist_before = self.store.history
@@ -200,16 +232,22 @@ class Turns:
         """Drop the pending question the way a "cancel" answer would; returns what was said."""
         from langgraph.types import Command
 
-        turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
-        text = "(The open question was dropped.)"
+        values = self.graph.get_state(self.config).values
+        turn = int(values.get("turn", self.store.conversation.last_turn))
+        phrase = " ".join(str((self.question_payload() or {}).get("phrase") or "").split())[:60]
+        text = f"(Dropped the question about the {phrase}.)" if phrase else "(Dropped the open question.)"
         try:
             self.graph.invoke(Command(resume="cancel"), self.config, context=context, durability="exit")
         except Exception as e:  # noqa: BLE001 - closing the turn below drops it either way
             logger.warning("cancelling the question failed: %s", e)
         return text + self._close(text, turn)
 
-    def move(self, kind: str, amount: object, context: Any) -> Reply:
-        """A direct undo/redo/revert: checked here, then run through the graph as a given plan (no planner)."""
+    def move(self, kind: str, amount: object, context: Any, *, words: str | None = None) -> Reply:
+        """A direct undo/redo/revert: checked here, then run through the graph as a given plan (no planner).
+
+        ``words``: what the person said when the command layer read the move from words ("undo the last
+        two"): they are logged as said, and the turn is marked as planned by the command layer.
+        """
         from agent.graph.plan import Plan, Step
 
         hist = self.store.history
@@ -227,7 +265,10 @@ class Turns:
         # validated above (a direct undo may go further back than a planner's 100 steps)
         step = Step.model_construct(action=kind, count=amount) if kind != "revert" \
             else Step(action="revert", version=amount)
-        reply = self.say(f"/{kind} {amount}", context, direct=Plan(reasoning=f"direct {kind}", steps=[step]))
+        reasoning = f"direct {kind}" if words is None else f"the command layer read {kind} {amount}"
+        reply = self.say(words if words is not None else f"/{kind} {amount}", context,
+                         direct=Plan(reasoning=reasoning, steps=[step]),
+                         planned_by={"kind": "direct" if words is None else "commands"})
         return Reply(dropped + reply.text, error=reply.error) if dropped else reply
 
     # -- after a crash --------------------------------------------------------------------------
@@ -289,3 +330,64 @@ class Turns:
         logger.warning("%s", text)
         self._close(text, turn, version=made[-1] if made else None, kind="recovered")
         return text
+
+
+# -- the planner, for answers the command layer cannot read --------------------------------------------
+
+def planner_reads_answers(planner: Any, *, tiny_profile: bool = False) -> bool:
+    """Whether ``planner`` can be asked about an answer: a real model, not random weights.
+
+    A planner says so itself with a ``random_weights`` attribute; without one, a tiny profile's planner
+    counts as random (its readings would be noise).
+    """
+    return planner is not None and not getattr(planner, "random_weights", tiny_profile)
+
+
+def _reading_schema(count: int) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False,
+            "properties": {"pick": {"type": "array", "maxItems": count,
+                                    "items": {"type": "integer", "minimum": 1, "maximum": count}},
+                           "instruction": {"type": "boolean"}}}
+
+
+def planner_reading(planner: Any, text: str, payload: dict[str, Any]) -> list[int] | str | None:
+    """Ask the planner what an answer means: candidate numbers, "instruction" (a new request), or None.
+
+    The reply is constrained to ``{"pick": [numbers]}`` / ``{"instruction": true}``; anything else,
+    a failure, or numbers out of range is None (the person gets a follow-up question).
+    """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from agent.graph.planning import extract_json
+
+    candidates = payload.get("candidates") or []
+    count = len(candidates)
+    if not count:
+        return None
+    width, height = (payload.get("size") or [0, 0])[:2]
+    listed = "\n".join(f"{c['number']}: box [{', '.join(f'{float(v):.0f}' for v in c['box'])}]"
+                        for c in candidates)
+    said = text if len(text) <= 500 else text[:497] + "..."
+    messages = [SystemMessage(content="You read a person's answer to a question about numbered boxes in an "
+                                      "image. Reply with JSON only: {\"pick\": [numbers]} for the boxes the "
+                                      "answer names, {\"instruction\": true} when the message is a new "
+                                      "request instead of an answer, {} when it is neither."),
+                HumanMessage(content=f"Image {width}x{height} pixels. Question: {payload.get('text', '')}\n"
+                                     f"Boxes (x0, y0, x1, y1):\n{listed}\nAnswer: {json.dumps(said)}")]
+    kwargs = {"json_schema": _reading_schema(count)} if getattr(planner, "supports_json_schema", False) else {}
+    try:
+        content = planner.invoke(messages, **kwargs).content
+        raw = extract_json(content if isinstance(content, str) else str(content))
+        data = json.loads(raw) if raw else None
+    except Exception as e:  # noqa: BLE001 - any model failure means: ask the person instead
+        logger.warning("the planner could not read the answer: %s", e)
+        return None
+    if not isinstance(data, dict):
+        return None
+    if data.get("instruction") is True:
+        return "instruction"
+    pick = data.get("pick")
+    if isinstance(pick, list) and pick and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= count
+                                               for n in pick):
+        return list(dict.fromkeys(pick))
+    return None

@@ -138,18 +138,20 @@ def test_cancel_ends_the_turn_with_nothing_changed(cups):
     assert cups.store.history.latest == 0 and cups.tools.count("segment") == 0
 
 
-def test_an_unclear_answer_is_asked_again_once_then_the_turn_stops(cups):
+def test_an_unclear_answer_gets_a_specific_follow_up_and_the_question_stays_open(cups):
     cups.send("remove the cup", REMOVE_CUP)
-    again = cups.resume("the purple one")
+    again = cups.resume("the banana one")
     payload = again["__interrupt__"][0].value
-    assert payload["retry"] and "didn't understand" in payload["text"] and len(payload["candidates"]) == 2
-    out = cups.resume("banana")
-    assert out["reply"]["version"] is None and "couldn't tell" in out["reply"]["text"]
-    assert cups.store.history.latest == 0
-
-    cups.send("remove the cup", REMOVE_CUP)
-    cups.resume(7)                                                           # out of range: asked again
-    assert cups.resume("left")["reply"]["version"] == 1
+    assert payload["retry"] and len(payload["candidates"]) == 2
+    assert "\"banana\"" in payload["text"] and "all except 2" in payload["text"]      # what and how
+    for unclear in ("banana", 7, "1 or 2", "purple"):                        # never a cancel
+        out = cups.resume(unclear)
+        assert out["__interrupt__"] and "reply" not in out or out.get("reply") is None
+    assert "no number 7" in cups.resume(7)["__interrupt__"][0].value["text"]
+    assert cups.store.history.latest == 0 and cups.tools.count("segment") == 0
+    out = cups.resume("left")
+    assert out["reply"]["version"] == 1 and cups.store.history.current.steps[0].box == list(map(float, LEFT_CUP))
+    assert cups.planner.calls == 1 and cups.tools.count("detect") == 1                # nothing re-ran
 
 
 def test_resume_after_restart_with_a_new_graph_on_the_same_sqlite_file(tmp_path, small, tiny_profile):

@@ -54,13 +54,15 @@ def route_locate(state: State) -> Literal["clarify", "segment", "respond"]:
     raise ValueError("locate left neither a box, a question, nor a stop")
 
 
-def route_clarify(state: State) -> Literal["segment", "respond"]:
-    """An answer picked candidates → segment; cancelled or unclear → reply."""
+def route_clarify(state: State) -> Literal["segment", "clarify", "respond"]:
+    """An answer picked candidates → segment; unclear → ask the follow-up; cancelled → reply."""
     if state.halt:
         return "respond"
     if state.chosen:
         return "segment"
-    raise ValueError("clarify left neither a choice nor a stop")
+    if state.question is not None:
+        return "clarify"
+    raise ValueError("clarify left neither a choice, a follow-up question, nor a stop")
 
 
 def route_segment(state: State) -> Literal["edit", "respond"]:

@@ -88,6 +88,11 @@ class InputState:
     """The conversation turn this is (its number in the session's conversation log)."""
     direct: Plan | None = None
     """A plan the caller gives (direct undo/redo/revert): the planner is not asked."""
+    planned_by: dict[str, str] = field(default_factory=dict)
+    """Who made this turn's plan, for provenance: {"kind": "planner" | "grammar" | "direct" | "commands",
+    and for a model "class", "model" (its id) and "endpoint" when it has one}. The caller gives it with
+    a direct plan ("direct": /undo, Editor.undo; "commands": a move read from words); the plan node
+    fills it otherwise."""
 
 
 @dataclass(kw_only=True)
@@ -102,10 +107,6 @@ class State(InputState):
 
     planner_replies: list[str] = field(default_factory=list)
     """The planner model's raw replies for this turn (for the transcript)."""
-
-    planned_by: dict[str, str] = field(default_factory=dict)
-    """Who made this turn's plan, for provenance: {"kind": "planner" | "grammar" | "direct", and for a
-    model "class", "model" (its id) and "endpoint" when it has one}."""
 
     step_index: int = 0
     """Index of the plan step being executed."""

@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
+from agent.graph.grammar import FORMS, read_plan
 from agent.graph.state import State, turn_reset
 from agent.session.conversation import Message
 from agent.session.history import History
@@ -52,7 +53,8 @@ def digest(history: History, messages: Sequence[Message], *, versions: int = 6, 
 def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Reset the turn and plan it. A given plan (a direct undo/redo/revert) skips the planner.
 
-    A failed plan ends the turn with a clear reply.
+    A planner with random weights never plans: the offline grammar does (:mod:`agent.graph.grammar`),
+    and so it does when the planner cannot be reached. A failed plan ends the turn with a clear reply.
     """
     from agent.graph.planning import MAX_IMAGE_SIDE, make_plan
 
@@ -60,11 +62,13 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     store = ctx.store
     update: dict[str, Any] = {**turn_reset(), "version": store.history.head}
     if state.direct is not None:
-        return {**update, "plan": state.direct}
+        return {**update, "plan": state.direct, "planned_by": dict(state.planned_by) or {"kind": "direct"}}
     ctx.report("plan")
     if ctx.planner is None:
         return {**update, "halt": True, "error": "no planner model",
                 "notes": ["There is no planner model to understand that; nothing changed."]}
+    if ctx.planner_has_random_weights():
+        return {**update, **by_grammar(state.text, "the planner has random weights (tiny profile)")}
     earlier = [m for m in store.conversation.recent(24) if m.turn < state.turn]
     text = digest(store.history, earlier)
     try:
@@ -79,10 +83,57 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {**update, "halt": True, "error": f"planner failed: {e}",
                 "notes": [f"The planner model failed ({type(e).__name__}: {e}); nothing changed. Try again."]}
     update["planner_replies"] = list(outcome.replies)
+    if outcome.plan is None and outcome.unreachable:
+        where = f"The planner at {endpoint(ctx.planner)}" if endpoint(ctx.planner) else \
+            f"The planner ({type(ctx.planner).__name__})"
+        why = f"{where} is not reachable ({(outcome.error or '').removeprefix('the planner failed: ')})"
+        if read_plan(state.text) is not None:
+            return {**update, **by_grammar(state.text, why[0].lower() + why[1:])}
+        return {**update, "halt": True, "error": outcome.error,
+                "notes": [f"{why}. Nothing changed; start it, or open chatedit with another planner "
+                          "(Editor.open(..., planner=...)) or profile (--profile)."]}
     if outcome.plan is None:
         why = outcome.error or "no usable plan"
         return {**update, "halt": True, "error": why,
                 "notes": [f"I couldn't work out what to do ({why}). Nothing changed; try rephrasing, "
                           "e.g. \"remove the cup\" or \"make the sky blue\"."]}
     logger.info("plan: %s", [s.action for s in outcome.plan.steps])
-    return {**update, "plan": outcome.plan}
+    return {**update, "plan": outcome.plan, "planned_by": planned_by(ctx.planner)}
+
+
+def by_grammar(text: str, reason: str) -> dict[str, Any]:
+    """The update that plans ``text`` with the offline grammar, saying why (``reason``: why not the planner).
+
+    What the grammar cannot read ends the turn with the forms it knows; it is never guessed at.
+    """
+    found = read_plan(text)
+    if found is None:
+        forms = "; ".join(f"\"{f}\"" for f in FORMS)
+        return {"halt": True, "error": "the offline grammar could not read that",
+                "notes": [f"{reason[0].upper()}{reason[1:]}, so the offline grammar plans turns, and it could "
+                          f"not read that. Nothing changed. It reads forms like {forms}; and /undo, /redo, "
+                          "/revert N."]}
+    logger.info("plan (offline grammar): %s", [s.action for s in found.steps])
+    return {"plan": found, "planned_by": {"kind": "grammar"},
+            "notes": [f"(Planned by the offline grammar: {reason}.)"]}
+
+
+def planned_by(model: Any) -> dict[str, str]:
+    """Provenance of a model's plan: its class, and its model id and endpoint when it says them."""
+    out = {"kind": "planner", "class": type(model).__name__}
+    name = next((v for a in ("model_name", "model", "model_id") if isinstance(v := getattr(model, a, None), str)
+                 and v), None)
+    if name:
+        out["model"] = name
+    if endpoint(model):
+        out["endpoint"] = endpoint(model)
+    return out
+
+
+def endpoint(model: Any) -> str | None:
+    """The server address a served chat model talks to (``base_url`` and its spellings), or None."""
+    for attribute in ("openai_api_base", "base_url", "api_base", "endpoint", "endpoint_url"):
+        value = getattr(model, attribute, None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
