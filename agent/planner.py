@@ -58,6 +58,9 @@ class LlavaChatModel(BaseChatModel):
     max_new_tokens: int = Field(default=768, ge=1)
     supports_json_schema: bool = Field(default=True, exclude=True)
     """Tells callers (agent.graph.planning) that ``json_schema=`` constrains decoding here."""
+    random_weights: bool = Field(default=False, exclude=True)
+    """The checkpoint has random weights (the tiny profile's): its plans mean nothing, so the agent plans
+    turns with its offline grammar instead (:mod:`agent.graph.grammar`)."""
 
     @property
     def _llm_type(self) -> str:
@@ -156,4 +159,4 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
     if memory is not None:
         cost = measured_gb(before)
         llava.manage(memory, spec.vram_gb if cost is None else cost)
-    return LlavaChatModel(llava=llava, model_name=llava.name)
+    return LlavaChatModel(llava=llava, model_name=llava.name, random_weights=spec.random_weights)

@@ -110,7 +110,7 @@ def resolve_profile(name: str = "auto", *, cuda: bool | None = None) -> Profile:
     """
     if name != "auto":
         profile = get_profile(name)
-        return replace(profile, note=f"profile {profile.name} (asked for)")
+        return replace(profile, note=f"{profile.banner}: asked for")
     if cuda is None:
         import torch
 
@@ -126,7 +126,7 @@ def resolve_profile(name: str = "auto", *, cuda: bool | None = None) -> Profile:
     else:
         return replace(wanted, note=f"profile {wanted.name}: {'CUDA' if cuda else 'no CUDA'}; "
                                     f"{len(missing)} model(s) will be downloaded once")
-    return replace(TINY, note=f"profile tiny (random weights, pictures are noise): {wanted.name} wanted, but {why}")
+    return replace(TINY, note=f"{TINY.banner}: {wanted.name} wanted, but {why}")
 
 
 def _missing_message(model_id: str, reason: str) -> str:

@@ -12,6 +12,9 @@ ROLES = ("planner", "grounding", "segmentation", "inpainting", "instruct", "base
 TINY_PREFIX = "tiny/"
 """Model ids that start with this are built locally from configs (random weights)."""
 
+RANDOM_NOTE = "random weights, pictures are noise"
+"""How a profile banner says that its models have random weights (the README uses the same words)."""
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -38,6 +41,11 @@ class ModelSpec:
     @property
     def is_tiny(self) -> bool:
         return self.model_id.startswith(TINY_PREFIX)
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether this model has random weights (a tiny build): its outputs mean nothing."""
+        return self.is_tiny
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,18 @@ class Profile:
 
     def model_ids(self) -> dict[str, str]:
         return {role: spec.model_id for role, spec in self.specs().items()}
+
+    @property
+    def random_weights(self) -> bool:
+        """Whether any of its models has random weights (then its pictures are noise)."""
+        return any(spec.random_weights for spec in self.specs().values())
+
+    @property
+    def banner(self) -> str:
+        """One line: which profile and why ("profile tiny (random weights, pictures are noise): asked for")."""
+        if self.note:
+            return self.note
+        return f"profile {self.name} ({RANDOM_NOTE})" if self.random_weights else f"profile {self.name}"
 
 
 FULL = Profile(

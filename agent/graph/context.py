@@ -32,6 +32,11 @@ class Context:
     planner: Any = None
     """A LangChain chat model that plans turns and judges results (None: only resumes and history moves)."""
 
+    planner_random: bool | None = None
+    """Whether the planner has random weights (the tiny profile's): turns are then planned by the offline
+    grammar (:mod:`agent.graph.grammar`), never by the model. None: the planner's own ``random_weights``
+    attribute says, when a turn is planned (a chat model without one is a real planner)."""
+
     seed: int = 0
     """Base seed: step k of a turn uses ``seed + k``; a retry adds 1000."""
 
@@ -58,6 +63,12 @@ class Context:
 
     cancel: threading.Event | None = None
     """Set to stop a long edit; the turn then ends with nothing changed."""
+
+    def planner_has_random_weights(self) -> bool:
+        """:attr:`planner_random`, or else what the planner says of itself (asked only when a turn is planned)."""
+        if self.planner_random is not None:
+            return self.planner_random
+        return self.planner is not None and getattr(self.planner, "random_weights", False) is True
 
     def report(self, stage: str, step: int = 0, total: int = 1) -> None:
         if self.progress is not None:

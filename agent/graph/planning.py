@@ -47,11 +47,36 @@ class PlanOutcome:
         plan: the validated plan, or None when the planner gave no valid plan.
         replies: the planner's raw replies, in order (one, or two after a re-ask).
         error: a one-line reason when ``plan`` is None, else None.
+        unreachable: the planner could not be reached or answered with an HTTP error (a server that is
+            down, a timeout), as opposed to a reply that held no valid plan.
     """
 
     plan: Plan | None
     replies: tuple[str, ...]
     error: str | None
+    unreachable: bool = False
+
+
+_UNREACHABLE_NAMES = frozenset({
+    "APIConnectionError", "APITimeoutError", "APIStatusError", "InternalServerError", "ServiceUnavailableError",
+    "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException",
+    "NetworkError", "RemoteProtocolError", "HTTPStatusError", "HTTPError", "MaxRetryError", "NewConnectionError",
+    "ProtocolError", "ClientConnectorError", "ServerDisconnectedError"})
+"""Exception class names (openai, httpx, requests, urllib3, aiohttp) that mean the planner's server is out of
+reach or failed; matched by name so that none of those optional packages is imported here."""
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or one it was raised from) says the planner's server is down, timed out or failed."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionError, TimeoutError)) or \
+                any(k.__name__ in _UNREACHABLE_NAMES for k in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: str, text: str,
@@ -97,7 +122,8 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
             raise
         except Exception as e:  # a failing model must not take the conversation down with it
             logger.exception("the planner model failed")
-            return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}: {e}"))
+            return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}: {e}"),
+                               unreachable=is_unreachable(e))
         replies.append(reply)
         plan, error = parse_plan(reply)
         if plan is not None:

@@ -58,6 +58,14 @@ class ScriptedPlanner(BaseChatModel):
         """Whether the live model was needed (and loaded)."""
         return self._model is not None
 
+    @property
+    def random_weights(self) -> bool:
+        """True when the turn has no pinned reply left and the live planner has random weights (the tiny
+        profile's): such a turn is planned by the offline grammar. A pinned reply is a real planner's."""
+        if self._queue or self.live is None:
+            return False
+        return getattr(self._live(), "random_weights", False) is True
+
     def _live(self) -> BaseChatModel:
         if self._model is None:
             if self.live is None:
