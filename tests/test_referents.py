@@ -1,4 +1,4 @@
-"""Spatial selectors on fixed detections, and answers to "which one?"."""
+"""Spatial selectors on fixed detections (answers to "which one?": tests/test_commands.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.graph.referents import Choice, parse_answer, reading_order, select
+from agent.graph.referents import reading_order, select
 
 
 @dataclass(frozen=True)
@@ -63,54 +63,3 @@ def test_bad_selector_is_an_error():
 
 def test_reading_order_is_left_to_right():
     assert reading_order([D, C, A, B]) == [A, B, C, D]
-
-
-# Candidates as shown to the user, numbered left to right: 1 = left cup, 2 = right cup.
-TWO = [(40, 100, 200, 300), (380, 80, 560, 240)]   # the right one sits higher
-
-
-@pytest.mark.parametrize(("answer", "expected"), [
-    (1, Choice("pick", (0,))),
-    (2, Choice("pick", (1,))),
-    ("2", Choice("pick", (1,))),
-    ("#2", Choice("pick", (1,))),
-    ("number 2", Choice("pick", (1,))),
-    ("number one", Choice("pick", (0,))),
-    ("no. 2", Choice("pick", (1,))),
-    ("the second", Choice("pick", (1,))),
-    ("the second one", Choice("pick", (1,))),
-    ("2nd", Choice("pick", (1,))),
-    ("first", Choice("pick", (0,))),
-    ("the last one", Choice("pick", (1,))),
-    ("the left one", Choice("pick", (0,))),
-    ("left", Choice("pick", (0,))),
-    ("The RIGHT one!", Choice("pick", (1,))),
-    ("the one on the right", Choice("pick", (1,))),
-    ("top", Choice("pick", (1,))),
-    ("the lower one", Choice("pick", (0,))),
-    ("biggest", Choice("pick", (0,))),     # 160x200 > 180x160
-    ("the smaller one", Choice("pick", (1,))),
-    ("1 and 2", Choice("pick", (0, 1))),
-    ("second from the right", Choice("pick", (0,))),
-    ("all", Choice("all")),
-    ("both of them", Choice("all")),
-    ("cancel", Choice("cancel")),
-    ("never mind", Choice("cancel")),
-    ("neither", Choice("cancel")),
-])
-def test_answers_that_name_a_candidate(answer, expected):
-    assert parse_answer(answer, TWO, image_size=SIZE) == expected
-
-
-@pytest.mark.parametrize("answer", [0, 3, "3", "the fifth", "banana", "", "   ", "the purple one",
-                                    "number 1, the right one", "third from the left", True,
-                                    "1" * 5000, "number " + "9" * 5000])   # long digit runs: unclear, never a crash
-def test_answers_that_do_not_are_none(answer):
-    assert parse_answer(answer, TWO, image_size=SIZE) is None
-
-
-def test_top_left_picks_the_box_nearest_that_corner():
-    boxes = [A.box, B.box, C.box, D.box]
-    assert parse_answer("the top left one", boxes) == Choice("pick", (0,))
-    assert parse_answer("bottom left", boxes) == Choice("pick", (1,))
-    assert parse_answer("the middle one", boxes, image_size=SIZE) == Choice("pick", (2,))

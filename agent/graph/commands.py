@@ -408,8 +408,9 @@ def _item(words: list[str], kinds: set[str]) -> Item:
             numbers.extend(range(n, hi + 1))
             i += 3
             continue
-        if (o is not None or (n is not None and w != "one")) and nxt == "from":
-            rest = [t for t in words[i + 2:] if t not in ("the", "one", "end", "side")]
+        ahead = next((j for j in range(i + 1, len(words)) if words[j] not in kinds and words[j] != "one"), None)
+        if (o is not None or (n is not None and w != "one")) and ahead is not None and words[ahead] == "from":
+            rest = [t for t in words[ahead + 1:] if t not in ("the", "one", "end", "side")]
             if rest and rest[0] in _SIDES and _SIDES[rest[0]] != "center":
                 fields["side"] = _SIDES[rest[0]]
                 nth = o or n or 1
@@ -424,7 +425,7 @@ def _item(words: list[str], kinds: set[str]) -> Item:
             fields["from_last"] = o                                 # "second to last"
             i += 3
             continue
-        if w in ("next", "penultimate") and (w == "penultimate" or nxt == "to"):
+        if w == "penultimate" or (w == "next" and nxt == "to" and words[i + 2:i + 3] and words[i + 2] in _LAST):
             fields["from_last"] = 2
             i += 1 if w == "penultimate" else 3
             continue

@@ -1,0 +1,230 @@
+"""The command layer: moves in words, answers to "which one?" (parsed, then resolved on boxes), and
+telling a new instruction from an answer. Pure functions on text and boxes: no model, no image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.graph.commands import Move, read_move, read_reply, resolve
+from tools.color import parse_color, rgb_to_lab
+
+# -- moves ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "move"), [
+    ("undo", Move("undo", 1)),
+    ("Undo.", Move("undo", 1)),
+    ("undo that", Move("undo", 1)),
+    ("undo it", Move("undo", 1)),
+    ("undo the last edit", Move("undo", 1)),
+    ("please undo the last change", Move("undo", 1)),
+    ("oops, undo that please", Move("undo", 1)),
+    ("can you undo that?", Move("undo", 1)),
+    ("undo the last two", Move("undo", 2)),
+    ("undo the last 2 edits", Move("undo", 2)),
+    ("undo 3 edits", Move("undo", 3)),
+    ("undo three changes", Move("undo", 3)),
+    ("undo twice", Move("undo", 2)),
+    ("undo 2 times", Move("undo", 2)),
+    ("take that back", Move("undo", 1)),
+    ("take it back", Move("undo", 1)),
+    ("go back", Move("undo", 1)),
+    ("go back one step", Move("undo", 1)),
+    ("go back a step", Move("undo", 1)),
+    ("go back 2 steps", Move("undo", 2)),
+    ("step back", Move("undo", 1)),
+    ("revert that", Move("undo", 1)),
+    ("redo", Move("redo", 1)),
+    ("redo that", Move("redo", 1)),
+    ("redo it please", Move("redo", 1)),
+    ("redo the last 2", Move("redo", 2)),
+    ("redo twice", Move("redo", 2)),
+    ("go forward one step", Move("redo", 1)),
+    ("undo the undo", Move("redo", 1)),
+    ("go back to the original", Move("revert", 0)),
+    ("back to the original image", Move("revert", 0)),
+    ("revert to the original", Move("revert", 0)),
+    ("restore the original", Move("revert", 0)),
+    ("start over", Move("revert", 0)),
+    ("start from scratch", Move("revert", 0)),
+    ("reset", Move("revert", 0)),
+    ("undo everything", Move("revert", 0)),
+    ("undo all the edits", Move("revert", 0)),
+    ("revert to 3", Move("revert", 3)),
+    ("revert to version 3", Move("revert", 3)),
+    ("back to version 2", Move("revert", 2)),
+    ("go back to version 2", Move("revert", 2)),
+    ("go to v4", Move("revert", 4)),
+    ("go to version four", Move("revert", 4)),
+    ("switch to version 1", Move("revert", 1)),
+    ("restore version 2", Move("revert", 2)),
+    ("show me version 2", Move("revert", 2)),
+    ("revert to version 0", Move("revert", 0)),
+])
+def test_moves_in_words(text, move):
+    assert read_move(text) == move
+
+
+@pytest.mark.parametrize("text", [
+    "undo the blue and make it red", "go back to the original colour for the cup", "undo the cup removal",
+    "start over with a blue sky", "revert the cup to red", "make it red", "go to the cup", "undo -2",
+    "undo 0", "redo the sky", "back to the beach background", "show me the cup", "reset the cup colour",
+    "remove the cup", "take the cup back to red", "", "   ", "undo " + "1" * 5000, "go back to 2 cups",
+])
+def test_anything_else_is_not_a_move(text):
+    assert read_move(text) is None
+
+
+# -- answers --------------------------------------------------------------------------------------
+
+# A 600x400 image with four cups: small top-left, big bottom-left, medium in the middle, small right.
+FOUR = [(10, 10, 60, 50), (20, 250, 220, 390), (260, 160, 360, 240), (520, 100, 580, 140)]
+SIZE = (600, 400)
+
+
+def picks(text, boxes=FOUR, *, phrase="cup", action="remove", matches=None, want=None, colour_of=None):
+    """The 1-based numbers (in ``matches`` when given, else in ``boxes``) an answer resolves to,
+    "cancel", or ("unclear", why)."""
+    reading = read_reply(text, phrase=phrase, action=action)
+    assert reading.kind == "answer", (text, reading)
+    out = resolve(reading.answer, boxes, matches=matches, want=want, image_size=SIZE, colour_of=colour_of)
+    if out.kind == "cancel":
+        return "cancel"
+    if out.kind == "unclear":
+        return ("unclear", out.why)
+    pool = [tuple(map(float, b)) for b in (matches or boxes)]
+    return [pool.index(b) + 1 for b in out.boxes]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2", [2]), (2, [2]), ("#2", [2]), ("number 2", [2]), ("no. 2", [2]), ("number one", [1]),
+    ("option 3", [3]), ("2 please", [2]), ("2.", [2]),
+    ("1 and 3", [1, 3]), ("1, 2 and 4", [1, 2, 4]), ("1 & 4", [1, 4]), ("2-4", [2, 3, 4]),
+    ("2 to 4", [2, 3, 4]), ("3 and 1", [3, 1]),
+    ("the second one", [2]), ("the second", [2]), ("2nd", [2]), ("the 2nd cup", [2]), ("the third cup", [3]),
+    ("first", [1]), ("the last one", [4]), ("the last cup", [4]), ("second to last", [3]),
+    ("the second last one", [3]), ("the first two", [1, 2]), ("I want the 1st", [1]),
+    ("the left one", [1]), ("left", [1]), ("The LEFT one!", [1]), ("the one on the left", [1]),
+    ("the one on the right", [4]), ("the right one", [4]), ("the rightmost", [4]), ("the cup on the far left", [1]),
+    ("the left cup", [1]), ("the left cups", [1]), ("the right-hand cup", [4]),
+    ("top left", [1]), ("the top right one", [4]), ("bottom left", [2]), ("the lower one", [2]),
+    ("the middle one", [3]), ("the one in the center", [3]), ("the centre cup", [3]),
+    ("second from the right", [3]), ("3rd from left", [3]), ("the second cup from the left", [2]),
+    ("the two on the left", [1, 2]),
+    ("the biggest", [2]), ("the biggest cup", [2]), ("the large one", [2]), ("the small one", [1]),
+    ("the smallest", [1]), ("the tallest one", [2]),
+    ("no, the left one", [1]), ("no I meant 3", [3]), ("not that one, the right one", [4]),
+    ("sorry, I meant the second one", [2]), ("actually the left one", [1]), ("no wait, 2", [2]),
+    ("the left one and the right one", [1, 4]), ("number 1, the left one", [1]),
+    ("all", [1, 2, 3, 4]), ("all of them", [1, 2, 3, 4]), ("every cup", [1, 2, 3, 4]), ("all four", [1, 2, 3, 4]),
+    ("all except 2", [1, 3, 4]), ("all of them except 2", [1, 3, 4]), ("all but the left one", [2, 3, 4]),
+    ("every cup except the biggest", [1, 3, 4]), ("all except 1 and 4", [2, 3]),
+    ("everything but the one on the right", [1, 2, 3]),
+    ("cancel", "cancel"), ("never mind", "cancel"), ("none", "cancel"), ("none of them", "cancel"),
+    ("neither", "cancel"), ("forget it", "cancel"), ("no", "cancel"), ("nope", "cancel"), ("Cancel.", "cancel"),
+])
+def test_answers(text, expected):
+    assert picks(text) == expected
+
+
+def test_remove_verb_with_a_plain_choice_is_an_answer():
+    assert picks("remove the left one") == [1]
+    assert picks("delete number 2") == [2]
+    assert picks("remove all of them except the biggest") == [1, 3, 4]
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("number 7", "no number 7"), (7, "no number 7"), (0, "no number 0"), ("the fifth", "no number 5"),
+    ("number 1, the right one", "different ones"), ("all except 1, 2, 3 and 4", "none"),
+    ("both", "there are 4 of them"), ("all three", "there are 4 of them"),
+    ("the second from the right and fifth", "no number 5"),
+])
+def test_answers_that_name_no_candidate_say_why(text, why):
+    result = picks(text)
+    assert result[0] == "unclear" and why in result[1]
+
+
+@pytest.mark.parametrize("text", ["banana", "the purple saucer", "the left saucer", "one", "the other one",
+                                  "hmm", "1 or 3", "1" * 5000, "number " + "9" * 5000, "the one next to it", ""])
+def test_words_the_grammar_cannot_read_are_unclear(text):
+    reading = read_reply(text, phrase="cup", action="remove")
+    assert reading.kind == "unclear" and reading.why and len(reading.why) < 200
+
+
+def test_not_one_of_two_picks_the_other_and_of_four_asks_which():
+    two = FOUR[:2]
+    assert picks("not the left one", two) == [2]
+    assert picks("not the left one", FOUR) == ("unclear", "that leaves 2 and 3 and 4; which of those")
+
+
+def test_all_means_every_match_even_those_not_shown():
+    shown = FOUR[:2]
+    every = [*FOUR, (300, 10, 340, 40), (400, 300, 480, 380)]
+    assert picks("all", shown, matches=every) == [1, 2, 3, 4, 5, 6]
+    assert picks("all except 2", shown, matches=every) == [1, 3, 4, 5, 6]
+    assert picks("all but the right one", shown, matches=every) == [1, 2, 3, 5, 6]   # the rightmost of all
+    assert picks("2", shown, matches=every) == [2]
+
+
+def test_want_asks_for_that_many():
+    assert picks("1 and 3", want=2) == [1, 3]
+    assert picks("the two on the left", want=2) == [1, 2]
+    assert picks("all", want=2) == [1, 2, 3, 4]                          # "all" is always an answer
+    assert picks("2", want=2)[0] == "unclear" and "about 2" in picks("2", want=2)[1]
+
+
+def test_colours_and_shades_compare_each_box_in_lab():
+    rgb = {FOUR[0]: "red", FOUR[1]: "blue", FOUR[2]: "white", FOUR[3]: "#202020"}
+
+    def colour_of(box):
+        lab = rgb_to_lab(np.array(parse_color(rgb[tuple(int(v) for v in box)]), dtype=np.uint8))
+        return tuple(float(v) for v in lab)
+
+    assert picks("the red one", colour_of=colour_of) == [1]
+    assert picks("the blue cup", colour_of=colour_of) == [2]
+    assert picks("the dark blue one", colour_of=colour_of) == [2]
+    assert picks("the dark one", colour_of=colour_of) == [4]
+    assert picks("the white one", colour_of=colour_of) == [3]
+    assert picks("all except the red one", colour_of=colour_of) == [2, 3, 4]
+    assert picks("the red one", FOUR[:2], colour_of=colour_of) == [1]
+    assert picks("the green one", colour_of=colour_of)[0] == "unclear"    # none looks green
+    assert picks("the red one on the right", colour_of=colour_of)[0] == "unclear"   # they disagree
+    assert picks("the red one")[0] == "unclear"                            # no image, no colours
+
+
+def test_the_kind_asked_about_reads_in_simple_plural_forms():
+    assert picks("the left glass", phrase="wine glass") == [1]
+    assert picks("the berries on the right", phrase="berry") == [4]
+    assert read_reply("the left cup", phrase="saucer").kind == "unclear"
+    assert picks("the left light", phrase="light") == [1]                 # the kind, not a shade
+
+
+# -- an instruction or a move instead of an answer -----------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "actually, make the saucer blue instead", "remove the car", "forget it, make it autumn",
+    "make the left one red", "paint it green", "put a hat on the cat", "replace the cup with a vase",
+    "actually make the table white", "what is in this picture?", "instead, remove the saucer",
+    "change the background to a beach", "add a bird next to the rocket", "make it look like a painting",
+])
+def test_a_new_instruction_is_not_an_answer(text):
+    assert read_reply(text, phrase="cup", action="remove").kind == "instruction"
+
+
+def test_a_verb_for_another_action_is_a_new_instruction():
+    assert read_reply("paint the left one", phrase="cup", action="remove").kind == "instruction"
+    assert read_reply("remove the left one", phrase="cup", action="remove").kind == "answer"
+
+
+@pytest.mark.parametrize(("text", "move"), [("undo", Move("undo", 1)), ("undo that", Move("undo", 1)),
+                                           ("go back to the original", Move("revert", 0)),
+                                           ("revert to 2", Move("revert", 2))])
+def test_a_move_while_asked_is_a_move(text, move):
+    assert read_reply(text, phrase="cup").move == move
+
+
+def test_unclear_words_after_actually_say_how_to_give_a_new_instruction():
+    reading = read_reply("actually the saucer", phrase="cup")
+    assert reading.kind == "unclear" and "say the whole instruction" in reading.why
