@@ -54,6 +54,26 @@ def test_find_runs_grounding_and_records_provenance(tmp_path, capsys):
     assert "tiny/sd-inpaint" in text["chatedit:models"]
 
 
+@pytest.mark.parametrize(("colour", "method", "prompt"), [("blue", "diffusion", "a blue cup"),
+                                                          ("red and white striped", "auto", "a red and white striped cup"),
+                                                          ("orange", "diffusion", "an orange cup")])
+def test_diffusion_recolour_prompts_name_the_object_without_its_article(tmp_path, capsys, colour, method, prompt):
+    out = tmp_path / "r.png"
+    code, _, err = _run(capsys, "edit", "coffee", "--find", "the cup", "--recolor", colour, "--method", method,
+                        "--profile", "tiny", "-o", str(out))
+    assert code == 0, err
+    text = Image.open(out).text
+    assert text["chatedit:operation"] == "recolor" and text["chatedit:prompt"] == prompt
+
+
+def test_auto_recolour_of_one_colour_is_the_exact_shift(tmp_path, capsys):
+    out = tmp_path / "r.png"
+    code, _, err = _run(capsys, "edit", "coffee", "--box", COFFEE_CUP, "--recolor", "blue-green", "--profile", "tiny",
+                        "-o", str(out))
+    assert code == 0, err
+    assert Image.open(out).text["chatedit:prompt"] == "blue-green"          # the colour itself: no diffusion prompt
+
+
 def test_global_edit_needs_no_region(tmp_path, capsys):
     out = tmp_path / "g.png"
     code, _, err = _run(capsys, "edit", "chelsea", "--global", "make it autumn", "--profile", "tiny", "-o", str(out))
@@ -82,6 +102,7 @@ def test_rgba_input_keeps_its_alpha_exactly(tmp_path, capsys):
     (["edit", "coffee", "--remove"], "--find PHRASE or --box"),
     (["edit", "coffee", "--diffedit", "a bowl"], "--source"),
     (["edit", "coffee", "--box", "0,0,50,50", "--recolor", "not-a-colour"], "not-a-colour"),
+    (["edit", "coffee", "--box", "0,0,50,50", "--recolor", "wooden", "--method", "lab"], "not one colour"),
     (["edit", "coffee", "--box", "0,0,50,50", "--remove", "--profile", "huge"], "unknown profile"),
     (["edit", "coffee", "--box", "0,0,50,50", "--remove", "--device", "foo"], "'foo'"),
 ])

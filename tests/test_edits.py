@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tools import edits
-from tools.color import parse_color, rgb_to_lab
+from tools.color import oklab, classify_recolor, parse_color, parse_colour, rgb_to_lab
 from tools.edits import EditResult
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import Inpainter
@@ -56,6 +56,9 @@ OPERATIONS: dict[str, Edit] = {
     "recolor_lab": lambda inp, im, m: edits.recolor(im, m, "navy blue"),
     "recolor_diffusion": lambda inp, im, m: edits.recolor(im, m, "red", method="diffusion", inpainter=inp,
                                                           name="cup", steps=2),
+    # "auto" (the default): a pattern goes to the diffusion recolour
+    "recolor_pattern": lambda inp, im, m: edits.recolor(im, m, "red and white striped", inpainter=inp,
+                                                        name="the cup", steps=2),
     "add": lambda inp, im, m: edits.add(inp, im, (im.width * 0.05, im.height * 0.05, im.width * 0.3,
                                                   im.height * 0.3), "a bird", steps=2),
     "background": lambda inp, im, m: edits.background(inp, im, m, "a sunny beach", steps=2),
@@ -79,7 +82,7 @@ def _check_fidelity(before: Image.Image, result: EditResult, mask: np.ndarray, o
 
 def _check_region_hugs_the_mask(result: EditResult, mask: np.ndarray, operation: str) -> None:
     """The region of a mask edit is the mask grown by its dilation: never the crop or the whole image."""
-    if operation in ("remove", "replace", "recolor_lab", "recolor_diffusion"):
+    if operation in ("remove", "replace", "recolor_lab", "recolor_diffusion", "recolor_pattern"):
         grown = dilate(mask, result.details.get("dilate_px", 0) + 1)
         assert not (result.region & ~grown).any(), f"{operation}'s region grew past its dilated mask"
 
@@ -255,3 +258,93 @@ def test_edit_result_is_frozen_with_read_only_details(coffee: Image.Image) -> No
         frozen.details["method"] = "x"  # type: ignore[index]
     with pytest.raises(dataclasses.FrozenInstanceError):
         frozen.seed = 1  # type: ignore[misc]
+
+
+def _lch(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
+    lab = rgb_to_lab(np.asarray([rgb], dtype=np.uint8))[0]
+    return float(lab[0]), float(np.hypot(lab[1], lab[2])), float(np.degrees(np.arctan2(lab[2], lab[1])) % 360)
+
+
+@pytest.mark.parametrize("name", ["blue-green", "blue green", "Blue-Green"])
+def test_blue_green_is_between_blue_and_green_not_green(name: str) -> None:
+    r, g, b = parse_color(name)
+    assert g > 100 and b > 100 and r < 60              # a teal: neither pure green nor pure blue
+    hue = _lch((r, g, b))[2]
+    assert _lch((0, 128, 0))[2] < hue < _lch((0, 0, 255))[2]
+
+
+def test_a_bluish_green_leans_green_and_a_hue_pair_mixes():
+    bluish = _lch(parse_color("bluish green"))[2]
+    assert abs(bluish - _lch((0, 128, 0))[2]) < abs(bluish - _lch((0, 0, 255))[2])
+    orange = _lch(parse_color("red yellow"))[2]          # no name for it: the LCh mix of the two
+    assert _lch((255, 0, 0))[2] < orange < _lch((255, 255, 0))[2]
+
+
+@pytest.mark.parametrize(("modified", "base", "lighter"), [("dark navy", "navy", False), ("light blue", "blue", True),
+                                                           ("pale blue", "blue", True), ("pale pink", "pink", True),
+                                                           ("dark red", "red", False), ("dark grey", "grey", False),
+                                                           ("pastel green", "green", True)])
+def test_lightness_words_move_lightness_and_fix_it_for_the_recolour(modified: str, base: str, lighter: bool) -> None:
+    colour = parse_colour(modified)
+    l_mod, l_base = _lch(colour.rgb)[0], _lch(parse_color(base))[0]
+    assert (l_mod > l_base + 3) if lighter else (l_mod < l_base - 3)
+    if modified != "light blue" and base != "grey":          # CSS's own "lightblue" leans cyan; grey has no hue
+        ok_mod, ok_base = oklab(colour.rgb), oklab(parse_color(base))
+        turn = abs(np.degrees(np.arctan2(ok_mod[2], ok_mod[1]) - np.arctan2(ok_base[2], ok_base[1]))) % 360
+        assert min(turn, 360 - turn) < 10                                # the same hue (OKLab)
+    assert colour.sets_lightness
+
+
+@pytest.mark.parametrize("text", ["red and white striped", "wooden", "gold sparkly", "polka dots", "rainbow",
+                                  "black and white", "blurple"])
+def test_what_is_not_one_colour_is_refused_in_one_line(text: str) -> None:
+    with pytest.raises(InvalidInputError, match="not one colour") as refused:
+        parse_color(text)
+    assert text in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("text", "method", "why"), [
+    ("navy blue", "lab", ""), ("#1e90ff", "lab", ""), ("a deep ocean blue", "lab", ""), ("dark navy", "lab", ""),
+    ("red and white striped", "diffusion", "patterns"), ("leopard print", "diffusion", "patterns"),
+    ("rainbow", "diffusion", "patterns"), ("polka dots", "diffusion", "patterns"), ("wooden", "diffusion", "materials"),
+    ("marble", "diffusion", "materials"), ("gold sparkly", "diffusion", "materials"),
+    ("black and white", "diffusion", "several colours"),
+])
+def test_a_recolour_request_is_classified(text: str, method: str, why: str) -> None:
+    kind = classify_recolor(text)
+    assert (kind.method, kind.why) == (method, why)
+    assert (kind.colour is not None) == (method == "lab")
+
+
+@pytest.mark.parametrize("text", ["happy", "blurple", "the same as before"])
+def test_a_request_that_is_neither_colour_nor_look_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInputError, match="not a colour, pattern or material"):
+        classify_recolor(text)
+
+
+def test_a_pattern_goes_to_diffusion_and_says_why(inpainter: Inpainter, coffee: Image.Image) -> None:
+    image = coffee.resize((150, 100))
+    mask = _object(image)
+    result = edits.recolor(image, mask, "red and white striped", inpainter=inpainter, name="the cup", steps=2)
+    assert result.details["method"] == "diffusion" and result.details["why"] == "patterns"
+    assert result.prompt == "a red and white striped cup"             # no "a ... the cup"
+    assert result.details["strength"] == 0.95
+    assert _diff(image, result.image)[~result.region].max() == 0
+    with pytest.raises(InvalidInputError, match="needs an inpainter"):
+        edits.recolor(image, mask, "wooden")
+    with pytest.raises(InvalidInputError, match="not one colour"):
+        edits.recolor(image, mask, "wooden", method="lab", inpainter=inpainter)
+
+
+def test_one_colour_stays_on_the_exact_shift_and_lightness_words_reach_the_pixels(coffee: Image.Image) -> None:
+    mask = _object(coffee)
+    inner = erode(mask, 3)
+    plain = edits.recolor(coffee, mask, "blue-green")
+    assert plain.details["method"] == "lab" and plain.details["rgb"] == parse_color("blue-green")
+    before = rgb_to_lab(np.asarray(coffee)[inner])[:, 0]
+    kept = rgb_to_lab(np.asarray(plain.image)[inner])[:, 0]
+    assert np.median(np.abs(kept - before)) < 1.5                     # one colour: the object's lightness stays
+    light = rgb_to_lab(np.asarray(edits.recolor(coffee, mask, "light blue").image)[inner])[:, 0]
+    dark = rgb_to_lab(np.asarray(edits.recolor(coffee, mask, "dark red").image)[inner])[:, 0]
+    assert np.median(light) > np.median(before) + 10 and np.median(dark) < np.median(light) - 20
+    assert np.corrcoef(light, before)[0, 1] > 0.9                     # texture kept while the lightness moved

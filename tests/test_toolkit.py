@@ -36,3 +36,17 @@ def test_segment_masks_stay_inside_their_grown_box_and_embed_once(tiny_profile, 
         assert not (mask & ~grown).any()
     kit.segment(coffee.rotate(90, expand=True), boxes[:1])
     assert len(calls) == 2
+
+
+def test_recolor_loads_the_inpainter_only_for_what_one_colour_shift_cannot_do(tiny_profile, coffee):
+    told = []
+    kit = Toolkit(tiny_profile, on_load=lambda role, model_id: told.append(role))
+    image = coffee.resize((150, 100))
+    mask = box_mask((40, 20, 110, 80), (100, 150))
+    exact = kit.recolor(image, mask, "dark navy")
+    assert exact.details["method"] == "lab" and told == []               # no model needed for one colour
+    striped = kit.recolor(image, mask, "red and white striped", name="the cup")
+    assert striped.details["method"] == "diffusion" and striped.details["why"] == "patterns"
+    assert striped.prompt == "a red and white striped cup" and told == ["inpainting"]
+    diff = np.any(np.asarray(striped.image) != np.asarray(image), axis=2)
+    assert diff.any() and not (diff & ~striped.region).any()          # nothing outside the region changed

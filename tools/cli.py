@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--replace-with", metavar="TEXT", help="replace the object with TEXT")
     what.add_argument("--remove", action="store_true", help="remove the object, filling in background")
-    what.add_argument("--recolor", metavar="COLOUR", help="recolour the object (a name or #rrggbb)")
+    what.add_argument("--recolor", metavar="COLOUR",
+                      help="recolour the object: a colour (navy, light blue, #1e90ff) or a look (striped, wooden)")
     what.add_argument("--background", metavar="TEXT", help="repaint everything but the object")
     what.add_argument("--global", dest="global_", metavar="INSTRUCTION",
                       help="whole-image edit (InstructPix2Pix); no mask by nature")
@@ -43,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="CAPTION", help="caption of the image as it is (for --diffedit)")
     p.add_argument("--two-stage", action="store_true", help="replace: fill the background first, then insert")
     p.add_argument("--new-box", metavar="X0,Y0,X1,Y1", help="replace (two-stage): where the new object goes")
-    p.add_argument("--method", choices=("lab", "diffusion"), default="lab",
-                   help="recolour: exact Lab chroma shift (default) or diffusion")
+    p.add_argument("--method", choices=("auto", "lab", "diffusion"), default="auto",
+                   help="recolour: auto (default: the exact Lab shift for one colour, diffusion for patterns, "
+                        "materials and several colours), lab or diffusion")
     p.add_argument("-o", "--output", default="chatedit-out.png", help="where to write the result (PNG keeps provenance)")
     p.add_argument("--mask-out", metavar="PATH", help="write the mask that bounded the change (white = may change)")
     p.add_argument("--profile", default="auto", help="auto (default), full, lite or tiny")
@@ -165,10 +167,8 @@ def run(args: argparse.Namespace) -> Path:
     elif args.remove:
         result = kit.remove(image, mask, name=name, progress=_progress("inpainting"), **common)
     elif args.recolor:
-        extra = {"progress": _progress("inpainting")} if args.method == "diffusion" else {}
-        if args.method == "lab":
-            common.pop("steps", None)
-        result = kit.recolor(image, mask, args.recolor, method=args.method, name=name, **extra, **common)
+        result = kit.recolor(image, mask, args.recolor, method=args.method, name=name,
+                             progress=_progress("recolouring"), **common)
     elif args.background:
         result = kit.background(image, mask, args.background, progress=_progress("inpainting"), **common)
     elif args.global_:

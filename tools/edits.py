@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from PIL import Image
 
 from tools import masks
 from tools.boxes import Box
-from tools.color import parse_color, recolor_lab
+from tools.color import classify_recolor, parse_colour, recolor_lab
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import InpaintResult, Inpainter, check_mask, default_dilation
 
@@ -162,44 +163,59 @@ def replace(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, new: str
                                           remove_crop_box=first.details["crop_box"]))
 
 
-def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "lab",
+def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "auto",
             inpainter: Inpainter | None = None, name: str = "", seed: int = 0, steps: int = 30,
-            strength: float = 0.75, feather_px: int | None = None, progress: Progress | None = None,
+            strength: float | None = None, feather_px: int | None = None, progress: Progress | None = None,
             cancel: threading.Event | None = None) -> EditResult:
-    """Change the colour of the object under ``mask``.
+    """Change the colour (or the look) of the object under ``mask``.
 
     ``lab`` is exact and instant: in CIE Lab every masked pixel's a/b moves by one offset to the
-    target colour's, so lightness, shading and texture stay (see :func:`tools.color.recolor_lab`);
-    a feathered edge blends it in, and only ``mask`` may change. ``diffusion`` repaints the
-    region with "a {color} {name}" at ``strength``, which can also change its material.
+    target colour's, so lightness, shading and texture stay (see :func:`tools.color.recolor_lab`;
+    words that fix the lightness, "light blue", "dark navy", move it too); a feathered edge blends
+    it in, and only ``mask`` may change. ``diffusion`` repaints the region with "a {color} {name}"
+    at ``strength``: it can draw what one colour shift cannot (patterns, materials, several
+    colours). ``auto`` picks by :func:`tools.color.classify_recolor`.
 
     Args:
-        color: a colour name ("navy blue") or hex code; ``lab`` needs a known colour.
-        method: ``lab`` or ``diffusion`` (needs ``inpainter``).
-        name: what the object is ("car"), for the diffusion prompt.
-        strength: how far diffusion may move from the input, in (0, 1].
+        color: a colour ("navy blue", "blue-green", "#1e90ff"), or for diffusion any look ("red and white striped").
+        method: ``auto`` (default), ``lab`` or ``diffusion`` (the last two are what ``auto`` may pick;
+            diffusion needs ``inpainter``).
+        name: what the object is ("car", "the cup"), for the diffusion prompt.
+        strength: how far diffusion may move from the input, in (0, 1] (None: 0.75 for a colour,
+            0.95 for patterns, materials and several colours, which need new structure).
         feather_px: ``lab`` soft-edge width inside the mask (None: about 1% of the object's size).
         Other arguments as for :func:`remove`.
 
     Returns:
-        EditResult "recolor" (``details["method"]`` says which).
+        EditResult "recolor"; ``details["method"]`` says which method ran, ``details["why"]`` why
+        diffusion was needed when ``auto`` chose it.
+
+    Raises:
+        InvalidInputError: ``color`` is neither a colour nor a look ("happy"), or ``lab`` was asked
+            for what is not one colour; one line.
     """
     image = _rgb(image)
     m = check_mask(mask, image.size)
     color = _text("colour", color)
-    if method == "diffusion":
+    if method not in ("auto", "lab", "diffusion"):
+        raise InvalidInputError(f"recolor method must be 'auto', 'lab' or 'diffusion', got {method!r}")
+    kind = classify_recolor(color) if method != "diffusion" else None
+    if method == "lab" and kind is not None and kind.method != "lab":
+        parse_colour(color)          # raises the one-line reason it is not one colour
+    if method == "diffusion" or (kind is not None and kind.method == "diffusion"):
         if inpainter is None:
-            raise InvalidInputError("recolor method 'diffusion' needs an inpainter; pass inpainter= or use "
-                                    "method='lab'")
-        prompt = f"a {color} {' '.join(name.split()) if isinstance(name, str) and name.strip() else 'object'}"
+            raise InvalidInputError(f"recolouring to {color!r} by diffusion needs an inpainter; pass inpainter= "
+                                    "or give one colour")
+        why = kind.why if kind is not None else ""
+        if strength is None:
+            strength = 0.95 if why else 0.75
+        prompt = diffusion_prompt(color, name)
         res = inpainter.inpaint(image, m, prompt, seed=seed, steps=steps, strength=strength, progress=progress,
                                 cancel=cancel)
         return EditResult(image=res.image, region=res.region, operation="recolor", prompt=prompt, seed=res.seed,
                           box=masks.bbox(m), details=_provenance(res, method="diffusion", color=color, steps=steps,
-                                                                 strength=strength, family=inpainter.family))
-    if method != "lab":
-        raise InvalidInputError(f"recolor method must be 'lab' or 'diffusion', got {method!r}")
-    rgb = parse_color(color)
+                                                                 strength=strength, why=why, family=inpainter.family))
+    rgb, match = kind.colour.rgb, kind.colour.sets_lightness     # type: ignore[union-attr]  # lab: one colour
     if cancel is not None and cancel.is_set():
         raise Cancelled("the recolour was cancelled; the image is unchanged")
     if feather_px is None:
@@ -208,7 +224,7 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
     window = np.asarray(image)[y0:y1, x0:x1]
     inside = m[y0:y1, x0:x1]
     painted = window.copy()
-    painted[inside] = recolor_lab(window[inside], rgb)
+    painted[inside] = recolor_lab(window[inside], rgb, match_lightness=match)
     generated = image.copy()
     generated.paste(Image.fromarray(painted), (x0, y0))
     alpha = np.zeros(m.shape, dtype=np.float32)
@@ -217,8 +233,19 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
     if progress is not None:
         progress(1, 1)
     return EditResult(image=result, region=m.copy(), operation="recolor", prompt=color, seed=int(seed),
-                      box=masks.bbox(m),
-                      details={"method": "lab", "color": color, "rgb": rgb, "feather_px": feather_px})
+                      box=masks.bbox(m), details={"method": "lab", "color": color, "rgb": rgb, "feather_px": feather_px,
+                                                  "lightness": match})
+
+
+_ARTICLE = re.compile(r"^(?:(?:the|a|an|this|that|these|those|my|your|some)\s+)+", re.IGNORECASE)
+
+
+def diffusion_prompt(color: str, name: str = "") -> str:
+    """The prompt of a diffusion recolour: "a blue cup" from ("blue", "the cup"), "an orange object" without a name."""
+    color = " ".join(str(color).split())
+    noun = _ARTICLE.sub("", " ".join(str(name).split())) if isinstance(name, str) else ""
+    head = f"{color} {noun or 'object'}"
+    return f"{'an' if head[:1].lower() in 'aeiou' else 'a'} {head}"
 
 
 def add(inpainter: Inpainter, image: Image.Image, box: Box, obj: str, *, seed: int = 0, steps: int = 30,

@@ -205,10 +205,15 @@ class Toolkit:
 
         return edits.replace(self.inpainter, image, mask, new, **self._steps(kwargs))
 
-    def recolor(self, image: Image.Image, mask: np.ndarray, color: str, *, method: str = "lab",
+    def recolor(self, image: Image.Image, mask: np.ndarray, color: str, *, method: str = "auto",
                 **kwargs: Any) -> EditResult:
+        """Recolour (see :func:`tools.edits.recolor`); ``auto`` loads the inpainter only when the request
+        needs diffusion (patterns, materials, several colours), the exact Lab shift otherwise."""
         from tools import edits
+        from tools.color import classify_recolor
 
+        if method == "auto" and isinstance(color, str) and color.strip():
+            method = classify_recolor(color).method
         if method == "diffusion":
             kwargs = self._steps(kwargs)
             kwargs["inpainter"] = self.inpainter
