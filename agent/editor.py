@@ -295,15 +295,15 @@ class Editor:
                 return Reply(f"The planner model could not be loaded, so \"{quoted(str(value), 60)[1:-1]}\" was not "
                              f"done: {e}. The question is still open.", question=self._turns.question(), error=str(e))
             return self._turns.instead(str(value), self._context(planner))
-        tiny = self.profile.planner.is_tiny
+        random = getattr(self.profile.planner, "random_weights", False) is True
         planner = self._planner
-        wanted = self.profile.verify or (reading.kind == "unclear" and not tiny)
+        wanted = self.profile.verify or (reading.kind == "unclear" and not random)
         if planner is None and wanted:
             try:
                 planner = self.planner          # judges the edit this answer lets run, or reads the answer
             except ChatEditError as e:
                 logger.warning("no planner to verify with or to read the answer: %s", e)
-        ask = reading.kind == "unclear" and planner_reads_answers(planner, tiny_profile=tiny)
+        ask = reading.kind == "unclear" and planner_reads_answers(planner)
         return self._turns.answer(value, self._context(planner), ask_planner=ask)
 
     def cancel(self) -> None:

@@ -115,11 +115,11 @@ class Turns:
     def read(self, value: str | int) -> Reading:
         """What the command layer makes of ``value`` as a reply to the open question (a move, a new
         instruction, an answer, or unclear); call only while a question is open."""
-        values = self.graph.get_state(self.config).values
-        payload = self.question_payload() or {}
-        plan, step = values.get("plan"), payload.get("step", -1)
-        action = plan.steps[step].action if isinstance(plan, Plan) and 0 <= step < len(plan.steps) else None
-        return read_reply(value, phrase=payload.get("phrase"), action=action)
+        from agent.graph.nodes.clarify import asked_about
+
+        plan = self.graph.get_state(self.config).values.get("plan")
+        phrase, action = asked_about(self.question_payload(), plan if isinstance(plan, Plan) else None)
+        return read_reply(value, phrase=phrase, action=action)
 
     def instead(self, text: str, context: Any) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it."""
@@ -234,7 +234,13 @@ class Turns:
 
         values = self.graph.get_state(self.config).values
         turn = int(values.get("turn", self.store.conversation.last_turn))
-        phrase = " ".join(str((self.question_payload() or {}).get("phrase") or "").split())[:60]
+        payload, plan = self.question_payload() or {}, values.get("plan")
+        phrase = payload.get("phrase")
+        if not phrase and isinstance(plan, Plan) and 0 <= payload.get("step", -1) < len(plan.steps):
+            referent = plan.steps[payload["step"]].referent
+            phrase = referent.phrase if referent is not None else ""
+        words = str(phrase or "").split()
+        phrase = " ".join(words[1:] if words and words[0].lower() in ("the", "a", "an") else words)[:60]
         text = f"(Dropped the question about the {phrase}.)" if phrase else "(Dropped the open question.)"
         try:
             self.graph.invoke(Command(resume="cancel"), self.config, context=context, durability="exit")
@@ -334,13 +340,10 @@ class Turns:
 
 # -- the planner, for answers the command layer cannot read --------------------------------------------
 
-def planner_reads_answers(planner: Any, *, tiny_profile: bool = False) -> bool:
-    """Whether ``planner`` can be asked about an answer: a real model, not random weights.
-
-    A planner says so itself with a ``random_weights`` attribute; without one, a tiny profile's planner
-    counts as random (its readings would be noise).
-    """
-    return planner is not None and not getattr(planner, "random_weights", tiny_profile)
+def planner_reads_answers(planner: Any) -> bool:
+    """Whether ``planner`` can be asked what an answer means: a model that says it has random weights
+    (``random_weights``, the tiny profile's) cannot; any other chat model is a real planner."""
+    return planner is not None and getattr(planner, "random_weights", False) is not True
 
 
 def _reading_schema(count: int) -> dict[str, Any]:

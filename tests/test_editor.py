@@ -410,3 +410,110 @@ def test_damaged_session_files_are_one_line_errors_and_a_damaged_image_is_a_repl
     (root / "checkpoints.sqlite").unlink()                                    # what the message says to do
     reopened = make(session=root)
     assert reopened.current_version == 0 and len(reopened.history) == 2 and reopened.conversation
+
+
+# -- the command layer: moves in words, answers, and a question interrupted --------------------------
+
+class RandomPlanner(QueuePlanner):
+    """A queue planner that says it has random weights (as the tiny profile's LLaVA does)."""
+
+    random_weights: bool = True
+
+
+def _planned_by(editor: Editor) -> dict:
+    return editor.graph.get_state(editor._turns.config).values.get("planned_by")
+
+
+def test_moves_in_words_run_without_the_planner_and_log_what_was_said(make):
+    editor = make(recolor("cup", "red", selector="leftmost"), recolor("table", "blue"))
+    editor.send("make the left cup red")
+    editor.send("make the table blue")
+    planner = editor._planner
+    reply = editor.send("undo the last two")
+    assert editor.current_version == 0 and "Undid 2 edits" in reply.text and planner.calls == 2
+    assert _planned_by(editor) == {"kind": "commands"}
+    assert editor.send("redo").text.startswith("Redid 1 edit") and editor.current_version == 1
+    assert editor.send("go back to the original").version is None and editor.current_version == 0
+    assert editor.send("revert to 2").text == "Went forward to version 2." and editor.current_version == 2
+    assert planner.calls == 2                                   # no move asked the planner
+    said = [text for role, text in editor.conversation if role == "user"]
+    assert said[-4:] == ["undo the last two", "redo", "go back to the original", "revert to 2"]
+    editor.undo()
+    assert _planned_by(editor) == {"kind": "direct"} and editor.conversation[-2] == ("user", "/undo 1")
+
+
+def test_answers_in_words_kind_position_and_correction(make):
+    editor = make(recolor("cup", "red"), recolor("cup", "blue"))
+    assert editor.send("make the cup red").question is not None
+    reply = editor.send("the left cup")
+    assert reply.version == 1 and editor.history[1].steps[0]["box"] == list(map(float, LEFT))
+    editor.send("make the cup blue")
+    reply = editor.answer("no, the right one")
+    assert reply.version == 2 and editor.history[2].steps[0]["box"] == list(map(float, RIGHT))
+
+
+def test_an_instruction_sent_while_asked_drops_the_question_and_runs(make):
+    editor = make(recolor("cup", "red"), recolor("saucer", "blue"))
+    editor.send("make the cup red")
+    reply = editor.send("actually, make the saucer blue instead")
+    assert reply.text.startswith("(Dropped the question about the cup.) ") and reply.version == 1
+    assert editor.pending_question is None and editor.history[1].instruction == "actually, make the saucer blue instead"
+    assert editor.history[1].steps[0]["box"] == list(map(float, DETS["saucer"][0].box))
+    assert editor._planner.left == 0
+    said = [text for role, text in editor.conversation if role == "user"]
+    assert said == ["make the cup red", "actually, make the saucer blue instead"]
+    assert sum(text.startswith("(Dropped the question") for _, text in editor.conversation) == 1
+
+
+def test_an_answer_that_is_an_instruction_runs_as_a_new_turn(make):
+    editor = make(recolor("cup", "red"), plan({"action": "remove", "referent": {"phrase": "table"}}))
+    editor.send("make the cup red")
+    reply = editor.answer("forget it, remove the table")
+    assert "(Dropped the question about the cup.)" in reply.text and reply.version == 1
+    assert editor.history[1].steps[0]["action"] == "remove" and editor.pending_question is None
+
+
+def test_an_instruction_that_asks_again_hands_back_the_new_question(make):
+    editor = make(recolor("cup", "red"), plan({"action": "remove", "referent": {"phrase": "cup"}}))
+    editor.send("make the cup red")
+    reply = editor.send("remove the cup instead")
+    assert reply.question is not None and reply.text.startswith("(Dropped the question about the cup.) ")
+    assert editor.answer("2").version == 1 and editor.history[1].steps[0]["action"] == "remove"
+
+
+def test_a_move_while_asked_drops_the_question_and_moves(make):
+    editor = make(recolor("table", "blue"), recolor("cup", "red"))
+    editor.send("make the table blue")
+    editor.send("make the cup red")
+    reply = editor.send("undo")
+    assert reply.text.startswith("(Dropped the question about the cup.) Undid 1 edit")
+    assert editor.current_version == 0 and editor.pending_question is None
+    assert editor.conversation[-2] == ("user", "undo")
+
+
+def test_an_unclear_answer_is_put_to_a_real_planner_with_the_candidates(tmp_path, coffee, tiny_profile):
+    planner = QueuePlanner().push(recolor("cup", "red"), {"pick": [2]},
+                                    recolor("cup", "red"), {"instruction": True},
+                                    plan({"action": "remove", "referent": {"phrase": "table"}}),
+                                    recolor("cup", "red"), "no idea")
+    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s", planner=planner,
+                     toolkit=FixedDetections(tiny_profile, DETS)) as editor:
+        editor.send("make the cup red")
+        reply = editor.answer("the one with the handle facing me")
+        assert reply.version == 1 and editor.history[1].steps[0]["box"] == list(map(float, RIGHT))
+        editor.send("make the cup red")
+        reply = editor.answer("hmm, how about the table goes away")
+        assert "(Dropped the question about the cup.)" in reply.text and reply.version == 2
+        editor.send("make the cup red")
+        reply = editor.answer("whichever")                      # the planner cannot read it either
+        assert reply.question is not None and "couldn't tell" in reply.text and planner.left == 0
+
+
+def test_a_planner_with_random_weights_is_not_asked_about_answers(tmp_path, coffee, tiny_profile):
+    planner = RandomPlanner()                                    # the offline grammar plans; nobody reads answers
+    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s", planner=planner,
+                     toolkit=FixedDetections(tiny_profile, DETS)) as editor:
+        assert editor.send("make the cup red").question is not None
+        reply = editor.answer("the one with the handle facing me")
+        assert reply.question is not None and "\"handle facing me\"" in reply.text and planner.calls == 0
+        assert editor.answer("the right cup").version == 1

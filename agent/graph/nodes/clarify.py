@@ -10,6 +10,7 @@ from langgraph.types import interrupt
 from agent.graph.commands import Answer, Item, Resolved, forms, read_reply, resolve
 from agent.graph.context import Context
 from agent.graph.nodes.common import stop, working_image
+from agent.graph.plan import Plan
 from agent.graph.state import QuestionPayload, State
 
 
@@ -46,16 +47,24 @@ def _colours(state: State, ctx: Context) -> Any:
     return colour_of
 
 
+def asked_about(question: QuestionPayload, plan: Plan | None) -> tuple[str, str | None]:
+    """The kind a question is about ("cup": its phrase, else the step's, plus the candidates' labels) and
+    the step's action."""
+    step = plan.steps[question["step"]] if plan is not None and 0 <= question["step"] < len(plan.steps) else None
+    words = [question.get("phrase") or "", *(str(c.get("label") or "") for c in question["candidates"])]
+    if step is not None and step.referent is not None:
+        words.append(step.referent.phrase)
+    return " ".join(dict.fromkeys(w for w in words if w)), step.action if step is not None else None
+
+
 def read(answer: object, question: QuestionPayload, state: State, ctx: Context | None) -> Resolved:
     """What an answer (the user's words, a number, or ``{"pick": [numbers]}`` from the planner) picks."""
     if isinstance(answer, dict) and isinstance(answer.get("pick"), list) \
             and all(isinstance(n, int) and not isinstance(n, bool) for n in answer["pick"]) and answer["pick"]:
         parsed = Answer("pick", (Item(numbers=tuple(answer["pick"]), words=("the planner's reading",)),))
     elif isinstance(answer, (str, int)) and not isinstance(answer, bool):
-        action = None
-        if state.plan is not None and 0 <= question["step"] < len(state.plan.steps):
-            action = state.plan.steps[question["step"]].action
-        reading = read_reply(answer, phrase=question.get("phrase"), action=action)
+        phrase, action = asked_about(question, state.plan)
+        reading = read_reply(answer, phrase=phrase, action=action)
         if reading.kind in ("move", "instruction"):
             return Resolved("unclear", why="that reads as a new instruction, not an answer; say \"cancel\" first "
                                            "to drop this question")
