@@ -212,9 +212,10 @@ class Toolkit:
         from tools import edits
         from tools.color import classify_recolor
 
+        needs = method
         if method == "auto" and isinstance(color, str) and color.strip():
-            method = classify_recolor(color).method
-        if method == "diffusion":
+            needs = classify_recolor(color).method
+        if needs == "diffusion":
             kwargs = self._steps(kwargs)
             kwargs["inpainter"] = self.inpainter
         return edits.recolor(image, mask, color, method=method, **kwargs)
