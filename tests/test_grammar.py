@@ -180,3 +180,9 @@ def test_colours_that_are_not_plain_stay_the_users_words():
 def test_a_long_compound_stops_at_the_step_limit():
     assert read_plan(", ".join(["remove the cup"] * 8)) is not None
     assert read_plan(", ".join(["remove the cup"] * 9)) is None
+
+
+def test_vague_content_is_not_guessed():
+    for text in ("swap the cup for something nicer, whatever", "replace the cup with something else",
+                 "make the cup a better color", "turn the cup into anything"):
+        assert read_plan(text) is None, text

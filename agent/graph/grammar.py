@@ -106,6 +106,9 @@ _STOP = {"and", "or", "then", "to", "with", "from", "into", "is", "are", "be", "
          "the", "some", "any", "more", "less", "bigger", "smaller", "of", "at", "for", "by", "on", "in",
          "left", "right", "middle", "center", "centre", "everything", "everyone", "something", "anything",
          "nothing", "image", "picture", "photo", "pic", "scene"}
+_VAGUE = {"something", "anything", "whatever", "nicer", "better", "prettier", "different", "else", "stuff",
+          "cooler", "interesting", "etc"}
+"""Words that leave the new content open: the grammar does not guess what they mean."""
 _WHOLE = re.compile(r"(?:it|this|everything|all of it|the (?:whole |entire )?(?:image|picture|pic|photo|photograph"
                     r"|scene|thing|shot|view))")
 _IT = {"it", "that", "this", "them", "that one", "this one", "the same one", "the same thing", "it again",
@@ -378,9 +381,11 @@ def _is_colour(words: list[str]) -> bool:
 
 def _content(text: str) -> str | None:
     """The new thing / background / colour as said, when it is plain words (None otherwise)."""
-    text = text.strip(" ,")
-    if not text or len(text) > 120 or not re.fullmatch(r"[a-z0-9#][a-z0-9 ,'&#-]*", text):
+    text = text.strip()
+    if not text or len(text) > 120 or not re.fullmatch(r"[a-z0-9#][a-z0-9 '&#-]*", text):
         return None
+    if set(text.split()) & _VAGUE:
+        return None                                     # "something nicer": a question for a real planner
     if re.search(rf"(?:,|\band|\bthen)\s+{_VERB}", text):
         return None                                     # another instruction inside it
     return text

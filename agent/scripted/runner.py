@@ -208,6 +208,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
         where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
         raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
                                line=script.image_line) from e
+    planner.live_random = editor.profile.planner.random_weights   # unpinned turns then go to the offline grammar
     try:
         open_s = time.monotonic() - t0
         original = editor.history[0]

@@ -28,9 +28,13 @@ class ScriptedPlanner(BaseChatModel):
 
     Attributes:
         live: builds the real planner on first need (None: no live model; running out is an error).
+        live_random: see :attr:`random_weights`.
     """
 
     live: Callable[[], BaseChatModel] | None = None
+    live_random: bool | None = None
+    """Whether the live planner has random weights, when the runner knows it from the profile (None: ask
+    the live planner itself, loading it). Known, it also holds on a replay, where there is no live model."""
 
     _queue: deque[str] = PrivateAttr(default_factory=deque)
     _log: list[str] = PrivateAttr(default_factory=list)
@@ -62,9 +66,11 @@ class ScriptedPlanner(BaseChatModel):
     def random_weights(self) -> bool:
         """True when the turn has no pinned reply left and the live planner has random weights (the tiny
         profile's): such a turn is planned by the offline grammar. A pinned reply is a real planner's."""
-        if self._queue or self.live is None:
+        if self._queue:
             return False
-        return getattr(self._live(), "random_weights", False) is True
+        if self.live_random is not None:
+            return self.live_random
+        return self.live is not None and getattr(self._live(), "random_weights", False) is True
 
     def _live(self) -> BaseChatModel:
         if self._model is None:

@@ -68,7 +68,7 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {**update, "halt": True, "error": "no planner model",
                 "notes": ["There is no planner model to understand that; nothing changed."]}
     if ctx.planner_has_random_weights():
-        return {**update, **by_grammar(state.text, "the planner has random weights (tiny profile)")}
+        return {**update, **by_grammar(state.text, "the planner model has random weights")}
     earlier = [m for m in store.conversation.recent(24) if m.turn < state.turn]
     text = digest(store.history, earlier)
     try:
@@ -86,12 +86,12 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if outcome.plan is None and outcome.unreachable:
         where = f"The planner at {endpoint(ctx.planner)}" if endpoint(ctx.planner) else \
             f"The planner ({type(ctx.planner).__name__})"
-        why = f"{where} is not reachable ({(outcome.error or '').removeprefix('the planner failed: ')})"
+        failure = (outcome.error or "").removeprefix("the planner failed: ")
         if read_plan(state.text) is not None:
-            return {**update, **by_grammar(state.text, why[0].lower() + why[1:])}
+            return {**update, **by_grammar(state.text, f"{where[0].lower()}{where[1:]} is not reachable: {failure}")}
         return {**update, "halt": True, "error": outcome.error,
-                "notes": [f"{why}. Nothing changed; start it, or open chatedit with another planner "
-                          "(Editor.open(..., planner=...)) or profile (--profile)."]}
+                "notes": [f"{where} is not reachable ({failure}). Nothing changed; start it, or open chatedit "
+                          "with another planner (Editor.open(..., planner=...)) or profile (--profile)."]}
     if outcome.plan is None:
         why = outcome.error or "no usable plan"
         return {**update, "halt": True, "error": why,
@@ -110,9 +110,8 @@ def by_grammar(text: str, reason: str) -> dict[str, Any]:
     if found is None:
         forms = "; ".join(f"\"{f}\"" for f in FORMS)
         return {"halt": True, "error": "the offline grammar could not read that",
-                "notes": [f"{reason[0].upper()}{reason[1:]}, so the offline grammar plans turns, and it could "
-                          f"not read that. Nothing changed. It reads forms like {forms}; and /undo, /redo, "
-                          "/revert N."]}
+                "notes": [f"{reason[0].upper()}{reason[1:]}, so the offline grammar plans turns; it could not "
+                          f"read that. Nothing changed. It reads forms like {forms}; and undo, redo, revert N."]}
     logger.info("plan (offline grammar): %s", [s.action for s in found.steps])
     return {"plan": found, "planned_by": {"kind": "grammar"},
             "notes": [f"(Planned by the offline grammar: {reason}.)"]}
