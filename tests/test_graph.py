@@ -401,3 +401,57 @@ def test_the_graph_diagram_matches_its_snapshot():
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     assert text == path.read_text(), "the graph changed: look at the diff, then CHATEDIT_UPDATE_SNAPSHOTS=1"
+
+
+def test_all_means_every_match_even_those_not_shown_and_except_leaves_one_out(tmp_path, small, tiny_profile):
+    third = (60, 5, 90, 30)
+    h = Harness(tmp_path / "s", small, tiny_profile,
+                {"cup": [det(LEFT_CUP, 0.8), det(RIGHT_CUP, 0.75), det(third, 0.7)]})
+    base = h.context
+
+    def context():
+        ctx = base()
+        ctx.max_candidates = 2                                   # show 2 of the 3 matches
+        return ctx
+
+    h.context = context
+    out = h.send("make the cups green", plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "green"}))
+    payload = out["__interrupt__"][0].value
+    assert len(payload["candidates"]) == 2 and len(payload["matches"]) == 3
+    assert h.resume("all")["reply"]["version"] == 1
+    assert sorted(map(tuple, h.store.history.current.steps[0].boxes)) == sorted([LEFT_CUP, RIGHT_CUP, third])
+
+    h.send("remove the cups", plan({"action": "remove", "referent": {"phrase": "cup"}}))
+    shown = [tuple(c["box"]) for c in h.graph.get_state(h.config).interrupts[-1].value["candidates"]]
+    assert h.resume("all except 2")["reply"]["version"] == 2
+    kept = {tuple(b) for b in h.store.history.current.steps[0].boxes}
+    assert kept == {LEFT_CUP, RIGHT_CUP, third} - {shown[1]}
+
+
+def test_a_colour_answer_is_read_from_the_boxes_pixels(tmp_path, tiny_profile):
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", SIZE, (235, 235, 225))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle(LEFT_CUP, fill=(200, 30, 30))
+    draw.rectangle(RIGHT_CUP, fill=(30, 60, 200))
+    h = Harness(tmp_path / "s", image, tiny_profile, {"cup": [det(LEFT_CUP, 0.8), det(RIGHT_CUP, 0.75)]})
+    h.send("remove the cup", REMOVE_CUP)
+    assert "green" in h.resume("the green one")["__interrupt__"][0].value["text"]       # none is green
+    assert h.resume("the blue one")["reply"]["version"] == 1
+    assert h.store.history.current.steps[0].box == list(map(float, RIGHT_CUP))
+
+
+@pytest.mark.parametrize(("answer", "box"), [("the left cup", LEFT_CUP), ("no, the right one", RIGHT_CUP),
+                                             ("not that one, the left one", LEFT_CUP), ("the 2nd cup", RIGHT_CUP),
+                                             ("remove the one on the right", RIGHT_CUP), ("#1", LEFT_CUP)])
+def test_answers_in_ordinary_words(cups, answer, box):
+    cups.send("remove the cup", REMOVE_CUP)
+    assert cups.resume(answer)["reply"]["version"] == 1
+    assert cups.store.history.current.steps[0].box == list(map(float, box))
+
+
+def test_a_new_instruction_resumed_into_the_graph_is_not_taken_as_an_answer(cups):
+    cups.send("remove the cup", REMOVE_CUP)
+    out = cups.resume("actually, make the table white")            # the Editor runs it; the graph only asks
+    assert "new instruction" in out["__interrupt__"][0].value["text"] and cups.store.history.latest == 0
