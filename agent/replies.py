@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ class Reply:
         plan: the planner's plan for this turn (None for direct calls and failed plans).
         planner_replies: the planner model's raw replies (for transcripts and debugging).
         error: a one-line reason when something failed (planner, tool), else None.
+        planned_by: who planned the turn: {"kind": "planner" | "grammar" | "commands" | "direct", ...}
+            ("commands": the command layer read a move from words; empty when no plan was made).
     """
 
     text: str
@@ -49,6 +51,7 @@ class Reply:
     plan: Plan | None = None
     planner_replies: tuple[str, ...] = ()
     error: str | None = None
+    planned_by: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

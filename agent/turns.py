@@ -174,15 +174,17 @@ class Turns:
             return self._failed(e, turn, head)
         plan = out.get("plan")
         replies = tuple(out.get("planner_replies") or ())
+        by = dict(out.get("planned_by") or {})
         if out.get("__interrupt__"):
             payload = out["__interrupt__"][-1].value
             question = self._question(payload)
             note = self._try_log("assistant", question.text, turn, "question", image=payload["image"])
-            return Reply(question.text + note, question=question, plan=plan, planner_replies=replies)
+            return Reply(question.text + note, question=question, plan=plan, planner_replies=replies, planned_by=by)
         reply = out.get("reply") or {}
         text, version = str(reply.get("text", "")), reply.get("version")
         text += self._try_log("assistant", text, turn, "reply", version=version)
-        return Reply(text, version=version, plan=plan, planner_replies=replies, error=reply.get("error"))
+        return Reply(text, version=version, plan=plan, planner_replies=replies, error=reply.get("error"),
+                     planned_by=by)
 
     def _failed(self, e: Exception, turn: int, head: int) -> Reply:
         """A turn that raised: say what was saved (a version, a move) and close the turn everywhere."""
@@ -275,7 +277,7 @@ class Turns:
         reply = self.say(words if words is not None else f"/{kind} {amount}", context,
                          direct=Plan(reasoning=reasoning, steps=[step]),
                          planned_by={"kind": "direct" if words is None else "commands"})
-        return Reply(dropped + reply.text, error=reply.error) if dropped else reply
+        return replace(reply, text=dropped + reply.text) if dropped else reply
 
     # -- after a crash --------------------------------------------------------------------------
 
