@@ -16,6 +16,7 @@ from PIL import Image
 from pydantic import PrivateAttr
 
 from tools.constrained import SchemaConstraint
+from tools.errors import Cancelled
 from agent.graph.plan import Plan, Step
 from agent.graph.planning import (MAX_TEXT_CHARS, VERDICT_SCHEMA, decoding_schema, extract_json, make_plan,
                             system_prompt, verify_result)
@@ -209,12 +210,21 @@ def test_verify_result_reads_yes_and_no(coffee, reply, verdict):
     assert "remove cup" in blocks[2]["text"]
 
 
-def test_verify_result_accepts_when_the_verdict_is_unclear(coffee, caplog):
+@pytest.mark.parametrize("reply", ["maybe?", "", "  ", "I think so", "Probably yes", "yes-ish", "nope"])
+def test_verify_result_gives_no_verdict_when_the_reply_is_not_a_clear_yes_or_no(coffee, caplog, reply):
     step = Step(action="recolor", referent={"phrase": "table"}, content="white")
     with caplog.at_level(logging.WARNING, logger="agent.graph.planning"):
-        assert verify_result(Scripted("maybe?"), before=coffee, after=coffee, step=step) is True
-        assert verify_result(Scripted(RuntimeError("boom")), before=coffee, after=coffee, step=step) is True
-    assert "neither yes nor no" in caplog.text and "verifier failed" in caplog.text
+        assert verify_result(Scripted(reply), before=coffee, after=coffee, step=step) is None
+    assert "neither yes nor no" in caplog.text
+
+
+def test_verify_result_gives_no_verdict_when_the_model_fails_and_passes_cancel_on(coffee, caplog):
+    step = Step(action="recolor", referent={"phrase": "table"}, content="white")
+    with caplog.at_level(logging.WARNING, logger="agent.graph.planning"):
+        assert verify_result(Scripted(RuntimeError("boom")), before=coffee, after=coffee, step=step) is None
+    assert "verifier failed" in caplog.text
+    with pytest.raises(Cancelled):
+        verify_result(Scripted(Cancelled("stop")), before=coffee, after=coffee, step=step)
 
 
 def test_verify_result_constrains_models_that_can():

@@ -211,12 +211,16 @@ def describe_errors(error: ValidationError, limit: int = 3) -> str:
 
 
 def verify_result(chat_model: BaseChatModel, *, before: Image.Image, after: Image.Image,
-                  step: Step | Mapping[str, Any] | str) -> bool:
+                  step: Step | Mapping[str, Any] | str) -> bool | None:
     """Ask the chat model whether ``after`` does what ``step`` asked, compared with ``before``.
 
-    The verdict is advisory: a reply that is neither yes nor no, or a failing model, counts as
-    yes (logged as a warning). A confused verifier must not block an edit the user asked for;
-    the user can still undo it.
+    Returns:
+        True for a clear yes, False for a clear no (the reply's first word), None when there is no
+        clear verdict: any other reply ("maybe?", empty) or a failing model (both logged as warnings).
+        The caller decides what an unclear verdict means; it is never counted as a yes.
+
+    Raises:
+        Cancelled: the user cancelled while the verifier ran.
     """
     described = describe_step(step)
     # a yes/no judgement needs no lossless pixels: two JPEGs cost ~5 ms where two PNGs cost 70 (600×400)
@@ -225,15 +229,17 @@ def verify_result(chat_model: BaseChatModel, *, before: Image.Image, after: Imag
     kwargs = {"json_schema": VERDICT_SCHEMA} if getattr(chat_model, "supports_json_schema", False) else {}
     try:
         reply = _reply_text(chat_model.invoke([HumanMessage(content=content)], **kwargs))
+    except Cancelled:
+        raise
     except Exception:
-        logger.warning("the verifier failed on %r; accepting the result", described, exc_info=True)
-        return True
+        logger.warning("the verifier failed on %r; no verdict", described, exc_info=True)
+        return None
     words = reply.strip().strip("\"'`.!*").lower().split()
-    verdict = words[0].strip("\"'`.,!:*") if words else ""
+    verdict = words[0].strip("\"'`.,!:;*") if words else ""
     if verdict in ("yes", "no"):
         return verdict == "yes"
-    logger.warning("the verifier's reply %r is neither yes nor no; accepting the result", reply[:200])
-    return True
+    logger.warning("the verifier's reply %r is neither yes nor no; no verdict", reply[:200])
+    return None
 
 
 VERDICT_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["yes", "no"]}

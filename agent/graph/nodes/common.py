@@ -51,27 +51,89 @@ def what(step: Step) -> str:
     return "the marked area"
 
 
-def describe(step: Step, *, count: int = 1) -> str:
-    """One sentence saying what an edit step did."""
-    target = what(step)
-    if count > 1:
-        target = f"{target} ({count} of them)"
-    content = step.content.strip()
+_CANNOT = {"patterns": "draw patterns", "materials": "render materials", "several colours": "paint several colours"}
+
+
+def _recolour_kind(content: str) -> str:
+    """Why a recolour went to diffusion ("patterns"...), or "" for the exact colour shift (or a refusal)."""
+    from tools.color import classify_recolor
+    from tools.errors import InvalidInputError
+
+    try:
+        return classify_recolor(content).why
+    except InvalidInputError:
+        return ""
+
+
+def many(step: Step, count: int) -> str:
+    """How a reply names ``count`` (> 1) things a step acted on: "both cups", "all 5 cups", "3 cups"."""
+    ref = step.referent
+    if ref is None or ref.last_edited or not ref.phrase.strip():
+        kind = "last edited regions" if ref is not None and ref.last_edited else "marked areas"
+        return f"the {count} {kind}"
+    noun = plural_phrase(ref.phrase)
+    if ref.attributes:
+        noun += " (" + ", ".join(ref.attributes) + ")"
+    if count == 2 and (ref.count == 2 or ref.selector == "all"):
+        return f"both {noun}"
+    if ref.selector == "all" and not ref.exclude:
+        return f"all {count} {noun}"
+    return f"{count} {noun}"
+
+
+def describe(step: Step, *, count: int = 1, words: str = "") -> str:
+    """One sentence saying what an edit step did, in the user's terms.
+
+    Never an internal prompt or caption: a DiffEdit step (a global step with a source caption)
+    quotes the user's ``words`` (the turn's text) or says what it did plainly. A recolour that went
+    to diffusion says so and why (the exact colour shift cannot draw patterns...). Several targets
+    are counted: "Removed both cups.", "Removed all 5 cups.", "Made 3 cups red."
+    """
+    target = many(step, count) if count > 1 else what(step)
+    content = " ".join(step.content.split())
     if step.action == "remove":
         return f"Removed {target}."
     if step.action == "replace":
-        return f"Replaced {target} with {content}."
+        return f"Replaced {target}, each with {content}." if count > 1 else f"Replaced {target} with {content}."
     if step.action == "recolor":
+        why = _recolour_kind(content)
+        if why:
+            return f"Repainted {target} as {content} (diffusion; the exact colour shift cannot {_CANNOT[why]})."
         return f"Made {target} {content}."
     if step.action == "add":
         return f"Added {content} at {target}."
     if step.action == "background":
         return f"Changed the background behind {target} to {content}."
     if step.action == "global":
-        if step.referent is not None:
-            return f"Changed {target}: {content}."
+        if step.referent is not None:       # DiffEdit: its captions are internal, the user's words are not
+            said = " ".join(words.split())
+            return f"Changed the picture as asked (\"{said}\")." if said else \
+                "Changed only the part of the picture your request is about."
         return f"Applied \"{content}\" to the whole image."
     return f"Did {step.action}."
+
+
+def goal(step: Step, *, words: str = "") -> str:
+    """What a step's result should show, for a verdict sentence: "a red cup", "the cup gone"."""
+    target = what(step)
+    content = " ".join(step.content.split())
+    ref = step.referent
+    simple = ref is not None and ref.phrase.strip() and not ref.attributes and not ref.last_edited
+    if step.action == "remove":
+        return f"{target} gone"
+    if step.action == "replace":
+        return f"{content} in place of {target}"
+    if step.action == "recolor":
+        if simple:
+            noun = strip_article(ref.phrase)         # type: ignore[union-attr]
+            return f"{'an' if content[:1].lower() in 'aeiou' else 'a'} {content} {noun}"
+        return f"{target} in {content}"
+    if step.action == "add":
+        return content
+    if step.action == "background":
+        return f"{content} behind {target}"
+    said = " ".join((words if step.referent is not None else content).split())
+    return f"the change you asked for (\"{said}\")" if said else "the change you asked for"
 
 
 _ARTICLES = ("the ", "a ", "an ", "some ", "all ", "every ", "both ")
@@ -110,6 +172,8 @@ def plural(noun: str) -> str:
         if low.endswith(irregular) and len(irregular) >= 3 and irregular not in ("die", "ox") \
                 and low not in _NOT_COMPOUND:
             return word[: len(word) - len(irregular)] + many
+    if low in _IRREGULAR.values() or (low.endswith("s") and not low.endswith(("ss", "us", "is", "as"))):
+        return word                                  # already plural: "cups", "people", "boxes"
     if low.endswith(("s", "x", "z", "ch", "sh")):
         return word + "es"
     if low.endswith("y") and len(low) > 1 and low[-2] not in "aeiou":
@@ -126,7 +190,7 @@ def strip_article(phrase: str) -> str:
 
 
 def plural_phrase(phrase: str) -> str:
-    """A noun phrase made plural at its head noun: "red cup" → "red cups", "cup on the left" → "cups on the left"."""
+    """A noun phrase plural at its head noun: "red cup" → "red cups", "cup on the left" → "cups on the left"."""
     words = strip_article(phrase).split()
     if not words:
         return ""

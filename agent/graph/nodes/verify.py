@@ -1,4 +1,4 @@
-"""The verify node: the planner model judges a step's result; one retry when it says no."""
+"""The verify node: the planner model judges a step's result; one retry when it says no; the reply says the verdict."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
-from agent.graph.nodes.common import current_step, stop, working_image
+from agent.graph.nodes.common import current_step, goal, stop, working_image
 from agent.graph.nodes.edit import accept
 from agent.graph.state import State
 from tools.errors import Cancelled
@@ -17,7 +17,11 @@ logger = logging.getLogger(__name__)
 
 
 def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Accept the pending result, or ask the edit node for one retry (another seed, a larger mask)."""
+    """Judge the pending result: a yes keeps it; a no asks the edit node for one retry (another seed,
+    a larger mask); a second no keeps it too (the user asked for it) but the reply says the check
+    failed and how to take it back; no clear verdict keeps it and the reply says it could not be checked.
+    The record's ``verified`` is True, False or None accordingly.
+    """
     from agent.graph.planning import verify_result
 
     ctx = runtime.context
@@ -27,17 +31,21 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     step = current_step(state)
     draft, record = state.result.draft, state.result.record
     try:
-        ok = bool(verify_result(ctx.planner, before=working_image(state, ctx), after=ctx.store.load_draft(draft),
-                                step=step))
+        verdict = verify_result(ctx.planner, before=working_image(state, ctx), after=ctx.store.load_draft(draft),
+                                step=step)
     except Cancelled:
         return stop("Cancelled. Nothing changed.", notes=state.notes)
     except Exception:  # a judge that fails must not lose a finished edit: keep it, unverified
-        logger.exception("verification failed; keeping the result")
-        ok = True
-        record = record.model_copy(update={"verified": None})
-    else:
-        record = record.model_copy(update={"verified": ok})
-    if ok or state.attempt >= 1:
-        return accept(state, draft, record)
-    logger.info("step %d did not pass verification; retrying", state.step_index)
-    return {"result": None, "attempt": state.attempt + 1}
+        logger.exception("verification failed; keeping the result unverified")
+        verdict = None
+    if verdict is False and state.attempt < 1:
+        logger.info("step %d did not pass verification; retrying", state.step_index)
+        return {"result": None, "attempt": state.attempt + 1}
+    update = accept(state, draft, record.model_copy(update={"verified": verdict}))
+    shows = goal(step, words=state.text)
+    if verdict is False:
+        update["notes"] = [*update["notes"], f"The check says this may not show {shows}; say \"undo\" to take it back."]
+    elif verdict is None:
+        update["notes"] = [*update["notes"], f"I could not check that it shows {shows} (the check gave no clear "
+                                             "yes or no)."]
+    return update
