@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, describe, stop, what, working_image
 from agent.graph.plan import Step
+from agent.graph.relations import WORDS
 from agent.graph.state import Pending, State
 from agent.session.records import EditRecord
 from tools.boxes import clip_box, outer_box, scale_box
@@ -20,6 +21,20 @@ logger = logging.getLogger(__name__)
 
 _BIGGER = re.compile(r"\b(bigger|larger|enlarge|grow|wider|taller)\b", re.IGNORECASE)
 _SMALLER = re.compile(r"\b(smaller|shrink|tinier|narrower|shorter)\b", re.IGNORECASE)
+
+# Shape and size words of a replace's new content: (width factor, height factor) as powers of the
+# resize factor. A strong word ("huge", "tiny") counts twice.
+_SHAPE_WORDS = (
+    ("tall|taller|tallest|high|higher", 0, 1),
+    ("short|shorter|squat|low|lower|flat|flatter", 0, -1),
+    ("wide|wider|widest|broad|broader|long|longer|longest|fat|fatter", 1, 0),
+    ("thin|thinner|narrow|narrower|slim|slimmer|slender|skinny", -1, 0),
+    ("big|bigger|biggest|large|larger|largest|enlarge|grow", 1, 1),
+    ("small|smaller|smallest|little|mini|shrink", -1, -1),
+    ("huge|giant|gigantic|enormous|massive", 2, 2),
+    ("tiny|tinier|miniature", -2, -2),
+)
+_SHAPES = tuple((re.compile(rf"\b({w})\b", re.IGNORECASE), x, y) for w, x, y in _SHAPE_WORDS)
 
 
 def resize(step: Step, text: str, factor: float) -> float:
@@ -32,6 +47,26 @@ def resize(step: Step, text: str, factor: float) -> float:
     if _SMALLER.search(words):
         return 1.0 / factor
     return 1.0
+
+
+def reshaped(box: list[float], words: str, size: tuple[int, int], factor: float) -> list[float] | None:
+    """The box for new content whose shape or size words differ from the old object ("a tall vase").
+
+    Each word scales the box's width and/or height by ``factor`` (twice for "huge", "tiny"); the new
+    box keeps the old one's bottom edge and horizontal centre, so the new object stands where the
+    old one stood (a taller one grows upwards), clamped to the image. None: no such words.
+    """
+    wx = hy = 0
+    for pattern, x, y in _SHAPES:
+        if pattern.search(words):
+            wx, hy = wx + x, hy + y
+    if wx == 0 and hy == 0:
+        return None
+    x0, y0, x1, y1 = box
+    w, h = (x1 - x0) * factor ** wx, (y1 - y0) * factor ** hy
+    cx = (x0 + x1) / 2
+    new = clip_box((cx - w / 2, y1 - h, cx + w / 2, y1), size)
+    return [float(v) for v in new] if new is not None and list(new) != list(box) else None
 
 
 def target_box(step: Step, text: str, box: list[float] | None, size: tuple[int, int],
@@ -50,6 +85,32 @@ def target_box(step: Step, text: str, box: list[float] | None, size: tuple[int, 
             return list(proposed)
     f = resize(step, text, factor)
     return list(scale_box(box, f, size)) if f != 1.0 else None
+
+
+def two_stage_box(step: Step, text: str, boxes: list[list[float]], size: tuple[int, int],
+                  factor: float) -> tuple[bool, list[float] | None]:
+    """Whether a replace goes in two stages (erase, then paint the new object), and into which new box.
+
+    Two stages when the new object's box differs from the old one's: "it" made bigger or smaller
+    (:func:`target_box`), shape or size words in the new content (:func:`reshaped`: "a tall vase"),
+    or the step asking for it (``two_stage``: the old box is kept). A step saying ``two_stage``
+    false, or several objects replaced at once, stays one-stage.
+    """
+    if step.action != "replace" or len(boxes) != 1 or step.two_stage is False:
+        return False, None
+    box = [float(v) for v in boxes[0]]
+    new_box = target_box(step, text, box, size, factor)
+    if new_box is None:
+        ref = step.referent
+        words = f"{step.content} {text}" if ref is not None and ref.last_edited else step.content
+        new_box = reshaped(box, words, size, factor)
+    return (new_box is not None or bool(step.two_stage)), new_box
+
+
+def added(step: Step) -> str:
+    """The reply's sentence for an add step: where the new object went against its referent."""
+    words = WORDS.get(step.place or "", "at")
+    return f"Added {step.content.strip()} {words} {what(step)}."
 
 
 def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -76,11 +137,12 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if step.action == "remove":
             result = ctx.tools.remove(image, mask, name=ref.phrase if ref else "", **long)
         elif step.action == "replace":
-            new_box = target_box(step, state.text, box, image.size, ctx.resize_factor)
-            if new_box is not None:
-                extra["new_box"] = new_box
+            two, new_box = two_stage_box(step, state.text, state.chosen, image.size, ctx.resize_factor)
+            if two:
+                if new_box is not None:
+                    extra["new_box"] = new_box
                 result = ctx.tools.replace(image, mask, step.content, old=ref.phrase if ref else "",
-                                           two_stage=True, new_box=tuple(extra["new_box"]), **long)
+                                           two_stage=True, new_box=tuple(new_box) if new_box else None, **long)
             else:
                 result = ctx.tools.replace(image, mask, step.content, old=ref.phrase if ref else "", **long)
         elif step.action == "recolor":
@@ -125,6 +187,7 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def accept(state: State, draft: str, record: EditRecord) -> dict[str, Any]:
     """The state update that keeps a step's result and moves to the next step."""
     step = current_step(state)
+    said = added(step) if step.action == "add" else describe(step, count=len(record.boxes))
     return {"draft": draft, "records": [*state.records, record], "step_index": state.step_index + 1,
-            "notes": [*state.notes, describe(step, count=len(record.boxes))], "result": None, "attempt": 0,
+            "notes": [*state.notes, said], "result": None, "attempt": 0,
             "chosen": [], "mask": None}

@@ -1,4 +1,4 @@
-"""The segment node: from the chosen box(es) to one object mask (SAM 2), stored by content hash."""
+"""The segment node: from the chosen box(es) to one object mask (SAM 2), stored by content hash; an add's box."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, stop, what, working_image
+from agent.graph.plan import Step
+from agent.graph.relations import BESIDE, WORDS, beside, object_scale
 from agent.graph.state import State
+from tools.boxes import Box, outer_box
 from tools.errors import ChatEditError, InvalidInputError
 
 BOX_MARGIN = 0.1
@@ -19,7 +22,9 @@ BOX_MARGIN = 0.1
 def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Segment each chosen box and store the union as the step's mask.
 
-    ``add`` needs no segmentation: its mask is the box. Each mask is kept within a margin of its box
+    ``add`` needs no segmentation: its mask is the box, or for an add beside the referent ("next to
+    the rocket") a box of its own beside the referent's (:func:`agent.graph.relations.beside`), which
+    then becomes the step's chosen box. Each mask is kept within a margin of its box
     (an edit must not spread far beyond what was located), and a box whose mask comes back empty
     falls back to the box itself, so a step never edits nothing.
     """
@@ -33,6 +38,14 @@ def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     boxes = [tuple(b) for b in state.chosen]
     if not boxes:
         raise ValueError("segment reached without a chosen box")
+    update: dict[str, Any] = {}
+    if step.action == "add" and step.place in BESIDE:
+        placed = placement(step, boxes, image.size)
+        if placed is None:
+            return stop(f"There is no room {WORDS[step.place or '']} {what(step)} in the picture for "
+                        f"{step.content.strip()}. Nothing changed; try another side.", notes=state.notes)
+        boxes = [placed]
+        update["chosen"] = [list(placed)]
     try:
         if step.action == "add":
             masks = [box_mask(b, shape) for b in boxes]
@@ -47,4 +60,13 @@ def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         mask = union(*masks) if len(masks) > 1 else np.asarray(masks[0], dtype=bool)
     except ChatEditError as e:
         return stop(f"Outlining {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=state.notes)
-    return {"mask": ctx.store.put_mask(mask)}
+    return {**update, "mask": ctx.store.put_mask(mask)}
+
+
+def placement(step: Step, boxes: list[Box], size: tuple[int, int]) -> Box | None:
+    """Where an add beside its referent paints: a box beside the referent's boxes (their outer box), or None
+    when there is no room on that side."""
+    anchor = outer_box(boxes)
+    if anchor is None or step.place is None:
+        return None
+    return beside(anchor, step.place, size, scale=object_scale(step.content))
