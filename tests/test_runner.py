@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from langchain_core.messages import HumanMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from PIL import Image
 
 from agent.scripted.checks import Outcome, check
@@ -150,6 +152,67 @@ def test_scripted_planner_without_a_live_model_refuses_to_guess():
     planner.pin([], turn="turn 4")
     with pytest.raises(ReplayExhausted, match="turn 4"):
         planner.invoke([HumanMessage("x")])
+
+
+class _Constrained(BaseChatModel):
+    """A live planner that decodes to the schema it is given: without one it rambles (as an unconstrained
+    small model does), with one it answers a valid plan."""
+
+    supports_json_schema: bool = True
+    schemas: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "constrained-fake"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        schema = kwargs.get("json_schema")
+        self.schemas.append(schema)
+        text = ('{"reasoning": "a style change", "steps": [{"action": "global", "content": "make it autumn"}]}'
+                if schema is not None else "Sure! I would make it look like autumn.")
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+def test_the_scripted_planner_reports_the_live_models_constraint_and_pins_stay_as_they_are():
+    from agent.graph.planning import decoding_schema, make_plan
+
+    loads = []
+    planner = ScriptedPlanner(live=lambda: loads.append(1) or _Constrained(schemas=[]))
+    planner.pin(["not json at all", '{"reasoning": "r", "steps": [{"action": "undo"}]}'])
+    assert planner.supports_json_schema is False and loads == []     # pinned: nothing loaded to know
+    outcome = make_plan(planner, image=None, digest="", text="undo that")
+    assert outcome.replies == ("not json at all", '{"reasoning": "r", "steps": [{"action": "undo"}]}')
+    planner.pin([])
+    assert planner.supports_json_schema is True and loads == [1]     # unpinned: the live model's own answer
+    outcome = make_plan(planner, image=None, digest="", text="make it autumn")
+    assert outcome.plan is not None and planner._live().schemas == [decoding_schema()]
+    known = ScriptedPlanner(live=lambda: loads.append(2) or _Constrained(schemas=[]), live_constrains=True)
+    known.pin(['{"reasoning": "r", "steps": [{"action": "undo"}]}'])
+    assert known.supports_json_schema is True and loads == [1]       # told by the runner: never loaded to know
+
+
+def test_an_unpinned_turn_of_a_scripted_session_is_decoded_with_the_schema_like_editor_send(tmp_path, coffee):
+    from agent.editor import Editor
+    from agent.graph.planning import decoding_schema
+
+    live = _Constrained(schemas=[])
+    planner = ScriptedPlanner(live=lambda: live, live_random=False)
+    editor = Editor.open(coffee.resize((96, 64)), profile="tiny", session_dir=tmp_path / "s", planner=planner)
+    try:
+        planner.pin([], turn="turn 1")
+        reply = editor.send("please do the autumn thing we talked about")
+    finally:
+        editor.close()
+    assert reply.version == 1, reply.text
+    assert live.schemas and live.schemas[0] == decoding_schema()
+
+
+def test_the_runner_knows_the_live_planner_constrains_without_loading_it():
+    from agent.planner import LlavaChatModel
+    from agent.scripted.runner import _live_constrains
+
+    assert _live_constrains() is True and _live_constrains() == LlavaChatModel.model_fields[
+        "supports_json_schema"].default
 
 
 # -- a whole run, and its replay (tiny models) -----------------------------------------------------

@@ -101,6 +101,14 @@ def _live_planner(editor: Any) -> Any:
     return load_planner(editor.profile, getattr(toolkit, "placement", None), memory=getattr(toolkit, "memory", None))
 
 
+def _live_constrains() -> bool:
+    """Whether the live planner (:func:`agent.planner.load_planner` always builds a LlavaChatModel)
+    constrains its decoding to a JSON schema; read from the class, so nothing is loaded to know it."""
+    from agent.planner import LlavaChatModel
+
+    return LlavaChatModel.model_fields["supports_json_schema"].default is True
+
+
 def _question(reply: Any, index: int, out: Path) -> dict[str, Any] | None:
     q = reply.question if reply is not None else None
     if q is None:
@@ -210,6 +218,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
         raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
                                line=script.image_line) from e
     planner.live_random = editor.profile.planner.random_weights   # unpinned turns then go to the offline grammar
+    planner.live_constrains = _live_constrains()                   # unpinned turns are decoded with the schema
     try:
         open_s = time.monotonic() - t0
         original = editor.history[0]

@@ -29,12 +29,16 @@ class ScriptedPlanner(BaseChatModel):
     Attributes:
         live: builds the real planner on first need (None: no live model; running out is an error).
         live_random: see :attr:`random_weights`.
+        live_constrains: see :attr:`supports_json_schema`.
     """
 
     live: Callable[[], BaseChatModel] | None = None
     live_random: bool | None = None
     """Whether the live planner has random weights, when the runner knows it from the profile (None: ask
     the live planner itself, loading it). Known, it also holds on a replay, where there is no live model."""
+    live_constrains: bool | None = None
+    """Whether the live planner constrains its decoding to a JSON schema, when the runner knows it without
+    loading it (None: ask the live planner itself, loading it when a call may reach it)."""
 
     _queue: deque[str] = PrivateAttr(default_factory=deque)
     _log: list[str] = PrivateAttr(default_factory=list)
@@ -71,6 +75,19 @@ class ScriptedPlanner(BaseChatModel):
         if self.live_random is not None:
             return self.live_random
         return self.live is not None and getattr(self._live(), "random_weights", False) is True
+
+    @property
+    def supports_json_schema(self) -> bool:  # type: ignore[override]
+        """The live planner's own answer, so a turn without a pinned reply is decoded with the plan's
+        schema exactly as :meth:`agent.editor.Editor.send` decodes it. Pinned replies ignore the schema
+        and are returned as they are; without a live planner there is nothing to constrain."""
+        if self._model is not None:
+            return getattr(self._model, "supports_json_schema", False) is True
+        if self.live_constrains is not None:
+            return self.live_constrains
+        if self._queue or self.live is None:   # the next call is pinned (or nothing can answer unpinned)
+            return False
+        return getattr(self._live(), "supports_json_schema", False) is True
 
     def _live(self) -> BaseChatModel:
         if self._model is None:
