@@ -22,8 +22,8 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input, ListView
 
 from tui_widgets import (IMAGE_MODES, ChatLog, ClarifyScreen, HistoryList, ImagePane, Opened, Progress, ProgressStrip,
-                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, stage_label, take_snapshot,
-                         thumbnail, tree_text)
+                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, profile_banner, stage_label,
+                         take_snapshot, thumbnail, tree_text)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -142,10 +142,11 @@ class ChatEditApp(App[None]):
             editor = Editor.open(self.source, **self.open_kwargs)
             editor.on_progress = self._progress
             snapshot = take_snapshot(editor)
+            banner = profile_banner(editor.profile, self.open_kwargs["planner"])
         except Exception as error:  # noqa: BLE001 - the worker boundary: every failure becomes a notification
             self.post_message(TurnDone(None, None, error=_error_text(error)))
             return
-        self.post_message(Opened(editor, snapshot))
+        self.post_message(Opened(editor, snapshot, banner))
 
     @work(thread=True, exclusive=True, group="editor", exit_on_error=False)
     def run_editor(self, call: Callable[[Any], Any]) -> None:
@@ -200,6 +201,9 @@ class ChatEditApp(App[None]):
     @on(Opened)
     async def _opened(self, message: Opened) -> None:
         self.editor = message.editor
+        if message.banner is not None:      # the profile first: on tiny, why pictures are noise and who plans
+            self.chat.say(message.banner.text, "system")
+            self.query_one(StatusLine).profile_note = message.banner.status
         await self._apply(message.snapshot)
         self._finish(ok=True)
         snap = message.snapshot

@@ -147,6 +147,39 @@ def take_snapshot(editor: Any) -> Snapshot:
                     session_dir=Path(editor.session_dir), read_only=bool(getattr(editor, "read_only", False)))
 
 
+@dataclass(frozen=True)
+class Banner:
+    """Which profile the session runs on, said once as it opens.
+
+    Attributes:
+        text: the chat's first line after opening (the profile's one-line banner; for random weights,
+            that pictures are noise and, when the planner is random too, that plans come from the grammar).
+        status: what the status line adds after the profile's name ("" for real models).
+    """
+
+    text: str
+    status: str = ""
+
+
+def profile_banner(profile: Any, planner: Any = None) -> Banner:
+    """The :class:`Banner` for ``profile`` (a :class:`tools.profiles.Profile`).
+
+    Args:
+        planner: the chat model the session was given (None: the profile's own planner, loaded later).
+    """
+    random_planner = (getattr(planner, "random_weights", False) is True if planner is not None
+                      else bool(profile.planner.random_weights))
+    text = f"{profile.banner}."
+    if not profile.random_weights:
+        return Banner(text)
+    if random_planner:
+        text += (" Its planner has random weights too, so your words are planned by the offline grammar: "
+                 "*remove the cup*, *replace the cup with a vase*, *make the cup red*, "
+                 "*put the cat on a beach background*, *make it autumn*, *add a bird next to the tree*.")
+        return Banner(text, " (random weights: pictures are noise, plans by the offline grammar)")
+    return Banner(text, " (random weights: pictures are noise)")
+
+
 def _device_of(editor: Any) -> str:
     placement = getattr(editor, "placement", None) or getattr(getattr(editor, "toolkit", None), "placement", None)
     if placement is None:
@@ -169,9 +202,9 @@ def _short(path: Path) -> str:
 # ---------------------------------------------------------------- messages from the worker
 
 class Opened(Message):
-    def __init__(self, editor: Any, snapshot: Snapshot) -> None:
+    def __init__(self, editor: Any, snapshot: Snapshot, banner: Banner | None = None) -> None:
         super().__init__()
-        self.editor, self.snapshot = editor, snapshot
+        self.editor, self.snapshot, self.banner = editor, snapshot, banner
 
 
 class Progress(Message):
@@ -344,11 +377,13 @@ class ProgressStrip(Horizontal):
 
 
 class StatusLine(Static):
-    """profile · device · model status · session folder."""
+    """profile (and its banner's note) · device · model status · session folder."""
 
     DEFAULT_CSS = "StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }"
 
     profile = reactive("…")
+    profile_note = reactive("")
+    """Said after the profile's name: " (random weights: ...)" on the tiny profile."""
     device = reactive("…")
     models = reactive("starting")
     session = reactive("")
@@ -358,7 +393,8 @@ class StatusLine(Static):
         self.profile, self.device, self.session = snapshot.profile, snapshot.device, _short(snapshot.session_dir)
 
     def render(self) -> Content:
-        return Content(f"profile {self.profile} · {self.device} · models: {self.models} · session {self.session}")
+        return Content(f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models} · "
+                       f"session {self.session}")
 
 
 class ClarifyScreen(ModalScreen[object]):

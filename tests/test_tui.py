@@ -324,3 +324,49 @@ def test_an_edit_after_undo_starts_a_branch_shown_in_the_history_and_by_slash_hi
         assert app.snapshot.current == 1 and len(app.snapshot.versions) == 3     # nothing dropped
 
     drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box(), recolor_box()))
+
+
+def test_a_first_run_on_tiny_shows_the_banner_and_the_grammar_plans(tmp_path):
+    """No planner given: the tiny profile's own planner (random weights). The banner is the first message
+    after opening and sits in the status line; an instruction is planned by the offline grammar."""
+    async def script(app, pilot):
+        said = chat_texts(app, "system")
+        assert said[0].startswith("Opening")
+        banner = said[1]
+        assert "profile tiny" in banner and "pictures are noise" in banner and "offline grammar" in banner
+        status = str(app.query_one(tui.StatusLine).render())
+        assert status.startswith("profile tiny (random weights: pictures are noise, plans by the offline grammar)")
+        await type_line(pilot, "make it autumn")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and not errors(app)
+        reply = chat_texts(app, "agent")[-1]
+        assert "Planned by the offline grammar" in reply and "make it autumn" in reply
+        await type_line(pilot, "make it nicer")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1
+        assert "could not read that" in chat_texts(app)[-1] and "redo" not in chat_texts(app)[-1].split(".")[0]
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s")
+
+
+def test_a_given_planner_on_tiny_is_real_the_banner_says_only_that_pictures_are_noise(tmp_path):
+    async def script(app, pilot):
+        banner = chat_texts(app, "system")[1]
+        assert "pictures are noise" in banner and "grammar" not in banner
+        assert "grammar" not in str(app.query_one(tui.StatusLine).render())
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and "grammar" not in chat_texts(app, "agent")[-1]
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+
+
+def test_the_banner_names_a_real_profile_and_why():
+    from dataclasses import replace
+
+    from tools.profiles import LITE, TINY
+
+    lite = tui_widgets.profile_banner(replace(LITE, note="profile lite: no CUDA, all models cached"))
+    assert lite.text == "profile lite: no CUDA, all models cached." and lite.status == ""
+    tiny = tui_widgets.profile_banner(TINY)
+    assert tiny.text.startswith("profile tiny (random weights, pictures are noise).") and "grammar" in tiny.status
