@@ -264,3 +264,45 @@ def test_the_decoding_grammar_rules_out_what_validation_would_reject(constraint,
     text = json.dumps(bad)
     assert constraint.accepts(decoding_schema(), text) is False
     assert constraint.accepts(decoding_schema(), json.dumps(_steps({"action": "undo", "count": 2})))
+
+
+_REF = {"phrase": "cup"}
+
+
+@pytest.mark.parametrize("good", [
+    _steps({"action": "remove", "referent": {**_REF, "count": 2}}),
+    _steps({"action": "remove", "referent": {**_REF, "selector": "leftmost", "count": 2}}),
+    _steps({"action": "remove", "referent": {**_REF, "selector": "all", "exclude": [{"selector": "leftmost"}]}}),
+    _steps({"action": "remove", "referent": {**_REF, "selector": "all", "exclude": [
+        {"selector": "nth_from_right", "n": 2}, {"attributes": ["red"], "count": 2}]}}),
+    _steps({"action": "recolor", "referent": {**_REF, "relation": "left_of", "anchor": {"phrase": "plate"}},
+            "content": "red"}),
+    _steps({"action": "remove", "referent": {**_REF, "relation": "on", "anchor": {
+        "phrase": "table", "attributes": ["wooden"], "selector": "nth_from_left", "n": 2}}}),
+    _steps({"action": "add", "referent": {"phrase": "rocket"}, "content": "a bird", "place": "next_to"}),
+    _steps({"action": "replace", "referent": _REF, "content": "a tall vase", "two_stage": True}),
+])
+def test_the_decoding_grammar_takes_counts_exclusions_relations_places_and_two_stage(constraint, good):
+    text = json.dumps(good)
+    assert constraint.accepts(decoding_schema(), text), text
+    Plan.model_validate_json(text)                                 # and what it takes is a valid plan
+
+
+@pytest.mark.parametrize("bad", [
+    _steps({"action": "remove", "referent": {**_REF, "relation": "left_of"}}),           # relation without anchor
+    _steps({"action": "remove", "referent": {**_REF, "anchor": {"phrase": "plate"}}}),   # anchor without relation
+    _steps({"action": "remove", "referent": {**_REF, "count": 0}}),
+    _steps({"action": "remove", "referent": {**_REF, "count": 51}}),
+    _steps({"action": "remove", "referent": {**_REF, "exclude": [{"selector": "all"}]}}),
+    _steps({"action": "remove", "referent": {**_REF, "exclude": [{}]}}),
+    _steps({"action": "remove", "referent": {**_REF, "exclude": [{"selector": "nth_from_left"}]}}),
+    _steps({"action": "remove", "referent": {**_REF, "relation": "beside", "anchor": {"phrase": "plate"}}}),
+    _steps({"action": "recolor", "referent": _REF, "content": "red", "place": "next_to"}),  # place is for add
+    _steps({"action": "add", "referent": _REF, "content": "a bird", "two_stage": True}),   # two_stage is for replace
+    _steps({"action": "remove", "referent": _REF, "two_stage": True}),
+])
+def test_the_decoding_grammar_rules_out_bad_new_fields(constraint, bad):
+    text = json.dumps(bad)
+    assert constraint.accepts(decoding_schema(), text) is False, text
+    with pytest.raises(ValueError):
+        Plan.model_validate_json(text)

@@ -89,3 +89,17 @@ def test_few_shot_examples_in_the_system_prompt_are_valid_plans():
     actions = {step.action for plan in plans for step in plan.steps}
     assert {"remove", "recolor", "replace", "undo", "revert", "global", "background", "ask", "answer"} <= actions
     assert any(len(plan.steps) == 2 for plan in plans)  # a compound request is decomposed
+
+
+def test_system_prompt_explains_counts_exclusions_relations_places_and_two_stage():
+    from agent.graph.plan import Relation
+
+    text = system_prompt()
+    rules = text[text.index("How to fill it in"):]                   # the rules, not only the schema
+    for word in ("count", "exclude", "relation", "anchor", "place", "two_stage", *typing.get_args(Relation)):
+        assert word in rules, word
+    plans = [Plan.model_validate_json(line) for line in text.splitlines() if line.startswith('{"reasoning"')]
+    refs = [s.referent for p in plans for s in p.steps if s.referent is not None]
+    assert any(r.count == 2 for r in refs) and any(r.exclude for r in refs) and any(r.relation for r in refs)
+    steps = [s for p in plans for s in p.steps]
+    assert any(s.place == "next_to" for s in steps) and any(s.two_stage for s in steps)

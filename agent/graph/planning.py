@@ -24,7 +24,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 import prompts
-from agent.graph.plan import MAX_STEPS, Plan, Selector, Step
+from agent.graph.plan import MAX_STEPS, Plan, Relation, Selector, Step
 from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
@@ -320,16 +320,33 @@ def decoding_schema() -> dict[str, Any]:
     """
     selectors = list(typing.get_args(Selector))
     plain = [s for s in selectors if not s.startswith("nth_")]
+    nth = [s for s in selectors if s.startswith("nth_")]
+    number = {"type": "integer", "minimum": 1, "maximum": 50}
     box = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 100000},
            "minItems": 4, "maxItems": 4}
-    common = {"phrase": _text(80), "attributes": {"type": "array", "items": _text(40), "maxItems": 4}}
-    tail = {"box": box, "last_edited": {"type": "boolean"}}
+    attributes = {"type": "array", "items": _text(40), "maxItems": 4}
+    common = {"phrase": _text(80), "attributes": attributes}
+
+    def obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+    # Who is left out ("all except the left one"): a place (with how many), an nth place, or attributes.
+    exclusion = {"anyOf": [
+        obj({"selector": {"enum": [s for s in plain if s != "all"]}, "attributes": attributes, "count": number},
+            ["selector"]),
+        obj({"selector": {"enum": nth}, "n": number, "attributes": attributes, "count": number}, ["selector", "n"]),
+        obj({"attributes": {**attributes, "minItems": 1}, "count": number}, ["attributes"]),
+    ]}
+    anchor = {"anyOf": [obj({**common, "selector": {"enum": plain}}, ["phrase"]),
+                        obj({**common, "selector": {"enum": nth}, "n": number}, ["phrase", "selector", "n"])]}
+    tail = {"box": box, "last_edited": {"type": "boolean"}, "count": number,
+            "exclude": {"type": "array", "items": exclusion, "minItems": 1, "maxItems": 3}}
+    relation = {"relation": {"enum": list(typing.get_args(Relation))}, "anchor": anchor}
     referent = {"anyOf": [
-        {"type": "object", "properties": {**common, "selector": {"enum": plain}, **tail},
-         "required": ["phrase"], "additionalProperties": False},
-        {"type": "object", "properties": {**common, "selector": {"enum": [s for s in selectors if s.startswith("nth_")]},
-                                          "n": {"type": "integer", "minimum": 1, "maximum": 50}, **tail},
-         "required": ["phrase", "selector", "n"], "additionalProperties": False},
+        obj({**common, "selector": {"enum": plain}, **tail}, ["phrase"]),
+        obj({**common, "selector": {"enum": nth}, "n": number, **tail}, ["phrase", "selector", "n"]),
+        # "the cup left of the plate": relation and anchor come together
+        obj({**common, "selector": {"enum": plain}, **tail, **relation}, ["phrase", "relation", "anchor"]),
     ]}
 
     def step(actions: list[str], properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -337,8 +354,11 @@ def decoding_schema() -> dict[str, Any]:
                 "required": ["action", *required], "additionalProperties": False}
 
     steps = [
-        step(["replace", "recolor", "add", "background"], {"referent": referent, "content": _text(120)},
+        step(["replace"], {"referent": referent, "content": _text(120), "two_stage": {"type": "boolean"}},
              ["referent", "content"]),
+        step(["add"], {"referent": referent, "content": _text(120), "place": {"enum": list(typing.get_args(Relation))}},
+             ["referent", "content"]),
+        step(["recolor", "background"], {"referent": referent, "content": _text(120)}, ["referent", "content"]),
         step(["remove"], {"referent": referent}, ["referent"]),
         step(["global"], {"content": _text(120)}, ["content"]),
         # DiffEdit: captions of the picture before ("phrase") and after ("content").
