@@ -263,11 +263,11 @@ class Turns:
         if isinstance(amount, bool) or not isinstance(amount, int) or amount < least:
             what = "a version number (0 or more)" if kind == "revert" else "a whole number of edits (1 or more)"
             text = f"{kind} needs {what}, got {quoted(amount)}."
-            return Reply(text, error=text)
+            return self._refused_move(text, words)
         if kind == "revert" and amount > hist.latest:
             name = str(amount) if amount.bit_length() <= 64 else "that large"
             text = f"There is no version {name}; versions go from 0 (the original) to {hist.latest}."
-            return Reply(text, error=text)
+            return self._refused_move(text, words)
         amount = min(amount, MAX_VERSIONS)              # no tree is deeper than it has versions
         dropped = self.cancel_question(context) + " " if self.question_payload() is not None else ""
         # validated above (a direct undo may go further back than a planner's 100 steps)
@@ -278,6 +278,21 @@ class Turns:
                          direct=Plan(reasoning=reasoning, steps=[step]),
                          planned_by={"kind": "direct" if words is None else "commands"})
         return replace(reply, text=dropped + reply.text) if dropped else reply
+
+    def _refused_move(self, text: str, words: str | None) -> Reply:
+        """A move that cannot be made; said in words, they and the reply are logged (an open question stays)."""
+        if words is None:
+            return Reply(text, error=text)
+        payload = self.question_payload()
+        if payload is None:
+            turn = self.store.conversation.last_turn + 1
+            note = self._try_log("user", words, turn, "move")
+            return Reply(text + (note or self._try_log("assistant", text, turn, "reply")), error=text)
+        turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
+        text += " The question is still open."
+        note = self._try_log("user", words, turn, "answer")
+        note = note or self._try_log("assistant", text, turn, "question", image=payload["image"])
+        return Reply(text + note, question=self._question(payload), error=text)
 
     # -- after a crash --------------------------------------------------------------------------
 

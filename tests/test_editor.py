@@ -517,3 +517,14 @@ def test_a_planner_with_random_weights_is_not_asked_about_answers(tmp_path, coff
         reply = editor.answer("the one with the handle facing me")
         assert reply.question is not None and "\"handle facing me\"" in reply.text and planner.calls == 0
         assert editor.answer("the right cup").version == 1
+
+
+def test_a_move_in_words_that_cannot_be_made_is_said_and_logged(make):
+    editor = make(recolor("cup", "red"))
+    reply = editor.send("go to version 5")
+    assert reply.error and "no version 5" in reply.text and editor.current_version == 0
+    assert editor.conversation[-2:] == [("user", "go to version 5"), ("assistant", reply.text)]
+    editor.send("make the cup red")
+    reply = editor.answer("revert to 7")
+    assert "no version 7" in reply.text and "still open" in reply.text and reply.question is not None
+    assert editor.pending_question is not None and editor.answer("1").version == 1
