@@ -140,6 +140,11 @@ def test_a_format_1_history_reads_as_one_branch():
     lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "models": [1]}]},
     lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "instruction": 5}]},
     lambda d: {**d, "redo": [1]}, lambda d: {**d, "redo": {"x": 1}}, lambda d: {**d, "redo": {"0": "1"}},
+    lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "seeds": 3}]},
+    lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "seeds": ["a"]}]},
+    lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "seeds": [1e400]}]},
+    lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "planned_by": ["planner"]}]},
+    lambda d: {**d, "versions": [d["versions"][0], {**d["versions"][1], "planned_by": {"kind": 1}}]},
 ])
 def test_every_shape_of_damage_is_a_format_error(damage):
     data = damage(_history(1).to_json())
@@ -168,3 +173,25 @@ def test_version_numbering_and_parents_must_make_a_tree():
         History([Version(number=1, image=_id("x"))])
     with pytest.raises(InvalidInputError, match="parent"):
         History([Version(number=0, image=_id("x")), Version(number=1, image=_id("y"), parent=1)])
+
+
+def test_a_version_keeps_every_steps_seed_and_who_planned_it_through_history_json():
+    h = History.start(_id("v0"))
+    by = {"kind": "planner", "class": "ChatOpenAI", "model": "gpt-4o-mini", "endpoint": "http://localhost:8000/v1"}
+    h.commit(_id("v1"), steps=[_rec(seed=11), _rec(action="recolor", seed=12)], seed=11, planned_by=by)
+    h.commit(_id("v2"), steps=[_rec(seed=5)], seed=5, seeds=[5], planned_by={"kind": "grammar"})
+    again = History.from_json(json.loads(h.to_text()))
+    assert again[1].seeds == (11, 12) and again[1].planned_by == by                # every step's seed, by default
+    assert again[2].seeds == (5,) and again[2].planned_by == {"kind": "grammar"}
+    assert again.versions == h.versions
+
+
+def test_an_older_history_without_seeds_or_planner_reads_them_from_its_steps():
+    data = _history(2).to_json()
+    for v in data["versions"]:
+        v.pop("seeds"), v.pop("planned_by")
+    data["versions"][1]["steps"] = [{"action": "remove", "seed": 3}, {"action": "recolor", "seed": 4}]
+    h = History.from_json(data)
+    assert h[1].seeds == (3, 4) and h[1].planned_by == {} and h[0].seeds == ()
+    assert h[2].seeds == ()                              # its step recorded no seed: none invented
+    assert h[1].seed == 1                                # the stored first seed is kept as it was

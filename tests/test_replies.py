@@ -3,6 +3,8 @@ verification verdicts said in the reply, recolours that say how they were done."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from agent.graph.nodes.common import count_noun, ordinal, plural, plural_phrase, strip_article
@@ -165,3 +167,41 @@ def test_a_diffedit_reply_never_shows_its_captions(tmp_path, rocket, tiny_profil
     text = out["reply"]["text"]
     assert out["reply"]["version"] == 1 and "Changed" in text
     assert "launch pad" not in text and "rocket" not in text
+
+
+# -- provenance: who planned, every seed --------------------------------------------------------------
+
+def test_a_version_records_the_model_that_planned_and_every_seed_in_history_and_the_png(tmp_path, small,
+                                                                                      tiny_profile):
+    from PIL import Image
+
+    s = Session(tmp_path / "s", small, tiny_profile, {"cup": [det(LEFT)], "table": [det((0, 70, 150, 100))]})
+    out = s.send("remove the cup and make the table white",
+                 plan({"action": "remove", "referent": {"phrase": "cup"}},
+                      {"action": "recolor", "referent": {"phrase": "table"}, "content": "white"}))
+    assert out["reply"]["version"] == 1
+    version = s.store.history.current
+    assert version.seeds == tuple(r.seed for r in version.steps) and len(version.seeds) == 2
+    assert version.planned_by["kind"] == "planner" and version.planned_by["class"] == "QueuePlanner"
+    assert version.models["planner"] == "QueuePlanner"                 # not the profile's tiny/llava
+    assert all(r.models["planner"] == "QueuePlanner" for r in version.steps)
+    assert version.models["inpainting"] == "tiny/sd-inpaint"
+    saved = json.loads((s.store.root / "history.json").read_text())["versions"][1]
+    assert saved["seeds"] == list(version.seeds) and saved["planned_by"]["class"] == "QueuePlanner"
+    with Image.open(s.store.export(1, tmp_path / "out.png")) as png:
+        text = png.text
+    assert text["chatedit:seeds"] == ", ".join(str(v) for v in version.seeds)
+    assert "kind=planner" in text["chatedit:planned_by"] and "class=QueuePlanner" in text["chatedit:planned_by"]
+
+
+@pytest.mark.parametrize(("planned_by", "planner"), [
+    ({"kind": "planner", "class": "ChatOpenAI", "model": "qwen2-vl-7b", "endpoint": "http://gpu:8000/v1"},
+     "qwen2-vl-7b"),
+    ({"kind": "planner", "class": "LlavaChatModel"}, "LlavaChatModel"),
+    ({"kind": "grammar"}, None), ({"kind": "commands"}, None), ({}, "tiny/llava"),
+])
+def test_the_planner_named_in_provenance_is_the_one_that_planned(planned_by, planner, tiny_profile):
+    from agent.graph.nodes.commit import provenance_models
+
+    models = provenance_models(dict(tiny_profile.model_ids()), planned_by)
+    assert models.get("planner") == planner and models["inpainting"] == "tiny/sd-inpaint"

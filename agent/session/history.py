@@ -55,9 +55,12 @@ class Version:
         instruction: the user's words that made this version ("" for the original).
         steps: one record per step of the turn.
         seed: the first step's seed (None for the original).
-        models: role → model id used for the turn.
+        models: role → model id used for the turn (``planner``: the chat model that planned it, when one did).
         created: ISO-8601 UTC time.
         turn: the conversation turn that made it (None for the original and older sessions).
+        seeds: every step's seed, in order (older sessions: read from their steps).
+        planned_by: who planned the turn: {"kind": "planner" | "grammar" | "commands" | "direct", and for a
+            model "class", "model", "endpoint"}; empty for the original and older sessions.
     """
 
     number: int
@@ -70,11 +73,14 @@ class Version:
     models: dict[str, str] = field(default_factory=dict)
     created: str = ""
     turn: int | None = None
+    seeds: tuple[int, ...] = ()
+    planned_by: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"number": self.number, "parent": self.parent, "image": self.image, "mask": self.mask,
                 "instruction": self.instruction, "steps": [s.to_json() for s in self.steps], "seed": self.seed,
-                "models": dict(self.models), "created": self.created, "turn": self.turn}
+                "seeds": list(self.seeds), "models": dict(self.models), "planned_by": dict(self.planned_by),
+                "created": self.created, "turn": self.turn}
 
 
 @dataclass(frozen=True)
@@ -209,8 +215,13 @@ class History:
 
     def commit(self, image: str, *, mask: str | None = None, instruction: str = "",
                steps: tuple[EditRecord, ...] | list[EditRecord] = (), seed: int | None = None,
-               models: dict[str, str] | None = None, turn: int | None = None) -> Version:
-        """Add a version made from the head and move the head to it (other branches are kept)."""
+               models: dict[str, str] | None = None, turn: int | None = None,
+               seeds: list[int] | tuple[int, ...] | None = None,
+               planned_by: dict[str, str] | None = None) -> Version:
+        """Add a version made from the head and move the head to it (other branches are kept).
+
+        ``seeds`` defaults to every step's seed; ``planned_by`` to nothing known.
+        """
         if not is_content_id(image) or not (mask is None or is_content_id(mask)):
             raise InvalidInputError(f"image and mask ids must be sha256 hex digests, got {image!r}, {mask!r}")
         if len(self._versions) >= MAX_VERSIONS:
@@ -218,7 +229,8 @@ class History:
                                     "export the current one and start a new session from it")
         version = Version(number=len(self._versions), image=image, parent=self._head, mask=mask,
                           instruction=instruction, steps=tuple(steps), seed=seed, models=dict(models or {}),
-                          created=now(), turn=turn)
+                          created=now(), turn=turn, seeds=_seeds(steps) if seeds is None else tuple(seeds),
+                          planned_by=dict(planned_by or {}))
         self._versions.append(version)
         self._children.setdefault(self._head, []).append(version.number)
         self._redo[self._head] = version.number
@@ -315,6 +327,10 @@ class History:
         return copied
 
 
+def _seeds(steps: tuple[EditRecord, ...] | list[EditRecord]) -> tuple[int, ...]:
+    return tuple(int(r.seed) for r in steps if r.seed is not None)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -351,11 +367,12 @@ def _version(data: Any, index: int, fmt: int) -> Version:
         parent = _int(data.get("parent"), f"version {index}'s parent", optional=True)
     steps = data.get("steps", [])
     models = data.get("models", {})
+    planned_by = data.get("planned_by", {})
     text = {k: data.get(k, "") for k in ("instruction", "created")}
-    if not isinstance(steps, list) or not isinstance(models, dict) \
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in models.items()) \
+    if not isinstance(steps, list) or not isinstance(models, dict) or not isinstance(planned_by, dict) \
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in [*models.items(), *planned_by.items()]) \
             or not all(isinstance(v, str) for v in text.values()):
-        raise HistoryFormatError(f"version {index}'s steps, models, instruction or time have the wrong type")
+        raise HistoryFormatError(f"version {index}'s steps, models, planner, instruction or time have the wrong type")
     try:
         records = tuple(EditRecord.model_validate(s) for s in steps)
     except ValidationError as e:
@@ -363,7 +380,13 @@ def _version(data: Any, index: int, fmt: int) -> Version:
         where_in = ".".join(str(p) for p in first.get("loc", ()))
         raise HistoryFormatError(f"a step of version {index} is not an edit record ({where_in}: {first['msg']})") \
             from None
+    seeds = data.get("seeds")
+    if seeds is not None and not isinstance(seeds, list):
+        raise HistoryFormatError(f"version {index}'s seeds are {_kind(seeds)}, not a list")
     return Version(number=index, image=image, parent=parent, mask=mask, instruction=text["instruction"],
                    steps=records, seed=_int(data.get("seed"), f"version {index}'s seed", optional=True),
                    models=dict(models), created=text["created"],
-                   turn=_int(data.get("turn"), f"version {index}'s turn", optional=True))
+                   turn=_int(data.get("turn"), f"version {index}'s turn", optional=True),
+                   seeds=_seeds(records) if seeds is None else tuple(_int(v, f"a seed of version {index}")
+                                                                     for v in seeds),
+                   planned_by=dict(planned_by))

@@ -574,7 +574,7 @@ class SessionStore:
 
     def export(self, number: int, path: str | Path, *, profile: str = "") -> Path:
         """Write version ``number`` to ``path`` with the opened image's alpha put back and how it was made
-        (instruction, version, seed, models) as PNG text.
+        (instruction, version, first seed and every step's seed, models, who planned it) as PNG text.
 
         Raises:
             ImageSaveError: the file cannot be written (the session is untouched).
@@ -589,8 +589,12 @@ class SessionStore:
             metadata["chatedit:instruction"] = info.instruction
         if info.seed is not None:
             metadata["chatedit:seed"] = str(info.seed)
+        if info.seeds:
+            metadata["chatedit:seeds"] = ", ".join(str(s) for s in info.seeds)
         if info.models:
             metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
+        if info.planned_by:
+            metadata["chatedit:planned_by"] = ", ".join(f"{k}={v}" for k, v in info.planned_by.items())
         return save_image(self.load_image(info.image), path, alpha=self.alpha, metadata=metadata)
 
     def version_image(self, number: int | None = None) -> Image.Image:

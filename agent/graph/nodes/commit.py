@@ -15,8 +15,26 @@ from tools.errors import ChatEditError
 logger = logging.getLogger(__name__)
 
 
+def provenance_models(models: dict[str, str], planned_by: dict[str, str]) -> dict[str, str]:
+    """The toolkit's role → model ids, with ``planner`` naming the chat model that really planned the turn.
+
+    A model that planned it is named by its id (or class); a turn planned without one (the grammar, the
+    command layer, a direct move) names no planner. Unknown (``planned_by`` empty): as the toolkit says.
+    """
+    if not planned_by:
+        return dict(models)
+    out = {role: model for role, model in models.items() if role != "planner"}
+    if planned_by.get("kind") == "planner":
+        named = planned_by.get("model") or planned_by.get("class")
+        if named:
+            out["planner"] = named
+    return out
+
+
 def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Store the turn's last draft as a version and the tree in history.json, both durably, before any reply.
+
+    The version records who planned the turn (``state.planned_by``) and every step's seed.
 
     A version made where other versions already branch off starts a new branch: those are kept,
     and the reply says so. When the version cannot be saved (disk full...), the history in memory
@@ -36,8 +54,11 @@ def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         image = store.promote_draft(state.draft)
         regions = [store.load_mask(r.region) for r in state.records if r.region]
         mask = store.put_mask(union(*regions) if len(regions) > 1 else regions[0]) if regions else None
-        version = store.history.commit(image, mask=mask, instruction=state.text, steps=state.records,
-                                       seed=state.records[0].seed, models=dict(ctx.tools.models), turn=state.turn)
+        models = provenance_models(dict(ctx.tools.models), state.planned_by)
+        records = [r.model_copy(update={"models": models}) for r in state.records]
+        version = store.history.commit(image, mask=mask, instruction=state.text, steps=records,
+                                       seed=records[0].seed, seeds=[r.seed for r in records if r.seed is not None],
+                                       models=models, turn=state.turn, planned_by=dict(state.planned_by))
         store.save_history()
     except ChatEditError as e:
         store.history = before
