@@ -228,3 +228,22 @@ def test_a_move_while_asked_is_a_move(text, move):
 def test_unclear_words_after_actually_say_how_to_give_a_new_instruction():
     reading = read_reply("actually the saucer", phrase="cup")
     assert reading.kind == "unclear" and "say the whole instruction" in reading.why
+
+
+def test_no_message_makes_the_reader_raise():
+    import random
+
+    vocab = ["the", "left", "right", "one", "2", "second", "from", "all", "except", "but", "not", "and", ",",
+             "-", "to", "last", "cup", "red", "light", "blue", "no", "cancel", "make", "remove", "undo", "two",
+             "top", "number", "#", "first", "or", "both", "actually", "what", "is", "9" * 20, "\u202e", "é"]
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 9)))
+        read_move(text)
+        reading = read_reply(text, phrase="cup", action=rng.choice([None, "remove", "recolor"]))
+        if reading.answer is not None:
+            for boxes in (FOUR, FOUR[:1], [(5, 5, 5, 5), (5, 5, 5, 5)]):
+                out = resolve(reading.answer, boxes, matches=FOUR + [(1, 1, 2, 2)], want=rng.choice([None, 2]),
+                              image_size=SIZE, colour_of=lambda box: (50.0, 0.0, 0.0))
+                assert out.kind in ("pick", "all", "cancel", "unclear")
+                assert out.kind != "unclear" or out.why

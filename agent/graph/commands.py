@@ -250,7 +250,7 @@ _EXCEPT = {"except", "but", "besides", "excluding", "excl", "save", "minus", "wi
 _CANCEL = {"cancel", "nevermind", "none", "neither", "nothing", "forget", "stop", "abort", "quit", "skip",
            "leave", "nah", "nope", "no", "dont", "mind"}
 _CORRECTION = {"no", "nope", "nah", "sorry", "oops", "whoops", "actually", "wait", "hmm", "oh", "i", "meant",
-               "mean", "well", "um", "uh", "instead", "rather", "correction", "sorry", "ah", "ehm", "er", "erm"}
+               "mean", "well", "um", "uh", "instead", "rather", "correction", "ah", "ehm", "er", "erm"}
 _FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "of", "side", "to", "is", "that",
            "this", "thats", "it", "its", "with", "i", "want", "wanted", "mean", "meant", "pick", "choose", "take",
            "go", "do", "lets", "just", "only", "hand", "most", "far", "very", "corner", "part", "image",
@@ -410,11 +410,12 @@ def _item(words: list[str], kinds: set[str]) -> Item:
             continue
         ahead = next((j for j in range(i + 1, len(words)) if words[j] not in kinds and words[j] != "one"), None)
         if (o is not None or (n is not None and w != "one")) and ahead is not None and words[ahead] == "from":
-            rest = [t for t in words[ahead + 1:] if t not in ("the", "one", "end", "side")]
-            if rest and rest[0] in _SIDES and _SIDES[rest[0]] != "center":
-                fields["side"] = _SIDES[rest[0]]
+            j = next((k for k in range(ahead + 1, len(words)) if words[k] not in ("the", "one", "end", "side")),
+                     len(words))
+            if j < len(words) and words[j] in _SIDES and _SIDES[words[j]] != "center":
+                fields["side"] = _SIDES[words[j]]
                 nth = o or n or 1
-                i = len(words) - len(rest) + 1
+                i = j + 1
                 continue
             raise _Unclear(f"{_quote(words)} does not say from which side")
         if o is not None and nxt in _LAST:                          # "second last"
@@ -523,19 +524,21 @@ def _split(words: list[str]) -> tuple[list[list[str]], list[bool], bool]:
     return groups, commas, either
 
 
+_WRONG = (["not", "that", "one"], ["not", "this", "one"], ["not", "that"], ["not", "this"], ["not", "it"],
+          ["wrong", "one"], ["the", "other", "way"])
+
+
 def _strip_front(words: list[str]) -> tuple[list[str], bool]:
     """Drop a leading correction ("no,", "sorry, I meant", "not that one,"); whether there was one."""
     corrected = False
     while words:
-        if words[:3] in (["not", "that", "one"], ["not", "this", "one"], ["wrong", "one", ","]) \
-                or words[:2] in (["not", "that"], ["not", "this"], ["wrong", "one"], ["not", "it"]):
-            k = 3 if words[2:3] == ["one"] or words[:2] == ["wrong", "one"] and words[2:3] == [","] else 2
-            words, corrected = words[k:], True
-            continue
-        if words[0] in _CORRECTION or words[0] == ",":
+        wrong = next((w for w in _WRONG if words[:len(w)] == w), None)
+        if wrong is not None:
+            words, corrected = words[len(wrong):], True
+        elif words[0] in _CORRECTION or words[0] == ",":
             words, corrected = words[1:], True
-            continue
-        break
+        else:
+            break
     return words, corrected
 
 
