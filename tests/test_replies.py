@@ -205,3 +205,20 @@ def test_the_planner_named_in_provenance_is_the_one_that_planned(planned_by, pla
 
     models = provenance_models(dict(tiny_profile.model_ids()), planned_by)
     assert models.get("planner") == planner and models["inpainting"] == "tiny/sd-inpaint"
+
+
+@pytest.mark.parametrize(("referent", "count", "said"), [
+    ({"phrase": "cup", "count": 2}, 2, "both cups"), ({"phrase": "the cups", "selector": "all"}, 5, "all 5 cups"),
+    ({"phrase": "cup", "count": 3}, 3, "all 3 cups"),
+    ({"phrase": "cup", "count": 2, "selector": "leftmost"}, 2, "the 2 cups on the left"),
+    ({"phrase": "person", "count": 2, "selector": "largest"}, 2, "the 2 largest people"),
+    ({"phrase": "cup", "selector": "all", "exclude": [{"selector": "leftmost"}]}, 4, "4 cups"),
+    ({"phrase": "cup", "attributes": ["red"], "selector": "all"}, 2, "both cups (red)"),
+    ({"last_edited": True}, 2, "the 2 last edited regions"),
+])
+def test_several_targets_are_named_by_how_the_user_meant_them(referent, count, said):
+    from agent.graph.nodes.common import describe, many
+    from agent.graph.plan import Step
+
+    step = Step(action="remove", referent=referent)
+    assert many(step, count) == said and describe(step, count=count) == f"Removed {said}."

@@ -65,8 +65,14 @@ def _recolour_kind(content: str) -> str:
         return ""
 
 
+_PLACES = {"leftmost": ("", " on the left"), "rightmost": ("", " on the right"), "topmost": ("", " at the top"),
+           "bottommost": ("", " at the bottom"), "largest": ("largest ", ""), "smallest": ("smallest ", ""),
+           "center": ("", " nearest the centre")}
+
+
 def many(step: Step, count: int) -> str:
-    """How a reply names ``count`` (> 1) things a step acted on: "both cups", "all 5 cups", "3 cups"."""
+    """How a reply names ``count`` (> 1) things a step acted on: "both cups", "all 5 cups", "the 2 cups on
+    the left", "3 cups"; "both" and "all" only when they were every match the step meant."""
     ref = step.referent
     if ref is None or ref.last_edited or not ref.phrase.strip():
         kind = "last edited regions" if ref is not None and ref.last_edited else "marked areas"
@@ -74,10 +80,11 @@ def many(step: Step, count: int) -> str:
     noun = plural_phrase(ref.phrase)
     if ref.attributes:
         noun += " (" + ", ".join(ref.attributes) + ")"
-    if count == 2 and (ref.count == 2 or ref.selector == "all"):
-        return f"both {noun}"
-    if ref.selector == "all" and not ref.exclude:
-        return f"all {count} {noun}"
+    if ref.selector in _PLACES:
+        before, after = _PLACES[ref.selector]
+        return f"the {count} {before}{noun}{after}"
+    if not ref.exclude and (ref.selector == "all" or ref.count == count):
+        return f"both {noun}" if count == 2 else f"all {count} {noun}"
     return f"{count} {noun}"
 
 

@@ -187,7 +187,7 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def accept(state: State, draft: str, record: EditRecord) -> dict[str, Any]:
     """The state update that keeps a step's result and moves to the next step."""
     step = current_step(state)
-    said = added(step) if step.action == "add" else describe(step, count=len(record.boxes))
+    said = added(step) if step.action == "add" else describe(step, count=len(record.boxes), words=state.text)
     return {"draft": draft, "records": [*state.records, record], "step_index": state.step_index + 1,
             "notes": [*state.notes, said], "result": None, "attempt": 0,
             "chosen": [], "mask": None}
