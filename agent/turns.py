@@ -118,8 +118,8 @@ class Turns:
         from agent.graph.nodes.clarify import asked_about
 
         plan = self.graph.get_state(self.config).values.get("plan")
-        phrase, action = asked_about(self.question_payload(), plan if isinstance(plan, Plan) else None)
-        return read_reply(value, phrase=phrase, action=action)
+        phrase, action, content = asked_about(self.question_payload(), plan if isinstance(plan, Plan) else None)
+        return read_reply(value, phrase=phrase, action=action, content=content)
 
     def instead(self, text: str, context: Any) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it."""

@@ -213,6 +213,24 @@ def test_a_new_instruction_is_not_an_answer(text):
     assert read_reply(text, phrase="cup", action="remove").kind == "instruction"
 
 
+def test_the_asking_steps_own_words_answer_it():
+    reading = read_reply("make the left one red", phrase="cup", action="recolor", content="red")
+    assert reading.kind == "answer"
+    assert resolve(reading.answer, FOUR, image_size=SIZE).boxes == (tuple(map(float, FOUR[0])),)
+    assert read_reply("paint the right cup dark red", phrase="cup", action="recolor", content="dark red").kind \
+        == "answer"
+    assert read_reply("make the left one blue", phrase="cup", action="recolor", content="red").kind == "instruction"
+    assert read_reply("make the left one bigger", phrase="cup", action="recolor", content="red").kind == "instruction"
+    reading = read_reply("make the red one blue", phrase="cup", action="recolor", content="blue")
+    assert reading.kind == "answer" and reading.answer.items[0].colour == "red"
+
+
+@pytest.mark.parametrize("text", ["never mind, make the sky blue", "no wait, remove the table instead",
+                                  "cancel that and make it autumn", "hey, can you add a hat to the cat"])
+def test_a_cancel_word_before_an_instruction_is_still_an_instruction(text):
+    assert read_reply(text, phrase="cup", action="remove").kind == "instruction"
+
+
 def test_a_verb_for_another_action_is_a_new_instruction():
     assert read_reply("paint the left one", phrase="cup", action="remove").kind == "instruction"
     assert read_reply("remove the left one", phrase="cup", action="remove").kind == "answer"

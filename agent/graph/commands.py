@@ -277,6 +277,9 @@ _VERBS: dict[str, str | None] = {
     "crop": "global", "rotate": "global", "flip": "global", "restyle": "global", "transform": None,
     "set": None, "show": None, "render": None,
 }
+_COMPARATIVES = {"bigger", "larger", "smaller", "taller", "shorter", "wider", "narrower", "darker", "lighter",
+                 "brighter", "paler", "tinier"}
+"""At the end of "make the left one ...", a change asked for, not a choice."""
 _VERB_PARTICLES = {"rid", "of", "out", "away", "off", "up", "into", "in", "the"}
 _ASKING = {"what", "why", "how", "where", "who", "whats", "hows", "wheres", "whos", "describe", "tell",
            "explain", "is", "are", "does", "can", "could"}
@@ -553,13 +556,14 @@ def _is_cancel(words: list[str]) -> bool:
     return cancel_word and all(w in _CANCEL for w in rest) and not any(number(w) for w in said if w != "one")
 
 
-def _instruction(words: list[str], kinds: set[str], action: str | None) -> list[str] | bool:
+def _instruction(words: list[str], kinds: set[str], action: str | None, content: str) -> list[str] | bool:
     """Whether the words are a new request: True for an edit verb whose object is not a plain choice, or
     a question; the words after the verb when its object is a plain choice ("remove the left one");
     False when there is no verb."""
     lead = {"please", "can", "could", "would", "will", "you", "lets", "let", "us", "i", "want", "to", "then",
             "just", "now", "and", "id", "like", "so", "ok", "okay", "instead", "actually", "forget", "it",
-            "that", "scratch", "wait", "rather", "also", "new", "plan", ",", "go", "ahead", "no", "oh", "sorry"}
+            "that", "scratch", "wait", "rather", "also", "new", "plan", ",", "go", "ahead", "no", "oh", "sorry",
+            "nevermind", "cancel", "stop", "nope", "hmm", "hey", "um", "well"}
     first = next((j for j, w in enumerate(words) if w not in lead), None)
     if first is None:
         return False
@@ -576,13 +580,17 @@ def _instruction(words: list[str], kinds: set[str], action: str | None) -> list[
     implied = _VERBS[verb]
     if implied is not None and action is not None and implied != action:
         return True                                                     # "paint it red" while asked which to remove
+    said = set(tokens(content))
+    if said:                                                            # "make the left one red" while asked
+        rest = [w for w in rest if w not in said]                       # which cup to make red: an answer
     try:
         answer = _answer(rest, kinds)
     except _Unclear:
         return True
-    if answer.kind == "cancel" or any(item.colour or item.shade for item in answer.items):
-        return True                                                     # "make the left one red": a new request
-    return rest
+    last = [w for w in rest if w not in (",", "please", "thanks", "instead", "too", "now")][-2:]
+    if answer.kind == "cancel" or (last and (last[-1] in _COMPARATIVES or _is_colour(last) or _is_colour(last[-1:]))):
+        return True                                     # "make the left one green / bigger": a new request
+    return rest                                         # "make the red one blue" (asked about blue): an answer
 
 
 def _answer(words: list[str], kinds: set[str]) -> Answer:
@@ -632,8 +640,10 @@ def _items(words: list[str], kinds: set[str]) -> tuple[tuple[Item, ...], tuple[t
     return items, appositions
 
 
-def read_reply(value: str | int, *, phrase: str | None = None, action: str | None = None) -> Reading:
-    """Read a message sent while a question about ``phrase`` is open (``action``: the step's action).
+def read_reply(value: str | int, *, phrase: str | None = None, action: str | None = None,
+               content: str = "") -> Reading:
+    """Read a message sent while a question about ``phrase`` is open (``action`` and ``content``: the
+    asking step's; "make the left one red" answers a question about making a cup red).
 
     Returns a :class:`Reading`: a move ("undo"), an instruction ("actually, make the saucer blue"),
     an answer (parsed, not yet resolved: see :func:`resolve`), or unclear with what was not understood.
@@ -656,7 +666,7 @@ def read_reply(value: str | int, *, phrase: str | None = None, action: str | Non
     if move is not None and not _is_cancel(words):
         return Reading("move", move=move)
     rest, _ = _strip_front(list(words))
-    verb = _instruction(words, kinds, action)
+    verb = _instruction(words, kinds, action, content)
     if verb is True:
         return Reading("instruction")
     if verb:

@@ -47,14 +47,15 @@ def _colours(state: State, ctx: Context) -> Any:
     return colour_of
 
 
-def asked_about(question: QuestionPayload, plan: Plan | None) -> tuple[str, str | None]:
-    """The kind a question is about ("cup": its phrase, else the step's, plus the candidates' labels) and
-    the step's action."""
+def asked_about(question: QuestionPayload, plan: Plan | None) -> tuple[str, str | None, str]:
+    """The kind a question is about ("cup": its phrase, else the step's, plus the candidates' labels), and
+    the asking step's action and content."""
     step = plan.steps[question["step"]] if plan is not None and 0 <= question["step"] < len(plan.steps) else None
     words = [question.get("phrase") or "", *(str(c.get("label") or "") for c in question["candidates"])]
     if step is not None and step.referent is not None:
         words.append(step.referent.phrase)
-    return " ".join(dict.fromkeys(w for w in words if w)), step.action if step is not None else None
+    kind = " ".join(dict.fromkeys(w for w in words if w))
+    return (kind, step.action, step.content) if step is not None else (kind, None, "")
 
 
 def read(answer: object, question: QuestionPayload, state: State, ctx: Context | None) -> Resolved:
@@ -63,8 +64,8 @@ def read(answer: object, question: QuestionPayload, state: State, ctx: Context |
             and all(isinstance(n, int) and not isinstance(n, bool) for n in answer["pick"]) and answer["pick"]:
         parsed = Answer("pick", (Item(numbers=tuple(answer["pick"]), words=("the planner's reading",)),))
     elif isinstance(answer, (str, int)) and not isinstance(answer, bool):
-        phrase, action = asked_about(question, state.plan)
-        reading = read_reply(answer, phrase=phrase, action=action)
+        phrase, action, content = asked_about(question, state.plan)
+        reading = read_reply(answer, phrase=phrase, action=action, content=content)
         if reading.kind in ("move", "instruction"):
             return Resolved("unclear", why="that reads as a new instruction, not an answer; say \"cancel\" first "
                                            "to drop this question")
