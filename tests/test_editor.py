@@ -356,8 +356,15 @@ def test_rgba_photo_edited_in_a_session_exports_with_its_alpha(tmp_path, tiny_pr
 
 
 def test_the_tiny_profiles_real_llava_plans_a_turn_end_to_end(tmp_path, tiny_profile, coffee):
-    """No fake anywhere: the random tiny LLaVA, constrained to the plan schema, drives the real graph."""
-    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s") as editor:
+    """No fake anywhere: the random tiny LLaVA, constrained to the plan schema, drives the real graph.
+
+    Left as it is, a random-weight planner is never asked (the offline grammar plans: test_first_run);
+    here it is told it is real, so its constrained reply takes the planner's path.
+    """
+    from agent.planner import load_planner
+
+    llava = load_planner(tiny_profile).model_copy(update={"random_weights": False})
+    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s", planner=llava) as editor:
         reply = editor.send("remove the cup and make the table white")
         assert reply.plan is not None, reply.text          # the constrained reply validated as a Plan
         assert len(reply.planner_replies) == 1              # first try: no repair needed
