@@ -24,7 +24,9 @@ D = TypeVar("D", bound=HasBox)
 HUE_DEGREES = 35.0
 """A chromatic colour matches when the box's hue is within this many degrees of the named colour's."""
 MIN_CHROMA = 12.0
-"""...and the box is at least this colourful (Lab chroma); below it a box reads as white, grey or black."""
+"""...and the box is at least this colourful (Lab chroma); below it a box reads as white, grey or black..."""
+CHROMA_SHARE = 0.3
+"""...and at least this share of the named colour's chroma (a greyish blue is not purple)."""
 GREY_LIGHTNESS = 30.0
 """An achromatic colour (white, grey, black) matches a box of low chroma within this much Lab lightness."""
 CLOSE_DELTA_E = 25.0
@@ -82,7 +84,7 @@ def colour_matches(seen: Sequence[float], named: Sequence[float]) -> bool:
     seen_c, named_c = math.hypot(seen[1], seen[2]), math.hypot(named[1], named[2])
     if named_c < ACHROMATIC_CHROMA:
         return seen_c < MIN_CHROMA * 1.5 and abs(seen[0] - named[0]) <= GREY_LIGHTNESS
-    if seen_c < MIN_CHROMA:
+    if seen_c < max(MIN_CHROMA, CHROMA_SHARE * named_c):
         return False
     turn = math.degrees(math.atan2(seen[2], seen[1]) - math.atan2(named[2], named[1]))
     return abs((turn + 180.0) % 360.0 - 180.0) <= HUE_DEGREES
