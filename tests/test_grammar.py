@@ -49,6 +49,12 @@ READS = [
     ("make the cup #1e90ff", [{"action": "recolor", "referent": CUP, "content": "#1e90ff"}]),
     ("make it red", [{"action": "recolor", "referent": {"last_edited": True}, "content": "red"}]),
     ("make that blue", [{"action": "recolor", "referent": {"last_edited": True}, "content": "blue"}]),
+    ("i want the cup to be red", [{"action": "recolor", "referent": CUP, "content": "red"}]),
+    ("the cup should be blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
+    ("make the left cup and the right cup blue",
+     [{"action": "recolor", "referent": {"phrase": "cup", "selector": "leftmost"}, "content": "blue"},
+      {"action": "recolor", "referent": {"phrase": "cup", "selector": "rightmost"}, "content": "blue"}]),
+    ("make the cup disappear", [{"action": "remove", "referent": CUP}]),
     # background
     ("put the cat on a beach background",
      [{"action": "background", "referent": {"phrase": "cat"}, "content": "a beach"}]),
@@ -80,6 +86,8 @@ READS = [
     ("add a hat on the man", [{"action": "add", "referent": {"phrase": "man"}, "content": "a hat", "place": "on"}]),
     ("put a hat on the cat", [{"action": "add", "referent": {"phrase": "cat"}, "content": "a hat", "place": "on"}]),
     ("give the cat a hat", [{"action": "add", "referent": {"phrase": "cat"}, "content": "a hat", "place": "on"}]),
+    ("put sunglasses on the man",
+     [{"action": "add", "referent": {"phrase": "man"}, "content": "sunglasses", "place": "on"}]),
     ("add a lamp behind the sofa",
      [{"action": "add", "referent": {"phrase": "sofa"}, "content": "a lamp", "place": "behind"}]),
     # compounds
@@ -146,7 +154,7 @@ NOT_READ = [
     "make it bigger", "make the sky stormy", "make the cup", "red", "paint it", "add a bird", "add a bird next to",
     "put the cup next to the plate", "remove all the cups except 2", "remove all the cups on the left",
     "remove the second", "delete everything", "make the cup red and", "remove the cup and dance",
-    "remove the cup from the left", "x" * 2000, "remove the \u202ecup", "swap the cup",
+    "remove the cup from the left", "x" * 2000, "put the cat on the sofa", "delete the cup in the back", "remove the \u202ecup", "swap the cup",
 ]
 
 

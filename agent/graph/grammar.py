@@ -4,17 +4,19 @@ It plans turns when the planner has random weights (the tiny profile) or cannot 
 reads only what it is sure of and returns None for anything else; it never guesses. The forms
 (words in brackets are optional; X and Y are referents, C a colour, S a style):
 
-- remove: ``remove|delete|erase|get rid of|take out X`` ("remove the cup and the spoon": two steps)
+- remove: ``remove|delete|erase|get rid of|take out X``, ``make X disappear`` ("remove the cup and the
+  spoon": two steps)
 - replace: ``replace|swap|switch X with|for|by Y``, ``turn|change|transform|convert X into Y``,
   ``change X to Y``, ``make X a Y``
-- recolor: ``make|turn|colour|color|paint|recolor|dye X [to|in] C``, ``change the colour of X to C``;
+- recolor: ``make|turn|colour|color|paint|recolor|dye X [to|in] C``, ``change the colour of X to C``,
+  ``X should be C``, ``I want X to be C``;
   C is any run of colour words ("red", "dark blue", "blue-green", "#1e90ff", "red and white striped")
 - background: ``put X on|in front of a Y background``, ``put the X on|in Y``, ``give X a Y background``,
   ``change|replace the background [behind X] with|to Y``
 - global: ``make it|the image S``, ``make it look like S``, ``turn it into S``, ``[make it] in the
   style of S``, ``apply a S filter``; S holds a style, season, time of day or lighting word
 - add: ``add|insert N on|next to|left of|right of|above|below|in|behind|in front of Y``,
-  ``put|place a N <place> Y``, ``give X a N``
+  ``put|place N <place> Y`` (N not "the ...": that would move a thing), ``give X a N``
 - several clauses: ``A and B``, ``A, then B``, ``A; B`` (a split happens only before a verb)
 
 Referents: "the man on the left" (selector leftmost), "the second cup from the left"
@@ -113,6 +115,7 @@ _WHOLE = re.compile(r"(?:it|this|everything|all of it|the (?:whole |entire )?(?:
                     r"|scene|thing|shot|view))")
 _IT = {"it", "that", "this", "them", "that one", "this one", "the same one", "the same thing", "it again",
        "that thing", "the thing i just edited", "what you just edited"}
+_DEFINITE = re.compile(r"^(?:the|this|that|these|those|my|your|his|her|their|our|its|it|them)\b")
 _DETERMINER = re.compile(r"^(?:the|a|an|this|that|these|those|my|your|his|her|their|our|its)\s+")
 _VERB = (r"(?:remove|delete|erase|get rid of|take out|take away|eliminate|replace|swap|switch|exchange|substitute|"
          r"turn|change|transform|convert|make|colou?r|paint|recolou?r|dye|tint|put|place|set|add|insert|give|"
@@ -287,8 +290,7 @@ def _add(clause: str) -> list[Step] | None:
         if placed is None:
             return None
         new = placed.group("n")
-        if m.group("verb") not in ("add", "insert") and not re.match(r"^(?:a|an|some|two|three|a few|a couple of)\b",
-                                                                     new):
+        if m.group("verb") not in ("add", "insert") and _DEFINITE.match(new):
             return None                                 # "put the cat on ..." moves what is there: not an add
         rel = "on" if placed.group("rel") == "to" else _RELATIONS[placed.group("rel")]
         ref = parse_referent(placed.group("y"))
@@ -327,6 +329,9 @@ def _replace(clause: str) -> list[Step] | None:
 
 def _recolor(clause: str) -> list[Step] | None:
     m = (re.match(r"^(?:change|set|make|turn) the colou?r of (?P<x>.+?) (?:to|into|in) (?P<c>.+)$", clause)
+         or re.match(r"^(?:i want|i'd like|i would like) (?P<x>.+?) (?:to be|in) (?P<c>.+)$", clause)
+         or re.match(r"^(?P<x>(?:the|my|this|that|it|all|both)\b.*?) (?:to be|should be|must be|needs to be|has to "
+                     r"be) (?P<c>.+)$", clause)
          or re.match(r"^(?:change|set) (?P<x>.+?)(?:'s)? colou?r (?:to|into) (?P<c>.+)$", clause))
     if m is not None:
         x, colour = m.group("x"), m.group("c").split()
@@ -351,7 +356,7 @@ def _recolor(clause: str) -> list[Step] | None:
 
 
 def _remove(clause: str) -> list[Step] | None:
-    m = (re.match(r"^(?:remove|delete|erase|get rid of|take out|take away|eliminate|cut out|rub out|clear away|"
+    m = (re.match(r"^make (?P<x>.+?) (?:disappear|vanish|go away)$", clause) or re.match(r"^(?:remove|delete|erase|get rid of|take out|take away|eliminate|cut out|rub out|clear away|"
                   r"clear out) (?P<x>.+?)(?: (?:from|in|out of) (?:the |this )?(?:image|picture|photo|pic|scene|"
                   r"shot))?$", clause)
          or re.match(r"^take (?P<x>.+?) (?:out|away)$", clause))
@@ -508,6 +513,9 @@ def _parse(text: str, *, allow_empty: bool) -> dict | None:
     text = _take_attribute(text, attributes)
     m = re.match(rf"^(?P<x>.+?) (?P<rel>{_RELATION_RE}) (?P<y>.+)$", text)
     if m is not None:
+        if re.fullmatch(r"(?:the )?(?:back|front|foreground|background|distance|corner|picture|image|photo)",
+                        m.group("y")):
+            return None                                 # "the cup in the back": no thing to stand by
         anchor = _anchor(m.group("y"))
         if anchor is None:
             return None
