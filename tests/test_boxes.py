@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tools.boxes import box_area, box_center, check_box, clamp_box, clip_box, iou, outer_box, scale_box
+from tools.boxes import (box_area, box_center, box_gap, check_box, clamp_box, clip_box, iou, outer_box,
+                         overlap_spans, scale_box)
 from tools.errors import InvalidInputError
 
 
@@ -49,3 +50,10 @@ def test_check_quotes_the_bad_box(box, message):
     with pytest.raises(InvalidInputError, match=message):
         check_box(box)
     assert check_box([1, 2, 3, 4]) == (1.0, 2.0, 3.0, 4.0)
+
+
+def test_gap_and_overlap_spans():
+    assert box_gap((0, 0, 10, 10), (13, 14, 20, 20)) == 5.0
+    assert box_gap((0, 0, 10, 10), (5, 5, 20, 20)) == 0.0
+    assert overlap_spans((0, 0, 10, 10), (5, 8, 20, 20)) == (5.0, 2.0)
+    assert overlap_spans((0, 0, 10, 10), (12, 0, 20, 10)) == (0.0, 10.0)

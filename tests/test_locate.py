@@ -263,3 +263,16 @@ def test_two_stage_only_when_the_shape_changes_or_the_step_asks(three, step, two
                                          "content": "a mug", **step})
     assert out["reply"]["version"] == 1
     assert calls[0].get("two_stage", False) is two and three.record().new_box is None
+
+
+def test_a_place_with_an_exclusion_picks_among_the_rest(three):
+    out = three.send("remove the leftmost cup that is not red",
+                     {"action": "remove", "referent": {"phrase": "cup", "selector": "leftmost",
+                                                       "exclude": [{"attributes": ["red"]}]}})
+    assert out["reply"]["version"] == 1 and _boxes(three.record()) == [B]
+
+
+def test_the_cups_except_one_means_all_the_others(three):
+    out = three.send("remove the cups except the blue one",
+                     {"action": "remove", "referent": {"phrase": "cup", "exclude": [{"attributes": ["blue"]}]}})
+    assert out["reply"]["version"] == 1 and _boxes(three.record()) == [A, C]

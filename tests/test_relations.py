@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from agent.graph.attributes import box_colour, colour_matches, colour_target, narrow
-from agent.graph.relations import BESIDE, beside, clearance, gap, holds, ranked, related
+from agent.graph.relations import BESIDE, beside, clearance, holds, ranked, related
+from tools.boxes import box_gap
 from tests.agent_fakes import det
 
 PLATE = (100, 100, 200, 150)
@@ -75,11 +76,6 @@ def test_ranked_orders_by_the_selector():
         ranked(boxes, "nth_from_left")
 
 
-def test_gap_between_boxes():
-    assert gap((0, 0, 10, 10), (13, 14, 20, 20)) == 5.0
-    assert gap((0, 0, 10, 10), (5, 5, 20, 20)) == 0.0
-
-
 @pytest.mark.parametrize("place", sorted(BESIDE))
 @pytest.mark.parametrize("anchor", [PLATE, (5, 5, 60, 290), (330, 200, 398, 298), (150, 2, 250, 40)])
 def test_beside_never_overlaps_the_anchor_and_stays_inside(place, anchor):
@@ -89,7 +85,7 @@ def test_beside_never_overlaps_the_anchor_and_stays_inside(place, anchor):
     x0, y0, x1, y1 = box
     assert 0 <= x0 < x1 <= SIZE[0] and 0 <= y0 < y1 <= SIZE[1]
     assert x1 - x0 >= 4 and y1 - y0 >= 4
-    assert gap(box, anchor) >= clearance(SIZE)                       # the inpainter's growth cannot reach it
+    assert box_gap(box, anchor) >= clearance(SIZE)                       # the inpainter's growth cannot reach it
 
 
 def test_beside_sides_and_sizes():

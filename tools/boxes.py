@@ -1,4 +1,4 @@
-"""Box arithmetic on XYXY pixel boxes: validation, clipping to an image, scaling, the outer box, area, IoU."""
+"""Box arithmetic on XYXY pixel boxes: validation, clipping to an image, scaling, the outer box, area, IoU, gaps."""
 
 from __future__ import annotations
 
@@ -79,3 +79,15 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = ix * iy
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
+
+
+def overlap_spans(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """How far two boxes' spans overlap across and down, in pixels (0 where they are apart)."""
+    return (max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1])))
+
+
+def box_gap(a: Sequence[float], b: Sequence[float]) -> float:
+    """The distance between two boxes' nearest edges, in pixels (0 when they touch or overlap)."""
+    dx = max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
+    dy = max(0.0, max(a[1], b[1]) - min(a[3], b[3]))
+    return math.hypot(dx, dy)

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from agent.graph.referents import HasBox, reading_order
-from tools.boxes import Box, box_area, box_center, clamp_box, iou
+from tools.boxes import Box, box_area, box_center, box_gap, clamp_box, iou, overlap_spans
 
 D = TypeVar("D", bound=HasBox)
 
@@ -49,18 +49,6 @@ MIN_SIDE = 4
 """An added object's box is at least this many pixels across and down, or there is no room for it."""
 
 
-def _spans(c: Sequence[float], a: Sequence[float]) -> tuple[float, float]:
-    """How much of the two boxes' horizontal and vertical spans overlap (pixels, 0 when apart)."""
-    return (max(0.0, min(c[2], a[2]) - max(c[0], a[0])), max(0.0, min(c[3], a[3]) - max(c[1], a[1])))
-
-
-def gap(c: Sequence[float], a: Sequence[float]) -> float:
-    """The distance between two boxes' nearest edges (0 when they touch or overlap)."""
-    dx = max(0.0, max(c[0], a[0]) - min(c[2], a[2]))
-    dy = max(0.0, max(c[1], a[1]) - min(c[3], a[3]))
-    return math.hypot(dx, dy)
-
-
 def holds(relation: str, c: Sequence[float], a: Sequence[float], *, strict: bool = True) -> bool:
     """Whether box ``c`` stands in ``relation`` to box ``a`` (the module docstring gives the rules).
 
@@ -71,7 +59,7 @@ def holds(relation: str, c: Sequence[float], a: Sequence[float], *, strict: bool
         return False
     cw, ch, aw, ah = c[2] - c[0], c[3] - c[1], a[2] - a[0], a[3] - a[1]
     (cx, cy), (ax, ay) = box_center(c), box_center(a)
-    hx, vy = _spans(c, a)
+    hx, vy = overlap_spans(c, a)
     if relation in ("left_of", "right_of"):
         side = cx < ax if relation == "left_of" else cx > ax
         return side and hx <= 0.5 * cw and (vy > 0 or not strict)
@@ -102,7 +90,7 @@ def related(items: Sequence[D], anchors: Sequence[Sequence[float]], relation: st
         return []
 
     def distance(d: D) -> tuple[float, float]:
-        return min((gap(d.box, a), math.dist(box_center(d.box), box_center(a))) for a in anchors)
+        return min((box_gap(d.box, a), math.dist(box_center(d.box), box_center(a))) for a in anchors)
 
     kept = [d for d in items if any(holds(relation, d.box, a) for a in anchors)]
     if not kept and relation != "next_to":

@@ -150,8 +150,8 @@ def _narrowed(finder: _Finder, ref: Referent, notes: list[str]) -> tuple[list[An
             left_out += [d for d in _leave_out(finder, pool, ex, phrase) if d not in left_out]
         rest = [d for d in pool if d not in left_out]
         if not rest:
-            raise _Stop(f"Leaving out {'that one' if len(left_out) == 1 else 'those'} leaves none of the "
-                        f"{_many(len(pool), phrase)} I found. Nothing changed.")
+            raise _Stop(f"I found {_many(len(pool), phrase)}, and leaving out "
+                        f"{'that one' if len(left_out) == 1 else 'those'} leaves none. Nothing changed.")
         pool = rest
     return pool, unconfirmed, where
 
@@ -237,7 +237,7 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             ctx, state, image, pool, ref, want=want,
             why=f"I found {found}; you said {_NUMBER_WORDS.get(want, str(want))}.")}
 
-    if ref.exclude or ref.selector == "all":
+    if ref.selector == "all" or (ref.exclude and ref.selector is None):      # "the cups except the red one"
         return {**reset, "notes": notes, "chosen": _chosen(reading_order(pool))}
     chosen = select(pool, ref.selector, n=ref.n, image_size=size)
     if len(chosen) == 1:
