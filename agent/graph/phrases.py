@@ -1,0 +1,284 @@
+"""Noun phrases as referents: "the second cup from the left", "all the cups except the red one", "the dog on
+the sofa", "it"; and colour words ("dark blue", "red and white striped"). Used by :mod:`agent.graph.grammar`."""
+
+from __future__ import annotations
+
+import re
+
+from PIL import ImageColor
+from pydantic import ValidationError
+
+from agent.graph.plan import Anchor, Exclusion, Referent
+
+_COLOURS = {
+    "red", "orange", "yellow", "green", "blue", "purple", "violet", "pink", "brown", "black", "white", "grey",
+    "gray", "gold", "golden", "silver", "beige", "cream", "navy", "teal", "turquoise", "maroon", "burgundy",
+    "crimson", "scarlet", "magenta", "cyan", "lime", "olive", "mint", "lavender", "lilac", "mustard", "rust",
+    "bronze", "copper", "peach", "tan", "khaki", "ivory", "charcoal", "emerald", "ruby", "sapphire", "indigo",
+    "aqua", "coral", "salmon", "amber", "ochre", "fuchsia", "mauve", "plum", "cherry", "lemon", "sky",
+    "reddish", "bluish", "greenish", "yellowish", "pinkish", "purplish", "brownish", "greyish", "grayish",
+    "orangey", "multicoloured", "multicolored", "rainbow", "transparent",
+} | {name for name in ImageColor.colormap if name.isalpha() and len(name) > 3}
+_CORE = {"red", "orange", "yellow", "green", "blue", "purple", "violet", "pink", "brown", "black", "white", "grey",
+         "gray", "gold", "golden", "silver", "beige", "navy", "teal", "turquoise", "maroon", "striped", "spotted"}
+"""Colour words that, before a noun, pick among things ("the red cup"): a small set, so "orange juice" stays a kind."""
+_SHADES = {"light", "dark", "bright", "pale", "deep", "pastel", "neon", "vivid", "muted", "hot", "baby", "royal",
+           "navy", "forest", "olive", "sky", "lime", "dusty", "soft", "rich", "matte", "glossy", "shiny",
+           "metallic", "darker", "lighter", "brighter", "fluorescent", "electric", "warm", "cool"}
+_PATTERNS = {"striped", "stripes", "stripy", "checkered", "chequered", "checked", "plaid", "tartan", "spotted",
+             "dotted", "polka", "dot", "dots", "spots", "floral", "camo", "camouflage", "patterned", "speckled",
+             "marbled", "gradient", "ombre", "and", "with", "colour", "color", "coloured", "colored", "tone",
+             "toned", "shade", "paint", "pattern", "wood", "wooden", "marble", "glass", "leather", "velvet",
+             "denim", "chrome", "plastic", "stone", "brick", "tiger", "leopard", "zebra", "print"}
+_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+             "eighth": 8, "ninth": 9, "tenth": 10}
+_POSITION = {"left": "leftmost", "leftmost": "leftmost", "left-most": "leftmost", "left-hand": "leftmost",
+             "right": "rightmost", "rightmost": "rightmost", "right-most": "rightmost", "right-hand": "rightmost",
+             "top": "topmost", "topmost": "topmost", "upper": "topmost", "uppermost": "topmost",
+             "bottom": "bottommost", "bottommost": "bottommost", "lower": "bottommost", "lowest": "bottommost",
+             "middle": "center", "central": "center", "center": "center", "centre": "center",
+             "biggest": "largest", "largest": "largest", "smallest": "smallest", "tiniest": "smallest"}
+RELATIONS = {"to the left of": "left_of", "left of": "left_of", "on the left of": "left_of",
+              "to the right of": "right_of", "right of": "right_of", "on the right of": "right_of",
+              "above": "above", "over": "above", "below": "below", "under": "below", "underneath": "below",
+              "beneath": "below", "next to": "next_to", "beside": "next_to", "by": "next_to", "near": "next_to",
+              "alongside": "next_to", "close to": "next_to", "on top of": "on", "on": "on", "onto": "on",
+              "upon": "on", "in": "in", "inside": "in", "into": "in", "within": "in", "in front of": "in_front_of",
+              "behind": "behind"}
+RELATION_RE = "|".join(sorted((re.escape(k) for k in RELATIONS), key=len, reverse=True))
+_IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse",
+              "geese": "goose", "teeth": "tooth", "feet": "foot", "sheep": "sheep", "fish": "fish"}
+_STOP = {"and", "or", "then", "to", "with", "from", "into", "is", "are", "be", "was", "not", "no", "yes", "what",
+         "why", "how", "where", "which", "who", "please", "can", "could", "would", "should", "will", "i", "you",
+         "me", "we", "us", "it", "them", "that", "this", "these", "those", "so", "if", "but", "except", "also",
+         "make", "remove", "delete", "replace", "add", "put", "change", "turn", "paint", "colour", "color",
+         "undo", "redo", "revert", "go", "back", "one", "ones", "all", "both", "every", "each", "a", "an",
+         "the", "some", "any", "more", "less", "bigger", "smaller", "of", "at", "for", "by", "on", "in",
+         "left", "right", "middle", "center", "centre", "everything", "everyone", "something", "anything",
+         "nothing", "image", "picture", "photo", "pic", "scene"}
+_IT = {"it", "that", "this", "them", "that one", "this one", "the same one", "the same thing", "it again",
+       "that thing", "the thing i just edited", "what you just edited"}
+_DETERMINER = re.compile(r"^(?:the|a|an|this|that|these|those|my|your|his|her|their|our|its)\s+")
+
+
+def is_colour(words: list[str]) -> bool:
+    """Whether ``words`` are a colour: starting with a colour or shade, then only colour, shade or pattern words."""
+    if not words or words[-1] in ("and", "with"):
+        return False
+    parts = [p for w in words for p in w.split("-") if p]
+    if not parts:
+        return False
+    first = parts[0]
+    if not (first in _COLOURS or first in _SHADES or re.fullmatch(r"#[0-9a-f]{3}(?:[0-9a-f]{3})?", first)):
+        return False
+    known = _COLOURS | _SHADES | _PATTERNS
+    if not all(p in known or re.fullmatch(r"#[0-9a-f]{3}(?:[0-9a-f]{3})?", p) for p in parts):
+        return False
+    return any(p in _COLOURS or p.startswith("#") for p in parts)
+
+
+def _singular(word: str) -> str:
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if re.search(r"(?:ch|sh|ss|x|z)es$", word):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _phrase_ok(phrase: str) -> bool:
+    """A kind of thing a detector can look for: one to four plain words, no verbs or pronouns, not a colour."""
+    words = phrase.split()
+    return (1 <= len(words) <= 4 and all(re.fullmatch(r"[a-z][a-z'-]*", w) for w in words)
+            and not any(w in _STOP for w in words) and words[-1] not in _CORE)
+
+
+def _ordinal(word: str) -> int | None:
+    m = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)", word)
+    return int(m.group(1)) if m else _ORDINALS.get(word)
+
+
+def _count(word: str) -> int | None:
+    return int(word) if re.fullmatch(r"[2-9]|[1-4]\d", word) else _NUMBERS.get(word)
+
+
+def parse_referents(text: str) -> list[Referent] | None:
+    """One or more referents: "the cup and the spoon" is two (each side starts with a determiner)."""
+    parts = re.split(r"\s*(?:,\s*and|,|\band)\s+(?=(?:the|a|an|that|this|my|all|both|every|it)\b)", text.strip())
+    refs = [parse_referent(p) for p in parts]
+    if any(r is None for r in refs) or not refs:
+        whole = parse_referent(text)
+        return [whole] if whole is not None else None
+    return refs  # type: ignore[return-value]
+
+
+def parse_referent(text: str) -> Referent | None:
+    """A referent from a noun phrase ("the second cup from the left"), or None when it is not one."""
+    parts = _parse(text, allow_empty=False)
+    if parts is None:
+        return None
+    try:
+        return Referent(**parts)
+    except ValidationError:
+        return None
+
+
+def _parse(text: str, *, allow_empty: bool) -> dict | None:
+    """The referent's fields for ``text``; ``allow_empty``: "the one on the left" (no kind) is fine."""
+    text = " ".join(text.strip(" ,").split())
+    if text in _IT:
+        return {"last_edited": True}
+    fields: dict = {}
+    attributes: list[str] = []
+    m = re.match(r"^(?P<x>.+?) (?:except(?: for)?|but not|but|other than|apart from|excluding|save for) (?P<e>.+)$",
+                 text)
+    if m is not None:
+        excluded = [_exclusion(e) for e in re.split(r"\s*(?:,\s*and|,|\band|\bor)\s+", m.group("e"))]
+        if not excluded or any(e is None for e in excluded):
+            return None
+        fields["exclude"], text = excluded, m.group("x")
+
+    plural = True
+    m = re.match(r"^(?:all|every|each)(?: of)?(?: the| these| those| my)? (?P<x>.+)$", text)
+    if m is not None:
+        fields["selector"], text = "all", m.group("x")
+        first, _, rest = text.partition(" ")
+        if rest and _count(first) is not None:
+            fields["count"], text = _count(first), rest
+    elif (m := re.match(r"^both(?: of)?(?: the| these| those| my)? (?P<x>.+)$", text)) is not None:
+        fields["count"], text = 2, m.group("x")
+    elif (m := re.match(r"^(?:the|these|those|my) (?P<n>\w+) (?P<x>.+)$", text)) is not None \
+            and _count(m.group("n")) is not None:
+        fields["count"], text = _count(m.group("n")), m.group("x")
+    elif fields.get("exclude"):
+        fields["selector"] = "all"                      # "the cups except the red one": all but that
+    else:
+        plural = False
+    text = _DETERMINER.sub("", text)
+
+    side = None
+    if (m := re.match(r"^(?P<x>.*?) ?from the (?P<side>left|right)$", text)) is not None:
+        side, text = m.group("side"), m.group("x")
+    first, _, rest = text.partition(" ")
+    if _ordinal(first) is not None or first == "last":
+        n = _ordinal(first)
+        if "selector" in fields:
+            return None
+        if n is None:
+            fields["selector"] = "leftmost" if side == "left" else "rightmost"
+        else:
+            fields["selector"], fields["n"] = ("nth_from_right" if side == "right" else "nth_from_left"), n
+        text = rest
+    elif side is not None:
+        return None
+
+    text = _take_attribute(text, attributes)          # "the guy in the black top on the left"
+    m = re.match(r"^(?P<x>.*?) ?(?:on|at|to|in|towards) the (?:very |far )?(?P<p>left|right|top|bottom|middle|"
+                 r"center|centre)(?:-hand)?(?: side| edge| corner| end)?$", text)
+    if m is not None:
+        if not _may_place(fields):
+            return None
+        fields["selector"], text = _POSITION[m.group("p")], m.group("x")
+    words = text.split()
+    while words and (words[0] in _POSITION or words[0] in ("far", "very")):
+        word = words.pop(0)
+        if word in _POSITION:
+            if not _may_place(fields):
+                return None
+            fields["selector"] = _POSITION[word]
+    text = " ".join(words)
+
+    text = _take_attribute(text, attributes)
+    m = re.match(rf"^(?P<x>.+?) (?P<rel>{RELATION_RE}) (?P<y>.+)$", text)
+    if m is not None:
+        if re.fullmatch(r"(?:the )?(?:back|front|foreground|background|distance|corner|picture|image|photo)",
+                        m.group("y")):
+            return None                                 # "the cup in the back": no thing to stand by
+        anchor = _anchor(m.group("y"))
+        if anchor is None:
+            return None
+        fields["relation"], fields["anchor"], text = RELATIONS[m.group("rel")], anchor, m.group("x")
+
+    colours, kind = _split_colours(text.split())
+    if colours:
+        attributes.insert(0, colours)
+    if attributes:
+        fields["attributes"] = attributes
+    phrase = " ".join(kind)
+    if phrase in ("", "one", "ones"):
+        if not allow_empty:
+            return None
+        phrase = ""
+    elif not _phrase_ok(phrase):
+        return None
+    elif plural:
+        phrase = " ".join([*kind[:-1], _singular(kind[-1])])
+    fields["phrase"] = phrase
+    return fields
+
+
+def _take_attribute(text: str, attributes: list[str]) -> str:
+    """``text`` without a trailing "with a hat" / "wearing a scarf" / "in the black top", kept in ``attributes``."""
+    m = re.match(r"^(?P<x>.+?) (?P<w>with|wearing|in) (?:a |an |the |his |her |their )?(?P<a>.+)$", text)
+    if m is not None and (m.group("w") != "in" or m.group("a").split()[0] in _CORE) and _attribute_ok(m.group("a")):
+        attributes.append(m.group("a"))
+        return m.group("x")
+    return text
+
+
+def _may_place(fields: dict) -> bool:
+    """Whether a position word may set the selector: none yet, or "all" with a count ("the two on the left")."""
+    if "selector" not in fields:
+        return True
+    if fields["selector"] == "all" and "count" in fields:
+        return True
+    return False
+
+
+def _split_colours(words: list[str]) -> tuple[str, list[str]]:
+    """("dark blue", ["car"]) from "dark blue car": colour words before the last word are an attribute."""
+    colours, kind = [], []
+    for i, word in enumerate(words):
+        last = i == len(words) - 1
+        shade = word in _SHADES and not last and words[i + 1] in _CORE
+        if not last and (word in _CORE or shade or (word == "and" and colours and words[i + 1] in _CORE)):
+            colours.append(word)
+        else:
+            kind.append(word)
+    return " ".join(colours), kind
+
+
+def _attribute_ok(text: str) -> bool:
+    colours, kind = _split_colours(text.split())
+    return bool(kind) and _phrase_ok(" ".join(kind))
+
+
+def _anchor(text: str) -> Anchor | None:
+    parts = _parse(text, allow_empty=False)
+    if parts is None or set(parts) - {"phrase", "attributes", "selector", "n"} or parts.get("selector") == "all":
+        return None
+    try:
+        return Anchor(**parts)
+    except ValidationError:
+        return None
+
+
+def _exclusion(text: str) -> Exclusion | None:
+    """ "the one on the left", "the red one", "the two on the left", "the biggest" as an :class:`Exclusion`."""
+    text = " ".join(text.split())
+    if re.fullmatch(r"(?:number |#)?\d+", text):
+        return None                                     # "except 2": a candidate number, not a description
+    if re.fullmatch(r"the \w+", text):
+        text += " one"                                  # "the biggest" is "the biggest one"
+    parts = _parse(text, allow_empty=True)
+    if parts is None or set(parts) - {"phrase", "attributes", "selector", "n", "count"}:
+        return None
+    try:
+        return Exclusion(selector=parts.get("selector"), n=parts.get("n"), attributes=parts.get("attributes", []),
+                         count=parts.get("count"))
+    except ValidationError:
+        return None
