@@ -455,3 +455,15 @@ def test_a_new_instruction_resumed_into_the_graph_is_not_taken_as_an_answer(cups
     cups.send("remove the cup", REMOVE_CUP)
     out = cups.resume("actually, make the table white")            # the Editor runs it; the graph only asks
     assert "new instruction" in out["__interrupt__"][0].value["text"] and cups.store.history.latest == 0
+
+
+def test_an_answer_must_pick_as_many_as_the_instruction_means(tmp_path, small, tiny_profile):
+    third = (60, 5, 90, 30)
+    h = Harness(tmp_path / "s", small, tiny_profile,
+                {"cup": [det(LEFT_CUP, 0.8), det(RIGHT_CUP, 0.75), det(third, 0.7)]})
+    out = h.send("remove both cups", plan({"action": "remove", "referent": {"phrase": "cup", "count": 2}}))
+    assert out["__interrupt__"][0].value.get("want") == 2
+    again = h.resume("the left one")["__interrupt__"][0].value                # one is not both
+    assert "names 1, but the instruction is about 2" in again["text"] and "2 numbers" in again["text"]
+    assert h.resume("the two on the left")["reply"]["version"] == 1
+    assert sorted(map(tuple, h.store.history.current.steps[0].boxes)) == sorted([LEFT_CUP, third])

@@ -101,6 +101,6 @@ def clarify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         count = len(question["candidates"])
         again: QuestionPayload = {**question, "retry": True,
                                   "text": f"Sorry, I couldn't tell which one you meant from {said}: {resolved.why}. "
-                                          f"{forms(count)}"}
+                                          f"{forms(count, question.get('want'))}"}
         return {"question": again}
     return {"chosen": [list(b) for b in resolved.boxes], "question": None}
