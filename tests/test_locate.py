@@ -276,3 +276,28 @@ def test_the_cups_except_one_means_all_the_others(three):
     out = three.send("remove the cups except the blue one",
                      {"action": "remove", "referent": {"phrase": "cup", "exclude": [{"attributes": ["blue"]}]}})
     assert out["reply"]["version"] == 1 and _boxes(three.record()) == [A, C]
+
+
+def test_an_exclusion_by_a_colour_nobody_has_stops_rather_than_guess(three):
+    out = three.send("remove all cups except the green one",
+                     {"action": "remove", "referent": {"phrase": "cup", "selector": "all",
+                                                       "exclude": [{"attributes": ["green"]}]}})
+    text = out["reply"]["text"]
+    assert out["reply"]["version"] is None
+    assert "could not tell which is green" in text and "don't know which to leave out" in text
+
+
+def test_the_anchor_is_narrowed_by_its_own_selector(three):
+    three.tools.detections["mug"] = [det(A), det(C)]
+    out = three.send("remove the cup left of the right mug", {"action": "remove", "referent": {
+        "phrase": "cup", "relation": "left_of", "anchor": {"phrase": "mug", "selector": "rightmost"}}})
+    q = out["__interrupt__"][0].value                                        # A and B stand left of C
+    assert [tuple(c["box"]) for c in q["candidates"]] == [A, B] and "left of the mug" in q["text"]
+
+
+
+def test_the_anchor_chosen_by_its_selector_decides(three):
+    three.tools.detections["mug"] = [det(A), det(B)]
+    out = three.send("remove the cup left of the right mug", {"action": "remove", "referent": {
+        "phrase": "cup", "relation": "left_of", "anchor": {"phrase": "mug", "selector": "rightmost"}}})
+    assert out["reply"]["version"] == 1 and _boxes(three.record()) == [A]     # left of B, not of A

@@ -111,8 +111,9 @@ def _leave_out(finder: _Finder, pool: list[Any], ex: Exclusion, phrase: str) -> 
         narrowed = finder.narrow(pool, phrase, ex.attributes)
         if narrowed.unconfirmed:
             raise _Stop(f"I found {_many(len(pool), phrase)} but could not tell which "
-                        f"{'is' if (ex.count or 1) == 1 else 'are'} {' and '.join(narrowed.unconfirmed)}, so I don't "
-                        "know which to leave out. Nothing changed; say which by position (\"all except the left one\").")
+                        f"{'is' if (ex.count or 1) == 1 else 'are'} {' and '.join(narrowed.unconfirmed)}, so I "
+                        "don't know which to leave out. Nothing changed; say which by position "
+                        "(\"all except the left one\").")
         subset = narrowed.kept
     if ex.selector in ("nth_from_left", "nth_from_right"):
         picked = select(subset, ex.selector, n=ex.n)
