@@ -46,6 +46,17 @@ def test_a_valid_file_parses_with_turn_lines_and_pinned_replies():
     assert sf.spec.turns[2].expect.version == 0
 
 
+def test_verdicts_are_pinned_after_the_plan_and_verify_reaches_the_script():
+    from agent.scripted.script import script_from_file
+
+    sf = parse("image: coffee\nverify: true\nturns:\n  - user: make it better\n    plan: " + PLAN_ASK + "\n"
+               "    verdicts: [\"no\", \"maybe?\"]\n")
+    replies = sf.spec.turns[0].pinned_replies()
+    assert len(replies) == 3 and replies[1:] == ["no", "maybe?"] and json.loads(replies[0])["steps"]
+    assert sf.spec.verify is True and script_from_file(sf).verify is True
+    assert script_from_file(parse("image: coffee\nturns:\n  - user: hi\n")).verify is None
+
+
 def test_an_unknown_key_names_the_line_the_turn_and_a_suggestion():
     text = "image: coffee\nturns:\n  - user: hi\n  - answer: 2\n    expct: {asked: true}\n"
     assert error_of(text) == ("sessions/x.yaml line 5: unknown key 'expct' in turn 2 (did you mean 'expect'?)")
@@ -66,6 +77,9 @@ def test_an_unknown_key_names_the_line_the_turn_and_a_suggestion():
     ("turns:\n  - user: hi\n", 1, "the session needs 'image'"),
     ("", 1, "the file is empty"),
     ("- just a list\n", 1, "must be a mapping"),
+    ("image: coffee\nturns:\n  - user: hi\n    verdicts: [\"no\"]\n", 3, "verdicts follow a plan"),
+    ("image: coffee\nturns:\n  - user: hi\n    plan: " + PLAN_ASK + "\n    verdicts: [no]\n", 5, "quote it"),
+    ("image: coffee\nverify: maybe\nturns:\n  - user: hi\n", 2, "verify"),
 ])
 def test_bad_files_name_the_line(text, line, words):
     message = error_of(text)
@@ -379,3 +393,14 @@ def test_a_write_that_fails_mid_run_is_one_line_and_exit_1(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert err == (f"{path}: could not run: [Errno 28] No space left on device: "
                    f"'{tmp_path / 'out' / 'contact_sheet.png'}'\n")
+
+
+def test_a_transcript_keeps_whether_edits_were_verified_and_older_ones_read_as_unknown(played):
+    from agent.scripted.transcript import SessionRecord
+
+    root, _, _ = played
+    data = json.loads((root / "out" / "transcript.json").read_text())
+    assert data["verify"] is None                               # the file did not say: the profile's setting
+    assert SessionRecord.from_json({**data, "verify": True}).verify is True
+    data.pop("verify")
+    assert SessionRecord.from_json(data).verify is None         # a transcript from before the key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -211,7 +212,12 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     try:
-        editor = Editor.open(script.image, profile=script.profile, session_dir=out / "session",
+        profile: Any = script.profile
+        if script.verify is not None:       # the file says whether the planner judges each edit
+            from tools.loading import resolve_profile
+
+            profile = dataclasses.replace(resolve_profile(script.profile), verify=script.verify)
+        editor = Editor.open(script.image, profile=profile, session_dir=out / "session",
                              planner=planner, seed=script.seed)
     except ImageLoadError as e:
         where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
@@ -227,7 +233,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
                                original="versions/v00-original.png", profile=editor.profile.name,
                                seed=script.seed, description=script.description, session_file=script.session_file,
                                replay_of=script.replay_of, models=dict(editor.profile.model_ids()),
-                               session_dir=str(editor.session_dir), started=started)
+                               session_dir=str(editor.session_dir), started=started, verify=script.verify)
         record.versions.append(VersionRecord(number=0, turn=0, instruction="", image=record.original,
                                              sha256=_sha256(out / record.original)))
         for index, turn in enumerate(script.turns, 1):

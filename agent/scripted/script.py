@@ -42,6 +42,8 @@ class Script:
     session_file: str | None = None
     replay_of: str | None = None
     image_line: int | None = None
+    verify: bool | None = None
+    """Let the planner judge each edit (None: the profile's setting)."""
 
     @property
     def strict(self) -> bool:
@@ -57,7 +59,8 @@ def script_from_file(sf: SessionFile, *, profile: str | None = None, seed: int |
                   for t, line in zip(spec.turns, sf.turn_lines))
     return Script(name=sf.name, image=sf.image_path, image_source=spec.image,
                   profile=profile or spec.profile or "auto", seed=spec.seed if seed is None else seed,
-                  turns=turns, description=spec.description, session_file=str(sf.path), image_line=sf.image_line)
+                  turns=turns, description=spec.description, session_file=str(sf.path), image_line=sf.image_line,
+                  verify=spec.verify)
 
 
 def script_from_transcript(path: Path, *, profile: str | None = None) -> Script:
@@ -71,4 +74,4 @@ def script_from_transcript(path: Path, *, profile: str | None = None) -> Script:
         raise InvalidInputError(f"{path}: the recorded original {original} is missing; it cannot be replayed")
     return Script(name=record.name, image=original, image_source=record.image_source,
                   profile=profile or record.profile, seed=record.seed, turns=turns, description=record.description,
-                  session_file=record.session_file, replay_of=str(path))
+                  session_file=record.session_file, replay_of=str(path), verify=record.verify)

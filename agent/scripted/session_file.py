@@ -93,6 +93,8 @@ class Turn(BaseModel):
     revert: StrictInt | None = Field(default=None, ge=0)
     plan: Plan | None = None
     replies: list[StrictStr] | None = Field(default=None, min_length=1)
+    verdicts: list[StrictStr] | None = Field(default=None, min_length=1, max_length=2)
+    """The verifier's replies for the turn's edit (``"yes"``, ``"no"``, ``"maybe?"``), pinned after ``plan``."""
     expect: Expect | None = None
 
     @model_validator(mode="after")
@@ -103,6 +105,8 @@ class Turn(BaseModel):
                              + (f"; it has {', '.join(given)}" if given else ""))
         if self.plan is not None and self.replies is not None:
             raise ValueError("pin the planner with plan or replies, not both")
+        if self.verdicts is not None and self.plan is None:
+            raise ValueError("verdicts follow a plan; with replies, pin the verdicts among them")
         if self.kind in ("undo", "redo", "revert") and (self.plan is not None or self.replies is not None):
             raise ValueError(f"{self.kind} runs without the planner; remove plan/replies")
         return self
@@ -118,7 +122,7 @@ class Turn(BaseModel):
     def pinned_replies(self) -> list[str]:
         """The planner replies this turn pins, in call order (empty: the real planner answers)."""
         if self.plan is not None:
-            return [json.dumps(self.plan.model_dump(mode="json", exclude_defaults=True))]
+            return [json.dumps(self.plan.model_dump(mode="json", exclude_defaults=True)), *(self.verdicts or ())]
         return list(self.replies or ())
 
     def label(self) -> str:
@@ -135,6 +139,8 @@ class SessionSpec(BaseModel):
     description: str = ""
     profile: str | None = None
     seed: int = Field(default=0, ge=0)
+    verify: bool | None = Field(default=None, description="let the planner judge each edit (pin its replies with "
+                                                          "verdicts:); default: the profile's setting")
     turns: list[Turn] = Field(min_length=1, max_length=MAX_TURNS)
 
 

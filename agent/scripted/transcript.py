@@ -93,6 +93,8 @@ class SessionRecord:
     versions: list[VersionRecord] = field(default_factory=list)
     passed: bool = True
     format: int = FORMAT
+    verify: bool | None = None
+    """Whether the planner judged each edit, when the session file said (None: the profile's setting)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
