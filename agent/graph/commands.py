@@ -849,7 +849,8 @@ def forms(count: int, want: int | None = None) -> str:
     """The answer forms that work, for a follow-up question (``want``: how many the step means)."""
     last = f"1-{count}" if count > 1 else "1"
     if want is not None and want > 1:
-        return (f"Answer with {want} numbers ({last}, like \"1 and 3\"), positions (\"the {want} on the left\"), "
+        spelled = {v: k for k, v in _NUMBER_WORDS.items()}.get(want, str(want))
+        return (f"Answer with {want} numbers ({last}, like \"1 and 3\"), positions (\"the {spelled} on the left\"), "
                 "\"all\", \"all except 2\", or \"cancel\".")
     return (f"Answer with a number ({last}) or several (\"1 and 3\"), a position (\"the left one\", "
             "\"second from the right\"), a size or colour (\"the biggest\", \"the red one\"), \"all\", "

@@ -100,7 +100,8 @@ def clarify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         said = quoted(answer) if not isinstance(answer, dict) else "the planner's reading"
         count = len(question["candidates"])
         again: QuestionPayload = {**question, "retry": True,
-                                  "text": f"Sorry, I couldn't tell which one you meant from {said}: {resolved.why}. "
+                                  "text": f"Sorry, I couldn't tell which {'ones' if (question.get('want') or 1) > 1 else 'one'} "
+                                          f"you meant from {said}: {resolved.why}. "
                                           f"{forms(count, question.get('want'))}"}
         return {"question": again}
     return {"chosen": [list(b) for b in resolved.boxes], "question": None}
