@@ -602,14 +602,14 @@ def _answer(words: list[str], kinds: set[str]) -> Answer:
         raise _Unclear("that names none of them")
     if _is_cancel(words):
         return Answer("cancel")
-    if words[0] in _ALL or (words[0] == "every" or (words[:2] == ["the", "whole"])):
-        cut = next((j for j, w in enumerate(words) if w in _EXCEPT), None)
-        head = words[:cut] if cut is not None else words
-        bad = [w for w in head if w not in _ALL and w not in kinds and w not in _FILLER and w not in (",",)
-               and w not in ("three", "two", "four", "five", "six", "seven", "eight", "nine", "ten")
-               and number(w) is None]
-        if bad:
-            raise _Unclear(f"I don't know what {_quote(bad)} means here")
+    cut = next((j for j, w in enumerate(words) if w in _EXCEPT), None)
+    head = words[:cut] if cut is not None else words
+    other = [w for w in head if w not in _ALL and w not in kinds and w not in _FILLER and w != ","
+             and number(w) is None]
+    if any(w in _ALL for w in head) and other:
+        words = [w for w in words if w not in _ALL]     # "both the left one and the right one": a list
+    elif any(w in _ALL for w in head):
+        # "all", "them all", "both of them", "every cup", "I want all of them", "all four"
         counts = [number(w) for w in head if number(w) is not None and w != "one"]
         said = 2 if "both" in head else (counts[0] if len(counts) == 1 else None)
         if cut is None:
