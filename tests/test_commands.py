@@ -61,6 +61,10 @@ from tools.color import parse_color, rgb_to_lab
     ("restore version 2", Move("revert", 2)),
     ("show me version 2", Move("revert", 2)),
     ("revert to version 0", Move("revert", 0)),
+    ("revert the last edit", Move("undo", 1)), ("go to the previous version", Move("undo", 1)),
+    ("redo the last undo", Move("redo", 1)), ("version 2", Move("revert", 2)),
+    ("can we go back to version 2?", Move("revert", 2)), ("start all over again", Move("revert", 0)),
+    ("back to the beginning", Move("revert", 0)), ("show me the original", Move("revert", 0)),
 ])
 def test_moves_in_words(text, move):
     assert read_move(text) == move

@@ -123,9 +123,12 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
     ("undo", f"[a|one] step back", 1),
     ("undo", f"roll back [<n>] {_UNIT}", None),
     ("undo", "step back", 1),
-    ("undo", f"revert [that|it|this] {_THAT} {_THAT}", 1),
+    ("undo", f"revert [that|it|this] {_THAT} {_THAT} {_THAT}", 1),
+    ("undo", "[go|get|switch|return|revert] [back] [to] the|my previous version", 1),
+    ("undo", "previous version", 1),
     ("revert0", "undo everything|all [of] [it|them|the] [edits|changes]", 0),
     ("redo", "undo [the|that|my] undo", 1),
+    ("redo", "redo [the|that|my] [last] undo", 1),
     ("redo", f"redo {_THAT} {_THAT} {_THAT}", 1),
     ("redo", f"redo [the] [last|next] <n> {_UNIT}", None),
     ("redo", "redo <t>", None),
@@ -134,17 +137,20 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
     ("revert", "revert|restore|return|switch|jump|go|change|roll|get [back] [to] [version|v] <v>", None),
     ("revert", "back to [version|v] <v>", None),
     ("revert", "show|open|load|display [me] [the] version|v <v>", None),
+    ("revert", "version|v <v>", None),
     ("revert0", "[revert|return|switch|jump|go|get|roll|change|restore|reset|set|bring] [it|everything] "
                 "[back] [to] the original [image|photo|picture|version|one]", 0),
     ("revert0", "back to the original [image|photo|picture|version|one]", 0),
-    ("revert0", "start over|again [from] [scratch] [again]", 0),
+    ("revert0", "start [all] over|again [from] [scratch] [again]", 0),
+    ("revert0", "[go|get] [back] [to] the start|beginning", 0),
+    ("revert0", "show|open [me] the original [image|photo|picture|version|one]", 0),
     ("revert0", "start from scratch", 0),
     ("revert0", "reset [it|everything|all] [the|image|photo|picture]", 0),
     ("revert0", "restore the original [image|photo|picture]", 0),
 )
 _LEAD = {"please", "pls", "ok", "okay", "oops", "oh", "hmm", "just", "now", "then", "and", "so", "no", "nope",
          "actually", "well", "can", "could", "would", "will", "you", "lets", "let", "us", "i", "want", "to",
-         "like", "id", "wanna", "try", "sorry", "whoops", "ugh", "meh", "yes", "yeah", "alright"}
+         "like", "id", "wanna", "try", "sorry", "whoops", "ugh", "meh", "yes", "yeah", "alright", "we", "maybe"}
 _TRAIL = {"please", "pls", "thanks", "thank", "you", "again", "now", "for", "me", "ok", "okay", "then"}
 
 
