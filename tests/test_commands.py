@@ -127,6 +127,10 @@ def picks(text, boxes=FOUR, *, phrase="cup", action="remove", matches=None, want
     ("all except 2", [1, 3, 4]), ("all of them except 2", [1, 3, 4]), ("all but the left one", [2, 3, 4]),
     ("every cup except the biggest", [1, 3, 4]), ("all except 1 and 4", [2, 3]),
     ("everything but the one on the right", [1, 2, 3]),
+    ("I'll take 2", [2]), ("yes, the left one", [1]), ("sure, number 1", [1]), ("go with 3", [3]),
+    ("the one closest to the middle", [3]), ("the one nearest the left edge", [4 - 3]), ("1 + 3", [1, 3]),
+    ("the first and the last", [1, 4]), ("the left and right ones", [1, 4]), ("two and three", [2, 3]),
+    ("none of these", "cancel"), ("no thanks", "cancel"), ("nah, forget it", "cancel"), ("stop", "cancel"),
     ("cancel", "cancel"), ("never mind", "cancel"), ("none", "cancel"), ("none of them", "cancel"),
     ("neither", "cancel"), ("forget it", "cancel"), ("no", "cancel"), ("nope", "cancel"), ("Cancel.", "cancel"),
 ])

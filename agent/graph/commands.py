@@ -78,6 +78,8 @@ def tokens(text: str) -> list[str]:
     text = re.sub(r"#\s*(?=\d)", " number ", text)
     text = re.sub(r"\bnever\s*mind\b", "nevermind", text)
     text = re.sub(r"\bcentre\b", "center", text)
+    text = re.sub(r"(?<=[a-z])'(ll|d|m|re|ve)\b", lambda m: " " + {"ll": "will", "d": "would", "m": "am",
+                                                                    "re": "are", "ve": "have"}[m.group(1)], text)
     text = re.sub(r"(?<=[a-z])'(?=[a-z])", "", text)             # don't → dont, let's → lets
     return re.findall(r"\d+(?:st|nd|rd|th)?|[a-z]+|[,&\-–]", text.replace("&", " and ").replace("–", "-"))
 
@@ -265,7 +267,8 @@ _FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "
            "object", "objects", "item", "items", "number", "numbers", "nr", "num", "option", "options",
            "candidate", "box", "boxes", "choice", "edge", "there", "way", "all", "of", "whole", "exactly",
            "also", "too", "as", "well", "please", "then", "now", "side", "sides", "looking", "looks", "color",
-           "colour", "colored", "coloured", "size", "sized", "shaped", "guy", "over", "end", "row"}
+           "colour", "colored", "coloured", "size", "sized", "shaped", "guy", "over", "end", "row", "will", "am",
+           "have", "are", "closest", "nearest", "near", "nearer", "closer", "sure", "fine", "alright"}
 _SEPARATORS = {",", "and", "plus", "also"}
 _NUMBER_MARKS = {"number", "nr", "num", "option", "candidate", "box", "choice"}
 _LAST = {"last", "final"}
@@ -553,6 +556,7 @@ def _strip_front(words: list[str]) -> tuple[list[str], bool]:
 
 def _is_cancel(words: list[str]) -> bool:
     rest = [w for w in words if w not in (",", "it", "that", "of", "them", "the", "above", "please", "thanks",
+                                          "these", "those", "thx", "now", "then", "ok", "okay",
                                           "one", "ones", "do", "anything", "this", "about", "all", "just",
                                           "want", "i", "any", "mind", "leave", "as", "is", "thank", "you")]
     said = [w for w in words if w != ","]
@@ -640,6 +644,9 @@ def _items(words: list[str], kinds: set[str]) -> tuple[tuple[Item, ...], tuple[t
         raise _Unclear("\"or\" leaves the choice open")
     if not groups:
         raise _Unclear("that names none of them")
+    kept = [j for j, g in enumerate(groups) if not all(w in _FILLER for w in g)] or list(range(len(groups)))
+    commas = [commas[b - 1] for b in kept[1:]]              # "yes, the left one": "yes" is no item
+    groups = [groups[j] for j in kept]
     items = tuple(_item(g, kinds) for g in groups)
     appositions = tuple((j, j + 1) for j, comma in enumerate(commas)
                         if comma and (items[j].described != items[j + 1].described))
@@ -671,6 +678,8 @@ def read_reply(value: str | int, *, phrase: str | None = None, action: str | Non
     move = read_move(text)
     if move is not None and not _is_cancel(words):
         return Reading("move", move=move)
+    if _is_cancel(words):
+        return Reading("answer", Answer("cancel"))
     rest, _ = _strip_front(list(words))
     verb = _instruction(words, kinds, action, content)
     if verb is True:
