@@ -1,4 +1,5 @@
-"""The plan node: starts a turn (its fields reset in one place) and gets a typed plan: given, or from the planner."""
+"""The plan node: starts a turn (its fields reset in one place) and gets a typed plan: given, from the planner,
+or from the offline grammar when the planner has random weights or cannot be reached."""
 
 from __future__ import annotations
 
@@ -84,8 +85,8 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "notes": [f"The planner model failed ({type(e).__name__}: {e}); nothing changed. Try again."]}
     update["planner_replies"] = list(outcome.replies)
     if outcome.plan is None and outcome.unreachable:
-        where = f"The planner at {endpoint(ctx.planner)}" if endpoint(ctx.planner) else \
-            f"The planner ({type(ctx.planner).__name__})"
+        address = endpoint(ctx.planner)
+        where = f"The planner at {address}" if address else f"The planner ({type(ctx.planner).__name__})"
         failure = (outcome.error or "").removeprefix("the planner failed: ")
         if read_plan(state.text) is not None:
             return {**update, **by_grammar(state.text, f"{where[0].lower()}{where[1:]} is not reachable: {failure}")}
@@ -122,10 +123,11 @@ def planned_by(model: Any) -> dict[str, str]:
     out = {"kind": "planner", "class": type(model).__name__}
     name = next((v for a in ("model_name", "model", "model_id") if isinstance(v := getattr(model, a, None), str)
                  and v), None)
+    address = endpoint(model)
     if name:
         out["model"] = name
-    if endpoint(model):
-        out["endpoint"] = endpoint(model)
+    if address:
+        out["endpoint"] = address
     return out
 
 
