@@ -286,6 +286,10 @@ _VERBS: dict[str, str | None] = {
     "crop": "global", "rotate": "global", "flip": "global", "restyle": "global", "transform": None,
     "set": None, "show": None, "render": None,
 }
+_CHANGED = {"removed", "deleted", "erased", "gone", "painted", "replaced", "changed", "recolored", "recoloured",
+            "colored", "coloured", "added", "moved", "turned", "made", "should", "must", "shouldnt"}
+"""Words that say how things should end up: a message with one is a request, not a choice."""
+_WHOLE = {"picture", "image", "photo", "scene", "thing", "background", "frame"}
 _COMPARATIVES = {"bigger", "larger", "smaller", "taller", "shorter", "wider", "narrower", "darker", "lighter",
                  "brighter", "paler", "tinier"}
 """At the end of "make the left one ...", a change asked for, not a choice."""
@@ -573,7 +577,9 @@ def _instruction(words: list[str], kinds: set[str], action: str | None, content:
     lead = {"please", "can", "could", "would", "will", "you", "lets", "let", "us", "i", "want", "to", "then",
             "just", "now", "and", "id", "like", "so", "ok", "okay", "instead", "actually", "forget", "it",
             "that", "scratch", "wait", "rather", "also", "new", "plan", ",", "go", "ahead", "no", "oh", "sorry",
-            "nevermind", "cancel", "stop", "nope", "hmm", "hey", "um", "well"}
+            "nevermind", "cancel", "stop", "nope", "hmm", "hey", "um", "well", "not"}
+    if _CHANGED & set(words) or ({"whole", "entire"} & set(words) and _WHOLE & set(words)):
+        return True                         # "I want the table removed", "the saucer should be blue", "the whole picture"
     first = next((j for j, w in enumerate(words) if w not in lead), None)
     if first is None:
         return False
