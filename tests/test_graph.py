@@ -200,7 +200,7 @@ def test_all_acts_on_every_match(tmp_path, small, tiny_profile):
                                             "content": "red"}))
     record = h.store.history.current.steps[0]
     assert len(record.boxes) == 4 and record.box == [10.0, 5.0, 145.0, 95.0]
-    assert "4 of them" in out["reply"]["text"]
+    assert "Made all 4 cups red." in out["reply"]["text"]
 
 
 def test_attributes_narrow_the_candidates_by_grounding_the_full_phrase(cups):

@@ -167,6 +167,7 @@ def test_a_diffedit_reply_never_shows_its_captions(tmp_path, rocket, tiny_profil
     text = out["reply"]["text"]
     assert out["reply"]["version"] == 1 and text.startswith('Changed the picture as asked ("make the sky stormy").')
     assert "launch pad" not in text and "rocket" not in text
+    assert s.store.history.current.steps[0].target == "the image"      # the record names no caption either
 
 
 # -- provenance: who planned, every seed --------------------------------------------------------------

@@ -39,7 +39,7 @@ def stop(text: str, *, error: str | None = None, notes: list[str] | None = None)
 def what(step: Step) -> str:
     """How a reply names a step's referent: "the cup", "the last edited region", "the marked area"."""
     ref = step.referent
-    if ref is None:
+    if ref is None or step.action == "global":     # a global step's phrase is a caption, not the user's words
         return "the image"
     if ref.last_edited:
         return "the last edited region"
