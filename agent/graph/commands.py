@@ -41,9 +41,16 @@ Answers (to "I found 4 cups. Which one do you mean?")::
 
 ``kind`` is the kind asked about ("cup", "cups"); another noun is not understood and the follow-up
 says so. Numbers refer to the numbered candidates; positions, sizes and colours are read among the
-candidates shown, or among every match after "all". An instruction is a message with an edit verb
-("make", "remove", "put" ...) whose object is not just a choice among the candidates, or a question
-("what is ...?").
+candidates shown, or among every match after "all". A colour compares each box's median Lab colour
+with :func:`tools.color.parse_color`'s; it must be clearly the nearest. With ``want`` (the instruction
+meant N things) an answer must name N, or say "all".
+
+An instruction (the question is dropped and it runs as a new turn) is a message with an edit verb
+("make", "remove", "put" ...) whose object is not just a choice among the candidates ("remove the left
+one" answers a question about removing; "make the left one red" answers one about making a cup red,
+"make the left one green" or "paint it" while asked which to remove do not), a message that says how
+things should end up ("I want the table removed", "the saucer should be blue", "the whole picture
+..."), or a question ("what is ...?").
 """
 
 from __future__ import annotations
