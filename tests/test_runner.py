@@ -219,6 +219,18 @@ def test_an_unpinned_turn_of_a_scripted_session_is_decoded_with_the_schema_like_
         editor.close()
     assert reply.version == 1, reply.text
     assert live.schemas and live.schemas[0] == decoding_schema()
+    assert reply.planned_by["model"] == "_Constrained"          # the live model planned it, not the script
+
+
+def test_provenance_of_a_scripted_turn_names_pinned_replies_or_the_live_model():
+    planner = ScriptedPlanner(live=lambda: _Constrained(schemas=[]))
+    planner.pin(["pinned"])
+    planner.invoke([HumanMessage("x")])
+    assert planner.model_name == "pinned replies" and planner.endpoint is None
+    planner.invoke([HumanMessage("x")])                           # the pins ran out: the live model answers
+    assert planner.model_name == "_Constrained"
+    planner.pin(["again"])
+    assert planner.model_name == "pinned replies"                 # per turn
 
 
 def test_the_runner_knows_the_live_planner_constrains_without_loading_it():

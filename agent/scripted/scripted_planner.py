@@ -44,6 +44,7 @@ class ScriptedPlanner(BaseChatModel):
     _log: list[str] = PrivateAttr(default_factory=list)
     _model: BaseChatModel | None = PrivateAttr(default=None)
     _turn: str = PrivateAttr(default="")
+    _live_answered: bool = PrivateAttr(default=False)
 
     @property
     def _llm_type(self) -> str:
@@ -54,6 +55,7 @@ class ScriptedPlanner(BaseChatModel):
         self._queue = deque(replies)
         self._log = []
         self._turn = turn
+        self._live_answered = False
 
     def take_log(self) -> tuple[list[str], int]:
         """The replies given since :meth:`pin`, and how many pinned replies went unused."""
@@ -89,6 +91,25 @@ class ScriptedPlanner(BaseChatModel):
             return False
         return getattr(self._live(), "supports_json_schema", False) is True
 
+    @property
+    def model_name(self) -> str:
+        """Who answered this turn, for provenance: the live model's name once it answered, else "pinned replies"."""
+        if self._live_answered and self._model is not None:
+            name = getattr(self._model, "model_name", None)
+            return name if isinstance(name, str) and name else type(self._model).__name__
+        return "pinned replies"
+
+    @property
+    def endpoint(self) -> str | None:
+        """The live model's server address when it answered this turn and has one."""
+        if not self._live_answered or self._model is None:
+            return None
+        for attribute in ("openai_api_base", "base_url", "api_base", "endpoint", "endpoint_url"):
+            value = getattr(self._model, attribute, None)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return None
+
     def _live(self) -> BaseChatModel:
         if self._model is None:
             if self.live is None:
@@ -104,6 +125,7 @@ class ScriptedPlanner(BaseChatModel):
             text = self._queue.popleft()
         else:
             answer = self._live().invoke(messages, stop=stop, **kwargs)
+            self._live_answered = True
             content = answer.content
             text = content if isinstance(content, str) else "".join(
                 b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
