@@ -168,6 +168,8 @@ def test_lab_recolor_to_white_lightens(coffee: Image.Image) -> None:
 @pytest.mark.parametrize(("name", "rgb"), [
     ("red", (255, 0, 0)), ("Light Blue", (173, 216, 230)), ("navy blue", (0, 0, 128)), ("#1e90ff", (30, 144, 255)),
     ("#abc", (170, 187, 204)), ("bright red!", (255, 0, 0)), ("the colour grey", (128, 128, 128)),
+    ("rgb(30, 144, 255)", (30, 144, 255)), ("dark-green", (0, 100, 0)), ("a shade of teal", (0, 128, 128)),
+    ("RED", (255, 0, 0)), ("hot pink", (255, 105, 180)),
 ])
 def test_colour_names_and_hex_codes_are_understood(name: str, rgb: tuple[int, int, int]) -> None:
     assert parse_color(name) == rgb
@@ -296,7 +298,7 @@ def test_lightness_words_move_lightness_and_fix_it_for_the_recolour(modified: st
 
 
 @pytest.mark.parametrize("text", ["red and white striped", "wooden", "gold sparkly", "polka dots", "rainbow",
-                                  "black and white", "blurple"])
+                                  "black and white", "blurple", "rgb(300, 0, 0)"])
 def test_what_is_not_one_colour_is_refused_in_one_line(text: str) -> None:
     with pytest.raises(InvalidInputError, match="not one colour") as refused:
         parse_color(text)

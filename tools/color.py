@@ -134,6 +134,14 @@ def parse_colour(color: str) -> Colour:
     if not isinstance(color, str) or not color.strip():
         raise InvalidInputError(f"colour must be a name or #hex code, got {color!r}")
     shown = " ".join(color.split())
+    if shown.lower().startswith(("rgb(", "hsl(", "hsv(", "hsb(")):      # CSS functions: rgb(30, 144, 255)
+        try:
+            r, g, b = ImageColor.getrgb(shown.lower())[:3]
+            if not all(0 <= v <= 255 for v in (r, g, b)):
+                raise ValueError(shown)
+        except ValueError:
+            raise _refusal(shown, "a colour function needs numbers in range, like rgb(30, 144, 255)") from None
+        return Colour((int(r), int(g), int(b)), shown.lower(), sets_lightness=_chroma((r, g, b)) < ACHROMATIC_CHROMA)
     words = [w for w in _words(shown.strip(".!?;:'\"")) if w not in _FILLERS]
     if not words:
         raise _refusal(shown, "no colour word in it")
