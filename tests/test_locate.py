@@ -301,3 +301,20 @@ def test_the_anchor_chosen_by_its_selector_decides(three):
     out = three.send("remove the cup left of the right mug", {"action": "remove", "referent": {
         "phrase": "cup", "relation": "left_of", "anchor": {"phrase": "mug", "selector": "rightmost"}}})
     assert out["reply"]["version"] == 1 and _boxes(three.record()) == [A]     # left of B, not of A
+
+
+def test_add_beside_one_of_several_asks_first_then_paints_beside_the_answer(tmp_path, tiny_profile, rocket):
+    from langgraph.types import Command
+
+    left, right = (30, 40, 50, 110), (110, 40, 130, 110)
+    t = Turns(tmp_path / "s", rocket.resize((160, 120)), tiny_profile, {"rocket": [det(left), det(right)]})
+    out = t.send("add a bird next to the rocket", {"action": "add", "referent": {"phrase": "rocket"},
+                                                   "content": "a bird", "place": "next_to"})
+    assert out["__interrupt__"]
+    ctx = Context(store=t.store, tools=t.tools, planner=t.planner)
+    out = t.graph.invoke(Command(resume="2"), t.config, context=ctx)
+    assert out["reply"]["version"] == 1
+    x0, y0, x1, y1 = t.record().box
+    assert x1 <= right[0] or x0 >= right[2]                                    # beside the right rocket
+    before, after = t.image(0), t.image(1)
+    assert np.array_equal(before[40:110, 110:130], after[40:110, 110:130])
