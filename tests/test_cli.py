@@ -64,6 +64,7 @@ def test_diffusion_recolour_prompts_name_the_object_without_its_article(tmp_path
     assert code == 0, err
     text = Image.open(out).text
     assert text["chatedit:operation"] == "recolor" and text["chatedit:prompt"] == prompt
+    assert ("cannot do patterns" in err) == (method == "auto")            # auto says why it used diffusion
 
 
 def test_auto_recolour_of_one_colour_is_the_exact_shift(tmp_path, capsys):

@@ -169,6 +169,9 @@ def run(args: argparse.Namespace) -> Path:
     elif args.recolor:
         result = kit.recolor(image, mask, args.recolor, method=args.method, name=name,
                              progress=_progress("recolouring"), **common)
+        if result.details.get("why"):
+            print(f"note: painted by diffusion: the exact colour shift cannot do {result.details['why']}",
+                  file=sys.stderr)
     elif args.background:
         result = kit.background(image, mask, args.background, progress=_progress("inpainting"), **common)
     elif args.global_:
