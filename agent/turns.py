@@ -121,6 +121,17 @@ class Turns:
         phrase, action, content = asked_about(self.question_payload(), plan if isinstance(plan, Plan) else None)
         return read_reply(value, phrase=phrase, action=action, content=content)
 
+    def _question_image(self, payload: dict[str, Any]) -> Any:
+        """The question's annotated image (numbered boxes), or None when it cannot be read."""
+        from PIL import Image
+
+        try:
+            with Image.open(self.store.question_path(str(payload.get("image")))) as image:
+                return image.convert("RGB")
+        except (OSError, ValueError, ChatEditError) as e:
+            logger.warning("the question's image could not be read: %s", e)
+            return None
+
     def instead(self, text: str, context: Any) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it."""
         dropped = self.cancel_question(context)
@@ -152,7 +163,8 @@ class Turns:
 
         resume: Any = value
         if ask_planner and isinstance(value, str) and self.read(value).kind == "unclear":
-            got = planner_reading(context.planner, value, self.question_payload() or {})
+            payload = self.question_payload() or {}
+            got = planner_reading(context.planner, value, payload, image=self._question_image(payload))
             if got == "instruction":
                 return self.instead(value, context)
             if isinstance(got, list):
@@ -370,15 +382,17 @@ def _reading_schema(count: int) -> dict[str, Any]:
                            "instruction": {"type": "boolean"}}}
 
 
-def planner_reading(planner: Any, text: str, payload: dict[str, Any]) -> list[int] | str | None:
+def planner_reading(planner: Any, text: str, payload: dict[str, Any], *, image: Any = None) -> list[int] | str | None:
     """Ask the planner what an answer means: candidate numbers, "instruction" (a new request), or None.
+
+    ``image``: the question's annotated picture (numbered boxes), sent along when given.
 
     The reply is constrained to ``{"pick": [numbers]}`` / ``{"instruction": true}``; anything else,
     a failure, or numbers out of range is None (the person gets a follow-up question).
     """
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from agent.graph.planning import extract_json
+    from agent.graph.planning import extract_json, image_block
 
     candidates = payload.get("candidates") or []
     count = len(candidates)
@@ -392,8 +406,10 @@ def planner_reading(planner: Any, text: str, payload: dict[str, Any]) -> list[in
                                       "image. Reply with JSON only: {\"pick\": [numbers]} for the boxes the "
                                       "answer names, {\"instruction\": true} when the message is a new "
                                       "request instead of an answer, {} when it is neither."),
-                HumanMessage(content=f"Image {width}x{height} pixels. Question: {payload.get('text', '')}\n"
-                                     f"Boxes (x0, y0, x1, y1):\n{listed}\nAnswer: {json.dumps(said)}")]
+                HumanMessage(content=[*([image_block(image)] if image is not None else []),
+                                      {"type": "text",
+                                       "text": f"Image {width}x{height} pixels. Question: {payload.get('text', '')}\n"
+                                               f"Boxes (x0, y0, x1, y1):\n{listed}\nAnswer: {json.dumps(said)}"}])]
     kwargs = {"json_schema": _reading_schema(count)} if getattr(planner, "supports_json_schema", False) else {}
     try:
         content = planner.invoke(messages, **kwargs).content

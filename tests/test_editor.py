@@ -535,3 +535,13 @@ def test_a_move_in_words_that_cannot_be_made_is_said_and_logged(make):
     reply = editor.answer("revert to 7")
     assert "no version 7" in reply.text and "still open" in reply.text and reply.question is not None
     assert editor.pending_question is not None and editor.answer("1").version == 1
+
+
+def test_the_planner_asked_about_an_answer_sees_the_numbered_picture_and_the_boxes(make):
+    editor = make(recolor("cup", "red"), {"pick": [1]})
+    editor.send("make the cup red")
+    assert editor.answer("the chipped one").version == 1
+    [*_, human] = editor._planner._calls[-1]
+    kinds = [block["type"] for block in human.content]
+    assert kinds == ["image", "text"] and "the chipped one" in human.content[1]["text"]
+    assert "1: box [10, 20, 50, 60]" in human.content[1]["text"]
