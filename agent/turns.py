@@ -141,7 +141,7 @@ class Turns:
     def refuse_answer(self, value: object) -> Reply | None:
         """Why ``value`` cannot answer now (no question; not a string or a 64-bit int), or None.
 
-        A refused value does not count as the one unclear answer that gets the question asked again.
+        A refused value is not logged and leaves the question open as it was.
         """
         question = self.question()
         if question is None:
