@@ -205,18 +205,24 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return stop(str(e), notes=notes)
     except ChatEditError as e:
         return stop(f"Finding {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=notes)
+    return {**reset, **_decide(ctx, state, image, ref, pool, unconfirmed=unconfirmed, where=where, notes=notes)}
 
-    want = ref.count
+
+def _decide(ctx: Context, state: State, image: Any, ref: Referent, pool: list[Any], *, unconfirmed: list[str],
+            where: str, notes: list[str]) -> dict[str, Any]:
+    """From the narrowed matches to ``chosen``, a ``question``, or a stop, by the selector and the count."""
+    size = image.size
+    want = ref.count if ref.count is not None and ref.count > 1 else None
     found = _many(len(pool), ref.phrase) + (f" {where}" if where else "")
     unsure = " and ".join(unconfirmed)
     if unconfirmed and len(pool) > 1:
-        return {**reset, "notes": notes, "question": _question(
+        return {"notes": notes, "question": _question(
             ctx, state, image, pool, ref, want=want,
             why=f"I found {found} but could not tell which "
                 f"{'one is' if (want or 1) == 1 else 'are'} {unsure}.")}
     if unconfirmed:
         notes.append(f"I could not confirm that the {_kind(ref.phrase)} is {unsure}; I went ahead with the only "
-                     f"{_kind(ref.phrase)} I found.")
+                     f"{_kind(ref.phrase)}{f' {where}' if where else ''} I found.")
 
     if ref.selector in ("nth_from_left", "nth_from_right"):
         chosen = select(pool, ref.selector, n=ref.n, image_size=size)
@@ -224,27 +230,26 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             side = "left" if ref.selector == "nth_from_left" else "right"
             return stop(f"I found only {_many(len(pool), ref.phrase)}, so there is no {ordinal(ref.n or 0)} from the "
                         f"{side}. Nothing changed.", notes=notes)
-        return {**reset, "notes": notes, "chosen": _chosen(chosen)}
+        return {"notes": notes, "chosen": _chosen(chosen)}
 
     if want is not None:
         if len(pool) < want:
             return stop(f"I found only {found}, not {want}. "
                         "Nothing changed; say which you mean, or point at them.", notes=notes)
         if ref.selector not in (None, "all"):
-            return {**reset, "notes": notes, "chosen": _chosen(ranked(pool, ref.selector, size)[:want])}
+            return {"notes": notes, "chosen": _chosen(ranked(pool, ref.selector, size)[:want])}
         if len(pool) == want:
-            return {**reset, "notes": notes, "chosen": _chosen(reading_order(pool))}
-        return {**reset, "notes": notes, "question": _question(
+            return {"notes": notes, "chosen": _chosen(reading_order(pool))}
+        return {"notes": notes, "question": _question(
             ctx, state, image, pool, ref, want=want,
             why=f"I found {found}; you said {_NUMBER_WORDS.get(want, str(want))}.")}
 
     if ref.selector == "all" or (ref.exclude and ref.selector is None):      # "the cups except the red one"
-        return {**reset, "notes": notes, "chosen": _chosen(reading_order(pool))}
+        return {"notes": notes, "chosen": _chosen(reading_order(pool))}
     chosen = select(pool, ref.selector, n=ref.n, image_size=size)
     if len(chosen) == 1:
-        return {**reset, "notes": notes, "chosen": _chosen(chosen)}
-    return {**reset, "notes": notes, "question": _question(ctx, state, image, pool, ref, want=None,
-                                                           why=f"I found {found}.")}
+        return {"notes": notes, "chosen": _chosen(chosen)}
+    return {"notes": notes, "question": _question(ctx, state, image, pool, ref, want=None, why=f"I found {found}.")}
 
 
 def _question(ctx: Context, state: State, image: Any, pool: list[Any], ref: Referent, *, want: int | None,
