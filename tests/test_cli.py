@@ -54,9 +54,9 @@ def test_find_runs_grounding_and_records_provenance(tmp_path, capsys):
     assert "tiny/sd-inpaint" in text["chatedit:models"]
 
 
-@pytest.mark.parametrize(("colour", "method", "prompt"), [("blue", "diffusion", "a blue cup"),
-                                                          ("red and white striped", "auto", "a red and white striped cup"),
-                                                          ("orange", "diffusion", "an orange cup")])
+@pytest.mark.parametrize(("colour", "method", "prompt"), [
+    ("blue", "diffusion", "a blue cup"), ("red and white striped", "auto", "a red and white striped cup"),
+    ("orange", "diffusion", "an orange cup")])
 def test_diffusion_recolour_prompts_name_the_object_without_its_article(tmp_path, capsys, colour, method, prompt):
     out = tmp_path / "r.png"
     code, _, err = _run(capsys, "edit", "coffee", "--find", "the cup", "--recolor", colour, "--method", method,

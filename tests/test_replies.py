@@ -117,7 +117,8 @@ def test_a_pattern_is_painted_by_diffusion_and_the_reply_says_how(tmp_path, smal
                  plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "red and white striped"}))
     text = out["reply"]["text"]
     assert "Made the cup" not in text
-    assert "Repainted the cup as red and white striped (diffusion; the exact colour shift cannot draw patterns)." in text
+    said = "Repainted the cup as red and white striped (diffusion; the exact colour shift cannot draw patterns)."
+    assert said in text
     record = s.store.history.current.steps[0]
     assert record.prompt == "a red and white striped cup"
     before, after = np.asarray(s.store.version_image(0)), np.asarray(s.store.version_image(1))
