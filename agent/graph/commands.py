@@ -185,7 +185,8 @@ def _slot(slot: str, token: str) -> int | None:
     return value
 
 
-def _match(parts: list[tuple[set[str] | str, bool]], words: list[str], value: int | None = None) -> tuple[bool, int | None]:
+def _match(parts: list[tuple[set[str] | str, bool]], words: list[str],
+           value: int | None = None) -> tuple[bool, int | None]:
     """Whether ``words`` match ``parts`` wholly (backtracking over optional parts), and the slot's value."""
     if not parts:
         return not words, value
@@ -586,7 +587,7 @@ def _instruction(words: list[str], kinds: set[str], action: str | None, content:
             "that", "scratch", "wait", "rather", "also", "new", "plan", ",", "go", "ahead", "no", "oh", "sorry",
             "nevermind", "cancel", "stop", "nope", "hmm", "hey", "um", "well", "not"}
     if _CHANGED & set(words) or ({"whole", "entire"} & set(words) and _WHOLE & set(words)):
-        return True                         # "I want the table removed", "the saucer should be blue", "the whole picture"
+        return True                 # "I want the table removed", "the saucer should be blue", "the whole picture"
     first = next((j for j, w in enumerate(words) if w not in lead), None)
     if first is None:
         return False

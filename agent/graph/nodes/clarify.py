@@ -98,10 +98,10 @@ def clarify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return stop("OK, cancelled. Nothing changed.", notes=state.notes)
     if resolved.kind == "unclear":
         said = quoted(answer) if not isinstance(answer, dict) else "the planner's reading"
-        count = len(question["candidates"])
+        count, want = len(question["candidates"]), question.get("want")
+        which = "ones" if (want or 1) > 1 else "one"
         again: QuestionPayload = {**question, "retry": True,
-                                  "text": f"Sorry, I couldn't tell which {'ones' if (question.get('want') or 1) > 1 else 'one'} "
-                                          f"you meant from {said}: {resolved.why}. "
-                                          f"{forms(count, question.get('want'))}"}
+                                  "text": f"Sorry, I couldn't tell which {which} you meant from {said}: "
+                                          f"{resolved.why}. {forms(count, want)}"}
         return {"question": again}
     return {"chosen": [list(b) for b in resolved.boxes], "question": None}
