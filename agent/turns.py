@@ -190,8 +190,12 @@ class Turns:
         if out.get("__interrupt__"):
             payload = out["__interrupt__"][-1].value
             question = self._question(payload)
-            note = self._try_log("assistant", question.text, turn, "question", image=payload["image"])
-            return Reply(question.text + note, question=question, plan=plan, planner_replies=replies, planned_by=by)
+            text = question.text
+            notes = out.get("notes") or []
+            if isinstance(graph_input, dict) and by.get("kind") == "grammar" and notes:
+                text = f"{notes[0]} {text}"             # the turn's first words say who planned it
+            note = self._try_log("assistant", text, turn, "question", image=payload["image"])
+            return Reply(text + note, question=question, plan=plan, planner_replies=replies, planned_by=by)
         reply = out.get("reply") or {}
         text, version = str(reply.get("text", "")), reply.get("version")
         text += self._try_log("assistant", text, turn, "reply", version=version)

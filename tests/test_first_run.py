@@ -162,3 +162,17 @@ def test_the_editor_on_the_tiny_profile_plans_make_the_cup_red_with_the_grammar(
         assert "offline grammar" in reply.text
         assert reply.plan is not None and reply.plan.steps[0].action == "recolor"
         assert getattr(editor.planner, "random_weights", None) is True
+
+
+def test_a_grammar_turn_that_asks_which_one_says_who_planned_it_first(tmp_path, small, tiny_profile):
+    s = Session(tmp_path / "s", small, tiny_profile, RandomPlanner(),
+                {"cup": [det(LEFT_CUP), det(RIGHT_CUP, 0.7)]})
+    from agent.turns import Turns
+
+    turns = Turns(s.store)
+    context = Context(store=s.store, tools=s.tools, planner=s.planner)
+    reply = turns.say("make the cup red", context)
+    assert reply.question is not None
+    assert reply.text.startswith("(Planned by the offline grammar") and reply.text.endswith(reply.question.text)
+    answered = turns.answer("the left one", context)
+    assert answered.version == 1 and "offline grammar" in answered.text

@@ -19,6 +19,13 @@ READS = [
     ("take the cup out", [{"action": "remove", "referent": CUP}]),
     ("OK, now remove the cup please", [{"action": "remove", "referent": CUP}]),
     ("could you remove the cup?", [{"action": "remove", "referent": CUP}]),
+    # an instruction that replaces an open question starts with words people say when changing their mind
+    ("actually, remove the cup instead", [{"action": "remove", "referent": CUP}]),
+    ("no, remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("wait, remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("oh and remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("hmm, on second thought remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("forget it, make it autumn", [{"action": "global", "content": "make it autumn"}]),
     ("remove the cup and the spoon", [{"action": "remove", "referent": CUP},
                                       {"action": "remove", "referent": {"phrase": "spoon"}}]),
     # replace

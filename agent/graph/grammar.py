@@ -73,6 +73,8 @@ _VERB = (r"(?:remove|delete|erase|get rid of|take out|take away|eliminate|replac
          r"render|stylize|stylise|apply|draw)\b")
 _SEPARATOR = re.compile(r"\s*(?:;|,\s*and\s+then|\band\s+then|,\s*then|\bthen|,\s*and|\band\b|,)\s*")
 _FILLERS = re.compile(r"^(?:please|pls|kindly|ok|okay|now|also|and|then|just|so|hey|hi|right|alright|great|good|"
+                      r"actually|instead|rather|no|nope|oh|ah|um|uhm|hmm+|wait|sorry|well|fine|cool|yes|yeah|"
+                      r"on second thought|never mind that|forget (?:it|that)|"
                       r"(?:can|could|would|will) you(?: please)?|i(?:'d| would)? (?:like|want)(?: you)? to|"
                       r"i want|let's|lets|go ahead and|try to)(?:\s*,\s*|\s+)")
 _TRAILING = re.compile(r"\s+(?:please|for me|thanks|thank you|if you can|if possible|instead|as well|too)$")
