@@ -62,6 +62,12 @@ READS = [
      [{"action": "recolor", "referent": {"phrase": "cup", "selector": "leftmost"}, "content": "blue"},
       {"action": "recolor", "referent": {"phrase": "cup", "selector": "rightmost"}, "content": "blue"}]),
     ("make the cup disappear", [{"action": "remove", "referent": CUP}]),
+    ("make the saucer blue-green and the plate dark navy",
+     [{"action": "recolor", "referent": {"phrase": "saucer"}, "content": "blue-green"},
+      {"action": "recolor", "referent": {"phrase": "plate"}, "content": "dark navy"}]),
+    ("make the cup and the saucer light blue",
+     [{"action": "recolor", "referent": CUP, "content": "light blue"},
+      {"action": "recolor", "referent": {"phrase": "saucer"}, "content": "light blue"}]),
     # background
     ("put the cat on a beach background",
      [{"action": "background", "referent": {"phrase": "cat"}, "content": "a beach"}]),

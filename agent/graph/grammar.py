@@ -99,7 +99,7 @@ def read_plan(text: str) -> Plan | None:
         return None
     steps: list[Step] = []
     for clause in clauses:
-        read = read_clause(clause) or _elided(clause)
+        read = _elided(clause) or read_clause(clause)     # "make X red and Y blue" before "make X and Y blue"
         if read is None:
             return None
         steps += read
