@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Input, Label, ListItem, ListView, Markdown, OptionList, ProgressBar, Static
+from textual.widgets import Input, Label, ListItem, ListView, Markdown, OptionList, ProgressBar, Static, TextArea
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -33,6 +33,13 @@ DISPLAY_SIDE = 1024
 STAGES = {"plan": "planning", "locate": "finding it", "segment": "cutting it out", "edit": "repainting",
           "verify": "checking the result", "commit": "saving the version"}
 """The Editor's progress stages, as the progress strip says them ("load <role>": loading a model)."""
+
+
+def models_label(loaded: int, total: int) -> str:
+    """The status line's model count: "2 of 4 loaded" ("load on first edit" before any)."""
+    if not loaded:
+        return "load on first edit"
+    return f"{loaded} of {total} loaded" if total >= loaded else f"{loaded} loaded"
 
 
 def stage_label(stage: str) -> str:
@@ -202,9 +209,14 @@ def _short(path: Path) -> str:
 # ---------------------------------------------------------------- messages from the worker
 
 class Opened(Message):
-    def __init__(self, editor: Any, snapshot: Snapshot, banner: Banner | None = None) -> None:
+    """The session is open: its Editor, what to show, the profile's banner, the earlier conversation
+    ((role, text) pairs) and how many models the session may load."""
+
+    def __init__(self, editor: Any, snapshot: Snapshot, banner: Banner | None = None,
+                 conversation: list[tuple[str, str]] | None = None, models: int = 0) -> None:
         super().__init__()
         self.editor, self.snapshot, self.banner = editor, snapshot, banner
+        self.conversation, self.models = conversation or [], models
 
 
 class Progress(Message):
@@ -228,31 +240,65 @@ class TurnDone(Message):
 # ---------------------------------------------------------------- widgets
 
 class ChatMessage(Markdown):
-    """One message of the conversation: ``user``, ``agent``, ``system`` or ``error``."""
+    """One message of the agent's side: ``agent``, ``system`` or ``error`` (Markdown; links never open)."""
 
     DEFAULT_CSS = """
     ChatMessage { margin: 0 1 1 1; padding: 0 1; background: $boost; }
-    ChatMessage.user { margin-left: 8; background: $primary 15%; border-left: thick $primary; }
     ChatMessage.agent { margin-right: 4; border-left: thick $success; }
     ChatMessage.system { color: $text-muted; background: transparent; }
     ChatMessage.error { border-left: thick $error; color: $text-error; }
+    ChatMessage.earlier { color: $text-muted; }
     """
 
     def __init__(self, text: str, role: str) -> None:
-        super().__init__(text, classes=role)
-        self.role = role
+        super().__init__(text, classes=f"message {role}", open_links=False)
+        self.role, self.source_text = role, text
+
+
+class UserMessage(Static):
+    """What the person typed, shown as plain text (never read as Markdown or markup).
+
+    ``pending``: typed while an edit ran; it is sent when the edit ends (``/drop`` takes it back).
+    """
+
+    DEFAULT_CSS = """
+    UserMessage { margin: 0 1 1 8; padding: 0 1; background: $primary 15%; border-left: thick $primary; }
+    UserMessage.pending { background: transparent; border-left: dashed $primary; color: $text-muted; }
+    UserMessage.earlier { color: $text-muted; }
+    """
+
+    def __init__(self, text: str, role: str = "user") -> None:
+        shown = f"{text}\n(queued: sent when the edit ends; /drop takes it back)" if role == "pending" else text
+        super().__init__(Content(shown), classes=f"message {role}")
+        self.role, self.source_text = role, text
+
+    @property
+    def source(self) -> str:
+        return self.source_text
 
 
 class ChatLog(VerticalScroll):
-    """The conversation, newest at the bottom."""
+    """The conversation, newest at the bottom; it stays scrolled to the newest message unless scrolled up."""
 
     DEFAULT_CSS = "ChatLog { height: 1fr; }"
 
-    def say(self, text: str, role: str = "agent") -> ChatMessage:
-        message = ChatMessage(text, role)
+    def on_mount(self) -> None:
+        self.anchor()
+
+    def say(self, text: str, role: str = "agent") -> Widget:
+        """Add a message: ``user``/``pending`` as plain text, ``agent``/``system``/``error`` as Markdown."""
+        message: Widget = UserMessage(text, role) if role in ("user", "pending") else ChatMessage(text, role)
         self.mount(message)
         self.call_after_refresh(self.scroll_end, animate=False)
         return message
+
+    def earlier(self, conversation: list[tuple[str, str]]) -> None:
+        """Show a resumed session's earlier conversation ((role, text) pairs, role "user" or "assistant")."""
+        if not conversation:
+            return
+        self.say(f"Earlier in this session ({len(conversation)} messages):", "system")
+        for role, text in conversation:
+            self.say(text, "user" if role == "user" else "agent").add_class("earlier")
 
 
 class ImagePane(Vertical):
@@ -326,12 +372,19 @@ class VersionItem(ListItem):
         super().__init__(Label(f"{'  ' * indent}{mark} v{row.number}  {start}{text}", markup=False),
                          classes="redo" if mark == "↷" else "other" if mark == "·" else "")
         self.row = row
+        self.clicks = 1
+        """How many clicks the last click was a run of (2: a double click)."""
+
+    def _on_click(self, event: Any) -> None:
+        self.clicks = event.chain
+        super()._on_click(event)
 
 
 class HistoryList(ListView):
     """The version tree: ● current, │ its way back, ↷ redo, · other branches (indented where they start).
 
-    Highlight previews a version; Enter makes it current (nothing is ever dropped).
+    A click or a highlight previews a version; Enter or a double click makes it current (nothing is ever
+    dropped).
     """
 
     DEFAULT_CSS = """
@@ -348,9 +401,17 @@ class HistoryList(ListView):
         await self.extend(VersionItem(row, *marks[row.number]) for row in rows)
         self.index = next((i for i, r in enumerate(rows) if r.number == current), None)
 
+    def _on_list_item__child_clicked(self, event: ListItem._ChildClicked) -> None:
+        """One click highlights (previews) the version; a double click selects it (reverts)."""
+        event.stop()
+        self.focus()
+        self.index = self._nodes.index(event.item)
+        if getattr(event.item, "clicks", 1) >= 2:
+            self.post_message(self.Selected(self, event.item, self.index))
+
 
 class ProgressStrip(Horizontal):
-    """The running stage's name and its progress; hidden while idle."""
+    """The running stage's name and its progress (percent and time left for counted steps); hidden while idle."""
 
     DEFAULT_CSS = """
     ProgressStrip { height: 1; display: none; padding: 0 1; }
@@ -361,19 +422,118 @@ class ProgressStrip(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("", id="stage", markup=False)
-        yield ProgressBar(show_eta=False, show_percentage=False)
+        yield ProgressBar(show_eta=True, show_percentage=True)
 
     def start(self, stage: str) -> None:
         self.add_class("-busy")
         self.set_progress(stage, 0, 0)
 
     def set_progress(self, stage: str, step: int, total: int) -> None:
-        count = f"  {step}/{total}" if total > 1 else ""
+        count = f"  step {step} of {total}" if total > 1 else ""
         self.query_one("#stage", Label).update(f"{stage_label(stage)}…{count}  (Esc cancels)")
-        self.query_one(ProgressBar).update(total=total if total > 0 else None, progress=step)
+        bar = self.query_one(ProgressBar)
+        if total > 1 and (bar.total != total or step < bar.progress):   # a new counted stage: a fresh ETA
+            bar.update(total=None)
+            bar.update(total=total, progress=0)
+        bar.update(total=total if total > 1 else None, progress=step)
 
     def stop(self) -> None:
         self.remove_class("-busy")
+
+
+class PromptArea(TextArea):
+    """Where the person types: Enter sends, ctrl+j (or shift+enter) starts a new line for a long instruction;
+    Up on the first line and Down on the last walk through earlier inputs (:attr:`recall`)."""
+
+    DEFAULT_CSS = """
+    PromptArea { height: auto; min-height: 3; max-height: 8; }
+    """
+
+    class Submitted(Message):
+        """Enter was pressed: ``text`` is what the area held (it is cleared)."""
+
+        def __init__(self, area: PromptArea, text: str) -> None:
+            super().__init__()
+            self.area, self.text = area, text
+
+        @property
+        def control(self) -> PromptArea:
+            return self.area
+
+    def __init__(self, placeholder: str = "", **kwargs: Any) -> None:
+        super().__init__(placeholder=placeholder, soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
+                         highlight_cursor_line=False, **kwargs)
+        self.recall: list[str] = []
+        """Earlier inputs, oldest first."""
+        self._at: int | None = None
+        self._draft = ""
+
+    async def _on_key(self, event: Any) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            text = self.text
+            self.clear()
+            self._at = None
+            self.post_message(self.Submitted(self, text))
+        elif event.key in ("ctrl+j", "shift+enter"):
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+        else:
+            await super()._on_key(event)
+
+    def remember(self, text: str) -> None:
+        """Add ``text`` to :attr:`recall` (a repeat of the last one is kept once)."""
+        if text and (not self.recall or self.recall[-1] != text):
+            self.recall.append(text)
+        self._at = None
+
+    def _show(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if select or self.cursor_location[0] > 0 or not self.recall or self._at == 0:
+            super().action_cursor_up(select)
+            return
+        if self._at is None:
+            self._draft, self._at = self.text, len(self.recall)
+        self._at -= 1
+        self._show(self.recall[self._at])
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        if select or self._at is None or self.cursor_location[0] < self.document.line_count - 1:
+            super().action_cursor_down(select)
+            return
+        self._at += 1
+        if self._at >= len(self.recall):
+            self._at = None
+            self._show(self._draft)
+        else:
+            self._show(self.recall[self._at])
+
+
+class HelpScreen(ModalScreen[None]):
+    """F1: the keys and what you can say (Markdown); Esc, F1 or q closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen VerticalScroll { width: 90%; max-width: 120; height: 90%; border: thick $accent;
+                                background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(self.text, open_links=False)
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
 
 class StatusLine(Static):
