@@ -21,9 +21,10 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Footer, Input, ListView
 
-from tui_widgets import (IMAGE_MODES, ChatLog, ClarifyScreen, HistoryList, ImagePane, Opened, Progress, ProgressStrip,
-                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, profile_banner, stage_label,
-                         take_snapshot, thumbnail, tree_text)
+from tui_image import ClarifyScreen, ImagePane
+from tui_widgets import (IMAGE_MODES, ChatLog, HistoryList, Opened, Progress, ProgressStrip, Snapshot, StatusLine,
+                         TurnDone, VersionItem, VersionRow, profile_banner, stage_label, take_snapshot, thumbnail,
+                         tree_text)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.containers import Center, Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Input, Label, ListItem, ListView, Markdown, OptionList, ProgressBar, Static, TextArea
+from textual.widgets import Label, ListItem, ListView, Markdown, ProgressBar, Static, TextArea
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -118,6 +117,8 @@ class Snapshot:
     device: str
     session_dir: Path
     read_only: bool = False
+    image_size: tuple[int, int] | None = None
+    """(width, height) of the current version's full-size image (``after`` is shrunk); pointing is in its pixels."""
 
 
 def thumbnail(image: PILImage) -> PILImage:
@@ -145,13 +146,15 @@ def take_snapshot(editor: Any) -> Snapshot:
     current = editor.current_version
     rows = tuple(VersionRow(*v) for v in editor.versions)
     parent = next((r.parent for r in rows if r.number == current), None)
-    after = thumbnail(editor.current_image)
+    image = editor.current_image
+    after = thumbnail(image)
     before = thumbnail(editor.version_image(parent)) if parent is not None else None
     mask = editor.version_mask(current)
     overlay = _tint(after, mask) if mask is not None else None
     return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
                     question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
-                    session_dir=Path(editor.session_dir), read_only=bool(getattr(editor, "read_only", False)))
+                    session_dir=Path(editor.session_dir), read_only=bool(getattr(editor, "read_only", False)),
+                    image_size=image.size)
 
 
 @dataclass(frozen=True)
@@ -299,70 +302,6 @@ class ChatLog(VerticalScroll):
         self.say(f"Earlier in this session ({len(conversation)} messages):", "system")
         for role, text in conversation:
             self.say(text, "user" if role == "user" else "agent").add_class("earlier")
-
-
-class ImagePane(Vertical):
-    """The current image (or before/after, mask overlay, a previewed version) with a caption."""
-
-    DEFAULT_CSS = """
-    ImagePane { height: 1fr; }
-    ImagePane #caption { height: 1; width: 100%; content-align: center middle; color: $text-muted; }
-    ImagePane Center { height: 1fr; align: center middle; }
-    ImagePane .picture { width: auto; height: auto; }
-    """
-
-    showing_before = reactive(False)
-    showing_mask = reactive(False)
-
-    def __init__(self, image_mode: str = "auto", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.image_mode = image_mode
-        self.snapshot: Snapshot | None = None
-        self.preview: tuple[int, PILImage] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Label("loading…", id="caption")
-        with Center():
-            yield image_widget_class(self.image_mode)(classes="picture")
-
-    def show(self, snapshot: Snapshot) -> None:
-        """Show ``snapshot``'s current version (dropping a preview, and before/mask where it has none)."""
-        self.snapshot, self.preview = snapshot, None
-        if snapshot.before is None:
-            self.showing_before = False
-        if snapshot.overlay is None:
-            self.showing_mask = False
-        self.refresh_picture()
-
-    def show_preview(self, number: int, image: PILImage) -> None:
-        self.preview = (number, image)
-        self.refresh_picture()
-
-    def show_picture(self, image: PILImage, caption: str) -> None:
-        self.query_one(".picture").image = image  # type: ignore[attr-defined]
-        self.query_one("#caption", Label).update(caption)
-
-    def watch_showing_before(self) -> None:
-        self.refresh_picture()
-
-    def watch_showing_mask(self) -> None:
-        self.refresh_picture()
-
-    def refresh_picture(self) -> None:
-        snap = self.snapshot
-        if not self.is_mounted or snap is None:
-            return
-        if self.preview is not None:
-            number, image = self.preview
-            self.show_picture(image, f"v{number} (preview) · Enter reverts to it")
-        elif self.showing_before and snap.before is not None:
-            self.show_picture(snap.before, f"before · v{snap.current - 1}   (f2: after)")
-        elif self.showing_mask and snap.overlay is not None:
-            self.show_picture(snap.overlay, f"v{snap.current} · last edit's mask   (f3: hide)")
-        else:
-            hints = [h for h, ok in (("f2: before", snap.before is not None), ("f3: mask", snap.overlay is not None))
-                     if ok]
-            self.show_picture(snap.after, f"v{snap.current} · current" + (f"   ({', '.join(hints)})" if hints else ""))
 
 
 class VersionItem(ListItem):
@@ -555,60 +494,6 @@ class StatusLine(Static):
     def render(self) -> Content:
         return Content(f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models} · "
                        f"session {self.session}")
-
-
-class ClarifyScreen(ModalScreen[object]):
-    """The agent's question with numbered candidates: a number key picks one; typing answers in words."""
-
-    DEFAULT_CSS = """
-    ClarifyScreen { align: center middle; }
-    ClarifyScreen #dialog { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
-    ClarifyScreen #question { height: auto; margin-bottom: 1; }
-    ClarifyScreen Center { height: 1fr; align: center middle; }
-    ClarifyScreen .picture { width: auto; height: auto; }
-    ClarifyScreen OptionList { height: auto; max-height: 8; }
-    """
-    BINDINGS = [Binding("escape", "later", "Answer later"),
-                *(Binding(str(n), f"pick({n})", show=False) for n in range(1, 10))]
-
-    def __init__(self, question: Any, image_mode: str = "auto") -> None:
-        super().__init__()
-        self.question, self.image_mode = question, image_mode
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Markdown(f"**{self.question.text}**  \nPress a number key, or type an answer and Enter; "
-                           "Esc answers later.", id="question")
-            with Center():
-                yield image_widget_class(self.image_mode)(str(self.question.image_path), classes="picture")
-            yield OptionList(*(Content(f"{c.number}  {c.label}  ({c.score:.2f})") for c in self.question.candidates))
-            yield Input(placeholder="…or describe which one", id="answer", select_on_focus=False)
-
-    def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-
-    def on_key(self, event: Any) -> None:
-        answer = self.query_one("#answer", Input)
-        if not answer.has_focus and event.is_printable and not (event.character or "").isdigit():
-            answer.focus()
-            answer.insert_text_at_cursor(event.character)
-            event.stop()
-
-    def action_pick(self, number: int) -> None:
-        if any(c.number == number for c in self.question.candidates):
-            self.dismiss(number)
-
-    def action_later(self) -> None:
-        self.dismiss(None)
-
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.question.candidates[event.option_index].number)
-
-    @on(Input.Submitted, "#answer")
-    def _typed(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self.dismiss(event.value.strip())
 
 
 def image_widget_class(mode: str) -> type[Widget]:
