@@ -195,7 +195,7 @@ def candidate_colors(n: int) -> list[tuple[int, int, int]]:
 def big_numbers(image: PILImage, candidates: Any) -> PILImage:
     """The annotated picture shrunk for the terminal, each box's number written large at its centre.
 
-    The number's tag is about a sixth of the picture's short side, so it stays readable in half cells.
+    The number is about a sixth of the picture's height, so it stays readable in half cells.
     """
     from PIL import ImageDraw, ImageFont
 
@@ -204,7 +204,7 @@ def big_numbers(image: PILImage, candidates: Any) -> PILImage:
     out.thumbnail((480, 480))
     s = out.width / full[0]
     draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=max(10, round(min(out.size) / 6)))
+    font = ImageFont.load_default(size=max(10, round(min(out.size) / 4.5)))
     for c, color in zip(candidates, candidate_colors(len(candidates)), strict=True):
         x0, y0, x1, y1 = (v * s for v in c.box)
         text = str(c.number)
@@ -215,7 +215,8 @@ def big_numbers(image: PILImage, candidates: Any) -> PILImage:
         top = min(max((y0 + y1 - th) / 2, 0), out.height - th)
         draw.rectangle((left, top, left + tw, top + th), fill=color, outline=(0, 0, 0), width=1)
         ink = (0, 0, 0) if 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 140 else (255, 255, 255)
-        draw.text((left + pad - tx0, top + pad - ty0), text, fill=ink, font=font)
+        draw.text((left + pad - tx0, top + pad - ty0), text, fill=ink, font=font, stroke_width=max(1, th // 16),
+                  stroke_fill=ink)
     return out
 
 
