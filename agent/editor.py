@@ -19,6 +19,7 @@ from typing import Any
 
 from PIL import Image
 
+from agent.graph.pointing import Pointing
 from agent.replies import Candidate, Question, Reply, VersionInfo
 from agent.session.errors import (
     SessionDamagedError,
@@ -243,11 +244,51 @@ class Editor:
             return Reply(text, error="read-only session")
         return None
 
+    def _read_pointing(self, point: Any, box: Any, points: Any) -> Pointing | None:
+        """The checked pointing on the current image (None: nothing pointed at). Raises InvalidInputError."""
+        from agent.graph.pointing import read_pointing
+
+        if point is None and box is None and points is None:
+            return None
+        return read_pointing(point=point, box=box, points=points, size=self.store.version_image().size)
+
+    def _bad_pointing(self, e: ChatEditError) -> Reply:
+        question = self._turns.question()
+        still = " The question is still open." if question is not None else ""
+        return Reply(f"That pointing cannot be used: {e}. Nothing changed.{still}", question=question, error=str(e))
+
     @_locked
-    def send(self, text: str) -> Reply:
+    def pointed_mask(self, *, point: Any = None, box: Any = None, points: Any = None) -> Any:
+        """The bool H×W mask SAM 2 outlines for a pointing on the current version (a preview to draw
+        before sending: no version, no conversation entry; works on a read-only session too).
+
+        ``point`` (x, y), ``box`` (x0, y0, x1, y1) and ``points`` [(x, y, positive), ...] are pixels of
+        the current image, as for :meth:`send`.
+
+        Raises:
+            InvalidInputError: nothing pointed at, or a bad pointing (outside the image, NaN, wrong shape).
+            ChatEditError: the segmenter could not run (e.g. its model cannot be loaded).
+        """
+        from agent.graph.pointing import pointed_mask
+        from tools.errors import InvalidInputError
+
+        pointing = self._read_pointing(point, box, points)
+        if pointing is None:
+            raise InvalidInputError("nothing is pointed at: give point=(x, y), box=(x0, y0, x1, y1) or points")
+        return pointed_mask(self.toolkit, self.store.version_image(), pointing)
+
+    @_locked
+    def send(self, text: str, *, point: Any = None, box: Any = None, points: Any = None) -> Reply:
         """One user turn. While a question is open, the text goes to :meth:`answer` (which tells an answer
         from a move or a new instruction). A move in words ("undo the last two", "go back to the
-        original") is read by the command layer and runs without the planner."""
+        original") is read by the command layer and runs without the planner.
+
+        Pointing, in pixels of the current image: ``point`` (x, y) one click, ``box`` (x0, y0, x1, y1) a
+        dragged box, ``points`` [(x, y, positive), ...] clicks ("not this" when positive is False);
+        together they are one SAM 2 prompt. "this", "here", "it" and an instruction without an
+        object ("make it red", "remove") then mean the pointed region. A bad pointing is a reply
+        with a one-line error; nothing changes.
+        """
         from agent.graph.commands import read_move
 
         text = str(text).strip()
@@ -257,7 +298,11 @@ class Editor:
         if refused is not None:
             return refused
         if self._turns.question_payload() is not None:
-            return self.answer(text)
+            return self.answer(text, point=point, box=box, points=points)
+        try:
+            pointing = self._read_pointing(point, box, points)
+        except ChatEditError as e:
+            return self._bad_pointing(e)
         move = read_move(text)
         if move is not None:
             self._cancel.clear()
@@ -267,12 +312,14 @@ class Editor:
         except ChatEditError as e:
             return Reply(f"The planner model could not be loaded: {e}", error=str(e))
         self._cancel.clear()
-        return self._turns.say(text, self._context(planner))
+        return self._turns.say(text, self._context(planner), pointing=pointing)
 
     @_locked
-    def answer(self, value: str | int) -> Reply:
+    def answer(self, value: str | int, *, point: Any = None, box: Any = None, points: Any = None) -> Reply:
         """Answer the open question: a number or several ("1 and 3"), "the second", "the left cup", "the
         red one", "all", "all except 2", "no, the left one", or "cancel" (see :mod:`agent.graph.commands`).
+        Pointing (as for :meth:`send`) with words that name no candidate ("this one") picks the candidate
+        it lands on: the smallest box holding the click, or the box a dragged box overlaps most.
 
         A move ("undo") or a new instruction ("actually, make the saucer blue") drops the question with
         one line saying so and runs in the same reply. Words neither the command layer nor a real
@@ -284,6 +331,10 @@ class Editor:
         refused = self._refused() or self._turns.refuse_answer(value)
         if refused is not None:
             return refused
+        try:
+            pointing = self._read_pointing(point, box, points)
+        except ChatEditError as e:
+            return self._bad_pointing(e)
         self._cancel.clear()
         reading = self._turns.read(value)
         if reading.kind == "move" and reading.move is not None:
@@ -294,7 +345,7 @@ class Editor:
             except ChatEditError as e:
                 return Reply(f"The planner model could not be loaded, so \"{quoted(str(value), 60)[1:-1]}\" was not "
                              f"done: {e}. The question is still open.", question=self._turns.question(), error=str(e))
-            return self._turns.instead(str(value), self._context(planner))
+            return self._turns.instead(str(value), self._context(planner), pointing=pointing)
         random = getattr(self.profile.planner, "random_weights", False) is True
         planner = self._planner
         wanted = self.profile.verify or (reading.kind == "unclear" and not random)
@@ -304,7 +355,7 @@ class Editor:
             except ChatEditError as e:
                 logger.warning("no planner to verify with or to read the answer: %s", e)
         ask = reading.kind == "unclear" and planner_reads_answers(planner)
-        return self._turns.answer(value, self._context(planner), ask_planner=ask)
+        return self._turns.answer(value, self._context(planner), ask_planner=ask, pointing=pointing)
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""

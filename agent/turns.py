@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.graph.commands import Reading, read_reply
 from agent.graph.plan import Plan
+from agent.graph.pointing import Pointing
 from agent.graph.state import STATE_TYPES, turn_reset
 from agent.replies import Candidate, Question, Reply
 from agent.session.conversation import Message
@@ -100,17 +101,18 @@ class Turns:
     # -- running --------------------------------------------------------------------------------
 
     def say(self, text: str, context: Any, *, direct: Plan | None = None,
-            planned_by: dict[str, str] | None = None) -> Reply:
+            planned_by: dict[str, str] | None = None, pointing: Pointing | None = None) -> Reply:
         """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert, or a
-        move the command layer read from words; ``planned_by`` says which)."""
+        move the command layer read from words; ``planned_by`` says which; ``pointing``: where the
+        person pointed, logged with the words)."""
         turn = self.store.conversation.last_turn + 1
         kind = "move" if direct is not None else "say"
         try:
-            self._log("user", text, turn, kind)
+            self._log("user", text, turn, kind, **_pointed(pointing))
         except ChatEditError as e:
             return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
-        return self._invoke({"text": text, "turn": turn, "direct": direct, "planned_by": dict(planned_by or {})},
-                            context, turn)
+        return self._invoke({"text": text, "turn": turn, "direct": direct, "planned_by": dict(planned_by or {}),
+                             "pointing": pointing}, context, turn)
 
     def read(self, value: str | int) -> Reading:
         """What the command layer makes of ``value`` as a reply to the open question (a move, a new
@@ -132,10 +134,10 @@ class Turns:
             logger.warning("the question's image could not be read: %s", e)
             return None
 
-    def instead(self, text: str, context: Any) -> Reply:
+    def instead(self, text: str, context: Any, *, pointing: Pointing | None = None) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it."""
         dropped = self.cancel_question(context)
-        reply = self.say(text, context)
+        reply = self.say(text, context, pointing=pointing)
         return replace(reply, text=f"{dropped} {reply.text}")
 
     def refuse_answer(self, value: object) -> Reply | None:
@@ -153,15 +155,28 @@ class Turns:
             return Reply(text, question=question, error="not an answer")
         return None
 
-    def answer(self, value: str | int, context: Any, *, ask_planner: bool = False) -> Reply:
+    def answer(self, value: str | int, context: Any, *, ask_planner: bool = False,
+               pointing: Pointing | None = None) -> Reply:
         """Resume the pending question with the user's answer.
 
         ``ask_planner``: when the command layer cannot read the words, ask ``context.planner`` (a real
         model) with the candidates listed; it may read a choice, or a new instruction (then that runs).
+        ``pointing``: where the person pointed; when the words name no candidate ("this one"), the
+        candidate it lands on is the answer (none: the question stays open, nothing is logged).
         """
         from langgraph.types import Command
 
+        from agent.graph.commands import pick_pointed
+
         resume: Any = value
+        if pointing is not None and self.read(value).kind == "unclear":
+            payload = self.question_payload() or {}
+            number = pick_pointed(payload.get("candidates") or [], pointing)
+            if number is None:
+                text = (f"The place you pointed at ({pointing.describe()}) is on none of the numbered boxes; point "
+                        "inside one, or answer with its number. The question is still open.")
+                return Reply(text, question=self.question(), error="pointed at no candidate")
+            resume, ask_planner = {"pick": [number]}, False
         if ask_planner and isinstance(value, str) and self.read(value).kind == "unclear":
             payload = self.question_payload() or {}
             got = planner_reading(context.planner, value, payload, image=self._question_image(payload))
@@ -171,7 +186,7 @@ class Turns:
                 resume = {"pick": got}
         turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
         try:
-            self._log("user", str(value), turn, "answer")
+            self._log("user", str(value), turn, "answer", **_pointed(pointing))
         except ChatEditError as e:
             return Reply(f"Your answer could not be saved, so nothing was done: {e}", error=str(e))
         return self._invoke(Command(resume=resume), context, turn)
@@ -369,6 +384,11 @@ class Turns:
         logger.warning("%s", text)
         self._close(text, turn, version=made[-1] if made else None, kind="recovered")
         return text
+
+
+def _pointed(pointing: Pointing | None) -> dict[str, Any]:
+    """The log message's ``pointing`` field for a pointing ({} for none)."""
+    return {"pointing": pointing.to_json()} if pointing is not None else {}
 
 
 # -- the planner, for answers the command layer cannot read --------------------------------------------

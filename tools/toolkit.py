@@ -189,6 +189,29 @@ class Toolkit:
             result = segmenter.predict(boxes=[tuple(map(float, b)) for b in boxes])
         return [near_box(mask, tuple(map(float, box)), box_margin) for box, mask in zip(boxes, result.masks)]
 
+    def segment_pointed(self, image: Image.Image, *, box: Box | None = None,
+                        points: Sequence[Sequence[float]] | None = None, labels: Sequence[bool] | None = None,
+                        box_margin: float = 0.1) -> np.ndarray:
+        """One bool H×W mask from one SAM 2 prompt: a box and/or clicks (``labels``: True on the object,
+        False "not this"; None: all True). With a box, the mask is kept near it as in :meth:`segment`.
+
+        Raises:
+            InvalidInputError: no prompt, or a malformed or out-of-image box or click.
+        """
+        from tools.masks import near_box
+
+        with self._lock:
+            segmenter = self.segmenter
+            key = _image_key(image)
+            if key != self._segmented:
+                segmenter.set_image(image)
+                self._segmented = key
+            result = segmenter.predict(boxes=[tuple(map(float, box))] if box is not None else None,
+                                       points=[tuple(map(float, p)) for p in points] if points else None,
+                                       point_labels=[int(bool(v)) for v in labels] if labels is not None else None)
+        mask = result.masks[0]
+        return near_box(mask, tuple(map(float, box)), box_margin) if box is not None else np.asarray(mask, dtype=bool)
+
     # -- edits --------------------------------------------------------------------------------
 
     def _steps(self, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -884,3 +884,16 @@ def forms(count: int, want: int | None = None) -> str:
     return (f"Answer with a number ({last}) or several (\"1 and 3\"), a position (\"the left one\", "
             "\"second from the right\"), a size or colour (\"the biggest\", \"the red one\"), \"all\", "
             "\"all except 2\", or \"cancel\".")
+
+
+# -- pointing as an answer ------------------------------------------------------------------------------
+
+def pick_pointed(candidates: Sequence[dict], pointing: object) -> int | None:
+    """The number of the question's candidate a pointing lands on ("this one" with a click inside box 2 → 2):
+    the smallest box holding the click(s), or the box a dragged box overlaps most; None when none."""
+    from agent.graph.pointing import Pointing, pick
+
+    if not isinstance(pointing, Pointing) or not candidates:
+        return None
+    index = pick([c["box"] for c in candidates], pointing)
+    return int(candidates[index]["number"]) if index is not None else None

@@ -23,7 +23,9 @@ Referents: "the man on the left" (selector leftmost), "the second cup from the l
 (nth_from_left, n=2), "the biggest dog" (largest), "all the cups" (all), "both cups" (count 2),
 "the three cups" (count 3), "all the cups except the one on the left" (all, exclude leftmost),
 "the red cup" (attributes [red]), "the man in the black top" (attributes [black top]),
-"the cup left of the plate" / "the dog on the sofa" (relation + anchor), "it"/"that" (last edited);
+"the cup left of the plate" / "the dog on the sofa" (relation + anchor), "it"/"that" (last edited; the
+pointed region when the person points), "here", "the thing I pointed at" (the pointed region); with a
+pointing, an instruction without an object ("make red", "remove") acts on the pointed region;
 they are read by :mod:`agent.graph.phrases`.
 """
 
@@ -82,11 +84,13 @@ _TRAILING = re.compile(r"\s+(?:please|for me|thanks|thank you|if you can|if poss
 
 # ------------------------------------------------------------------ entry point
 
-def read_plan(text: str) -> Plan | None:
+def read_plan(text: str, *, pointed: bool = False) -> Plan | None:
     """The plan for ``text`` when every clause of it is a form the grammar reads, else None.
 
     Args:
         text: the user's words, e.g. "remove the cup and make the table white".
+        pointed: the person pointed at the image as they said it: a clause with no object ("make
+            red", "remove") then acts on the pointed region.
 
     Returns:
         A validated :class:`Plan` (one step per clause, more when a clause names several things),
@@ -100,6 +104,8 @@ def read_plan(text: str) -> Plan | None:
     steps: list[Step] = []
     for clause in clauses:
         read = _elided(clause) or read_clause(clause)     # "make X red and Y blue" before "make X and Y blue"
+        if read is None and pointed:
+            read = _objectless(clause)
         if read is None:
             return None
         steps += read
@@ -173,6 +179,17 @@ def _elided(clause: str) -> list[Step] | None:
     return None
 
 
+def _objectless(clause: str) -> list[Step] | None:
+    """A clause with its object left out, read as about "this" ("make red" → "make this red"), when that
+    is the only way it reads; every step then acts on the pointed region."""
+    words = clause.split()
+    for k in range(1, min(3, len(words)) + 1):
+        read = read_clause(" ".join([*words[:k], "this", *words[k:]]))
+        if read and all(s.referent is not None and s.referent.last_edited for s in read):
+            return [s.model_copy(update={"referent": Referent(pointed=True)}) for s in read]
+    return None
+
+
 # ------------------------------------------------------------------ the forms
 
 def _step(**fields) -> Step | None:
@@ -236,7 +253,16 @@ def _background(clause: str) -> list[Step] | None:
 _PLACE_RE = re.compile(rf"^(?P<n>.+?) (?P<rel>{RELATION_RE}|to) (?P<y>.+)$")
 
 
+_HERE = re.compile(r"^(?:add|insert|put|place|draw|paint|stick) (?P<n>.+?) (?:right )?(?:here|there|in this spot|"
+                   r"at this spot|in this area|in this place|where i pointed|where i clicked)$")
+
+
 def _add(clause: str) -> list[Step] | None:
+    here = _HERE.match(clause)
+    if here is not None:                                # "add a bird here": on the pointed region
+        content = _content(here.group("n"))
+        return _steps(_step(action="add", referent=Referent(pointed=True), content=content, place="on")) \
+            if content is not None and not _DEFINITE.match(content) else None
     m = re.match(r"^(?P<verb>add|insert|put|place|draw|paint|stick) (?P<rest>.+)$", clause)
     if m is not None:
         placed = _PLACE_RE.match(m.group("rest"))

@@ -59,6 +59,10 @@ _STOP = {"and", "or", "then", "to", "with", "from", "into", "is", "are", "be", "
          "nothing", "image", "picture", "photo", "pic", "scene"}
 _IT = {"it", "that", "this", "them", "that one", "this one", "the same one", "the same thing", "it again",
        "that thing", "the thing i just edited", "what you just edited"}
+_POINTED = {"here", "there", "this thing", "this part", "this area", "this spot", "this region", "this object",
+            "the thing i pointed at", "what i pointed at", "the one i pointed at", "the thing i clicked on",
+            "what i clicked on", "the selection", "the selected area", "the marked area", "the pointed region"}
+"""Phrases that mean the region the person pointed at on the image (a click or a box)."""
 _DETERMINER = re.compile(r"^(?:the|a|an|this|that|these|those|my|your|his|her|their|our|its)\s+")
 
 
@@ -132,6 +136,8 @@ def _parse(text: str, *, allow_empty: bool) -> dict | None:
     text = " ".join(text.strip(" ,").split())
     if text in _IT:
         return {"last_edited": True}
+    if text in _POINTED:
+        return {"pointed": True}
     fields: dict = {}
     attributes: list[str] = []
     m = re.match(r"^(?P<x>.+?) (?:except(?: for)?|but not|but|other than|apart from|excluding|save for) (?P<e>.+)$",

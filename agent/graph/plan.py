@@ -117,8 +117,9 @@ class Exclusion(BaseModel):
 class Referent(BaseModel):
     """What a step acts on.
 
-    Exactly one way of pointing is primary: ``last_edited`` (coreference: "it", "that"),
-    an explicit ``box``, or a ``phrase`` for grounding, narrowed by ``attributes`` and ``selector``.
+    Exactly one way of pointing is primary: ``pointed`` (the region the person pointed at: "this",
+    "here"), ``last_edited`` (coreference: "it", "that"), an explicit ``box``, or a ``phrase`` for
+    grounding, narrowed by ``attributes`` and ``selector``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -131,6 +132,7 @@ class Referent(BaseModel):
     box: list[Annotated[float, Field(allow_inf_nan=False, strict=True)]] | None = Field(
         default=None, min_length=4, max_length=4, description="explicit [x0, y0, x1, y1] in image pixels")
     last_edited: bool = Field(default=False, description="the region edited last ('it', 'that')")
+    pointed: bool = Field(default=False, description="the region the user pointed at on the image ('this', 'here')")
     count: int | None = Field(default=None, ge=1, le=50,
                               description="how many the user means: 'both' is 2, 'the three cups' is 3")
     exclude: list[Exclusion] = Field(default_factory=list, max_length=8,
@@ -168,8 +170,8 @@ class Referent(BaseModel):
 
     @model_validator(mode="after")
     def _points_somewhere(self) -> Referent:
-        if not (self.phrase.strip() or self.box is not None or self.last_edited):
-            raise ValueError("a referent needs a phrase, a box, or last_edited")
+        if not (self.phrase.strip() or self.box is not None or self.last_edited or self.pointed):
+            raise ValueError("a referent needs a phrase, a box, last_edited, or pointed")
         if self.selector in ("nth_from_left", "nth_from_right") and self.n is None:
             raise ValueError(f"selector {self.selector} needs n")
         if (self.relation is None) != (self.anchor is None):

@@ -339,7 +339,7 @@ def decoding_schema() -> dict[str, Any]:
     ]}
     anchor = {"anyOf": [obj({**common, "selector": {"enum": plain}}, ["phrase"]),
                         obj({**common, "selector": {"enum": nth}, "n": number}, ["phrase", "selector", "n"])]}
-    tail = {"box": box, "last_edited": {"type": "boolean"}, "count": number,
+    tail = {"box": box, "last_edited": {"type": "boolean"}, "pointed": {"type": "boolean"}, "count": number,
             "exclude": {"type": "array", "items": exclusion, "minItems": 1, "maxItems": 3}}
     relation = {"relation": {"enum": list(typing.get_args(Relation))}, "anchor": anchor}
     referent = {"anyOf": [

@@ -14,6 +14,7 @@ from typing import Any, NotRequired, TypedDict
 from pydantic import BaseModel, ConfigDict
 
 from agent.graph.plan import Plan
+from agent.graph.pointing import Pointing
 from agent.session.records import EditRecord
 
 
@@ -73,7 +74,7 @@ class Pending(BaseModel):
 STATE_TYPES: tuple[tuple[str, str], ...] = (
     ("agent.graph.plan", "Plan"), ("agent.graph.plan", "Step"), ("agent.graph.plan", "Referent"),
     ("agent.graph.plan", "Anchor"), ("agent.graph.plan", "Exclusion"),
-    ("agent.session.records", "EditRecord"), ("agent.graph.state", "Pending"),
+    ("agent.session.records", "EditRecord"), ("agent.graph.state", "Pending"), ("agent.graph.pointing", "Pointing"),
 )
 """The models a checkpoint may hold: the only classes reading one back may revive."""
 
@@ -93,6 +94,9 @@ class InputState:
     and for a model "class", "model" (its id) and "endpoint" when it has one}. The caller gives it with
     a direct plan ("direct": /undo, Editor.undo; "commands": a move read from words); the plan node
     fills it otherwise."""
+    pointing: Pointing | None = None
+    """Where the person pointed on the current image with this turn's words (None: nowhere): what
+    "this", "here" and an instruction without an object refer to."""
 
 
 @dataclass(kw_only=True)
@@ -151,7 +155,7 @@ class State(InputState):
     """The turn's final reply."""
 
 
-_KEPT = {"text", "turn", "direct", "version"}
+_KEPT = {"text", "turn", "direct", "version", "pointing"}
 
 
 def turn_reset() -> dict[str, Any]:

@@ -44,6 +44,8 @@ class Message:
         version: the version a reply announced, if any.
         image: the content id of a question's annotated image, if any.
         time: ISO-8601 UTC.
+        pointing: where the person pointed with a user message (``box``, ``points`` as [x, y, positive]
+            in image pixels), if they did; older logs have none.
     """
 
     role: Literal["user", "assistant"]
@@ -54,6 +56,7 @@ class Message:
     version: int | None = None
     image: str | None = None
     time: str = ""
+    pointing: dict[str, Any] | None = None
 
 
 class Conversation:
@@ -167,4 +170,21 @@ def _parse(raw: bytes) -> Message | None:
     image = data.get("image")
     return Message(role=role, text=text, turn=turn, kind=kind, head=number("head"), version=number("version"),
                    image=image if isinstance(image, str) and len(image) == 64 else None,
-                   time=str(data.get("time", ""))[:40])
+                   time=str(data.get("time", ""))[:40], pointing=_pointing(data.get("pointing")))
+
+
+def _pointing(value: Any) -> dict[str, Any] | None:
+    """A logged pointing as written (``box``: 4 numbers, ``points``: [x, y, positive] each), else None."""
+    def numbers(items: Any, n: int) -> bool:
+        return isinstance(items, list) and len(items) == n and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
+
+    if not isinstance(value, dict) or not value or set(value) - {"box", "points"}:
+        return None
+    box, points = value.get("box"), value.get("points")
+    if box is not None and not numbers(box, 4):
+        return None
+    if points is not None and not (isinstance(points, list) and len(points) <= 64 and all(
+            isinstance(p, list) and len(p) == 3 and numbers(p[:2], 2) and isinstance(p[2], bool) for p in points)):
+        return None
+    return value

@@ -43,6 +43,9 @@ class EditRecord(BaseModel):
     """The box a resized replace put the new object in."""
     verified: bool | None = None
     """The verifier's verdict: True, False, or None when no verdict was had."""
+    pointing: dict[str, Any] | None = None
+    """Where the person pointed when the step acted on the pointed region: ``box`` and/or ``points``
+    ([x, y, positive]) in pixels of the edited image (:meth:`agent.graph.pointing.Pointing.to_json`)."""
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=False)

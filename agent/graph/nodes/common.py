@@ -43,6 +43,8 @@ def what(step: Step) -> str:
         return "the image"
     if ref.last_edited:
         return "the last edited region"
+    if ref.pointed and not ref.phrase.strip():
+        return "the region you pointed at"
     if ref.phrase.strip():
         phrase = " ".join(ref.phrase.split())
         if ref.attributes:

@@ -178,7 +178,8 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     record = EditRecord(action=step.action, target=what(step), instruction=state.text, step=step.model_dump(),
                         box=where, boxes=[list(b) for b in state.chosen], mask=state.mask, region=region,
                         seed=int(result.seed), models=dict(ctx.tools.models), operation=result.operation,
-                        prompt=result.prompt, attempt=state.attempt, new_box=extra.get("new_box"))
+                        prompt=result.prompt, attempt=state.attempt, new_box=extra.get("new_box"),
+                        pointing=state.pointing.to_json() if state.pointing and ref and ref.pointed else None)
     if ctx.verify and ctx.planner is not None:
         return {"result": Pending(draft=draft, record=record)}
     return accept(state, draft, record)

@@ -19,6 +19,7 @@ from agent.graph.attributes import Narrowed, narrow
 from agent.graph.context import Context
 from agent.graph.nodes.common import count_noun, current_step, ordinal, stop, strip_article, what, working_image
 from agent.graph.plan import Anchor, Exclusion, Referent
+from agent.graph.pointing import pick, refers_to_pointing, region_box
 from agent.graph.referents import reading_order, select
 from agent.graph.relations import WORDS, ranked, related
 from agent.graph.state import CandidatePayload, QuestionPayload, State
@@ -178,6 +179,14 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     image = working_image(state, ctx)
     size = image.size
 
+    if refers_to_pointing(ref, state.pointing):
+        if state.pointing is not None:
+            return {**reset, "chosen": [list(region_box(state.pointing, size))]}
+        if not ref.phrase.strip():
+            return stop("You said \"this\" or \"here\", but nothing is pointed at. Nothing changed; click on the "
+                        "image (or drag a box) as you say it, or name the thing.", error="nothing pointed at",
+                        notes=state.notes)
+
     if ref.last_edited:
         record = last_region(state, ctx)
         if record is None:
@@ -205,6 +214,10 @@ def locate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return stop(str(e), notes=notes)
     except ChatEditError as e:
         return stop(f"Finding {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=notes)
+    if state.pointing is not None and len(pool) > 1 and ref.selector is None and ref.count is None:
+        index = pick([d.box for d in pool], state.pointing)        # "make the cup red" + a click on one cup
+        if index is not None:
+            pool = [pool[index]]
     return {**reset, **_decide(ctx, state, image, ref, pool, unconfirmed=unconfirmed, where=where, notes=notes)}
 
 

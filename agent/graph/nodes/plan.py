@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
 from agent.graph.grammar import FORMS, read_plan
+from agent.graph.pointing import Pointing, aim
 from agent.graph.state import State, turn_reset
 from agent.session.conversation import Message
 from agent.session.history import History
@@ -69,14 +70,16 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {**update, "halt": True, "error": "no planner model",
                 "notes": ["There is no planner model to understand that; nothing changed."]}
     if ctx.planner_has_random_weights():
-        return {**update, **by_grammar(state.text, "the planner model has random weights")}
+        return {**update, **by_grammar(state.text, "the planner model has random weights", pointing=state.pointing)}
     earlier = [m for m in store.conversation.recent(24) if m.turn < state.turn]
     text = digest(store.history, earlier)
     try:
         head = store.history.current.image
         image = store.load_image(head)
         png = store.version_png(head) if max(image.size) <= MAX_IMAGE_SIDE else None   # sent as it is
-        outcome = make_plan(ctx.planner, image=image, png=png, digest=text, text=state.text)
+        said = state.text if state.pointing is None else \
+            f"{state.text}\n(The user pointed at: {state.pointing.describe()}.)"
+        outcome = make_plan(ctx.planner, image=image, png=png, digest=text, text=said)
     except Cancelled:
         return {**update, "halt": True, "notes": ["Cancelled. Nothing changed."]}
     except Exception as e:  # the planner is any chat model (served, local): none of its failures may end the app
@@ -88,8 +91,9 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         address = endpoint(ctx.planner)
         where = f"The planner at {address}" if address else f"The planner ({type(ctx.planner).__name__})"
         failure = (outcome.error or "").removeprefix("the planner failed: ")
-        if read_plan(state.text) is not None:
-            return {**update, **by_grammar(state.text, f"{where[0].lower()}{where[1:]} is not reachable: {failure}")}
+        if read_plan(state.text, pointed=state.pointing is not None) is not None:
+            return {**update, **by_grammar(state.text, f"{where[0].lower()}{where[1:]} is not reachable: {failure}",
+                                           pointing=state.pointing)}
         return {**update, "halt": True, "error": outcome.error,
                 "notes": [f"{where} is not reachable ({failure}). Nothing changed; start it, or open chatedit "
                           "with another planner (Editor.open(..., planner=...)) or profile (--profile)."]}
@@ -99,15 +103,16 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "notes": [f"I couldn't work out what to do ({why}). Nothing changed; try rephrasing, "
                           "e.g. \"remove the cup\" or \"make the sky blue\"."]}
     logger.info("plan: %s", [s.action for s in outcome.plan.steps])
-    return {**update, "plan": outcome.plan, "planned_by": planned_by(ctx.planner)}
+    return {**update, "plan": aim(outcome.plan, state.pointing), "planned_by": planned_by(ctx.planner)}
 
 
-def by_grammar(text: str, reason: str) -> dict[str, Any]:
+def by_grammar(text: str, reason: str, *, pointing: Pointing | None = None) -> dict[str, Any]:
     """The update that plans ``text`` with the offline grammar, saying why (``reason``: why not the planner).
 
-    What the grammar cannot read ends the turn with the forms it knows; it is never guessed at.
+    What the grammar cannot read ends the turn with the forms it knows; it is never guessed at. With
+    ``pointing``, "this", "here", "it" and an instruction without an object mean the pointed region.
     """
-    found = read_plan(text)
+    found = aim(read_plan(text, pointed=pointing is not None), pointing)
     if found is None:
         forms = "; ".join(f"\"{f}\"" for f in FORMS)
         return {"halt": True, "error": "the offline grammar could not read that",

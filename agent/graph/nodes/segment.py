@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, stop, what, working_image
 from agent.graph.plan import Step
+from agent.graph.pointing import pointed_mask, refers_to_pointing
 from agent.graph.relations import BESIDE, WORDS, beside, object_scale
 from agent.graph.state import State
 from tools.boxes import Box, outer_box
@@ -24,7 +25,9 @@ def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     ``add`` needs no segmentation: its mask is the box, or for an add beside the referent ("next to
     the rocket") a box of its own beside the referent's (:func:`agent.graph.relations.beside`), which
-    then becomes the step's chosen box. Each mask is kept within a margin of its box
+    then becomes the step's chosen box. A pointed region ("this" with a click or a box) is SAM 2's mask
+    from the pointing itself (:func:`agent.graph.pointing.pointed_mask`); its outline becomes the
+    chosen box. Each mask is kept within a margin of its box
     (an edit must not spread far beyond what was located), and a box whose mask comes back empty
     falls back to the box itself, so a step never edits nothing.
     """
@@ -46,9 +49,17 @@ def segment(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                         f"{step.content.strip()}. Nothing changed; try another side.", notes=state.notes)
         boxes = [placed]
         update["chosen"] = [list(placed)]
+    pointed = state.pointing is not None and refers_to_pointing(step.referent, state.pointing)
     try:
         if step.action == "add":
             masks = [box_mask(b, shape) for b in boxes]
+        elif pointed and state.pointing is not None:
+            from tools.masks import bbox
+
+            masks = [pointed_mask(ctx.tools, image, state.pointing)]    # SAM 2 from the clicks and the box
+            outline = bbox(masks[0])
+            if outline is not None:
+                update["chosen"] = [list(outline)]
         else:
             found = ctx.tools.segment(image, boxes)
             if len(found) != len(boxes) or any(np.shape(m) != shape for m in found):
