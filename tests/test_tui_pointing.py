@@ -188,3 +188,47 @@ def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size():
         assert y == int((int(2.6 * ch) + 0.5) * h / (r.height * ch))
 
     run_app(script, image_mode="sixel")
+
+
+def drive_real(script, tmp_path, fake=None, toolkit=None, size=(120, 40)):
+    """The app over the real Editor (tiny models; the offline grammar plans unless ``fake`` is given)."""
+    async def go():
+        app = tui.ChatEditApp(sample_path("coffee"), profile="tiny", session_dir=tmp_path / "s", planner=fake,
+                              toolkit=toolkit, image_mode="halfcell")
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            assert app.editor is not None
+            await script(app, pilot)
+        return app
+
+    return asyncio.run(go())
+
+
+def test_make_this_red_after_a_drag_edits_only_the_pointed_region(tmp_path):
+    async def script(app, pilot):
+        pic = picture(app)
+        r = pic.content_region
+        await pilot.mouse_down(pic, offset=(r.width // 4, r.height // 4))
+        await pilot.mouse_up(pic, offset=(r.width // 2, r.height // 2))
+        await settle(app, pilot)
+        box = app.image_pane.pointing.box
+        mask = app.image_pane.mask
+        assert mask is not None and mask.shape == (400, 600) and mask.any()
+        tinted = np.asarray(picture(app).image, int)[..., 2] - np.asarray(app.snapshot.after, int)[..., 2] > 20
+        my, mx = np.nonzero(mask)
+        s = app.snapshot.after.width / 600
+        assert tinted[int(np.median(my) * s), int(np.median(mx) * s)] or tinted.mean() > 0.005, "mask drawn"
+        before = app.editor.current_image.copy()
+        await type_line(pilot, "make this red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1, chat_texts(app)
+        changed = np.abs(np.asarray(app.editor.current_image, int) - np.asarray(before, int)).sum(axis=2) > 0
+        ys, xs = np.nonzero(changed)
+        assert len(xs) > 0
+        assert changed.mean() < 0.5 and mask.mean() < 0.5, (changed.mean(), mask.mean())
+        assert (changed & ~mask).sum() <= 0.01 * changed.sum()       # what changed is the region previewed
+        assert (changed & mask).sum() >= 0.5 * mask.sum()
+        assert mask[box[1]:box[3], box[0]:box[2]].sum() >= 0.5 * mask.sum()   # and that region is the box's
+        assert not app.image_pane.pointing
+
+    drive_real(script, tmp_path)
