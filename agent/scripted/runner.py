@@ -141,9 +141,9 @@ def _version(editor: Any, number: int, index: int, out: Path) -> tuple[VersionRe
 
 def _act(editor: Any, turn: ScriptTurn) -> Any:
     if turn.kind == "user":
-        return editor.send(str(turn.value))
+        return editor.send(str(turn.value), **turn.pointing)
     if turn.kind == "answer":
-        return editor.answer(turn.value)
+        return editor.answer(turn.value, **turn.pointing)
     return getattr(editor, turn.kind)(int(turn.value))
 
 
@@ -161,7 +161,7 @@ def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: i
     replies, unused = planner.take_log()
     tr = TurnRecord(index=index, kind=turn.kind, value=turn.value, line=turn.line, pinned=len(turn.pinned),
                     planner_replies=replies, seconds=round(seconds, 3), expect=dict(turn.expect),
-                    version=editor.current_version)
+                    version=editor.current_version, pointing=dict(turn.pointing) or None)
     if reply is not None:
         tr.reply, tr.error, tr.new_version = reply.text, reply.error, reply.version
         tr.plan = reply.plan.model_dump(mode="json") if reply.plan is not None else None

@@ -22,6 +22,8 @@ class ScriptTurn:
     line: int | None = None
     sha256: str | None = None
     """Replay: the sha256 of the version the recording made in this turn (None: it made none)."""
+    pointing: dict[str, Any] = field(default_factory=dict)
+    """``point``/``box``/``points`` given with the turn's words (keyword arguments of send/answer)."""
 
     @property
     def label(self) -> str:
@@ -55,7 +57,8 @@ def script_from_file(sf: SessionFile, *, profile: str | None = None, seed: int |
     """A session file as a script (``profile``/``seed`` override the file's)."""
     spec = sf.spec
     turns = tuple(ScriptTurn(kind=t.kind, value=t.value, pinned=tuple(t.pinned_replies()),
-                             expect=t.expect.model_dump(exclude_none=True) if t.expect else {}, line=line)
+                             expect=t.expect.model_dump(exclude_none=True) if t.expect else {}, line=line,
+                             pointing=t.pointing)
                   for t, line in zip(spec.turns, sf.turn_lines))
     return Script(name=sf.name, image=sf.image_path, image_source=spec.image,
                   profile=profile or spec.profile or "auto", seed=spec.seed if seed is None else seed,
@@ -68,7 +71,8 @@ def script_from_transcript(path: Path, *, profile: str | None = None) -> Script:
     record = read_json(path)
     made = {v.turn: v.sha256 for v in record.versions if v.turn > 0}
     turns = tuple(ScriptTurn(kind=t.kind, value=t.value, pinned=tuple(t.planner_replies), expect=dict(t.expect),
-                             line=t.line, sha256=made.get(t.index)) for t in record.turns)
+                             line=t.line, sha256=made.get(t.index), pointing=dict(t.pointing or {}))
+                  for t in record.turns)
     original = path.parent / record.original
     if not original.is_file():
         raise InvalidInputError(f"{path}: the recorded original {original} is missing; it cannot be replayed")

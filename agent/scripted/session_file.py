@@ -14,6 +14,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -80,6 +82,9 @@ class Turn(BaseModel):
 
     ``plan`` pins the planner's reply for the turn (the plan it answers with, as JSON);
     ``replies`` pins raw replies in call order instead (to script a malformed reply and its repair).
+    ``point`` [x, y], ``box`` [x0, y0, x1, y1] and ``points`` [[x, y, true], ...] point at the image
+    with a ``user`` or ``answer`` turn (pixels of the current version; checked by the editor, so a
+    bad one is the turn's error reply).
     """
 
     # Strict scalars (YAML's `no` must not become the text "False"); the plan is validated like the
@@ -95,6 +100,12 @@ class Turn(BaseModel):
     replies: list[StrictStr] | None = Field(default=None, min_length=1)
     verdicts: list[StrictStr] | None = Field(default=None, min_length=1, max_length=2)
     """The verifier's replies for the turn's edit (``"yes"``, ``"no"``, ``"maybe?"``), pinned after ``plan``."""
+    point: list[StrictInt | StrictFloat] | None = None
+    """A click (x, y) on the current image, with the turn's words."""
+    box: list[StrictInt | StrictFloat] | None = None
+    """A dragged box (x0, y0, x1, y1)."""
+    points: list[list[StrictInt | StrictFloat | StrictBool]] | None = Field(default=None, max_length=32)
+    """Clicks [x, y, positive]: positive false is "not this"."""
     expect: Expect | None = None
 
     @model_validator(mode="after")
@@ -109,7 +120,14 @@ class Turn(BaseModel):
             raise ValueError("verdicts follow a plan; with replies, pin the verdicts among them")
         if self.kind in ("undo", "redo", "revert") and (self.plan is not None or self.replies is not None):
             raise ValueError(f"{self.kind} runs without the planner; remove plan/replies")
+        if self.kind in ("undo", "redo", "revert") and self.pointing:
+            raise ValueError(f"point, box and points go with user or answer turns, not {self.kind}")
         return self
+
+    @property
+    def pointing(self) -> dict[str, Any]:
+        """The turn's ``point``/``box``/``points`` as keyword arguments of ``Editor.send``/``answer`` ({}: none)."""
+        return {k: getattr(self, k) for k in ("point", "box", "points") if getattr(self, k) is not None}
 
     @property
     def kind(self) -> str:

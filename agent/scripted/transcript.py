@@ -67,6 +67,8 @@ class TurnRecord:
     seconds: float = 0.0
     expect: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    pointing: dict[str, Any] | None = None
+    """``point``/``box``/``points`` given with the turn (None: it pointed at nothing); a replay gives them again."""
 
     @property
     def label(self) -> str:
@@ -146,6 +148,8 @@ def _turn_markdown(turn: TurnRecord, versions: dict[int, VersionRecord]) -> list
     where = f" (line {turn.line})" if turn.line else ""
     said = turn.value if turn.kind in ("user", "answer") else turn.label
     out = [f"## Turn {turn.index}: {turn.kind}{where}", "", _quote(str(said)), ""]
+    if turn.pointing:
+        out += ["**Pointed at:** " + "; ".join(f"{k} {json.dumps(v)}" for k, v in turn.pointing.items()), ""]
     if turn.planner_replies:
         source = f"{turn.pinned} pinned" if turn.pinned else "from the planner model"
         out += [f"<details><summary>Planner replies ({len(turn.planner_replies)}, {source})</summary>", ""]
@@ -183,6 +187,8 @@ def _turn_markdown(turn: TurnRecord, versions: dict[int, VersionRecord]) -> list
 def _step_text(step: dict[str, Any]) -> str:
     ref = step.get("referent") or {}
     target = "it (last edited)" if ref.get("last_edited") else ref.get("phrase", "")
+    if ref.get("pointed"):
+        target = f"{target} (pointed at)" if target else "the region pointed at"
     if ref.get("selector"):
         target += f" [{ref['selector']}{' ' + str(ref['n']) if ref.get('n') else ''}]"
     parts = [step.get("action", "?"), target, f"→ {step['content']}" if step.get("content") else ""]
