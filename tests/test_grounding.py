@@ -168,3 +168,57 @@ def test_boxes_are_in_pixels_of_the_original_image(grounder, coffee):
         handle.remove()
     assert len(detections) == 1  # identical boxes collapse under NMS
     assert detections[0].box == pytest.approx((150, 100, 450, 300), abs=0.5)
+
+
+def _released_sized(grounder: Grounder, shortest_edge: int | None) -> Grounder:
+    """The tiny model behind a processor that resizes as the released checkpoints do (800 / 1333)."""
+    import copy
+
+    processor = copy.deepcopy(grounder.processor)
+    processor.image_processor.size = {"shortest_edge": 800, "longest_edge": 1333}
+    return Grounder(grounder.model, processor, placement=grounder.placement, box_threshold=0.0,
+                    text_threshold=0.0, shortest_edge=shortest_edge)
+
+
+class _Recorder:
+    """Wraps a model: keeps the pixel size it was given and its normalised (cx, cy, w, h) boxes."""
+
+    def __init__(self, model) -> None:
+        self.model, self.config, self.pixels, self.boxes = model, model.config, None, None
+
+    def __call__(self, **inputs):
+        out = self.model(**inputs)
+        self.pixels, self.boxes = tuple(inputs["pixel_values"].shape[-2:]), out.pred_boxes[0].float().clone()
+        return out
+
+
+@pytest.mark.parametrize(("edge", "size", "seen"), [
+    (None, (600, 400), (400, 600)),        # the released setting: a 600x400 photo is no longer made 1200x800
+    (480, (600, 400), (400, 600)),         # lite: below its edge, the photo's own size
+    (480, (1200, 800), (480, 720)),        # above it: brought down to a 480 shortest edge
+    (800, (2400, 1600), (800, 1200)),
+])
+def test_a_photo_is_detected_at_its_own_scale_or_brought_down_never_up(grounder, chelsea, edge, size, seen):
+    sized = _released_sized(grounder, edge)
+    recorder = _Recorder(sized.model)
+    sized.model = recorder
+    photo = chelsea.resize(size)
+    found = sized.detect(photo, "a cat", max_detections=5)
+    assert recorder.pixels == seen
+    # boxes come back in the photo's own pixels: the model's normalised boxes times its size
+    cx, cy, w, h = recorder.boxes.unbind(-1)
+    scale = torch.tensor([size[0], size[1], size[0], size[1]])
+    expected = (torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1) * scale)
+    expected[:, 0::2] = expected[:, 0::2].clamp(0, size[0])
+    expected[:, 1::2] = expected[:, 1::2].clamp(0, size[1])
+    assert found
+    for d in found:
+        assert torch.isclose(expected, torch.tensor(d.box), atol=0.01).all(dim=-1).any(), d.box
+
+
+def test_the_detector_resolution_is_a_profile_setting():
+    from tools.profiles import FULL, LITE
+
+    assert (LITE.grounding_edge, FULL.grounding_edge) == (480, 800)
+    with pytest.raises(InvalidInputError, match="shortest_edge must be an integer of at least 128"):
+        Grounder(None, None, placement=None, shortest_edge=64)

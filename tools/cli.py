@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="diffusion steps (default: the profile's)")
     p.add_argument("--device", help="cuda, cpu or mps (default: the best available)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
+                   help="precision (default: fp16 on CUDA; on the CPU bf16 where it has AVX512-BF16 or AMX, "
+                        "else fp32; also $CHATEDIT_DTYPE)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> Path:
     image = loaded.image
     profile = resolve_profile(args.profile)
     print(profile.note, file=sys.stderr)
-    kit = Toolkit(profile, resolve_placement(args.device),
+    kit = Toolkit(profile, resolve_placement(args.device, args.dtype, cpu_dtype=profile.cpu_dtype),
                   on_load=lambda role, mid: print(f"loading {role} model {mid} ...", file=sys.stderr))
     common = {"seed": args.seed}
     if args.steps is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +74,20 @@ def _prompt(phrases: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return text.rstrip(), spans
 
 
+def fp32_on_cpu(placement: Placement) -> Placement:
+    """``placement``, but fp32 where it asks for bf16 on the CPU: Grounding DINO's two-stage query
+    selection turns bf16 scores into inf and its decoder then returns NaN boxes (transformers 5.2x,
+    tests/test_bf16.py); bf16 would gain only about 1.2x here."""
+    if placement.device != "cpu" or placement.dtype != torch.bfloat16:
+        return placement
+    return replace(placement, dtype=torch.float32, dtype_reason="bf16 gives NaN boxes in Grounding DINO")
+
+
 class Grounder:
     """Grounding DINO wrapper: load once, then :meth:`detect` phrases in any number of images."""
 
     def __init__(self, model: Any, processor: Any, *, placement: Placement, box_threshold: float = 0.3,
-                 text_threshold: float = 0.25) -> None:
+                 text_threshold: float = 0.25, shortest_edge: int | None = None) -> None:
         """Wrap an already-loaded model and processor.
 
         Args:
@@ -87,21 +96,36 @@ class Grounder:
             placement: device and dtype the model lives on.
             box_threshold: default minimum box score in [0, 1].
             text_threshold: default minimum phrase-token score in [0, 1] for a label to count.
+            shortest_edge: the detector's resolution: an image's shortest edge is brought down to this
+                (None: the processor's own, 800 for the released models), never above the processor's
+                own and never up (see :meth:`input_size`).
         """
+        if shortest_edge is not None and (isinstance(shortest_edge, bool) or not isinstance(shortest_edge, int)
+                                          or shortest_edge < MIN_INPUT_SIDE):
+            raise InvalidInputError(f"shortest_edge must be an integer of at least {MIN_INPUT_SIDE} pixels, "
+                                    f"got {shortest_edge!r}")
         self.model = model
         self.processor = processor
         self.placement = placement
         self.box_threshold = _check_threshold("box_threshold", box_threshold)
         self.text_threshold = _check_threshold("text_threshold", text_threshold)
+        size = getattr(processor.image_processor, "size", None) or {}
+        size = dict(size.items()) if hasattr(size, "items") else dict(vars(size))
+        self._own_edges = (size.get("shortest_edge"), size.get("longest_edge"))
+        """The processor's own (shortest, longest) edge (800, 1333 for the released models)."""
+        own = self._own_edges[0]
+        self.shortest_edge = min(shortest_edge or own or 800, own or 800)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | ModelSpec, *, placement: Placement | None = None,
-                        box_threshold: float = 0.3, text_threshold: float = 0.25) -> Grounder:
+                        box_threshold: float = 0.3, text_threshold: float = 0.25,
+                        shortest_edge: int | None = None) -> Grounder:
         """Load a Grounding DINO folder (``config.json``, safetensors, processor files).
 
         Args:
             path: a local folder (see :func:`tools.loading.model_path`) or a :class:`ModelSpec`.
             placement: device and dtype (None: the best available, fp16 on CUDA).
+            shortest_edge: the detector's resolution (see :meth:`__init__`).
 
         Raises:
             ModelUnavailableError: the folder is missing or not a Grounding DINO checkpoint.
@@ -113,25 +137,34 @@ class Grounder:
         if isinstance(path, ModelSpec):
             path = model_path(path)
         expect_model_type(path, "Grounding DINO", ("grounding-dino",))
-        placement = placement or resolve_placement()
+        placement = fp32_on_cpu(placement or resolve_placement())
         with load_errors("Grounding DINO", path, hint="point at a folder written by save_pretrained"):
             processor = AutoProcessor.from_pretrained(str(path))
             model = GroundingDinoForObjectDetection.from_pretrained(str(path), use_safetensors=True,
                                                                     dtype=placement.dtype)
         model.to(placement.device).eval()
         return cls(model, processor, placement=placement, box_threshold=box_threshold,
-                   text_threshold=text_threshold)
+                   text_threshold=text_threshold, shortest_edge=shortest_edge)
 
-    def _fit_for_processor(self, image: Image.Image) -> Image.Image:
+    def input_size(self, size: tuple[int, int]) -> dict[str, int] | None:
+        """The processor's resize for an image of ``size`` (w, h): its shortest edge brought down to
+        :attr:`shortest_edge` but never up (a 600x400 photo is detected at 600x400, not 1200x800;
+        only a side under 128 px is raised to 128), the longest edge cap scaled alike.
+        None: the processor has no shortest/longest edge setting (then its own resize applies).
+        """
+        own_short, own_long = self._own_edges
+        if not own_short or not own_long:
+            return None
+        short = max(min(self.shortest_edge, min(size)), MIN_INPUT_SIDE)
+        return {"shortest_edge": short, "longest_edge": max(short, math.ceil(own_long * short / own_short))}
+
+    def _fit_for_processor(self, image: Image.Image, longest: int | None) -> Image.Image:
         """Pad a very elongated image (bottom/right, black) so its short side survives resizing.
 
         The processor scales the short side to ``shortest_edge`` unless the long side would pass
         ``longest_edge``; a panorama could end up a few pixels tall, too small for the model.
         Padding keeps the origin, so boxes stay in the original image's coordinates.
         """
-        size = getattr(self.processor.image_processor, "size", None) or {}
-        size = dict(size.items()) if hasattr(size, "items") else dict(vars(size))
-        longest = size.get("longest_edge")
         if not longest:
             return image
         w, h = image.size
@@ -194,8 +227,10 @@ class Grounder:
         max_len = int(getattr(self.model.config, "max_text_len", 256))
 
         rgb = image.convert("RGB")
-        fitted = self._fit_for_processor(rgb)
-        inputs = self.processor(images=fitted, text=prompt, return_tensors="pt")
+        size = self.input_size(rgb.size)
+        fitted = self._fit_for_processor(rgb, size["longest_edge"] if size else None)
+        resize = {"size": self.input_size(fitted.size)} if size else {}
+        inputs = self.processor(images=fitted, text=prompt, return_tensors="pt", **resize)
         if inputs["input_ids"].shape[-1] > max_len:
             raise InvalidInputError(f"the phrases make {inputs['input_ids'].shape[-1]} tokens, more than the "
                                     f"model's {max_len}; ask for fewer or shorter phrases")

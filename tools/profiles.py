@@ -70,7 +70,14 @@ class Profile:
     box_threshold: float = 0.3
     text_threshold: float = 0.25
     verify: bool = True
-    """Let the planner judge each result (off where the planner is random)."""
+    """Let the planner judge each result (off where the planner is random, and on the CPU, where one
+    judgement costs about as much as the edit; ``--verify`` turns it on)."""
+    cpu_dtype: str = "auto"
+    """Precision on the CPU (:data:`tools.device.CPU_DTYPES`): ``auto`` is bf16 where the CPU has
+    AVX512-BF16 or AMX, fp32 elsewhere; ``$CHATEDIT_DTYPE`` or ``--dtype`` override it."""
+    grounding_edge: int = 800
+    """The detector's input resolution: the image's shortest edge is brought down to this many pixels
+    (never up: a small photo is detected at its own size)."""
     note: str = field(default="", compare=False)
     """Why this profile was chosen (set by :func:`tools.loading.resolve_profile`)."""
 
@@ -120,6 +127,8 @@ LITE = Profile(
     base=ModelSpec("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 4.3, 3.0),
     steps=20,
     scheduler="dpm++",
+    verify=False,
+    grounding_edge=480,
 )
 
 TINY = Profile(
@@ -135,6 +144,7 @@ TINY = Profile(
     box_threshold=0.0,
     text_threshold=0.0,
     verify=False,
+    cpu_dtype="float32",    # tests compare pixels; bf16 is checked on its own (tests/test_bf16.py)
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, LITE, TINY)}

@@ -53,7 +53,7 @@ class Toolkit:
     def __init__(self, profile: Profile, placement: Placement | None = None,
                  *, on_load: LoadListener | None = None, memory: MemoryPlan | None = None) -> None:
         self.profile = profile
-        self.placement = placement or resolve_placement()
+        self.placement = placement or resolve_placement(cpu_dtype=profile.cpu_dtype)
         self.on_load = on_load
         self.memory = Residency(memory or plan_memory(profile, self.placement))
         """Which models are loaded, within the memory plan's VRAM budget (the planner registers here too)."""
@@ -113,7 +113,8 @@ class Toolkit:
 
             return Grounder.from_pretrained(path, placement=self.placement,
                                             box_threshold=self.profile.box_threshold,
-                                            text_threshold=self.profile.text_threshold)
+                                            text_threshold=self.profile.text_threshold,
+                                            shortest_edge=self.profile.grounding_edge)
         if role == "segmentation":
             from tools.segmentation import Segmenter
 
