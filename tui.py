@@ -94,11 +94,12 @@ class ChatEditApp(App[None]):
 
     def __init__(self, source: str | Path, *, profile: str = "auto", session_dir: str | Path | None = None,
                  planner: Any = None, toolkit: Any = None, seed: int = 0, image_mode: str = "auto",
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, verify: bool | None = None) -> None:
         super().__init__()
         self.source, self.image_mode = source, image_mode
         self.open_kwargs = {"profile": profile, "session_dir": session_dir, "planner": planner,
-                            "toolkit": toolkit, "seed": seed, "read_only": read_only}
+                            "toolkit": toolkit, "seed": seed, "read_only": read_only,
+                            "verify": verify}
         self.editor: Any = None
         self.snapshot: Snapshot | None = None
         self.loaded: set[str] = set()
@@ -428,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true",
                    help="with --resume: look at a session (one another chatedit has open, say) without changing it")
     p.add_argument("--seed", type=int, default=0, help="seed of the first edit (default 0)")
+    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the planner judge each edit and retry a bad one (default: the profile's; off on lite)")
     p.add_argument("--image-mode", choices=IMAGE_MODES, default="auto",
                    help="how to draw images: auto (kitty/sixel where the terminal supports it, else half cells)")
     return p
@@ -493,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.read_only and args.resume is None:
         parser.error("--read-only opens a saved session: use it with --resume [DIR]")
     app = ChatEditApp(source, profile=args.profile, session_dir=args.session, seed=args.seed,
-                      image_mode=args.image_mode, read_only=args.read_only)
+                      image_mode=args.image_mode, read_only=args.read_only, verify=args.verify)
     app.run()
     if app.close_error:
         print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)
