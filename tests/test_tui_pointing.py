@@ -232,3 +232,63 @@ def test_make_this_red_after_a_drag_edits_only_the_pointed_region(tmp_path):
         assert not app.image_pane.pointing
 
     drive_real(script, tmp_path)
+
+
+CUPS = [(20, 20, 180, 180), (220, 120, 380, 280), (420, 220, 580, 380)]
+
+
+def three_cups(tmp_path, script):
+    """The app with a planner asking to recolour "cup" and a detector finding the three :data:`CUPS`."""
+    from agent_fakes import FixedDetections, QueuePlanner, det, plan
+    from tools.profiles import get_profile
+
+    planner = QueuePlanner().push(plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "blue"}))
+    toolkit = FixedDetections(get_profile("tiny"), {"cup": [det(b, 0.9 - i / 10) for i, b in enumerate(CUPS)]})
+
+    async def opened(app, pilot):
+        await type_line(pilot, "make the cup blue")
+        await settle(app, pilot)
+        assert isinstance(app.screen, tui.ClarifyScreen) and len(app.screen.question.candidates) == 3
+        await script(app, pilot)
+
+    return drive_real(opened, tmp_path, fake=planner, toolkit=toolkit)
+
+
+def changed_inside(app, box) -> float:
+    """The share of the pixels changed by the last version that lie inside ``box`` (grown by the 16 px margin
+    the edit's mask may take around a candidate's box)."""
+    before = np.asarray(app.editor.version_image(app.snapshot.current - 1), int)
+    changed = np.abs(np.asarray(app.editor.current_image, int) - before).sum(axis=2) > 0
+    x0, y0, x1, y1 = box[0] - 20, box[1] - 20, box[2] + 20, box[3] + 20
+    return changed[y0:y1, x0:x1].sum() / max(1, changed.sum())
+
+
+def test_a_pending_question_is_answered_by_pointing_and_this_one(tmp_path):
+    async def script(app, pilot):
+        await pilot.press("escape")                                   # answer later
+        await pilot.pause()
+        pic = picture(app)
+        r = pic.content_region
+        await pilot.click(pic, offset=(300 * r.width / 600, 200 * r.height / 400))   # inside cup 2
+        await settle(app, pilot)
+        (x, y, _), = app.image_pane.pointing.points
+        assert 220 <= x < 380 and 120 <= y < 280
+        await type_line(pilot, "this one")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and app.snapshot.question is None, chat_texts(app)
+        assert changed_inside(app, CUPS[1]) > 0.95
+
+    three_cups(tmp_path, script)
+
+
+def test_a_click_on_a_box_in_the_clarification_answers_it(tmp_path):
+    async def script(app, pilot):
+        pic = app.screen.query_one(".picture")
+        r = pic.content_region
+        await pilot.click(pic, offset=(500 * r.width / 600, 300 * r.height / 400))   # inside cup 3
+        await settle(app, pilot)
+        assert not isinstance(app.screen, tui.ClarifyScreen)
+        assert app.snapshot.current == 1 and chat_texts(app, "user")[-1] == "3"
+        assert changed_inside(app, CUPS[2]) > 0.95
+
+    three_cups(tmp_path, script)
