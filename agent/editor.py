@@ -92,7 +92,7 @@ class Editor:
     @classmethod
     def open(cls, image_or_session: str | Path | Image.Image, *, profile: str | Profile = "auto",
              session_dir: str | Path | None = None, planner: Any = None, toolkit: Any = None,
-             seed: int = 0, read_only: bool = False) -> Editor:
+             seed: int = 0, read_only: bool = False, verify: bool | None = None) -> Editor:
         """Open an image (a new session) or an existing session folder (resumed where it stopped).
 
         Args:
@@ -104,6 +104,7 @@ class Editor:
             toolkit: a :class:`tools.toolkit.Toolkit` (None: one for the profile).
             seed: base seed for every edit.
             read_only: open a session to look at it without the lock (every change is refused).
+            verify: let the planner judge each edit (None: the profile's setting; off on lite).
 
         Raises:
             ImageLoadError: the image cannot be read.
@@ -115,6 +116,10 @@ class Editor:
         from tools.loading import resolve_profile
 
         resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
+        if verify is not None:
+            from dataclasses import replace
+
+            resolved = replace(resolved, verify=bool(verify))
         if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
             store = SessionStore.open(image_or_session, read_only=read_only)
         else:

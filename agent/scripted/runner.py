@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default out/<name> (replay: out/<name>-replay)")
     p.add_argument("--profile", help="auto, full, lite or tiny (default: the file's, else auto; replay: the recorded)")
     p.add_argument("--seed", type=int, help="base seed (default: the file's, else 0)")
+    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the planner judge each edit (default: the file's, else the profile's; off on lite)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -320,6 +322,8 @@ def run_main(argv: list[str] | None = None) -> int:
             else:
                 script = script_from_file(load_session_file(source), profile=args.profile, seed=args.seed)
                 out = out or Path("out") / script.name
+            if args.verify is not None:
+                script = dataclasses.replace(script, verify=args.verify)
             code = _run_one(script, out)
         except SessionFileError as e:
             print(str(e), file=sys.stderr)
