@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Footer, Input, ListView
 
-from tui_image import ClarifyScreen, ImagePane
+from tui_image import ClarifyScreen, ImagePane, Pointed, Pointing
 from tui_widgets import (IMAGE_MODES, ChatLog, HistoryList, Opened, Progress, ProgressStrip, Snapshot, StatusLine,
                          TurnDone, VersionItem, VersionRow, profile_banner, stage_label, take_snapshot, thumbnail,
                          tree_text)
@@ -169,6 +169,11 @@ class ChatEditApp(App[None]):
         note = reply if isinstance(reply, str) else ""
         self.post_message(TurnDone(None if note else reply, snapshot, error, cancelled, note))
 
+    def _pointed_mask(self, editor: Any, pointing: Pointing) -> None:
+        """The preview mask of ``pointing`` (run as an editor call); the image pane draws it."""
+        mask = editor.pointed_mask(**pointing.kwargs())
+        self.call_from_thread(self.image_pane.show_mask, pointing, mask)
+
     def _progress(self, stage: str, step: int, total: int) -> None:
         self.post_message(Progress(stage, step, total))
 
@@ -250,6 +255,14 @@ class ChatEditApp(App[None]):
         self._finish(ok=not errors)
         if reply is not None and reply.question is not None:
             self._ask(reply.question)
+        self._preview_pointing()
+
+    @on(Pointed)
+    def _preview_pointing(self) -> None:
+        """Preview what is pointed (SAM from the clicks and box) unless it is shown already or the editor is busy
+        (then it follows when the edit ends)."""
+        if self.editor is not None and not self.busy and (pointing := self.image_pane.preview_due()):
+            self._start("finding what you pointed at", lambda editor: self._pointed_mask(editor, pointing))
 
     def _finish(self, ok: bool) -> None:
         self.busy = False
@@ -279,6 +292,10 @@ class ChatEditApp(App[None]):
             self.chat.say("Answer when you like: type a number or describe it (`/question` shows it again).",
                           "system")
             return
+        if isinstance(answer, Pointing):                  # a click on the question's picture, outside every box
+            self.chat.say(f"this one ({answer.describe()})", "user")
+            self._start("resolving your answer", lambda editor: editor.answer("this one", **answer.kwargs()))
+            return
         self.chat.say(str(answer), "user")
         self._start("resolving your answer", lambda editor: editor.answer(answer))
 
@@ -294,12 +311,16 @@ class ChatEditApp(App[None]):
         if self.editor is None or self.busy:
             self._start("", lambda editor: None)  # only explains why not
             return
+        pointing = self.image_pane.take_pointing()       # what is pointed goes with this message, then clears
+        pointed = pointing.kwargs()
         self.chat.say(text, "user")
+        if pointing:
+            self.chat.say(f"(pointing at {pointing.describe()})", "system")
         if self.snapshot is not None and self.snapshot.question is not None:
             answer: str | int = int(text) if text.isdigit() else text
-            self._start("resolving your answer", lambda editor: editor.answer(answer))
+            self._start("resolving your answer", lambda editor: editor.answer(answer, **pointed))
         else:
-            self._start("planning", lambda editor: editor.send(text))
+            self._start("planning", lambda editor: editor.send(text, **pointed))
 
     def run_command(self, text: str) -> None:
         """Run a slash command (``/undo``, ``/redo``, ``/revert N``, ``/save PATH``, ``/help``, ``/quit``...)."""
@@ -368,6 +389,8 @@ class ChatEditApp(App[None]):
             self.editor.cancel()
             self.cancel_asked = True
             self.query_one(ProgressStrip).set_progress("cancelling", 0, 0)
+        else:
+            self.image_pane.clear_pointing()
 
     @on(ListView.Highlighted, "HistoryList")
     def _highlighted(self, event: ListView.Highlighted) -> None:
