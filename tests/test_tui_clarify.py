@@ -20,8 +20,9 @@ from tui_image import MIN_PICTURE_ROWS, ClarifyScreen, Pointing
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
 
 BOXES = [(10, 150, 110, 250), (480, 10, 590, 90), (250, 150, 350, 250), (250, 300, 350, 395),
-         (10, 10, 90, 90), (500, 300, 590, 390), (130, 300, 200, 380), (400, 150, 470, 230)]
-WORDS = ["left", "top right", "centre", "bottom", "top left", "bottom right", "bottom left", "right"]
+         (10, 10, 90, 90), (500, 300, 590, 390), (130, 300, 200, 380), (400, 150, 470, 230), (150, 20, 230, 100)]
+WORDS = ["left", "top right", "centre", "bottom", "top left", "bottom right", "bottom left", "right", "top left"]
+"""Nine candidates (the most a number key picks) and where each one is, in words."""
 
 
 def question(tmp_path: Path, boxes=BOXES) -> Question:
@@ -58,8 +59,8 @@ def test_each_candidate_has_its_number_position_words_and_its_box_colour_and_all
 
     async def script(app, pilot, screen):
         options = screen.query_one(OptionList)
-        assert options.option_count == 8 and options.max_scroll_y == 0 and options.region.height >= 8
-        for c, words, option in zip(q.candidates, WORDS, (options.get_option_at_index(i) for i in range(8)),
+        assert options.option_count == 9 and options.max_scroll_y == 0 and options.region.height >= 9
+        for c, words, option in zip(q.candidates, WORDS, (options.get_option_at_index(i) for i in range(9)),
                                     strict=True):
             text = option.prompt
             assert text.plain.split(" · ")[0] == f"██ {c.number} cup" and f"· {words} " in text.plain
@@ -81,10 +82,10 @@ def test_the_numbers_on_the_picture_are_large_enough_for_half_cells(tmp_path):
         colours = tui_image.candidate_colors(len(q.candidates))
         s = shown.width / 600
         for c, colour in zip(q.candidates, colours, strict=True):
-            cx, cy = int((c.box[0] + c.box[2]) / 2 * s), int((c.box[1] + c.box[3]) / 2 * s)
-            tall = sum(1 for y in range(shown.height)
-                       if any(shown.getpixel((x, y)) == colour for x in range(max(0, cx - 40), min(shown.width, cx + 40))))
-            assert tall >= shown.height / 7, (c.number, tall, shown.height)  # ≥ 3 half-cell rows at 40 rows
+            cx = int((c.box[0] + c.box[2]) / 2 * s)
+            near_centre = range(max(0, cx - 40), min(shown.width, cx + 40))
+            tall = sum(1 for y in range(shown.height) if any(shown.getpixel((x, y)) == colour for x in near_centre))
+            assert tall >= shown.height / 7, (c.number, tall, shown.height)  # the tag: ≥ 1/7 of the picture's rows
 
     run(q, script)
 
@@ -96,7 +97,7 @@ def test_a_small_terminal_shows_the_whole_list_without_the_picture_and_says_so(t
         body = screen.query_one("#body")
         assert body.has_class("-list-only") and not screen.query_one("#body Center").display
         options = screen.query_one(OptionList)
-        assert options.region.height >= 8 and options.max_scroll_y == 0
+        assert options.region.height >= 9 and options.max_scroll_y == 0
         assert "picture hidden" in str(screen.query_one("#full").content)
         await pilot.press("3")
         await pilot.pause()
