@@ -350,8 +350,9 @@ class ImagePane(Vertical):
         return Placement(picture.content_region, self.image_size, drawn_grid(picture))
 
     def set_pointing(self, pointing: Pointing) -> None:
-        """Point at ``pointing`` (empty: clear), redraw, and tell the app."""
+        """Point at ``pointing`` (empty: clear), redraw (on the current version, not the mask), and tell the app."""
         self.pointing = pointing
+        self.showing_mask = False
         self.refresh_picture()
         self.post_message(Pointed(pointing))
 
@@ -389,8 +390,14 @@ class ImagePane(Vertical):
             line.update(f"pointed: {self.pointing.describe()} · Esc clears")
 
     def on_mouse_down(self, event: Any) -> None:
+        if self.snapshot is None or not self.query_one(".picture").content_region.contains(event.screen_x,
+                                                                                           event.screen_y):
+            return
         place = self.placement()
-        spot = cell_to_pixel(place, event.pointer_screen_x, event.pointer_screen_y) if place else None
+        if place is None:
+            self.notify("Point on the current version (a preview or the before picture is showing).")
+            return
+        spot = cell_to_pixel(place, event.pointer_screen_x, event.pointer_screen_y)
         if spot is None:
             return
         self._drag = (spot, (event.screen_x, event.screen_y), _negative(event))
