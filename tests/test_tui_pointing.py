@@ -292,3 +292,19 @@ def test_a_click_on_a_box_in_the_clarification_answers_it(tmp_path):
         assert changed_inside(app, CUPS[2]) > 0.95
 
     three_cups(tmp_path, script)
+
+
+def test_a_click_outside_every_box_in_the_clarification_answers_this_one_with_the_point(tmp_path):
+    async def script(app, pilot):
+        pic = app.screen.query_one(".picture")
+        r = pic.content_region
+        await pilot.click(pic, offset=(100 * r.width / 600, 330 * r.height / 400))   # below cup 1, in no box
+        await settle(app, pilot)
+        said = chat_texts(app, "user")[-1]
+        assert said.startswith("this one (point ") and app.snapshot.current == 0
+        x, y = map(int, said.removeprefix("this one (point ").rstrip(")").split(","))
+        assert abs(x - 100) <= 10 and abs(y - 330) <= 15
+        assert app.snapshot.question is not None and isinstance(app.screen, tui.ClarifyScreen), "asked again"
+        assert any("no candidate" in n.message for n in app._notifications)
+
+    three_cups(tmp_path, script)
