@@ -13,7 +13,7 @@ import pytest
 from agent.editor import Editor
 from agent.graph.grammar import read_plan
 from agent.graph.plan import Plan, Referent
-from agent.graph.pointing import Pointing, aim, pick, read_pointing, region_box
+from agent.graph.pointing import Pointing, aim, connected, pick, read_pointing, region_box
 from agent.scripted.session_file import SessionFileError, parse_text
 from agent.scripted.transcript import SessionRecord, TurnRecord
 from agent.session.conversation import _parse
@@ -113,6 +113,20 @@ def test_pick_finds_the_candidate_a_click_or_a_box_lands_on():
     assert pick(overlapping, read_pointing(points=[(30, 40, True), (15, 25, False)], size=SIZE)) == 1
     square = region_box(read_pointing(point=(75, 50), size=SIZE), SIZE)
     assert square[0] < 75 < square[2] and square[1] < 50 < square[3] and square[2] - square[0] <= 0.3 * 100 + 2
+
+
+def test_a_mask_from_clicks_keeps_only_the_clicked_object():
+    mask = np.zeros((100, 150), dtype=bool)
+    mask[10:40, 10:40] = True                       # the clicked object
+    mask[60:90, 100:140] = True                     # a stray blob elsewhere
+    kept = connected(mask, [(20, 20)])
+    assert kept[10:40, 10:40].all() and not kept[60:90, 100:140].any()
+    assert connected(mask, [(20, 20), (120, 70)]).sum() == mask.sum()
+    assert connected(mask, [(70, 5)]) is None        # a click beside the mask
+    big = np.zeros((1000, 1400), dtype=bool)
+    big[100:900, 100:200] = True
+    big[850:900, 100:1300] = True                   # an L: connected the long way round
+    assert connected(big, [(150, 150)]).sum() == big.sum()
 
 
 # -- what the words mean --------------------------------------------------------------------------------
@@ -234,6 +248,15 @@ def test_pointing_answers_an_open_question(make):
     editor.send("remove the cup")
     reply = editor.answer("this", box=(5, 15, 55, 65))
     assert reply.version == 2 and editor.history[2].steps[0]["boxes"] == [list(map(float, LEFT))]
+
+
+def test_a_new_instruction_with_pointing_while_asked_drops_the_question_and_uses_the_pointing(make):
+    editor = make()
+    assert editor.send("remove the cup").question is not None
+    reply = editor.send("make this red", point=(30, 40))
+    assert reply.text.startswith("(Dropped the question about the cup.)") and reply.version == 1
+    assert editor.history[1].steps[0]["pointing"] == {"points": [[30.0, 40.0, True]]}
+    assert editor.pending_question is None
 
 
 def test_bad_pointing_is_a_one_line_reply_and_nothing_changes(make):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.boxes import Box, box_area, clip_box, iou, scale_box
+from tools.boxes import Box, box_area, clip_box, iou
 from tools.errors import InvalidInputError
 
 MAX_POINTS = 32
@@ -25,8 +25,8 @@ POINT_SIDE = 0.25
 """A click alone marks a square this fraction of the image's shorter side around it (an add's box, the
 fallback mask)."""
 
-KEEP = 2.0
-"""A mask from clicks alone is kept within its region box scaled by this much (a stray SAM blob is never edited)."""
+GRID = 256
+"""A mask from clicks alone keeps the parts connected to a click, found on a grid of at most this many cells a side."""
 
 
 class Pointing(BaseModel):
@@ -164,9 +164,10 @@ def region_box(pointing: Pointing, size: tuple[int, int]) -> Box:
 def pointed_mask(tools: Any, image: Any, pointing: Pointing) -> np.ndarray:
     """SAM 2's bool H×W mask of the pointed region (through ``tools.segment_pointed``), kept near it.
 
-    With a box the toolkit keeps the mask near the box. From clicks alone it is kept within
-    :data:`KEEP` times the region box; if it then misses every positive click, the region box
-    itself is the mask (an edit never lands away from where the person pointed).
+    With a box the toolkit keeps the mask near the box. From clicks alone only the parts of the mask
+    connected to a positive click are kept (the clicked object, not a stray blob elsewhere); a mask
+    that holds no positive click gives way to the region box (an edit never lands away from where
+    the person pointed).
     """
     from tools.masks import box_mask
 
@@ -177,11 +178,39 @@ def pointed_mask(tools: Any, image: Any, pointing: Pointing) -> np.ndarray:
         raise InvalidInputError(f"the segmenter gave a mask of shape {mask.shape} for a {shape[1]}x{shape[0]} image")
     if pointing.box is not None:
         return mask
-    region = region_box(pointing, image.size)
-    mask = mask & box_mask(scale_box(region, KEEP, image.size), shape)
-    if not any(mask[int(y), int(x)] for x, y in pointing.positives):
-        mask = box_mask(region, shape)
-    return mask
+    held = connected(mask, pointing.positives)
+    return held if held is not None else box_mask(region_box(pointing, image.size), shape)
+
+
+def connected(mask: np.ndarray, seeds: Sequence[Sequence[float]], *, grid: int = GRID) -> np.ndarray | None:
+    """The parts of ``mask`` connected to the ``seeds`` (x, y), or None when no seed lies on it.
+
+    Connectivity is found on blocks (a grid of at most ``grid`` cells a side, a block counting when
+    any of its pixels is in the mask), so blobs closer than a block are one part.
+    """
+    h, w = mask.shape
+    step = max(1, math.ceil(max(h, w) / grid))
+    rows, cols = math.ceil(h / step), math.ceil(w / step)
+    padded = np.zeros((rows * step, cols * step), dtype=bool)
+    padded[:h, :w] = mask
+    blocks = padded.reshape(rows, step, cols, step).any(axis=(1, 3))
+    reached = np.zeros_like(blocks)
+    for x, y in seeds:
+        if mask[min(h - 1, int(y)), min(w - 1, int(x))]:
+            reached[int(y) // step, int(x) // step] = True
+    if not reached.any():
+        return None
+    for _ in range(rows * cols):
+        grown = reached.copy()
+        grown[1:] |= reached[:-1]
+        grown[:-1] |= reached[1:]
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
+        grown &= blocks
+        if np.array_equal(grown, reached):
+            break
+        reached = grown
+    return mask & np.repeat(np.repeat(reached, step, axis=0), step, axis=1)[:h, :w]
 
 
 def pick(candidates: Sequence[Sequence[float]], pointing: Pointing) -> int | None:
