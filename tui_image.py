@@ -501,10 +501,9 @@ class ClarifyScreen(ModalScreen[object]):
         list_only = rows < MIN_PICTURE_ROWS or not self.image_size
         body.set_class(side and not list_only, "-side")
         body.set_class(list_only, "-list-only")
-        where = f"{self.question.image_path}"
         self.query_one("#full", Static).update(Content.assemble(
             ("picture hidden: the terminal is small. " if list_only else "", "italic"),
-            ("ctrl+o", "bold"), f" opens it full size ({where})"))
+            ("ctrl+o", "bold"), f" opens it full size ({self.question.image_path})"))
 
     def on_key(self, event: Any) -> None:
         answer = self.query_one("#answer", Input)
