@@ -58,3 +58,35 @@ def test_the_readme_benchmark_commands_parse():
     for line in lines:
         args = session.parse_args(shlex.split(line)[2:])
         assert args.runs >= 1, line
+
+
+def test_the_stage_clock_books_prompt_encoding_to_edit_not_to_segment(tmp_path, coffee, tiny_profile, monkeypatch):
+    """The edit tools report (0, n) before the model runs, so the text encoder's time lands in "edit"."""
+    import time
+
+    from agent.editor import Editor
+    from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from harness import StageClock
+
+    toolkit = FixedDetections(tiny_profile, {"cup": [det((40, 30, 110, 90))]})
+    for role in ("segmentation", "inpainting"):
+        toolkit.load(role)
+    encoded = []
+    slow = toolkit.inpainter.pipe.text_encoder.register_forward_hook(
+        lambda *_: encoded.append(time.sleep(0.5)))     # before the first step: the old clock booked it to segment
+    planner = QueuePlanner().push(plan({"action": "remove", "referent": {"phrase": "cup"}}))
+    editor = Editor.open(coffee.resize((160, 120)), profile=tiny_profile, session_dir=tmp_path / "s",
+                         planner=planner, toolkit=toolkit)
+    clock = StageClock()
+    editor.on_progress = clock
+    try:
+        clock.start()
+        reply = editor.send("remove the cup")
+        stages = clock.stop()
+    finally:
+        slow.remove()
+        editor.close()
+    assert reply.version == 1
+    assert encoded and stages["edit"] >= 0.5 * len(encoded), stages

@@ -72,7 +72,7 @@ def test_edit_changes_only_the_region(model: DiffEdit, chelsea: Image.Image) -> 
     assert result.region[mask].all() and not result.region.all()
     assert diff[~result.region].max() == 0
     assert diff[mask].mean() > 1
-    assert calls == [(i, 4) for i in range(1, 5)]  # 2 inversion + 2 denoising passes
+    assert calls == [(i, 4) for i in range(5)]  # the start, then 2 inversion + 2 denoising passes
 
 
 def test_edit_follows_the_target_prompt(model: DiffEdit, chelsea: Image.Image) -> None:
@@ -142,7 +142,7 @@ def test_cancel_raises_and_stops_the_loop(model: DiffEdit, coffee: Image.Image) 
     mask = np.ones((coffee.height, coffee.width), dtype=bool)
     with pytest.raises(Cancelled):
         model.edit(coffee, SOURCE, TARGET, mask=mask, steps=4, strength=1.0, progress=progress, cancel=cancel)
-    assert seen == [1, 2]
+    assert seen == [0, 1, 2]
 
 
 @pytest.mark.parametrize(("kwargs", "quoted"), [

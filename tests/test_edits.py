@@ -204,10 +204,10 @@ def test_progress_counts_both_stages_of_a_two_stage_replace(inpainter: Inpainter
     calls: list[tuple[int, int]] = []
     edits.replace(inpainter, image, _object(image), "a vase", two_stage=True, steps=2,
                   progress=lambda s, n: calls.append((s, n)))
-    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]       # the second stage's start is not repeated
     calls.clear()
     edits.remove(inpainter, image, _object(image), steps=3, progress=lambda s, n: calls.append((s, n)))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
 def test_cancel_raises_in_either_stage(inpainter: Inpainter, coffee: Image.Image) -> None:

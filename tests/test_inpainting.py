@@ -121,10 +121,10 @@ def test_progress_reports_each_step_and_strength_shortens_the_run(inpainter: Inp
     mask = _mask(image, (20, 20, 60, 50))
     calls: list[tuple[int, int]] = []
     inpainter.inpaint(image, mask, "a cup", steps=3, progress=lambda s, n: calls.append((s, n)))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]     # (0, n): the edit starts before its first step
     calls.clear()
     result = inpainter.inpaint(image, mask, "a cup", steps=4, strength=0.5, progress=lambda s, n: calls.append((s, n)))
-    assert calls == [(1, 2), (2, 2)]
+    assert calls == [(0, 2), (1, 2), (2, 2)]
     assert _diff(image, result.image)[~result.region].max() == 0
 
 
@@ -134,10 +134,14 @@ def test_cancel_during_the_run_raises_and_returns_nothing(inpainter: Inpainter, 
     mask = _mask(image, (20, 20, 60, 50))
     cancel = threading.Event()
     with pytest.raises(Cancelled):
-        inpainter.inpaint(image, mask, "a cup", steps=5, progress=lambda s, n: cancel.set(), cancel=cancel)
+        inpainter.inpaint(image, mask, "a cup", steps=5, progress=lambda s, n: s and cancel.set(), cancel=cancel)
     assert len(unet_inputs) == 1  # the remaining steps were skipped
     with pytest.raises(Cancelled):
         inpainter.inpaint(image, mask, "a cup", steps=2, cancel=cancel)  # already set: nothing runs
+    assert len(unet_inputs) == 1
+    cancel.clear()
+    with pytest.raises(Cancelled):       # cancelled when the edit starts: the model never runs
+        inpainter.inpaint(image, mask, "a cup", steps=2, progress=lambda s, n: cancel.set(), cancel=cancel)
     assert len(unet_inputs) == 1
     # the pipeline is usable again afterwards
     assert inpainter.inpaint(image, mask, "a cup", steps=1).image.size == image.size

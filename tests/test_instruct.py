@@ -33,7 +33,7 @@ def test_global_edit_keeps_the_size_and_claims_every_pixel(editor: InstructEdito
     assert result.image.size == (333, 517) and result.image.mode == "RGB"
     assert result.operation == "global" and result.prompt == "make it look like winter"
     assert result.region.shape == (517, 333) and result.region.all()
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert shapes and all(max(shape) <= editor.resolution // editor.factor for shape in shapes)
     assert not np.array_equal(np.asarray(result.image), np.asarray(odd))
 
@@ -58,11 +58,12 @@ def test_cancel_raises_before_and_during_the_loop(editor: InstructEditor, coffee
 
     def progress(step: int, total: int) -> None:
         seen.append(step)
-        cancel.set()
+        if step:                          # (0, n) is the start; cancel after the first step
+            cancel.set()
 
     with pytest.raises(Cancelled):
         editor.edit(coffee, "make it sunny", steps=3, progress=progress, cancel=cancel)
-    assert seen == [1]
+    assert seen == [0, 1]
 
 
 @pytest.mark.parametrize(("kwargs", "quoted"), [

@@ -248,7 +248,7 @@ class DiffEdit:
             raise InvalidInputError(f"strength x steps must give at least one step, got {strength} x {steps}")
         inferred, n_noise = mask is None, 10
         counter = StepCounter(2 * k + (n_noise if inferred else 0), progress, cancel, "the DiffEdit edit")
-        counter.check()
+        counter.start()
         with self._lock:
             x0 = self._encode(image, size)
             embeds = self._embed(["", source, target])

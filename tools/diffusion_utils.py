@@ -47,7 +47,7 @@ class StepCounter:
 
     Args:
         total: passes the call will make.
-        progress: told (done, total) after each pass.
+        progress: told (0, total) at :meth:`start`, then (done, total) after each pass.
         cancel: when set, :meth:`check` raises :class:`tools.errors.Cancelled`.
         what: names the call in the cancellation message.
     """
@@ -55,6 +55,13 @@ class StepCounter:
     def __init__(self, total: int, progress: Callable[[int, int], None] | None, cancel: threading.Event | None,
                  what: str = "the edit") -> None:
         self.total, self.done, self.progress, self.cancel, self.what = total, 0, progress, cancel, what
+
+    def start(self) -> None:
+        """Report (0, total) before the first pass (text encoding and VAE encoding belong to the edit's
+        time, not to the stage before it), then :meth:`check`."""
+        if self.progress is not None:
+            self.progress(0, self.total)
+        self.check()
 
     def check(self) -> None:
         if self.cancel is not None and self.cancel.is_set():

@@ -68,10 +68,15 @@ def _text(name: str, value: str) -> str:
 
 
 def _staged(progress: Progress | None, done: int, total: int) -> Progress | None:
-    """Report a stage's (step, n) as (done + step, total) of the whole edit."""
+    """Report a stage's (step, n) as (done + step, total) of the whole edit; a later stage's start
+    (its step 0) is not reported again."""
     if progress is None:
         return None
-    return lambda step, _n: progress(done + step, total)
+    def report(step: int, _n: int) -> None:
+        if step or not done:
+            progress(done + step, total)
+
+    return report
 
 
 def _provenance(res: InpaintResult, **extra: object) -> dict[str, object]:
@@ -216,6 +221,8 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
                           box=masks.bbox(m), details=_provenance(res, method="diffusion", color=color, steps=steps,
                                                                  strength=strength, why=why, family=inpainter.family))
     rgb, match = kind.colour.rgb, kind.colour.sets_lightness     # type: ignore[union-attr]  # lab: one colour
+    if progress is not None:
+        progress(0, 1)
     if cancel is not None and cancel.is_set():
         raise Cancelled("the recolour was cancelled; the image is unchanged")
     if feather_px is None:

@@ -180,7 +180,8 @@ class Inpainter:
                 3 px to 2% of the image diagonal). A tight mask leaves a halo of the old object.
             feather_px: soft-edge width inside the grown mask (None: ``dilate_px``, so the object
                 itself is fully repainted).
-            progress: called with (step, total) after each denoising step.
+            progress: called with (0, total) before the model runs (prompt and image encoding count as
+                the edit), then with (step, total) after each denoising step.
             cancel: when set, the call stops after the current step and raises Cancelled.
 
         Returns:
@@ -249,6 +250,10 @@ class Inpainter:
                 pipe._interrupt = True  # diffusers skips the remaining steps
             return tensors
 
+        if progress is not None:
+            progress(0, planned)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the inpainting was cancelled; the image is unchanged")
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         with self._lock:
             out = self.pipe(prompt=prompt, negative_prompt=negative_prompt or None, image=image, mask_image=mask,

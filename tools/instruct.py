@@ -110,7 +110,7 @@ class InstructEditor:
         size = native_size(image.size, self.resolution, max(8, self.factor))
         working = image.convert("RGB").resize(size.size, Image.Resampling.LANCZOS)
         counter = StepCounter(steps, progress, cancel, "the global edit")
-        counter.check()
+        counter.start()
 
         # diffusers 0.42's InstructPix2Pix loop does not read `_interrupt`, so cancelling raises out of it.
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
