@@ -8,8 +8,13 @@ thread, and textual-image (which queries the terminal) only when the app starts.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
+import os
+import shlex
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +23,15 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.command import Hit, Hits, Provider
 from textual.reactive import reactive
-from textual.widgets import Footer, Input, ListView
+from textual.widget import Widget
+from textual.widgets import Footer, ListView
 
 from tui_image import ClarifyScreen, ImagePane, Pointed, Pointing
-from tui_widgets import (IMAGE_MODES, ChatLog, HistoryList, Opened, Progress, ProgressStrip, Snapshot, StatusLine,
-                         TurnDone, VersionItem, VersionRow, profile_banner, stage_label, take_snapshot, thumbnail,
-                         tree_text)
+from tui_widgets import (IMAGE_MODES, ChatLog, HelpScreen, HistoryList, Opened, Progress, ProgressStrip, PromptArea,
+                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, models_label, profile_banner,
+                         stage_label, take_snapshot, thumbnail, tree_text)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -47,9 +54,65 @@ HELP = """\
 | `/save PATH` | write the current image (PNG keeps how it was made) |
 | `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
 | `/question` | show the pending question again |
-| `/help`, `/quit` | this help; leave (**ctrl+q**) |
+| `/drop` | take back the last message queued while an edit runs |
+| `/help`, `/quit` | this help (**F1**); leave (**ctrl+q**) |
 
-**Esc** cancels a running edit; nothing is half-applied."""
+**Enter** sends; **ctrl+j** starts a new line. Typed while an edit runs, a message is queued and sent when
+the edit ends. **Up**/**Down** bring back earlier inputs. **Esc** cancels a running edit; nothing is
+half-applied. **ctrl+p**: every command by name (undo, revert, save, theme, ...).
+
+**Point** at the image: a click marks a point, a drag a box, ctrl/shift/alt- or right-click a "not this" point
+(more clicks refine); the region found is tinted. Then say *make this red*, *remove it*, or *this one* to
+answer a question; **Esc** clears the pointing. In a question, click a box, or **ctrl+o** for the full-size picture."""
+INPUT_HISTORY = "input_history.json"
+"""Earlier inputs (Up/Down), kept in the session folder beside its record."""
+
+
+def help_text() -> str:
+    """The F1 screen: the keys, the slash commands and what you can say (the grammar's and command layer's forms)."""
+    from agent.graph import commands, grammar
+
+    return "\n\n".join([f"# chatedit\n\n{HELP}", "## Moves and answers (no model needed)", _rst(commands.__doc__),
+                        "## Instructions the offline grammar reads", _rst(grammar.__doc__)])
+
+
+def _rst(doc: str | None) -> str:
+    """A module docstring (reST-ish) as Markdown: ``x`` and :func:`x` as code, ``::`` blocks fenced."""
+    import re
+
+    out, block = [], False
+    for line in (doc or "").splitlines():
+        if block and line.strip() and not line.startswith(" "):
+            out.append("```")
+            block = False
+        line = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", line).replace("``", "`")
+        if line.rstrip().endswith("::") and not block:
+            out += [line.rstrip()[:-1], "", "```"]
+            block = True
+            continue
+        out.append(line)
+    return "\n".join(out + (["```"] if block else []))
+
+
+def read_input_history(session_dir: Path) -> list[str]:
+    """The session's earlier inputs, oldest first ([] when there are none or the file is unreadable)."""
+    try:
+        items = json.loads((session_dir / INPUT_HISTORY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [t for t in items if isinstance(t, str)] if isinstance(items, list) else []
+
+
+def write_input_history(session_dir: Path, items: list[str], keep: int = 200) -> None:
+    """Keep the last ``keep`` inputs in the session folder (written atomically)."""
+    from tools.atomic import atomic_write
+
+    atomic_write(session_dir / INPUT_HISTORY, json.dumps(items[-keep:], ensure_ascii=False).encode(),
+                 durable=False)
+
+
+IMMEDIATE = ("help", "drop", "history", "question", "before", "mask", "quit", "exit", "sessions")
+"""Slash commands that run at once even while an edit runs (the others are queued after it)."""
 
 
 def _error_text(error: BaseException) -> str:
@@ -62,6 +125,44 @@ def _error_text(error: BaseException) -> str:
 
 
 # ---------------------------------------------------------------- the app
+
+class ChatEditCommands(Provider):
+    """The app's commands in the command palette (ctrl+p): undo, redo, revert to a version, save, ..."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        assert isinstance(app, ChatEditApp)
+        snap = app.snapshot
+        save = f"/save {snap.session_dir.name}-v{snap.current}.png" if snap is not None else "/save "
+        found = [("undo", "step back one version (ctrl+z)", app.action_undo),
+                 ("redo", "step forward one version (ctrl+y)", app.action_redo),
+                 ("save the current image", "put /save PATH in the input to finish", lambda: app.action_prefill(save)),
+                 ("before/after", "toggle the previous version (f2)", app.action_toggle_before),
+                 ("mask", "toggle the last edit's mask (f3)", app.action_toggle_mask),
+                 ("history", "the version tree in the chat (/history)", app.action_history),
+                 ("sessions", "the saved sessions and how to resume them", app.action_sessions),
+                 ("question", "show the pending question again", app.action_question),
+                 ("drop the last queued message", "/drop", app.action_drop),
+                 ("help", "keys and what you can say (F1)", app.action_help),
+                 ("theme", "change the colour theme", app.action_change_theme)]
+        for row in snap.versions if snap is not None else ():
+            found.append((f"revert to v{row.number}", row.instruction or "the original",
+                          lambda n=row.number: app.action_revert(n)))
+        return found
+
+    async def discover(self) -> Hits:
+        from textual.command import DiscoveryHit
+
+        for name, help_, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_)
+
 
 class ChatEditApp(App[None]):
     """Chat on the left, the image and its history on the right; the Editor runs on a worker thread.
@@ -83,12 +184,14 @@ class ChatEditApp(App[None]):
     BINDINGS = [
         Binding("ctrl+z", "undo", "Undo"),
         Binding("ctrl+y", "redo", "Redo"),
-        Binding("f2,ctrl+b", "toggle_before", "Before/after"),
+        Binding("f2,ctrl+b", "toggle_before", "Before"),
         Binding("f3,ctrl+t", "toggle_mask", "Mask"),
-        Binding("escape", "cancel", "Cancel edit"),
+        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
     ESCAPE_TO_MINIMIZE = False
+    COMMANDS = App.COMMANDS | {ChatEditCommands}
 
     busy = reactive(False)
 
@@ -105,18 +208,25 @@ class ChatEditApp(App[None]):
         self.loaded: set[str] = set()
         self.cancel_asked = False
         self.close_error: str | None = None
+        self.queued: list[tuple[str, Widget]] = []
+        """Messages typed while an edit ran (text, their pending line in the chat), sent in order after it."""
+        self.model_total = 0
+        self.session_dir: Path | None = None
+        self.idle = threading.Event()
+        """Set while no turn runs on the worker thread (quitting waits for it)."""
+        self.idle.set()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="chat-side"):
                 yield ChatLog()
-                yield Input(placeholder="Say what to change (/help for commands)", id="prompt")
+                yield PromptArea(placeholder="Say what to change (F1: help)", id="prompt")
             with Vertical(id="image-side"):
                 yield ImagePane(self.image_mode)
                 yield HistoryList()
         yield ProgressStrip()
         yield StatusLine()
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def chat(self) -> ChatLog:
@@ -126,8 +236,12 @@ class ChatEditApp(App[None]):
     def image_pane(self) -> ImagePane:
         return self.query_one(ImagePane)
 
+    @property
+    def prompt(self) -> PromptArea:
+        return self.query_one("#prompt", PromptArea)
+
     def on_mount(self) -> None:
-        self.query_one("#prompt", Input).focus()
+        self.prompt.focus()
         self.chat.say(f"Opening **{Path(self.source).name}**…", "system")
         self.query_one(ProgressStrip).start("opening the session")
         self.busy = True
@@ -145,10 +259,14 @@ class ChatEditApp(App[None]):
             editor.on_progress = self._progress
             snapshot = take_snapshot(editor)
             banner = profile_banner(editor.profile, self.open_kwargs["planner"])
+            conversation = list(editor.conversation)
+            given = self.open_kwargs["planner"] is not None
+            models = len({spec.model_id for role, spec in editor.profile.specs().items()
+                          if not (given and role == "planner")})
         except Exception as error:  # noqa: BLE001 - the worker boundary: every failure becomes a notification
             self.post_message(TurnDone(None, None, error=_error_text(error)))
             return
-        self.post_message(Opened(editor, snapshot, banner))
+        self.post_message(Opened(editor, snapshot, banner, conversation, models))
 
     @work(thread=True, exclusive=True, group="editor", exit_on_error=False)
     def run_editor(self, call: Callable[[Any], Any]) -> None:
@@ -157,15 +275,18 @@ class ChatEditApp(App[None]):
 
         reply, error, cancelled = None, None, False
         try:
-            reply = call(self.editor)
-        except Cancelled:
-            cancelled = True
-        except Exception as exc:  # noqa: BLE001 - the worker boundary
-            error = _error_text(exc)
-        try:
-            snapshot = take_snapshot(self.editor)
-        except Exception as exc:  # noqa: BLE001
-            snapshot, error = None, error or _error_text(exc)
+            try:
+                reply = call(self.editor)
+            except Cancelled:
+                cancelled = True
+            except Exception as exc:  # noqa: BLE001 - the worker boundary
+                error = _error_text(exc)
+            try:
+                snapshot = take_snapshot(self.editor)
+            except Exception as exc:  # noqa: BLE001
+                snapshot, error = None, error or _error_text(exc)
+        finally:
+            self.idle.set()
         note = reply if isinstance(reply, str) else ""
         self.post_message(TurnDone(None if note else reply, snapshot, error, cancelled, note))
 
@@ -195,22 +316,26 @@ class ChatEditApp(App[None]):
             self.notify("An edit is running; Esc cancels it.", severity="warning")
         else:
             self.busy, self.cancel_asked = True, False
+            self.idle.clear()
             self.query_one(ProgressStrip).start(stage)
             self.query_one(StatusLine).models = "working"
             self.run_editor(call)
 
     def watch_busy(self, busy: bool) -> None:
-        self.query_one("#prompt", Input).placeholder = (
-            "working… (Esc cancels)" if busy else
+        self.prompt.placeholder = (
+            "working… (Esc cancels; what you type now is sent after)" if busy else
             "Answer: a number, or words like 'the left one'" if self.snapshot and self.snapshot.question else
-            "Say what to change (/help for commands)")
+            "Say what to change (F1: help)")
 
     @on(Opened)
     async def _opened(self, message: Opened) -> None:
-        self.editor = message.editor
+        self.editor, self.model_total = message.editor, message.models
+        self.session_dir = message.snapshot.session_dir
         if message.banner is not None:      # the profile first: on tiny, why pictures are noise and who plans
             self.chat.say(message.banner.text, "system")
             self.query_one(StatusLine).profile_note = message.banner.status
+        self.chat.earlier(message.conversation)
+        self.prompt.recall[:0] = read_input_history(self.session_dir)
         await self._apply(message.snapshot)
         self._finish(ok=True)
         snap = message.snapshot
@@ -220,8 +345,10 @@ class ChatEditApp(App[None]):
                       "system")
         if getattr(self.editor, "opening_note", None):
             self.chat.say(self.editor.opening_note, "system")
+        self._forced_mode_notice()
         if snap.question is not None:
-            self._ask(snap.question)
+            self._ask(snap.question, modal=not self.queued)
+        self._send_queued()
 
     @on(Progress)
     def _progressed(self, message: Progress) -> None:
@@ -254,15 +381,9 @@ class ChatEditApp(App[None]):
             await self._apply(message.snapshot)
         self._finish(ok=not errors)
         if reply is not None and reply.question is not None:
-            self._ask(reply.question)
+            self._ask(reply.question, modal=not self.queued)   # a queued message is the next thing said
+        self._send_queued()
         self._preview_pointing()
-
-    @on(Pointed)
-    def _preview_pointing(self) -> None:
-        """Preview what is pointed (SAM from the clicks and box) unless it is shown already or the editor is busy
-        (then it follows when the edit ends)."""
-        if self.editor is not None and not self.busy and (pointing := self.image_pane.preview_due()):
-            self._start("finding what you pointed at", lambda editor: self._pointed_mask(editor, pointing))
 
     def _finish(self, ok: bool) -> None:
         self.busy = False
@@ -271,7 +392,33 @@ class ChatEditApp(App[None]):
         if self.editor is None:
             status.models = "session failed to open" if not ok else "starting"
         else:
-            status.models = f"{len(self.loaded)} loaded" if self.loaded else "load on first edit"
+            status.models = models_label(len(self.loaded), self.model_total)
+
+    @on(Pointed)
+    def _preview_pointing(self) -> None:
+        """Preview what is pointed (SAM from the clicks and box) unless it is shown already or the editor is busy
+        (then it follows when the edit ends)."""
+        if self.editor is not None and not self.busy and (pointing := self.image_pane.preview_due()):
+            self._start("finding what you pointed at", lambda editor: self._pointed_mask(editor, pointing))
+
+    def _send_queued(self) -> None:
+        """Send queued messages in order while the app is free (the rest follow as each turn ends)."""
+        while self.queued and self.editor is not None and not self.busy:
+            text, line = self.queued.pop(0)
+            line.remove()
+            self._submit(text)
+
+    def _queue(self, text: str) -> None:
+        self.queued.append((text, self.chat.say(text, "pending")))
+
+    def action_drop(self) -> None:
+        """Take back the last queued message."""
+        if not self.queued:
+            self.notify("Nothing is queued.")
+            return
+        text, line = self.queued.pop()
+        line.remove()
+        self.notify(f"Dropped: {text}", markup=False)
 
     async def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -280,12 +427,13 @@ class ChatEditApp(App[None]):
         self.query_one(StatusLine).show(snap)
         self.watch_busy(self.busy)
 
-    def _ask(self, question: Any) -> None:
+    def _ask(self, question: Any, modal: bool = True) -> None:
         labels = {c.label for c in question.candidates}
         lines = (f"{len(question.candidates)} candidates, numbered on the image." if len(labels) == 1 else
                  " · ".join(f"**{c.number}** {c.label}" for c in question.candidates))
         self.chat.say(f"{question.text}\n\n{lines}", "agent")
-        self.push_screen(ClarifyScreen(question, self.image_mode), callback=self._answered)
+        if modal:
+            self.push_screen(ClarifyScreen(question, self.image_mode), callback=self._answered)
 
     def _answered(self, answer: object) -> None:
         if answer is None:
@@ -299,17 +447,28 @@ class ChatEditApp(App[None]):
         self.chat.say(str(answer), "user")
         self._start("resolving your answer", lambda editor: editor.answer(answer))
 
-    @on(Input.Submitted, "#prompt")
-    def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        event.input.clear()
+    @on(PromptArea.Submitted, "#prompt")
+    def _submitted(self, event: PromptArea.Submitted) -> None:
+        text = event.text.strip()
         if not text:
             return
+        event.area.remember(text)
+        if self.session_dir is not None and not (self.snapshot and self.snapshot.read_only):
+            try:
+                write_input_history(self.session_dir, event.area.recall)
+            except OSError as exc:
+                logger.warning("could not keep the input history: %s", exc)
+        if text.startswith("/") and text[1:].split(" ")[0].lower() in IMMEDIATE:
+            self.run_command(text)
+        elif self.editor is None or self.busy or self.queued:
+            self._queue(text)
+        else:
+            self._submit(text)
+
+    def _submit(self, text: str) -> None:
+        """Send what was typed: a slash command, an answer to the pending question, or an instruction."""
         if text.startswith("/"):
             self.run_command(text)
-            return
-        if self.editor is None or self.busy:
-            self._start("", lambda editor: None)  # only explains why not
             return
         pointing = self.image_pane.take_pointing()       # what is pointed goes with this message, then clears
         pointed = pointing.kwargs()
@@ -326,7 +485,7 @@ class ChatEditApp(App[None]):
         """Run a slash command (``/undo``, ``/redo``, ``/revert N``, ``/save PATH``, ``/help``, ``/quit``...)."""
         name, _, arg = text[1:].partition(" ")
         name, arg = name.lower(), arg.strip()
-        self.chat.say(f"`{text}`", "user")
+        self.chat.say(text, "user")
         if name in ("undo", "redo", "revert"):
             if (name == "revert" and not arg.isdigit()) or (arg and not arg.isdigit()):
                 self.notify(f"/{name} takes a number" + (", e.g. /revert 2" if name == "revert" else " (or none)"),
@@ -341,32 +500,72 @@ class ChatEditApp(App[None]):
             else:
                 self._start("saving", lambda editor: _save(editor, Path(arg).expanduser()))
         elif name == "help":
-            self.chat.say(HELP, "system")
+            self.action_help()
+        elif name == "drop":
+            self.action_drop()
         elif name == "history":
-            if self.snapshot is not None:
-                self.chat.say("```\n" + tree_text(self.snapshot.versions, self.snapshot.current) + "\n```", "system")
+            self.action_history()
         elif name in ("quit", "exit"):
-            self.exit()
+            self.call_later(self.run_action, "quit")
         elif name == "before":
             self.action_toggle_before()
         elif name == "mask":
             self.action_toggle_mask()
         elif name == "question":
-            if self.snapshot is not None and self.snapshot.question is not None:
-                self._ask(self.snapshot.question)
-            else:
-                self.notify("No question is pending.")
+            self.action_question()
+        elif name == "sessions":
+            self.action_sessions()
         else:
             self.notify(f"Unknown command /{name}; /help lists them.", severity="warning", markup=False)
 
+    def _move(self, stage: str, call: Callable[[Any], Any]) -> None:
+        """Start a move in the version tree, saying first that it drops a pending question."""
+        if self.editor is not None and not self.busy and self.snapshot is not None \
+                and self.snapshot.question is not None:
+            self.chat.say(f"The question ({self.snapshot.question.text}) is dropped.", "system")
+        self._start(stage, call)
+
     def action_undo(self, n: int = 1) -> None:
-        self._start("undo", lambda editor: editor.undo(n))
+        self._move("undo", lambda editor: editor.undo(n))
 
     def action_redo(self, n: int = 1) -> None:
-        self._start("redo", lambda editor: editor.redo(n))
+        self._move("redo", lambda editor: editor.redo(n))
 
     def action_revert(self, number: int) -> None:
-        self._start(f"reverting to v{number}", lambda editor: editor.revert(number))
+        self._move(f"reverting to v{number}", lambda editor: editor.revert(number))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(help_text()))
+
+    def action_history(self) -> None:
+        if self.snapshot is not None:
+            self.chat.say("```\n" + tree_text(self.snapshot.versions, self.snapshot.current) + "\n```", "system")
+
+    def action_question(self) -> None:
+        if self.snapshot is not None and self.snapshot.question is not None:
+            self._ask(self.snapshot.question)
+        else:
+            self.notify("No question is pending.")
+
+    def action_sessions(self) -> None:
+        """List the saved sessions in the chat, newest first, with the command that resumes each."""
+        from agent.session.sessions import list_sessions, sessions_root
+
+        found = {s.path.resolve(): s for root in {sessions_root(), *([self.session_dir.parent] if self.session_dir
+                                                                     else [])} for s in list_sessions(root)}
+        rows = [f"- `{s.path}`: {s.versions if s.versions is not None else '?'} versions, {s.last_change}"
+                + (", waits for an answer" if s.awaiting_answer else "")
+                + (" (this one)" if self.session_dir and s.path.resolve() == self.session_dir.resolve() else "")
+                for s in sorted(found.values(), key=lambda s: -s.modified)[:10]]
+        self.chat.say("Saved sessions (`chatedit --resume DIR` reopens one):\n\n" + "\n".join(rows)
+                      if rows else "No saved sessions yet.", "system")
+
+    def action_prefill(self, text: str) -> None:
+        """Put ``text`` in the input to finish and send (the palette's save)."""
+        self.prompt.load_text(text)
+        self.prompt.move_cursor(self.prompt.document.end)
+        self.prompt.focus()
 
     def action_toggle_before(self) -> None:
         pane = self.image_pane
@@ -383,6 +582,34 @@ class ChatEditApp(App[None]):
             return
         pane.showing_before, pane.preview = False, None
         pane.showing_mask = not pane.showing_mask
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Save an SVG screenshot into the session folder's ``screenshots`` (the current folder before it opens)."""
+        folder = Path(path) if path else (self.session_dir / "screenshots" if self.session_dir else Path.cwd())
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            written = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"The screenshot could not be saved: {exc}", severity="error", markup=False)
+            return None
+        self.notify(f"Screenshot saved to {written}", markup=False)
+        return written
+
+    def _forced_mode_notice(self) -> None:
+        """Say when ``--image-mode sixel``/``tgp`` was forced where the terminal did not say it can draw it
+        (tmux, say): then the image pane may stay blank."""
+        if self.image_mode not in ("sixel", "tgp"):
+            return
+        import os
+
+        import textual_image.renderable as tir
+
+        forced = tir.SixelImage if self.image_mode == "sixel" else tir.TGPImage
+        if tir.Image is not forced or os.environ.get("TMUX"):
+            where = "tmux" if os.environ.get("TMUX") else "This terminal"
+            self.chat.say(f"{where} did not say it can draw `--image-mode {self.image_mode}` images, so the image "
+                          "pane may stay blank: restart with `--image-mode halfcell` (or `auto`).", "error")
 
     def action_cancel(self) -> None:
         if self.busy and self.editor is not None:
@@ -418,10 +645,21 @@ class ChatEditApp(App[None]):
         if isinstance(event.widget, HistoryList) and self.snapshot is not None and self.image_pane.preview:
             self.image_pane.show(self.snapshot)
 
+    async def action_quit(self) -> None:
+        """Leave at once; wait only for a running edit to stop and the last version's image to be written."""
+        if self.editor is not None and not self.idle.is_set():
+            self.editor.cancel()
+            self.query_one(ProgressStrip).set_progress("stopping the edit before quitting", 0, 0)
+            await asyncio.to_thread(self.idle.wait, 60)
+        if self.editor is not None and getattr(getattr(self.editor, "store", None), "writing", False):
+            self.query_one(ProgressStrip).start("writing the last version's image before quitting")
+            await asyncio.to_thread(self.editor.flush)
+        self.exit()
+
     def on_unmount(self) -> None:
         if self.editor is not None:
             self.editor.cancel()
-            if not self.busy:
+            if self.idle.is_set():
                 try:
                     self.editor.close()             # waits for the last version's PNG to land
                 except Exception as exc:  # noqa: BLE001 - said after the screen is restored, not as a traceback
@@ -523,8 +761,13 @@ def main(argv: list[str] | None = None) -> int:
     app.run()
     if app.close_error:
         print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)
-        return 1
-    return 0
+    elif app.session_dir is not None:
+        print(f"Session saved in {app.session_dir}\nResume it: chatedit --resume {shlex.quote(str(app.session_dir))}")
+    # Everything is on disk (the session is closed): skip the interpreter's seconds-long teardown of the models.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(1 if app.close_error else 0)
 
 
 if __name__ == "__main__":

@@ -327,7 +327,7 @@ class HistoryList(ListView):
     """
 
     DEFAULT_CSS = """
-    HistoryList { height: 12; border: round $panel; }
+    HistoryList { height: 30%; min-height: 5; max-height: 14; border: round $panel; }
     HistoryList:focus { border: round $primary; }
     HistoryList .redo { color: $text-muted; }
     HistoryList .other { color: $text-disabled; }
@@ -343,6 +343,7 @@ class HistoryList(ListView):
     def _on_list_item__child_clicked(self, event: ListItem._ChildClicked) -> None:
         """One click highlights (previews) the version; a double click selects it (reverts)."""
         event.stop()
+        event.prevent_default()                 # not ListView's own handler, which selects on every click
         self.focus()
         self.index = self._nodes.index(event.item)
         if getattr(event.item, "clicks", 1) >= 2:
@@ -380,13 +381,15 @@ class ProgressStrip(Horizontal):
         self.remove_class("-busy")
 
 
-class PromptArea(TextArea):
+class PromptArea(TextArea, inherit_bindings=False):
     """Where the person types: Enter sends, ctrl+j (or shift+enter) starts a new line for a long instruction;
     Up on the first line and Down on the last walk through earlier inputs (:attr:`recall`)."""
 
     DEFAULT_CSS = """
     PromptArea { height: auto; min-height: 3; max-height: 8; }
     """
+    BINDINGS = [b for b in TextArea.BINDINGS if not str(getattr(b, "key", "")).startswith(("ctrl+z", "ctrl+y"))]
+    """The text area's own bindings, less its undo/redo: ctrl+z and ctrl+y step through the versions."""
 
     class Submitted(Message):
         """Enter was pressed: ``text`` is what the area held (it is cleared)."""

@@ -76,7 +76,8 @@ def history_rows(app: tui.ChatEditApp) -> list[str]:
 
 
 def chat_texts(app: tui.ChatEditApp, role: str | None = None) -> list[str]:
-    return [m.source for m in app.query(tui_widgets.ChatMessage) if role is None or m.role == role]
+    """The chat's messages in order (``role``: only those), as they were given to the chat."""
+    return [m.source_text for m in app.query(".message") if role is None or m.role == role]
 
 
 def errors(app: tui.ChatEditApp) -> list[str]:
@@ -222,6 +223,10 @@ def test_resume_reopens_a_session_with_its_pending_question_and_sessions_lists_i
     async def resumed(app, pilot):
         assert isinstance(app.screen, tui.ClarifyScreen)
         assert app.snapshot.question is not None
+        said = chat_texts(app)
+        earlier = next(i for i, t in enumerate(said) if t.startswith("Earlier in this session"))
+        assert "make the cup blue" in said[earlier:] and chat_texts(app, "user") == ["make the cup blue"]
+        assert said[-1].startswith(app.snapshot.question.text), "the pending question is said last"
 
     drive(root / "cups", resumed, fake=planner())
 
@@ -370,3 +375,157 @@ def test_the_banner_names_a_real_profile_and_why():
     assert lite.text == "profile lite: no CUDA, all models cached." and lite.status == ""
     tiny = tui_widgets.profile_banner(TINY)
     assert tiny.text.startswith("profile tiny (random weights, pictures are noise).") and "grammar" in tiny.status
+
+
+def pending(app: tui.ChatEditApp) -> list[str]:
+    return [m.source_text for m in app.query(".pending")]
+
+
+def test_input_typed_during_an_edit_is_queued_shown_droppable_and_sent_after_in_order(tmp_path):
+    gate = threading.Event()
+
+    def replies():
+        gate.wait(timeout=120)  # the planner "thinks" until the test has queued its messages
+        yield AIMessage(content=plan({"action": "remove", "referent": {"box": CUP_BOX}}))
+        yield AIMessage(content=recolor_box())
+
+    async def script(app, pilot):
+        await type_line(pilot, "remove the cup")
+        await pilot.pause(0.2)
+        assert app.busy
+        await type_line(pilot, "make the cup red")
+        await type_line(pilot, "make the cup green")
+        await pilot.pause()
+        assert pending(app) == ["make the cup red", "make the cup green"]
+        await type_line(pilot, "/drop")                          # takes back the last one, even while busy
+        await pilot.pause()
+        assert pending(app) == ["make the cup red"] and app.prompt.text == ""
+        gate.set()
+        await settle(app, pilot)
+        assert not errors(app) and pending(app) == []
+        assert chat_texts(app, "user") == ["remove the cup", "/drop", "make the cup red"]      # as each was said
+        assert app.snapshot.current == 2
+        assert [v.instruction for v in app.editor.history[1:]] == ["remove the cup", "make the cup red"]
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+
+
+def test_user_messages_are_plain_text_and_up_recalls_earlier_inputs_kept_per_session(tmp_path):
+    odd = "# make __the__ cup <red> [x](y) [b]bold[/b]"
+
+    async def first(app, pilot):
+        await type_line(pilot, odd)
+        await settle(app, pilot)
+        shown = app.query(".message.user").last()
+        assert isinstance(shown, tui_widgets.UserMessage) and str(shown.render()) == odd
+        await type_line(pilot, "/history")
+        await pilot.pause()
+        await pilot.press("up")
+        assert app.prompt.text == "/history"
+        await pilot.press("up")
+        assert app.prompt.text == odd
+        await pilot.press("down", "down")
+        assert app.prompt.text == ""
+
+    drive(sample_path("coffee"), first, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+    assert json.loads((tmp_path / "s" / tui.INPUT_HISTORY).read_text()) == [odd, "/history"]
+
+    async def again(app, pilot):
+        await pilot.press("up", "up")
+        assert app.prompt.text == odd
+
+    drive(tmp_path / "s", again, fake=planner())
+
+
+def test_one_click_on_a_version_previews_it_and_a_double_click_reverts(tmp_path):
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        assert app.snapshot.current == 0
+        item = list(app.query(tui.VersionItem))[1]
+        await pilot.click(item)
+        await settle(app, pilot)
+        assert app.image_pane.preview is not None and app.image_pane.preview[0] == 1
+        assert app.snapshot.current == 0 and app.editor.current_version == 0, "one click only previews"
+        await pilot.double_click(item)
+        await settle(app, pilot)
+        assert app.snapshot.current == 1 and app.image_pane.preview is None
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+
+
+def test_the_palette_runs_the_apps_commands_and_f1_lists_keys_and_what_you_can_say(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))                 # no ~/Downloads there
+
+    async def palette(pilot, query: str) -> None:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*query)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        await palette(pilot, "undo")
+        await settle(app, pilot)
+        assert app.snapshot.current == 0
+        await palette(pilot, "revert to v1")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1
+        await palette(pilot, "sessions")
+        await settle(app, pilot)
+        assert "Saved sessions" in chat_texts(app, "system")[-1]
+
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, tui_widgets.HelpScreen)
+        text = app.screen.text
+        for form in ("ctrl+z", "Enter", "undo the last two", "replace|swap|switch", "/drop"):
+            assert form in text, form
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, tui_widgets.HelpScreen)
+
+        written = app.deliver_screenshot()
+        assert written is not None and Path(written).parent == app.session_dir / "screenshots"
+        assert Path(written).read_text().startswith("<svg")
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))
+
+
+def test_ctrl_z_with_a_question_pending_says_the_question_is_dropped_then_undoes(tmp_path):
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        await type_line(pilot, "make the cup blue")
+        await settle(app, pilot)
+        assert isinstance(app.screen, tui.ClarifyScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        question = app.snapshot.question.text
+        await pilot.press("ctrl+z")
+        await settle(app, pilot)
+        said = chat_texts(app)
+        dropped = next(i for i, t in enumerate(said) if "is dropped" in t)
+        assert question in said[dropped] and dropped < len(said) - 1, said[dropped:]
+        assert app.snapshot.current == 0 and app.snapshot.question is None
+
+    fake = planner(recolor_box(), plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"}))
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=fake)
+
+
+def test_quitting_prints_the_session_folder_and_the_command_to_resume_it(tmp_path):
+    out = subprocess.run([sys.executable, "-c", "import tui, sys\n"
+                          "class Quick(tui.ChatEditApp):\n"
+                          "    def on_mount(self):\n"
+                          "        self.session_dir = __import__('pathlib').Path(sys.argv[1])\n"
+                          "        self.exit()\n"
+                          "tui.ChatEditApp = Quick\n"
+                          "tui.main(['coffee', '--profile', 'tiny'])", str(tmp_path / "my session")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    assert f"Session saved in {tmp_path / 'my session'}" in out.stdout
+    assert f"chatedit --resume '{tmp_path / 'my session'}'" in out.stdout

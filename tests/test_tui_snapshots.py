@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
-
 import tui
 from test_tui import plan, planner, recolor_box, settle, type_line
 from tools.samples import sample_path
@@ -37,7 +35,7 @@ def app_for(home: Path, *replies: str) -> tui.ChatEditApp:
 async def opened(pilot) -> None:
     app = pilot.app
     await settle(app, pilot)
-    app.query_one("#prompt", Input).cursor_blink = False
+    app.query_one("#prompt", tui.PromptArea).cursor_blink = False
 
 
 def test_main_screen_after_an_edit(snap_compare, home):
