@@ -173,7 +173,8 @@ def test_a_drag_sets_a_box_that_goes_with_the_next_instruction_then_clears():
     run_app(script)
 
 
-def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size():
+@pytest.mark.parametrize("mode", ["sixel", "tgp"])
+def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size(mode):
     async def script(app, pilot, rec):
         from textual_image._terminal import get_cell_size
 
@@ -187,7 +188,7 @@ def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size():
         assert x == int((int(5.35 * cw) + 0.5) * w / (r.width * cw))
         assert y == int((int(2.6 * ch) + 0.5) * h / (r.height * ch))
 
-    run_app(script, image_mode="sixel")
+    run_app(script, image_mode=mode)
 
 
 def drive_real(script, tmp_path, fake=None, toolkit=None, size=(120, 40)):
@@ -308,3 +309,23 @@ def test_a_click_outside_every_box_in_the_clarification_answers_this_one_with_th
         assert any("no candidate" in n.message for n in app._notifications)
 
     three_cups(tmp_path, script)
+
+
+def test_a_click_while_a_preview_runs_is_previewed_when_it_ends():
+    async def script(app, pilot, rec):
+        import threading
+
+        gate, fast = threading.Event(), app.editor.pointed_mask
+        app.editor.pointed_mask = lambda **kw: (gate.wait(30), fast(**kw))[1]
+        pic = picture(app)
+        await pilot.click(pic, offset=(5, 5))
+        assert app.busy, "the first click's preview runs as an editor call"
+        await pilot.click(pic, offset=(9, 7))                         # refined while it runs
+        gate.set()
+        await settle(app, pilot)
+        await settle(app, pilot)
+        pointing = app.image_pane.pointing
+        assert len(pointing.points) == 2 and rec.calls[-1] == pointing.kwargs() and len(rec.calls) == 2
+        assert app.image_pane.mask_for == pointing and not app.busy
+
+    run_app(script)
