@@ -238,9 +238,9 @@ class Llava:
         processor = self.constraint().processor(json_schema) if json_schema else None
         with self._lock:
             model = self.loaded_model()
-            inputs = self.processor(text=prompt, images=list(images) or None, return_tensors="pt")
+            inputs = self.processor(text=prompt, images=self.image_input(images), return_tensors="pt")
             inputs = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
-                      for k, v in inputs.items()}
+                      if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
             prompt_len = inputs["input_ids"].shape[1]
             stops = self.stop_token_ids()
             output = model.generate(
@@ -253,6 +253,20 @@ class Llava:
         finished = bool(len(new_tokens)) and int(new_tokens[-1]) in stops
         return LlavaReply(text=text, new_tokens=int(len(new_tokens)), finished=finished,
                           constrained=processor is not None)
+
+    @property
+    def multi_image(self) -> bool:
+        """Whether the processor has OneVision's multi-image form (several images of one prompt, each
+        at its base resolution: 729 tokens, no anyres crops)."""
+        return type(self.processor).__name__ == "LlavaOnevisionProcessor"
+
+    def image_input(self, images: Sequence[Image.Image]) -> list | None:
+        """``images`` as the processor takes them: with two or more on OneVision, nested as one sample
+        (``[[before, after]]``), which it reads as one multi-image prompt at one crop each (a
+        before/after pair: 2 x 729 tokens instead of two anyres grids of up to 10 x 729)."""
+        if not images:
+            return None
+        return [list(images)] if len(images) > 1 and self.multi_image else list(images)
 
     def _pad_token_id(self, stops: list[int]) -> int:
         pad = self.tokenizer.pad_token_id

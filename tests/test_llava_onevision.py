@@ -1,0 +1,67 @@
+"""OneVision (the lite and full planners' family) on a small random build of lite's config: several images of one
+prompt go in its multi-image form, one crop each, instead of one anyres grid per image."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tools.device import Placement
+from tools.llava import Llava
+
+ROOT = Path(__file__).resolve().parent.parent
+LITE_CONFIG = ROOT / "benchmarks" / "configs" / "llava-onevision-qwen2-0.5b-ov-hf"
+SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+
+
+@pytest.fixture(scope="module")
+def onevision(tmp_path_factory) -> Llava:
+    """lite's planner architecture (SigLIP 384/14, Qwen2, anyres_max_9) at a few hidden units, random weights."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from random_weights import _build_llava_onevision
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    source, folder = tmp_path_factory.mktemp("config"), tmp_path_factory.mktemp("onevision")
+    for file in LITE_CONFIG.iterdir():
+        shutil.copy(file, source / file.name)
+    config = json.loads((source / "config.json").read_text())
+    config["vision_config"].update(SMALL)
+    config["text_config"].update(SMALL, num_key_value_heads=1)
+    (source / "config.json").write_text(json.dumps(config))
+    _build_llava_onevision(source, folder)
+    return Llava.from_pretrained(folder, placement=Placement("cpu", torch.float32))
+
+
+def _image_tokens(llava: Llava, images) -> int:
+    conversation = [{"role": "user", "content": [*({"type": "image"} for _ in images), {"type": "text", "text": "?"}]}]
+    inputs = llava.processor(text=llava.render(conversation), images=llava.image_input(images), return_tensors="pt")
+    return int((inputs["input_ids"] == llava.model.config.image_token_index).sum())
+
+
+def test_a_before_after_pair_is_one_multi_image_prompt_at_one_crop_each(onevision, coffee):
+    assert onevision.multi_image
+    after = coffee.transpose(0)
+    single = _image_tokens(onevision, [coffee])
+    pair = _image_tokens(onevision, [coffee, after])
+    assert single > 729 * 2                       # one photo alone: the anyres grid (base + crops)
+    assert pair <= 2 * (729 + 27)                 # the pair: 729 tokens (+ a newline row at most) each
+    assert onevision.image_input([coffee, after]) == [[coffee, after]]
+    assert onevision.image_input([coffee]) == [coffee] and onevision.image_input([]) is None
+
+
+def test_the_pair_generates_a_reply(onevision, coffee):
+    conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "image"},
+                                                 {"type": "text", "text": "did it change?"}]}]
+    reply = onevision.generate(conversation, [coffee, coffee.transpose(0)], max_new_tokens=3, min_new_tokens=3)
+    assert reply.new_tokens == 3
+
+
+def test_the_tiny_llava_keeps_its_flat_image_list(tiny_profile, coffee):
+    tiny = Llava.from_pretrained(tiny_profile.planner, placement=Placement("cpu", torch.float32))
+    assert not tiny.multi_image and tiny.image_input([coffee, coffee]) == [coffee, coffee]
