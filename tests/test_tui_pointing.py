@@ -80,10 +80,10 @@ class Recorder:
         return mask
 
 
-def run_app(script, *, image_mode: str = "halfcell", size=(120, 40)):
+def run_app(script, tmp_path, *, image_mode: str = "halfcell", size=(120, 40)):
     async def go():
         app = tui.ChatEditApp(sample_path("coffee"), profile="tiny", image_mode=image_mode,
-                              session_dir=None)
+                              session_dir=tmp_path / "s")
         async with app.run_test(size=size) as pilot:
             await settle(app, pilot)
             assert app.editor is not None
@@ -143,10 +143,10 @@ def test_a_click_in_half_cells_points_at_the_pixel_under_that_half_and_draws_it_
         await pilot.pause()
         assert not app.image_pane.pointing and not app.image_pane.query_one("#pointed").display
 
-    run_app(script)
+    run_app(script, tmp_path)
 
 
-def test_a_drag_sets_a_box_that_goes_with_the_next_instruction_then_clears():
+def test_a_drag_sets_a_box_that_goes_with_the_next_instruction_then_clears(tmp_path):
     async def script(app, pilot, rec):
         pic = picture(app)
         r = pic.content_region
@@ -170,11 +170,11 @@ def test_a_drag_sets_a_box_that_goes_with_the_next_instruction_then_clears():
         assert not app.image_pane.pointing, "the pointing went with the message and cleared"
         assert any(f"pointing at box {x0},{y0}" in t for t in chat_texts(app, "system"))
 
-    run_app(script)
+    run_app(script, tmp_path)
 
 
 @pytest.mark.parametrize("mode", ["sixel", "tgp"])
-def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size(mode):
+def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size(mode, tmp_path):
     async def script(app, pilot, rec):
         from textual_image._terminal import get_cell_size
 
@@ -188,7 +188,7 @@ def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size(mode):
         assert x == int((int(5.35 * cw) + 0.5) * w / (r.width * cw))
         assert y == int((int(2.6 * ch) + 0.5) * h / (r.height * ch))
 
-    run_app(script, image_mode=mode)
+    run_app(script, tmp_path, image_mode=mode)
 
 
 def drive_real(script, tmp_path, fake=None, toolkit=None, size=(120, 40)):
@@ -311,7 +311,7 @@ def test_a_click_outside_every_box_in_the_clarification_answers_this_one_with_th
     three_cups(tmp_path, script)
 
 
-def test_a_click_while_a_preview_runs_is_previewed_when_it_ends():
+def test_a_click_while_a_preview_runs_is_previewed_when_it_ends(tmp_path):
     async def script(app, pilot, rec):
         import threading
 
@@ -328,4 +328,4 @@ def test_a_click_while_a_preview_runs_is_previewed_when_it_ends():
         assert len(pointing.points) == 2 and rec.calls[-1] == pointing.kwargs() and len(rec.calls) == 2
         assert app.image_pane.mask_for == pointing and not app.busy
 
-    run_app(script)
+    run_app(script, tmp_path)
