@@ -495,8 +495,11 @@ class StatusLine(Static):
         self.profile, self.device, self.session = snapshot.profile, snapshot.device, _short(snapshot.session_dir)
 
     def render(self) -> Content:
-        return Content(f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models} · "
-                       f"session {self.session}")
+        full = (f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models} · "
+                f"session {self.session}")
+        if len(full) <= self.content_size.width or not self.content_size.width:
+            return Content(full)
+        return Content(f"{self.profile} · models: {self.models} · {self.session}")  # narrow: what matters most
 
 
 def image_widget_class(mode: str) -> type[Widget]:
