@@ -376,6 +376,8 @@ class ProgressStrip(Horizontal):
             bar.update(total=None)
             bar.update(total=total, progress=0)
         bar.update(total=total if total > 1 else None, progress=step)
+        for part in bar.query("#percentage, #eta"):              # only a counted stage has them
+            part.display = total > 1
 
     def stop(self) -> None:
         self.remove_class("-busy")
