@@ -155,7 +155,8 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
     if memory is not None:
         memory.admit("planner", spec.vram_gb)
     before = allocated()
-    llava = Llava.from_pretrained(spec, placement=placement, quantize_4bit=spec.quantize_4bit)
+    llava = Llava.from_pretrained(spec, placement=placement, quantize_4bit=spec.quantize_4bit,
+                                  image_mode=profile.planner_image)
     if memory is not None:
         cost = measured_gb(before)
         llava.manage(memory, spec.vram_gb if cost is None else cost)

@@ -38,10 +38,14 @@ def onevision(tmp_path_factory) -> Llava:
     return Llava.from_pretrained(folder, placement=Placement("cpu", torch.float32))
 
 
+def _ask(count: int) -> list[dict]:
+    return [{"role": "user", "content": [*({"type": "image"} for _ in range(count)), {"type": "text", "text": "?"}]}]
+
+
 def _image_tokens(llava: Llava, images) -> int:
-    conversation = [{"role": "user", "content": [*({"type": "image"} for _ in images), {"type": "text", "text": "?"}]}]
-    inputs = llava.processor(text=llava.render(conversation), images=llava.image_input(images), return_tensors="pt")
-    return int((inputs["input_ids"] == llava.model.config.image_token_index).sum())
+    ids = llava.encode(_ask(len(images)), images)["input_ids"]
+    config = llava.model.config
+    return int(((ids == config.image_token_index) | (ids == config.video_token_index)).sum())
 
 
 def test_a_before_after_pair_is_one_multi_image_prompt_at_one_crop_each(onevision, coffee):
@@ -65,3 +69,27 @@ def test_the_pair_generates_a_reply(onevision, coffee):
 def test_the_tiny_llava_keeps_its_flat_image_list(tiny_profile, coffee):
     tiny = Llava.from_pretrained(tiny_profile.planner, placement=Placement("cpu", torch.float32))
     assert not tiny.multi_image and tiny.image_input([coffee, coffee]) == [coffee, coffee]
+
+
+def test_in_frame_mode_one_photo_is_one_384_view_of_197_tokens(onevision, coffee):
+    framed = Llava(onevision.model, onevision.processor, image_mode="frame")
+    assert _image_tokens(framed, [coffee]) == 197 < _image_tokens(onevision, [coffee])
+    assert _image_tokens(framed, [coffee, coffee]) == _image_tokens(onevision, [coffee, coffee])   # a pair: as before
+    reply = framed.generate(_ask(1), [coffee], max_new_tokens=3, min_new_tokens=3)
+    assert reply.new_tokens == 3
+
+
+def test_lite_shows_its_planner_one_view_and_full_the_whole_grid(tiny_profile, coffee):
+    from dataclasses import replace
+
+    from agent.planner import load_planner
+    from tools.errors import InvalidInputError
+    from tools.profiles import FULL, LITE
+
+    assert (LITE.planner_image, FULL.planner_image, tiny_profile.planner_image) == ("frame", "anyres", "anyres")
+    planner = load_planner(replace(tiny_profile, planner_image="frame"), Placement("cpu", torch.float32))
+    assert planner.llava.image_mode == "frame"
+    assert planner.llava.encode(_ask(1), [coffee])["input_ids"].shape == \
+        Llava(planner.llava.model, planner.llava.processor).encode(_ask(1), [coffee])["input_ids"].shape  # not OneVision
+    with pytest.raises(InvalidInputError, match="image_mode must be one of anyres, frame"):
+        Llava(None, None, image_mode="tiles")

@@ -30,6 +30,10 @@ Conversation = list[dict[str, Any]]
 ``{"type": "text", "text": ...}`` or ``{"type": "image"}`` (the next image of the call's ``images``)."""
 
 
+IMAGE_MODES = ("anyres", "frame")
+"""How the planner is shown one image (see :class:`Llava`)."""
+
+
 def quantization_config(compute_dtype: torch.dtype) -> Any:
     """The bitsandbytes 4-bit (NF4) config the planner loads with on CUDA."""
     from transformers import BitsAndBytesConfig
@@ -69,10 +73,16 @@ class Llava:
         processor: its ``AutoProcessor`` (tokenizer, image processor, chat template).
         name: the model id, for logs and reply metadata.
         reload: loads the model again after :meth:`release` (None: it cannot be released).
+        image_mode: how one image is shown (:data:`IMAGE_MODES`): ``anyres``, the model's own grid
+            (up to 10 views of 729 tokens), or ``frame``: on OneVision one 384² view as a one-frame
+            video (197 tokens, about 4x less prefill), elsewhere as ``anyres``.
     """
 
     def __init__(self, model: Any, processor: Any, *, name: str = "llava",
-                 reload: Callable[[], Any] | None = None) -> None:
+                 reload: Callable[[], Any] | None = None, image_mode: str = "anyres") -> None:
+        if image_mode not in IMAGE_MODES:
+            raise InvalidInputError(f"image_mode must be one of {', '.join(IMAGE_MODES)}, got {image_mode!r}")
+        self.image_mode = image_mode
         self.model: Any = model
         """The loaded model; None while released."""
         self.processor = processor
@@ -85,7 +95,7 @@ class Llava:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | ModelSpec, *, placement: Placement | None = None,
-                        quantize_4bit: bool = False) -> Llava:
+                        quantize_4bit: bool = False, image_mode: str = "anyres") -> Llava:
         """Load a checkpoint folder (or a :class:`ModelSpec`) with safetensors weights only.
 
         Args:
@@ -93,6 +103,7 @@ class Llava:
             placement: device and dtype (None: the best available).
             quantize_4bit: load the language model in 4-bit NF4 through bitsandbytes. CUDA only:
                 elsewhere it is skipped with a log message and the model loads at ``placement.dtype``.
+            image_mode: how one image is shown (see the class).
 
         Raises:
             ModelUnavailableError: the folder is missing or not a loadable LLaVA checkpoint.
@@ -128,7 +139,7 @@ class Llava:
         with load_errors("planner model", path, hint="point at a LLaVA-family folder written by save_pretrained"):
             processor = AutoProcessor.from_pretrained(path)
             model = load_model()
-        return cls(model, processor, name=name, reload=load_model)
+        return cls(model, processor, name=name, reload=load_model, image_mode=image_mode)
 
     # -- memory -------------------------------------------------------------------------------
 
@@ -234,13 +245,11 @@ class Llava:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if min_new_tokens < 0:
             raise InvalidInputError(f"min_new_tokens must be >= 0, got {min_new_tokens}")
-        prompt = self.render(conversation)
         processor = self.constraint().processor(json_schema) if json_schema else None
         with self._lock:
             model = self.loaded_model()
-            inputs = self.processor(text=prompt, images=self.image_input(images), return_tensors="pt")
             inputs = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
-                      if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+                      if isinstance(v, torch.Tensor) else v for k, v in self.encode(conversation, images).items()}
             prompt_len = inputs["input_ids"].shape[1]
             stops = self.stop_token_ids()
             output = model.generate(
@@ -253,6 +262,14 @@ class Llava:
         finished = bool(len(new_tokens)) and int(new_tokens[-1]) in stops
         return LlavaReply(text=text, new_tokens=int(len(new_tokens)), finished=finished,
                           constrained=processor is not None)
+
+    def encode(self, conversation: Conversation, images: Sequence[Image.Image] = ()) -> Any:
+        """The processor's tensors for ``conversation`` and its images (on the CPU, as the processor makes them)."""
+        if len(images) == 1 and self.image_mode == "frame" and self.multi_image:
+            as_video = [{**turn, "content": [{"type": "video"} if block.get("type") == "image" else block
+                                             for block in turn["content"]]} for turn in conversation]
+            return self.processor(text=self.render(as_video), videos=[[images[0]]], return_tensors="pt")
+        return self.processor(text=self.render(conversation), images=self.image_input(images), return_tensors="pt")
 
     @property
     def multi_image(self) -> bool:

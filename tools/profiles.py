@@ -75,6 +75,9 @@ class Profile:
     cpu_dtype: str = "auto"
     """Precision on the CPU (:data:`tools.device.CPU_DTYPES`): ``auto`` is bf16 where the CPU has
     AVX512-BF16 or AMX, fp32 elsewhere; ``$CHATEDIT_DTYPE`` or ``--dtype`` override it."""
+    planner_image: str = "anyres"
+    """How the planner sees the photo (:data:`tools.llava.IMAGE_MODES`): ``anyres``, the model's own
+    grid of 384² views (2,709 tokens for a 600x400 photo), or ``frame``: one 384² view (197 tokens)."""
     grounding_edge: int = 800
     """The detector's input resolution: the image's shortest edge is brought down to this many pixels
     (never up: a small photo is detected at its own size)."""
@@ -129,6 +132,7 @@ LITE = Profile(
     scheduler="dpm++",
     verify=False,
     grounding_edge=480,
+    planner_image="frame",
 )
 
 TINY = Profile(
