@@ -497,11 +497,13 @@ class StatusLine(Static):
         self.profile, self.device, self.session = snapshot.profile, snapshot.device, _short(snapshot.session_dir)
 
     def render(self) -> Content:
-        full = (f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models} · "
-                f"session {self.session}")
-        if len(full) <= self.content_size.width or not self.content_size.width:
-            return Content(full)
-        return Content(f"{self.profile} · models: {self.models} · {self.session}")  # narrow: what matters most
+        heads = [f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models}",
+                 f"profile {self.profile}{self.profile_note} · models: {self.models}",
+                 f"profile {self.profile} · {self.device} · models: {self.models}",
+                 f"profile {self.profile} · models: {self.models}"]
+        width = self.content_size.width   # narrow: drop the device, then the profile's note; a long path is cut
+        head = next((h for h in heads if len(h) <= width), heads[-1]) if width else heads[0]
+        return Content(f"{head} · session {self.session}")
 
 
 def image_widget_class(mode: str) -> type[Widget]:
