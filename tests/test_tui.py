@@ -529,3 +529,43 @@ def test_quitting_prints_the_session_folder_and_the_command_to_resume_it(tmp_pat
     assert out.returncode == 0, out.stderr
     assert f"Session saved in {tmp_path / 'my session'}" in out.stdout
     assert f"chatedit --resume '{tmp_path / 'my session'}'" in out.stdout
+
+
+def test_progress_shows_percent_and_time_left_for_counted_steps_only():
+    from textual.app import App
+
+    class Strip(App[None]):
+        def compose(self):
+            yield tui.ProgressStrip()
+
+    async def go():
+        app = Strip()
+        async with app.run_test(size=(100, 3)) as pilot:
+            strip = app.query_one(tui.ProgressStrip)
+            strip.start("load inpainting")
+            await pilot.pause()
+            assert not app.query_one("#percentage").display and not app.query_one("#eta").display
+            for step in range(1, 4):
+                strip.set_progress("edit", step, 10)
+                await pilot.pause(0.05)
+            assert app.query_one("#percentage").display and app.query_one("#eta").display
+            assert "30%" in str(app.query_one("#percentage").render())
+            assert "step 3 of 10" in str(app.query_one("#stage").render())
+
+    asyncio.run(go())
+
+
+def test_a_forced_image_mode_the_terminal_did_not_offer_is_said_not_a_blank_pane(monkeypatch):
+    monkeypatch.setattr(tui.ChatEditApp, "open_editor", lambda self: None)   # no session: only the notice
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+
+    async def go(mode: str) -> list[str]:
+        app = tui.ChatEditApp(sample_path("coffee"), image_mode=mode)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app._forced_mode_notice()
+            await pilot.pause()
+            return [m.source_text for m in app.query(".message.error")]
+
+    said = asyncio.run(go("sixel"))
+    assert len(said) == 1 and "tmux" in said[0] and "--image-mode halfcell" in said[0]
+    assert asyncio.run(go("halfcell")) == []
