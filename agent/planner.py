@@ -142,12 +142,16 @@ def _decode_image(block: Mapping[str, Any]) -> Image.Image:
 
 
 def load_planner(profile: Profile, placement: Placement | None = None, *,
-                 memory: Residency | None = None) -> LlavaChatModel:
+                 memory: Residency | None = None,
+                 grammars: Sequence[Mapping[str, Any]] | None = None) -> LlavaChatModel:
     """Load the profile's planner (built first for ``tiny``; 4-bit where the profile says so and CUDA is there).
 
     Args:
         memory: the toolkit's :class:`tools.memory.Residency`: room is made before loading, and the
             planner may be unloaded for another model under an offload plan (it reloads when next asked).
+        grammars: JSON schemas whose grammars are compiled in the background from now on
+            (:meth:`tools.llava.Llava.precompile`); None: the plan's and the verdict's, unless the
+            planner has random weights (the offline grammar plans for it).
     """
     from tools.memory import allocated, measured_gb
 
@@ -160,4 +164,10 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
     if memory is not None:
         cost = measured_gb(before)
         llava.manage(memory, spec.vram_gb if cost is None else cost)
+    if grammars is None and not spec.random_weights:
+        from agent.graph.planning import VERDICT_SCHEMA, decoding_schema
+
+        grammars = [decoding_schema(), VERDICT_SCHEMA]
+    if grammars:
+        llava.precompile(grammars)
     return LlavaChatModel(llava=llava, model_name=llava.name, random_weights=spec.random_weights)

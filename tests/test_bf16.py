@@ -70,7 +70,8 @@ def test_the_environment_and_an_explicit_dtype_override_the_profile(monkeypatch)
 def test_chatedit_edit_takes_a_dtype_flag():
     from tools.cli import build_parser
 
-    assert build_parser().parse_args(["coffee", "--remove", "--box", "0,0,9,9", "--dtype", "bfloat16"]).dtype == "bfloat16"
+    args = build_parser().parse_args(["coffee", "--remove", "--box", "0,0,9,9", "--dtype", "bfloat16"])
+    assert args.dtype == "bfloat16"
 
 
 # ---------------------------------------------------------------- each family in bf16 (tiny weights)

@@ -89,7 +89,8 @@ def test_lite_shows_its_planner_one_view_and_full_the_whole_grid(tiny_profile, c
     assert (LITE.planner_image, FULL.planner_image, tiny_profile.planner_image) == ("frame", "anyres", "anyres")
     planner = load_planner(replace(tiny_profile, planner_image="frame"), Placement("cpu", torch.float32))
     assert planner.llava.image_mode == "frame"
+    plain = Llava(planner.llava.model, planner.llava.processor)
     assert planner.llava.encode(_ask(1), [coffee])["input_ids"].shape == \
-        Llava(planner.llava.model, planner.llava.processor).encode(_ask(1), [coffee])["input_ids"].shape  # not OneVision
+        plain.encode(_ask(1), [coffee])["input_ids"].shape          # the tiny LLaVA is not OneVision: no frame
     with pytest.raises(InvalidInputError, match="image_mode must be one of anyres, frame"):
         Llava(None, None, image_mode="tiles")

@@ -109,3 +109,24 @@ def test_a_planner_around_a_loaded_model(planner):
     chat = LlavaChatModel(llava=Llava(planner.llava.model, planner.llava.processor), max_new_tokens=4)
     reply = chat.invoke([HumanMessage("hi")], json_schema=VERDICT_SCHEMA)
     assert json.loads(reply.content) in ("yes", "no") and reply.response_metadata["model_name"] == "llava"
+
+
+def test_the_planners_grammars_compile_in_the_background_from_load(tiny_profile):
+    from agent.graph.planning import decoding_schema
+    from tools.constrained import schema_key
+
+    random = load_planner(tiny_profile, resolve_placement("cpu"))
+    assert random.llava.precompiling is None                  # random weights: the offline grammar plans
+    planner = load_planner(tiny_profile, resolve_placement("cpu"), grammars=[decoding_schema(), VERDICT_SCHEMA])
+    planner.llava.precompiling.join(timeout=120)
+    assert not planner.llava.precompiling.is_alive()
+    cache = planner.llava.constraint()._cache
+    assert {schema_key(decoding_schema()), schema_key(VERDICT_SCHEMA)} <= set(cache)
+    reply = planner.invoke("yes or no?", json_schema=VERDICT_SCHEMA, max_new_tokens=4)
+    assert json.loads(reply.content) in ("yes", "no")
+
+
+def test_a_grammar_that_cannot_compile_ahead_is_logged_not_raised(tiny_profile, caplog):
+    planner = load_planner(tiny_profile, resolve_placement("cpu"), grammars=[{"type": "no-such-type"}])
+    planner.llava.precompiling.join(timeout=60)
+    assert "grammar was not compiled ahead" in caplog.text
