@@ -136,3 +136,24 @@ def test_the_4bit_config_loads_the_tiny_model_on_cpu_and_decodes_constrained(tin
 def test_a_missing_checkpoint_is_a_model_unavailable_error(tmp_path):
     with pytest.raises(ModelUnavailableError, match="cannot load planner model from"):
         Llava.from_pretrained(tmp_path / "nothing-here", placement=resolve_placement("cpu"))
+
+
+def test_the_cached_system_prompt_gives_the_same_plan_as_the_whole_prompt(llava, coffee):
+    from agent.graph.planning import decoding_schema, system_prompt
+
+    conversation = [{"role": "system", "content": [{"type": "text", "text": system_prompt()}]},
+                    *ask("remove the cup", image=True)]
+    ids = llava.encode(conversation, [coffee])["input_ids"]
+    llava.cache_prefix = False
+    try:
+        whole = llava.generate(conversation, [coffee], json_schema=decoding_schema(), max_new_tokens=60)
+    finally:
+        llava.cache_prefix = True
+    assert llava.prefix_cache(conversation, ids) is not None
+    stored = llava._prefix
+    assert len(stored[0]) > 1000                                  # the system prompt, not a few tokens
+    cached = llava.generate(conversation, [coffee], json_schema=decoding_schema(), max_new_tokens=60)
+    assert cached == whole and cached.constrained
+    assert llava._prefix is stored                                # computed once, copied for each reply
+    assert llava.generate(conversation, [coffee], json_schema=decoding_schema(), max_new_tokens=60) == whole
+    assert llava.prefix_cache(ask("hi"), llava.encode(ask("hi"))["input_ids"]) is None      # no system turn

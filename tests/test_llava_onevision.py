@@ -94,3 +94,13 @@ def test_lite_shows_its_planner_one_view_and_full_the_whole_grid(tiny_profile, c
         plain.encode(_ask(1), [coffee])["input_ids"].shape          # the tiny LLaVA is not OneVision: no frame
     with pytest.raises(InvalidInputError, match="image_mode must be one of anyres, frame"):
         Llava(None, None, image_mode="tiles")
+
+
+def test_the_cached_system_turn_gives_the_same_reply_on_onevision(onevision, coffee):
+    framed = Llava(onevision.model, onevision.processor, image_mode="frame")
+    conversation = [{"role": "system", "content": [{"type": "text", "text": "You plan edits. " * 40}]}, *_ask(1)]
+    framed.cache_prefix = False
+    whole = framed.generate(conversation, [coffee], max_new_tokens=8, min_new_tokens=8)
+    framed.cache_prefix = True
+    assert framed.prefix_cache(conversation, framed.encode(conversation, [coffee])["input_ids"]) is not None
+    assert framed.generate(conversation, [coffee], max_new_tokens=8, min_new_tokens=8) == whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,9 @@ class Llava:
         self._constraint: SchemaConstraint | None = None
         self.precompiling: threading.Thread | None = None
         """The thread :meth:`precompile` started (None: none was)."""
+        self.cache_prefix = True
+        """Compute the system turn's keys and values once and reuse them in every reply (see :meth:`prefix_cache`)."""
+        self._prefix: tuple[tuple[int, ...], Any] | None = None
         self._residency: Residency | None = None
         self._cost = 0.0
 
@@ -161,7 +165,7 @@ class Llava:
         with self._lock:
             if self._reload is None:
                 raise InvalidInputError("this planner was built from loaded parts and cannot reload; keep it loaded")
-            self.model = None
+            self.model, self._prefix = None, None
         from tools.memory import free_accelerator_memory
 
         free_accelerator_memory()
@@ -271,6 +275,9 @@ class Llava:
                       if isinstance(v, torch.Tensor) else v for k, v in self.encode(conversation, images).items()}
             prompt_len = inputs["input_ids"].shape[1]
             stops = self.stop_token_ids()
+            cached = self.prefix_cache(conversation, inputs["input_ids"])
+            if cached is not None:
+                inputs["past_key_values"] = cached
             output = model.generate(
                 **inputs, do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens or None,
                 num_beams=1, temperature=None, top_p=None, top_k=None,
@@ -281,6 +288,34 @@ class Llava:
         finished = bool(len(new_tokens)) and int(new_tokens[-1]) in stops
         return LlavaReply(text=text, new_tokens=int(len(new_tokens)), finished=finished,
                           constrained=processor is not None)
+
+    @torch.inference_mode()
+    def prefix_cache(self, conversation: Conversation, input_ids: torch.Tensor) -> Any:
+        """A copy of the keys and values of the conversation's system turn, for ``generate`` to start
+        after it (the planner's system prompt is about 2.5k tokens, the same every turn), or None:
+        no system turn, :attr:`cache_prefix` off, or its tokens are not where the prompt starts.
+
+        Computed once per loaded model and system text; each reply gets its own copy.
+        """
+        from jinja2 import TemplateError
+
+        if not self.cache_prefix or len(conversation) < 2 or conversation[0]["role"] != "system":
+            return None
+        try:
+            text = self.processor.apply_chat_template(conversation[:1], add_generation_prompt=False, tokenize=False)
+        except TemplateError:               # the system turn is folded into the first user turn
+            return None
+        ids = self.tokenizer(text, return_tensors="pt")["input_ids"][0]
+        n = len(ids)
+        if not 0 < n < input_ids.shape[1] or not torch.equal(input_ids[0, :n].cpu(), ids):
+            return None
+        key = tuple(ids.tolist())
+        if self._prefix is None or self._prefix[0] != key:
+            model = self.loaded_model()
+            out = model(input_ids=ids[None].to(model.device), use_cache=True)
+            self._prefix = (key, out.past_key_values)
+            logger.debug("cached the system turn's %d tokens", n)
+        return copy.deepcopy(self._prefix[1])
 
     def encode(self, conversation: Conversation, images: Sequence[Image.Image] = ()) -> Any:
         """The processor's tensors for ``conversation`` and its images (on the CPU, as the processor makes them)."""
