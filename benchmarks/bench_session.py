@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="build the profile's full-size architectures with random weights (benchmarks/configs)")
     p.add_argument("--random-root", type=Path, default=None, help="where random-weight models are built and kept")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best available)")
+    p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
+                   help="default: the profile's (fp16 on CUDA; on a CPU bf16 where it has AVX512-BF16 or AMX)")
+    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the planner judge each edit (default: the profile's; off on lite)")
     p.add_argument("--runs", type=int, default=3, help="timed repetitions of the session (medians are reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
     p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the profile's)")
@@ -88,6 +92,8 @@ def load_profile(args: argparse.Namespace, is_cuda: bool) -> Any:
         changes["scheduler"] = args.scheduler
     if args.compile:
         changes["compile"] = True
+    if args.verify is not None:
+        changes["verify"] = args.verify
     return replace(profile, **changes) if changes else profile
 
 
@@ -114,8 +120,11 @@ def cold_start(profile: Any, placement: Any, args: argparse.Namespace) -> tuple[
     planner_model, planner_s = timed(lambda: load_planner(profile, placement, memory=toolkit.memory))
     for role in ROLES:
         toolkit.load(role)
+    compiling = planner_model.llava.precompiling    # the planner's grammars compile in the background from load
+    _, waited = timed(lambda: compiling.join() if compiling is not None else None)
     sync()
-    numbers = {"cold_start_s": time.perf_counter() - start, "load_s": {"planner": planner_s, **toolkit.load_seconds},
+    numbers = {"cold_start_s": time.perf_counter() - start, "grammar_wait_after_loads_s": waited,
+               "load_s": {"planner": planner_s, **toolkit.load_seconds},
                "memory_plan": memory.describe(), "peak_rss_mb_after_load": peak_rss_mb()}
     gpu = cuda()
     if gpu is not None:
@@ -124,8 +133,10 @@ def cold_start(profile: Any, placement: Any, args: argparse.Namespace) -> tuple[
     return toolkit, planner, numbers
 
 
-def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, samples: Samples | None) -> list[str]:
-    """Play the session once (then go back to the original); record into ``samples`` unless None."""
+def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, samples: Samples | None,
+                walls: list[float] | None = None) -> list[str]:
+    """Play the session once (then go back to the original); record into ``samples`` unless None and
+    each turn's wall time into ``walls``."""
     from harness import StageClock
 
     clock = StageClock()
@@ -139,6 +150,8 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
         out, wall = timed(lambda t=text: editor.send(t))
         stages = clock.stop()
         _, landed = timed(editor.flush)     # the PNG re-encode after the reply (the raw pixels were on disk before it)
+        if walls is not None:
+            walls.append(wall)
         if out.version is None:
             problems.append(f"turn {i} ({text!r}) made no version: {out.text}")
         if samples is not None:
@@ -183,7 +196,8 @@ def report(result: dict[str, Any]) -> str:
     for i, (text, _) in enumerate(SESSION, start=1):
         rows.append([f"{i}. {text}", *(med.get(f"turn{i}.{st}") for st in STAGES), med.get(f"turn{i}.wall"),
                      med.get(f"turn{i}.agent_overhead")])
-    out = [f"# {result['profile_note']}", f"# device {result['device']} {result['dtype']} · "
+    reason = f" ({result['dtype_reason']})" if result.get("dtype_reason") else ""
+    out = [f"# {result['profile_note']}", f"# device {result['device']} {result['dtype']}{reason} · "
            f"{result['memory_plan']} · steps {result['steps']} · image {result['image_size']} · "
            f"median of {result['runs']} run(s) after {result['warmup']} warm-up", "",
            table(rows, ["turn (seconds)", *STAGES, "total", "overhead"]), ""]
@@ -194,6 +208,8 @@ def report(result: dict[str, Any]) -> str:
     extra = [[f"turn {i}: PNG made after the reply (s; raw pixels were on disk before it)",
               med.get(f"turn{i}.saved_after_reply")]
              for i in range(1, len(SESSION) + 1)]
+    extra.append(["grammar compile still running after the loads (s)", result.get("grammar_wait_after_loads_s")])
+    extra.append(["first turn after the loads (s; first calls of each model)", result.get("first_turn_s")])
     extra += [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
              ["peak RSS after load (MB)", result["peak_rss_mb_after_load"]],
              ["peak RSS at end (MB)", result["peak_rss_mb"]]]
@@ -215,30 +231,34 @@ def main(argv: list[str] | None = None) -> int:
     from agent.editor import Editor
     from tools.device import resolve_placement
 
-    placement = resolve_placement(args.device)
+    device = resolve_placement(args.device)
+    profile = load_profile(args, device.is_cuda)
+    placement = resolve_placement(args.device, args.dtype, cpu_dtype=profile.cpu_dtype)
     if args.vram_gb and placement.is_cuda:
         import torch
 
         total = torch.cuda.get_device_properties(0).total_memory / 2**30
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.vram_gb / total))
-    profile = load_profile(args, placement.is_cuda)
     image = photo(args)
     toolkit, planner, numbers = cold_start(profile, placement, args)
     meter = ComputeMeter(toolkit)
     samples = Samples()
     problems: list[str] = []
+    first: list[float] = []
     with tempfile.TemporaryDirectory(prefix="chatedit-bench-") as tmp:
         editor = Editor.open(image, profile=profile, session_dir=Path(tmp) / "session", planner=planner,
                              toolkit=meter)
         try:
             for i in range(args.warmup + args.runs):
-                problems += run_session(editor, planner, meter, samples if i >= args.warmup else None)
+                problems += run_session(editor, planner, meter, samples if i >= args.warmup else None,
+                                        first if i == 0 else None)
         finally:
             editor.close()
     result: dict[str, Any] = {
         "profile": profile.name, "profile_note": profile.note or f"profile {profile.name}",
         "random_weights": args.random_weights, "models": profile.model_ids(), "device": placement.device,
-        "dtype": str(placement.dtype).removeprefix("torch."), "steps": profile.steps,
+        "dtype": str(placement.dtype).removeprefix("torch."), "dtype_reason": placement.dtype_reason,
+        "verify": profile.verify, "first_turn_s": first[0] if first else None, "steps": profile.steps,
         "scheduler": getattr(profile, "scheduler", "default"), "compile": getattr(profile, "compile", False),
         "plan_tokens": args.plan_tokens, "image_size": f"{image.width}x{image.height}", "runs": args.runs,
         "warmup": args.warmup, **numbers, "summary": samples.summary(), "peak_rss_mb": peak_rss_mb(),

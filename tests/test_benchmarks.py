@@ -33,8 +33,12 @@ def test_the_session_benchmark_times_every_stage_on_the_tiny_profile(tmp_path, c
     assert set(result["load_s"]) == {"planner", "grounding", "segmentation", "inpainting"}
     assert result["memory_plan"].startswith("memory: CPU")
     assert summary["undo.wall"]["n"] == 1 and result["peak_rss_mb"] > 0
+    assert (result["dtype"], result["dtype_reason"], result["verify"]) == ("float32", "profile", False)  # tiny's
+    assert result["first_turn_s"] > 0 and result["grammar_wait_after_loads_s"] >= 0
     printed = capsys.readouterr().out
-    assert "1. remove the cup" in printed and "cold start (all)" in printed
+    assert "1. remove the cup" in printed and "cold start (all)" in printed and "first turn after" in printed
+    args = bench("bench_session").parse_args(["--no-verify", "--dtype", "bfloat16"])
+    assert (args.verify, args.dtype) == (False, "bfloat16")
 
 
 def test_the_cpu_side_benchmark_reports_start_up_and_history_moves(tmp_path, capsys):
