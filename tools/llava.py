@@ -214,8 +214,8 @@ class Llava:
     def precompile(self, schemas: Sequence[Mapping[str, Any]]) -> threading.Thread:
         """Compile the grammars of ``schemas`` in a background thread (a plan schema takes 15-19 s on a
         2-core CPU, plus 2 s of tokenizer tables), so the first constrained reply does not wait for it;
-        a reply that needs one before it is ready waits for that compile only. A schema xgrammar
-        rejects is logged and left for the reply to report."""
+        a reply that comes sooner waits for the compile under way, then compiles its own schema if it
+        is not done yet. A schema xgrammar rejects is logged and left for the reply to report."""
 
         def work() -> None:
             for schema in schemas:
