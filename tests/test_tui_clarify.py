@@ -17,7 +17,8 @@ from tools.masks import annotate
 from tools.samples import sample_path
 from tui_image import MIN_PICTURE_ROWS, ClarifyScreen, Pointing
 
-pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
+              pytest.mark.slow]            # each test starts the whole app; -m "not slow" skips them
 
 BOXES = [(10, 150, 110, 250), (480, 10, 590, 90), (250, 150, 350, 250), (250, 300, 350, 395),
          (10, 10, 90, 90), (500, 300, 590, 390), (130, 300, 200, 380), (400, 150, 470, 230), (150, 20, 230, 100)]

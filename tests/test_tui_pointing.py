@@ -13,7 +13,8 @@ from test_tui import chat_texts, settle, type_line
 from tools.samples import sample_path
 from tui_image import NEGATIVE, POSITIVE, Placement, Pointing, cell_to_pixel, position_words
 
-pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
+              pytest.mark.slow]            # each test starts the whole app; -m "not slow" skips them
 
 COFFEE = (600, 400)
 

@@ -15,7 +15,8 @@ import tui
 from test_tui import plan, planner, recolor_box, settle, type_line
 from tools.samples import sample_path
 
-pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
+              pytest.mark.slow]            # each test starts the whole app; -m "not slow" skips them
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 
