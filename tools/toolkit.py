@@ -182,13 +182,20 @@ class Toolkit:
         if not boxes:
             return []
         with self._lock:
-            segmenter = self.segmenter
-            key = _image_key(image)
-            if key != self._segmented:
-                segmenter.set_image(image)
-                self._segmented = key
-            result = segmenter.predict(boxes=[tuple(map(float, b)) for b in boxes])
+            result = self._embedded(image).predict(boxes=[tuple(map(float, b)) for b in boxes])
         return [near_box(mask, tuple(map(float, box)), box_margin) for box, mask in zip(boxes, result.masks)]
+
+    def _embedded(self, image: Image.Image) -> Any:
+        """The segmenter with ``image`` embedded (once per image: SAM 2's encoder is the costly part).
+
+        The caller holds ``self._lock``.
+        """
+        segmenter = self.segmenter
+        key = _image_key(image)
+        if key != self._segmented:
+            segmenter.set_image(image)
+            self._segmented = key
+        return segmenter
 
     def segment_pointed(self, image: Image.Image, *, box: Box | None = None,
                         points: Sequence[Sequence[float]] | None = None, labels: Sequence[bool] | None = None,
@@ -202,14 +209,10 @@ class Toolkit:
         from tools.masks import near_box
 
         with self._lock:
-            segmenter = self.segmenter
-            key = _image_key(image)
-            if key != self._segmented:
-                segmenter.set_image(image)
-                self._segmented = key
-            result = segmenter.predict(boxes=[tuple(map(float, box))] if box is not None else None,
-                                       points=[tuple(map(float, p)) for p in points] if points else None,
-                                       point_labels=[int(bool(v)) for v in labels] if labels is not None else None)
+            result = self._embedded(image).predict(
+                boxes=[tuple(map(float, box))] if box is not None else None,
+                points=[tuple(map(float, p)) for p in points] if points else None,
+                point_labels=[int(bool(v)) for v in labels] if labels is not None else None)
         mask = result.masks[0]
         return near_box(mask, tuple(map(float, box)), box_margin) if box is not None else np.asarray(mask, dtype=bool)
 
