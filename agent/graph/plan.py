@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Action = Literal["replace", "remove", "recolor", "add", "background", "global",
                  "undo", "redo", "revert", "answer", "ask"]
@@ -42,6 +42,10 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+Attribute = Annotated[str, Field(max_length=100), AfterValidator(clean_text)]
+"""One word or phrase that narrows a referent down ("black top", "red"), without control characters."""
+
+
 def _no_bool(value: Any) -> Any:
     """Reject JSON true/false where a number belongs (pydantic would read them as 1 and 0)."""
     if isinstance(value, bool):
@@ -55,7 +59,7 @@ class Anchor(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phrase: str = Field(min_length=1, max_length=200, description="noun phrase to ground, e.g. 'plate'")
-    attributes: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=8)
+    attributes: list[Attribute] = Field(default_factory=list, max_length=8)
     selector: Selector | None = Field(default=None, description="which one, when there are several")
     n: int | None = Field(default=None, ge=1, le=50)
 
@@ -66,11 +70,6 @@ class Anchor(BaseModel):
         if not phrase.strip():
             raise ValueError("an anchor needs a phrase")
         return phrase
-
-    @field_validator("attributes")
-    @classmethod
-    def _clean_attributes(cls, attributes: list[str]) -> list[str]:
-        return [clean_text(a) for a in attributes]
 
     @field_validator("n", mode="before")
     @classmethod
@@ -91,14 +90,9 @@ class Exclusion(BaseModel):
 
     selector: Selector | None = Field(default=None, description="the excluded one's place, e.g. leftmost")
     n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
-    attributes: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=8,
+    attributes: list[Attribute] = Field(default_factory=list, max_length=8,
                                                                     description="e.g. ['red']")
     count: int | None = Field(default=None, ge=1, le=50, description="how many are left out (the two on the left)")
-
-    @field_validator("attributes")
-    @classmethod
-    def _clean_attributes(cls, attributes: list[str]) -> list[str]:
-        return [clean_text(a) for a in attributes]
 
     @field_validator("n", "count", mode="before")
     @classmethod
@@ -125,7 +119,7 @@ class Referent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phrase: str = Field(default="", max_length=200, description="noun phrase to ground, e.g. 'the dog'")
-    attributes: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=8,
+    attributes: list[Attribute] = Field(default_factory=list, max_length=8,
                                   description="attributes that narrow it down, e.g. ['black top']")
     selector: Selector | None = Field(default=None, description="spatial choice among candidates")
     n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
@@ -145,11 +139,6 @@ class Referent(BaseModel):
     @classmethod
     def _clean_phrase(cls, phrase: str) -> str:
         return clean_text(phrase)
-
-    @field_validator("attributes")
-    @classmethod
-    def _clean_attributes(cls, attributes: list[str]) -> list[str]:
-        return [clean_text(a) for a in attributes]
 
     @field_validator("n", "count", mode="before")
     @classmethod
