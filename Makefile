@@ -10,7 +10,7 @@ ARGS   ?=
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,cluster]'
 	@touch $(STAMP)
 
 ## run: the chat TUI on a bundled photo (ARGS="photo.jpg --profile lite" to choose); with no
