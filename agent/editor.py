@@ -100,7 +100,8 @@ class Editor:
                 bundled sample photo (``coffee``, ``chelsea``, ``astronaut``, ``rocket``).
             profile: ``auto``, ``full``, ``lite``, ``tiny``, or a :class:`Profile`.
             session_dir: where a new session goes (None: a new folder under ~/.local/share/chatedit/sessions).
-            planner: a LangChain chat model (None: the profile's planner, loaded on first use).
+            planner: a LangChain chat model, or the URL of an OpenAI-compatible server
+                (``http://host:8000/v1``: :mod:`agent.served`); None: the profile's planner, loaded on first use.
             toolkit: a :class:`tools.toolkit.Toolkit` (None: one for the profile).
             seed: base seed for every edit.
             read_only: open a session to look at it without the lock (every change is refused).
@@ -120,6 +121,10 @@ class Editor:
             from dataclasses import replace
 
             resolved = replace(resolved, verify=bool(verify))
+        if isinstance(planner, str) or getattr(planner, "image_side", 0) is None:   # served: images at the profile's size
+            from agent.served import for_profile
+
+            planner = for_profile(planner, resolved)
         if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
             store = SessionStore.open(image_or_session, read_only=read_only)
         else:
