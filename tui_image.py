@@ -186,10 +186,11 @@ def position_words(box: tuple[float, float, float, float], size: tuple[int, int]
 
 
 def candidate_colors(n: int) -> list[tuple[int, int, int]]:
-    """The colours of boxes 1..n in the question's annotated picture (``tools.masks.annotate``'s palette)."""
-    from tools.masks import _palette
+    """The colours of boxes 1..n in the question's annotated picture (:func:`tools.masks.box_colors`, imported
+    here so that importing the TUI stays cheap)."""
+    from tools.masks import box_colors
 
-    return _palette(n)
+    return box_colors(n)
 
 
 def big_numbers(image: PILImage, candidates: Any) -> PILImage:

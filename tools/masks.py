@@ -198,8 +198,9 @@ def _rgb_array(image: Image.Image | np.ndarray, name: str) -> np.ndarray:
                             f"{' with shape ' + str(image.shape) if isinstance(image, np.ndarray) else ''}")
 
 
-def _palette(n: int) -> list[tuple[int, int, int]]:
-    """``n`` distinct saturated colours (golden-ratio hue steps, so neighbours differ most)."""
+def box_colors(n: int) -> list[tuple[int, int, int]]:
+    """The colours of boxes 1..``n`` in :func:`annotate`: distinct and saturated (golden-ratio hue steps, so
+    neighbours differ most). Interfaces use them for swatches that match the drawn boxes."""
     out = []
     for i in range(n):
         r, g, b = colorsys.hsv_to_rgb((0.02 + i * 0.618034) % 1.0, 0.85, 1.0)
@@ -231,7 +232,7 @@ def annotate(image: Image.Image, boxes: Sequence[Box], labels: Sequence[str] | N
     lw = max(1, round(short / 250))
     font = ImageFont.load_default(size=max(8, round(short / 28)))
     draw = ImageDraw.Draw(out)
-    for i, ((x0, y0, x1, y1), color) in enumerate(zip(boxes, _palette(len(boxes)), strict=True)):
+    for i, ((x0, y0, x1, y1), color) in enumerate(zip(boxes, box_colors(len(boxes)), strict=True)):
         # clip to the image (x1/y1 exclusive: the last drawable pixel is x1 - 1)
         x0, x1 = min(max(x0, 0.0), w - 1.0), min(max(x1 - 1, 0.0), w - 1.0)
         y0, y1 = min(max(y0, 0.0), h - 1.0), min(max(y1 - 1, 0.0), h - 1.0)
