@@ -1,0 +1,485 @@
+"""Replies to a "which one?" question read into a small syntax tree (:class:`Answer`), or a move or a
+new instruction (:class:`Reading`). Part of the command layer: :mod:`agent.graph.commands` has the grammar;
+:mod:`agent.graph.resolve` turns an answer into boxes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from agent.graph.moves import Move, number, ordinal, read_move, tokens
+
+
+# -- answers: the syntax tree ---------------------------------------------------------------------------
+
+Side = Literal["leftmost", "rightmost", "topmost", "bottommost", "center"]
+_SIDES: dict[str, Side] = {
+    "left": "leftmost", "leftmost": "leftmost", "right": "rightmost", "rightmost": "rightmost",
+    "top": "topmost", "topmost": "topmost", "upper": "topmost", "uppermost": "topmost", "higher": "topmost",
+    "highest": "topmost", "above": "topmost",
+    "bottom": "bottommost", "bottommost": "bottommost", "lower": "bottommost", "lowest": "bottommost",
+    "lowermost": "bottommost", "below": "bottommost",
+    "middle": "center", "center": "center", "central": "center", "centre": "center",
+}
+_SIZES = {"biggest": "largest", "largest": "largest", "big": "largest", "bigger": "largest", "large": "largest",
+          "larger": "largest", "huge": "largest", "smallest": "smallest", "small": "smallest",
+          "smaller": "smallest", "little": "smallest", "tiny": "smallest", "tinier": "smallest",
+          "tiniest": "smallest", "tall": "tallest", "taller": "tallest", "tallest": "tallest",
+          "wide": "widest", "wider": "widest", "widest": "widest", "short": "shortest", "shorter": "shortest",
+          "shortest": "shortest", "narrow": "narrowest", "narrower": "narrowest", "narrowest": "narrowest"}
+_SHADES = {"dark": "darkest", "darker": "darkest", "darkest": "darkest", "light": "lightest",
+           "lighter": "lightest", "lightest": "lightest", "bright": "lightest", "brighter": "lightest",
+           "brightest": "lightest", "pale": "lightest", "paler": "lightest", "palest": "lightest"}
+_ALL = {"all", "both", "every", "each", "everything", "everyone", "everybody"}
+_EXCEPT = {"except", "but", "besides", "excluding", "excl", "save", "minus", "without", "not", "apart", "other"}
+_CANCEL = {"cancel", "nevermind", "none", "neither", "nothing", "forget", "stop", "abort", "quit", "skip",
+           "leave", "nah", "nope", "no", "dont", "mind"}
+_CORRECTION = {"no", "nope", "nah", "sorry", "oops", "whoops", "actually", "wait", "hmm", "oh", "i", "meant",
+               "mean", "well", "um", "uh", "instead", "rather", "correction", "ah", "ehm", "er", "erm"}
+_FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "of", "side", "to", "is", "that",
+           "this", "thats", "it", "its", "with", "i", "want", "wanted", "mean", "meant", "pick", "choose", "take",
+           "go", "do", "lets", "just", "only", "hand", "most", "far", "very", "corner", "part", "image",
+           "picture", "photo", "thanks", "thank", "you", "yes", "ok", "okay", "yeah", "yep", "sure", "guess",
+           "think", "probably", "id", "like", "would", "be", "them", "those", "these", "thing", "things",
+           "object", "objects", "item", "items", "number", "numbers", "nr", "num", "option", "options",
+           "candidate", "box", "boxes", "choice", "edge", "there", "way", "all", "of", "whole", "exactly",
+           "also", "too", "as", "well", "please", "then", "now", "side", "sides", "looking", "looks", "color",
+           "colour", "colored", "coloured", "size", "sized", "shaped", "guy", "over", "end", "row", "will", "am",
+           "have", "are", "closest", "nearest", "near", "nearer", "closer", "sure", "fine", "alright"}
+_SEPARATORS = {",", "and", "plus", "also"}
+_NUMBER_MARKS = {"number", "nr", "num", "option", "candidate", "box", "choice"}
+_LAST = {"last", "final"}
+
+# Verbs that start an instruction, mapped to the action they imply (None: any action).
+_VERBS: dict[str, str | None] = {
+    "make": None, "change": None, "turn": None, "do": None, "edit": None, "fix": None, "use": None,
+    "remove": "remove", "delete": "remove", "erase": "remove", "get": "remove", "drop": "remove",
+    "eliminate": "remove", "clear": "remove", "hide": "remove",
+    "replace": "replace", "swap": "replace", "substitute": "replace", "exchange": "replace",
+    "recolor": "recolor", "recolour": "recolor", "paint": "recolor", "color": "recolor", "colour": "recolor",
+    "dye": "recolor", "tint": "recolor", "add": "add", "put": "add", "place": "add", "insert": "add",
+    "draw": "add", "give": None, "apply": "global", "convert": None, "blur": "global", "brighten": "global",
+    "darken": "global", "lighten": "global", "sharpen": "global", "fill": None, "move": None,
+    "crop": "global", "rotate": "global", "flip": "global", "restyle": "global", "transform": None,
+    "set": None, "show": None, "render": None,
+}
+_CHANGED = {"removed", "deleted", "erased", "gone", "painted", "replaced", "changed", "recolored", "recoloured",
+            "colored", "coloured", "added", "moved", "turned", "made", "should", "must", "shouldnt"}
+"""Words that say how things should end up: a message with one is a request, not a choice."""
+_WHOLE = {"picture", "image", "photo", "scene", "thing", "background", "frame"}
+_COMPARATIVES = {"bigger", "larger", "smaller", "taller", "shorter", "wider", "narrower", "darker", "lighter",
+                 "brighter", "paler", "tinier"}
+"""At the end of "make the left one ...", a change asked for, not a choice."""
+_VERB_PARTICLES = {"rid", "of", "out", "away", "off", "up", "into", "in", "the"}
+_ASKING = {"what", "why", "how", "where", "who", "whats", "hows", "wheres", "whos", "describe", "tell",
+           "explain", "is", "are", "does", "can", "could"}
+_INSTRUCTION_MARKS = {"actually", "instead", "rather", "forget", "scratch", "wait", "new", "also", "now"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing an answer names; its words must agree ("number 1, the left one")."""
+
+    numbers: tuple[int, ...] = ()
+    """Candidate numbers said outright (1-based), ranges written out."""
+    from_last: int | None = None
+    """1: "the last one", 2: "the second to last"."""
+    side: Side | None = None
+    nth: int = 1
+    """With ``side``: "second from the right" is side rightmost, nth 2."""
+    corner: tuple[Side, Side] | None = None
+    """("leftmost", "topmost") for "top left"."""
+    count: int | None = None
+    """"the two on the left": this many, by ``side``."""
+    size: str | None = None
+    shade: str | None = None
+    colour: str | None = None
+    words: tuple[str, ...] = ()
+    """The item's own words, for follow-up questions."""
+
+    @property
+    def described(self) -> bool:
+        """Whether it names by description (place, size, colour) rather than only by number."""
+        return any((self.from_last, self.side, self.corner, self.size, self.shade, self.colour))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A parsed answer: ``pick`` the union of ``items`` (or all but them, ``negated``), ``all`` but
+    ``items``, or ``cancel``."""
+
+    kind: Literal["pick", "all", "cancel"]
+    items: tuple[Item, ...] = ()
+    negated: bool = False
+    said: int | None = None
+    """How many "all" says it is: "both" is 2, "all three" 3 (None: not said)."""
+    appositions: tuple[tuple[int, int], ...] = ()
+    """Pairs of item indices joined by a comma that must name the same candidate."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a message sent while a question is open is.
+
+    Attributes:
+        kind: ``answer`` (see ``answer``), ``move``, ``instruction`` (a new request: the question is
+            dropped and it runs as a new turn), or ``unclear``.
+        why: for ``unclear``, what was not understood (a clause for the follow-up question).
+    """
+
+    kind: Literal["answer", "move", "instruction", "unclear"]
+    answer: Answer | None = None
+    move: Move | None = None
+    why: str = ""
+
+
+class Unclear(Exception):
+    """Raised inside the parser with the clause the follow-up question will use."""
+
+
+def kind_words(phrase: str | None) -> set[str]:
+    """The words that name the kind asked about: "coffee cup" → cup, cups, coffee, ... (simple plurals)."""
+    out: set[str] = set()
+    for w in re.findall(r"[a-z]+", (phrase or "").lower()):
+        if w in ("the", "a", "an", "of", "some", "all", "every", "each", "both"):
+            continue
+        out |= {w, w + "s", w + "es"}
+        if w.endswith("y"):
+            out.add(w[:-1] + "ies")
+        if w.endswith("ies"):
+            out.add(w[:-3] + "y")
+        if w.endswith("es"):
+            out.add(w[:-2])
+        if w.endswith("s"):
+            out.add(w[:-1])
+    return out
+
+
+def quote(words: Sequence[str]) -> str:
+    text = " ".join(words)
+    return "\"" + (text if len(text) <= 30 else text[:27] + "...") + "\""
+
+
+def _is_colour(words: Sequence[str]) -> str | None:
+    """The colour these words name (one word, or two like "light blue"), or None."""
+    from tools.color import parse_color
+    from tools.errors import ChatEditError
+
+    text = " ".join(words)
+    if not words or any(w in _SIDES or w in _SIZES or w in _FILLER or number(w) is not None for w in words):
+        return None
+    try:
+        parse_color(text)
+    except (ChatEditError, ValueError):
+        return None
+    return text
+
+
+def _item(words: list[str], kinds: set[str]) -> Item:
+    """Parse one item; raises :class:`Unclear` naming the words it could not read."""
+    numbers: list[int] = []
+    sides: list[Side] = []
+    fields: dict[str, object] = {}
+    i = 0
+    unknown: list[str] = []
+    count: int | None = None
+    nth = 1
+    while i < len(words):
+        w = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        n = number(w)
+        o = ordinal(w)
+        if w in _NUMBER_MARKS and nxt and (number(nxt) is not None):
+            numbers.append(number(nxt) or 0)
+            i += 2
+            continue
+        if n is not None and nxt in ("-", "to", "through", "thru", "till", "until") and i + 2 < len(words) \
+                and number(words[i + 2]) is not None:
+            hi = number(words[i + 2]) or 0
+            if hi < n or hi - n > 50:
+                raise Unclear(f"{quote(words)} is not a range I can use")
+            numbers.extend(range(n, hi + 1))
+            i += 3
+            continue
+        ahead = next((j for j in range(i + 1, len(words)) if words[j] not in kinds and words[j] != "one"), None)
+        if (o is not None or (n is not None and w != "one")) and ahead is not None and words[ahead] == "from":
+            j = next((k for k in range(ahead + 1, len(words)) if words[k] not in ("the", "one", "end", "side")),
+                     len(words))
+            if j < len(words) and words[j] in _SIDES and _SIDES[words[j]] != "center":
+                fields["side"] = _SIDES[words[j]]
+                nth = o or n or 1
+                i = j + 1
+                continue
+            raise Unclear(f"{quote(words)} does not say from which side")
+        if o is not None and nxt in _LAST:                          # "second last"
+            fields["from_last"] = o
+            i += 2
+            continue
+        if o is not None and nxt == "to" and i + 2 < len(words) and words[i + 2] in _LAST:
+            fields["from_last"] = o                                 # "second to last"
+            i += 3
+            continue
+        if w == "penultimate" or (w == "next" and nxt == "to" and words[i + 2:i + 3] and words[i + 2] in _LAST):
+            fields["from_last"] = 2
+            i += 1 if w == "penultimate" else 3
+            continue
+        if w in _LAST:
+            fields["from_last"] = 1
+            i += 1
+            continue
+        if o is not None:
+            k = number(nxt) if nxt and nxt != "one" else None
+            if w == "first" and k:                                  # "the first two"
+                numbers.extend(range(1, k + 1))
+                i += 2
+                continue
+            numbers.append(o)
+            i += 1
+            continue
+        if n is not None and w != "one":
+            # a spelled count next to a place is "the two on the left"; digits are candidate numbers
+            if not w.isdigit() and any(t in _SIDES for t in words) and n >= 2:
+                count = n
+            else:
+                numbers.append(n)
+            i += 1
+            continue
+        if w in kinds:
+            i += 1
+            continue
+        if w in _SIDES:
+            sides.append(_SIDES[w])
+            i += 1
+            continue
+        if w in _SIZES:
+            fields["size"] = _SIZES[w]
+            i += 1
+            continue
+        colour = _is_colour(words[i:i + 2]) if nxt else None
+        if colour and nxt not in kinds:
+            fields["colour"] = colour
+            i += 2
+            continue
+        if w in _SHADES:
+            fields["shade"] = _SHADES[w]
+            i += 1
+            continue
+        colour = _is_colour([w])
+        if colour:
+            fields["colour"] = colour
+            i += 1
+            continue
+        if w in _FILLER or w in ("-",):
+            i += 1
+            continue
+        unknown.append(w)
+        i += 1
+    if unknown:
+        raise Unclear(f"I can't tell which one {quote(unknown)} is")
+    if sides:
+        kinds_of = list(dict.fromkeys(sides))
+        horizontal = [s for s in kinds_of if s in ("leftmost", "rightmost")]
+        vertical = [s for s in kinds_of if s in ("topmost", "bottommost")]
+        if len(kinds_of) == 1:
+            if "side" in fields and fields["side"] != kinds_of[0]:
+                raise Unclear(f"{quote(words)} names two sides")
+            fields.setdefault("side", kinds_of[0])
+        elif len(kinds_of) == 2 and len(horizontal) == 1 and len(vertical) == 1 and "side" not in fields:
+            fields["corner"] = (horizontal[0], vertical[0])
+        else:
+            raise Unclear(f"{quote(words)} names places that do not go together")
+    if count is not None and "side" not in fields:
+        raise Unclear(f"{quote(words)} does not say which {count}")
+    item = Item(numbers=tuple(numbers), nth=nth, count=count, words=tuple(words), **fields)  # type: ignore[arg-type]
+    if not item.numbers and not item.described:
+        raise Unclear(f"{quote(words)} names none of them")
+    return item
+
+
+def _split(words: list[str]) -> tuple[list[list[str]], list[bool], bool]:
+    """Items separated by "and" / "," / "plus"; whether each join was a bare comma; whether "or" joined any."""
+    groups: list[list[str]] = [[]]
+    commas: list[bool] = []
+    either = False
+    for i, w in enumerate(words):
+        if w in _SEPARATORS or w == "or":
+            either = either or w == "or"
+            if groups[-1]:
+                nxt = words[i + 1] if i + 1 < len(words) else ""
+                commas.append(w == "," and nxt not in ("and", "plus"))
+                groups.append([])
+            continue
+        groups[-1].append(w)
+    if not groups[-1]:
+        groups.pop()
+        if commas:
+            commas.pop()
+    return groups, commas, either
+
+
+_WRONG = (["not", "that", "one"], ["not", "this", "one"], ["not", "that"], ["not", "this"], ["not", "it"],
+          ["wrong", "one"], ["the", "other", "way"])
+
+
+def _strip_front(words: list[str]) -> tuple[list[str], bool]:
+    """Drop a leading correction ("no,", "sorry, I meant", "not that one,"); whether there was one."""
+    corrected = False
+    while words:
+        wrong = next((w for w in _WRONG if words[:len(w)] == w), None)
+        if wrong is not None:
+            words, corrected = words[len(wrong):], True
+        elif words[0] in _CORRECTION or words[0] == ",":
+            words, corrected = words[1:], True
+        else:
+            break
+    return words, corrected
+
+
+def _is_cancel(words: list[str]) -> bool:
+    rest = [w for w in words if w not in (",", "it", "that", "of", "them", "the", "above", "please", "thanks",
+                                          "these", "those", "thx", "now", "then", "ok", "okay",
+                                          "one", "ones", "do", "anything", "this", "about", "all", "just",
+                                          "want", "i", "any", "mind", "leave", "as", "is", "thank", "you")]
+    said = [w for w in words if w != ","]
+    if not said:
+        return False
+    cancel_word = any(w in _CANCEL for w in said)
+    return cancel_word and all(w in _CANCEL for w in rest) and not any(number(w) for w in said if w != "one")
+
+
+def _instruction(words: list[str], kinds: set[str], action: str | None, content: str) -> list[str] | bool:
+    """Whether the words are a new request: True for an edit verb whose object is not a plain choice, or
+    a question; the words after the verb when its object is a plain choice ("remove the left one");
+    False when there is no verb."""
+    lead = {"please", "can", "could", "would", "will", "you", "lets", "let", "us", "i", "want", "to", "then",
+            "just", "now", "and", "id", "like", "so", "ok", "okay", "instead", "actually", "forget", "it",
+            "that", "scratch", "wait", "rather", "also", "new", "plan", ",", "go", "ahead", "no", "oh", "sorry",
+            "nevermind", "cancel", "stop", "nope", "hmm", "hey", "um", "well", "not"}
+    if _CHANGED & set(words) or ({"whole", "entire"} & set(words) and _WHOLE & set(words)):
+        return True                 # "I want the table removed", "the saucer should be blue", "the whole picture"
+    first = next((j for j, w in enumerate(words) if w not in lead), None)
+    if first is None:
+        return False
+    verb = words[first]
+    if verb in _ASKING and len(words) - first >= 3:
+        return True
+    if verb not in _VERBS:
+        return False
+    if verb == "get" and "rid" not in words[first:first + 3]:
+        return True                                                     # "get me a hat": not a choice
+    rest = words[first + 1:]
+    while rest and rest[0] in _VERB_PARTICLES and rest[0] != "the":
+        rest = rest[1:]
+    implied = _VERBS[verb]
+    if implied is not None and action is not None and implied != action:
+        return True                                                     # "paint it red" while asked which to remove
+    said = set(tokens(content))
+    if said:                                                            # "make the left one red" while asked
+        rest = [w for w in rest if w not in said]                       # which cup to make red: an answer
+    try:
+        answer = _answer(rest, kinds)
+    except Unclear:
+        return True
+    last = [w for w in rest if w not in (",", "please", "thanks", "instead", "too", "now")][-2:]
+    if answer.kind == "cancel" or (last and (last[-1] in _COMPARATIVES or _is_colour(last) or _is_colour(last[-1:]))):
+        return True                                     # "make the left one green / bigger": a new request
+    return rest                                         # "make the red one blue" (asked about blue): an answer
+
+
+def _answer(words: list[str], kinds: set[str]) -> Answer:
+    """Parse the answer proper (after any correction); raises :class:`Unclear`."""
+    words = [w for w in words if w not in ("please", "thanks", "pls")]
+    while words and words[-1] in (",", "thank", "you", "ok", "okay", "instead"):
+        words = words[:-1]
+    if not words:
+        raise Unclear("that names none of them")
+    if _is_cancel(words):
+        return Answer("cancel")
+    cut = next((j for j, w in enumerate(words) if w in _EXCEPT), None)
+    head = words[:cut] if cut is not None else words
+    other = [w for w in head if w not in _ALL and w not in kinds and w not in _FILLER and w != ","
+             and number(w) is None]
+    if any(w in _ALL for w in head) and other:
+        words = [w for w in words if w not in _ALL]     # "both the left one and the right one": a list
+    elif any(w in _ALL for w in head):
+        # "all", "them all", "both of them", "every cup", "I want all of them", "all four"
+        counts = [number(w) for w in head if number(w) is not None and w != "one"]
+        said = 2 if "both" in head else (counts[0] if len(counts) == 1 else None)
+        if cut is None:
+            return Answer("all", said=said)
+        rest = words[cut + 1:]
+        while rest and rest[0] in ("than", "from", "for", "of", ","):
+            rest = rest[1:]
+        items, appositions = _items(rest, kinds)
+        return Answer("all", items, said=said, appositions=appositions)
+    negated = False
+    if words[:2] in (["anything", "but"], ["anything", "except"], ["any", "but"]):
+        negated, words = True, words[2:]
+    elif words[0] in ("not", "except") and len(words) > 1:
+        negated, words = True, words[1:]
+    items, appositions = _items(words, kinds)
+    return Answer("pick", items, negated=negated, appositions=appositions)
+
+
+def _items(words: list[str], kinds: set[str]) -> tuple[tuple[Item, ...], tuple[tuple[int, int], ...]]:
+    groups, commas, either = _split(words)
+    if either:
+        raise Unclear("\"or\" leaves the choice open")
+    if not groups:
+        raise Unclear("that names none of them")
+    kept = [j for j, g in enumerate(groups) if not all(w in _FILLER for w in g)] or list(range(len(groups)))
+    commas = [commas[b - 1] for b in kept[1:]]              # "yes, the left one": "yes" is no item
+    groups = [groups[j] for j in kept]
+    items = tuple(_item(g, kinds) for g in groups)
+    appositions = tuple((j, j + 1) for j, comma in enumerate(commas)
+                        if comma and (items[j].described != items[j + 1].described))
+    return items, appositions
+
+
+def read_reply(value: str | int, *, phrase: str | None = None, action: str | None = None,
+               content: str = "") -> Reading:
+    """Read a message sent while a question about ``phrase`` is open (``action`` and ``content``: the
+    asking step's; "make the left one red" answers a question about making a cup red).
+
+    Returns a :class:`Reading`: a move ("undo"), an instruction ("actually, make the saucer blue"),
+    an answer (parsed, not yet resolved: see :func:`resolve`), or unclear with what was not understood.
+    """
+    if isinstance(value, bool):
+        return Reading("unclear", why="a yes/no is not a choice")
+    if isinstance(value, int):
+        return Reading("answer", Answer("pick", (Item(numbers=(value,), words=(str(value),)),)))
+    text = str(value)
+    words = tokens(text)
+    if not words:
+        return Reading("unclear", why="that was empty")
+    if len(words) > 60:
+        return Reading("unclear", why="that is too long to be an answer")
+    kinds = kind_words(phrase)
+    said = [w for w in words if w != ","]
+    if said in (["no"], ["nope"], ["nah"]):
+        return Reading("answer", Answer("cancel"))
+    move = read_move(text)
+    if move is not None and not _is_cancel(words):
+        return Reading("move", move=move)
+    if _is_cancel(words):
+        return Reading("answer", Answer("cancel"))
+    rest, _ = _strip_front(list(words))
+    verb = _instruction(words, kinds, action, content)
+    if verb is True:
+        return Reading("instruction")
+    if verb:
+        rest = verb                                                     # "remove the left one": the choice
+    try:
+        return Reading("answer", _answer(rest, kinds))
+    except Unclear as e:
+        why = str(e)
+    if any(w in _INSTRUCTION_MARKS for w in words[:3]) and len(said) >= 3:
+        why += "; to do something else instead, say the whole instruction (e.g. \"make the saucer blue\")"
+    return Reading("unclear", why=why)
+
+
+# -- answers: meaning ---------------------------------------------------------------------------------
+
