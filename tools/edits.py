@@ -15,6 +15,7 @@ from PIL import Image
 from tools import masks
 from tools.boxes import Box
 from tools.color import classify_recolor, parse_colour, recolor_lab
+from tools.engines import RepaintEngine, as_engine, check_reference
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import InpaintResult, Inpainter, check_mask, default_dilation
 
@@ -79,13 +80,22 @@ def _staged(progress: Progress | None, done: int, total: int) -> Progress | None
     return report
 
 
-def _provenance(res: InpaintResult, **extra: object) -> dict[str, object]:
-    return {"dilate_px": res.dilate_px, "feather_px": res.feather_px, "crop_box": res.crop_box,
-            "working_size": res.working_size, **extra}
+Engine = RepaintEngine | Inpainter
+"""What an edit repaints with: any engine (a bare Inpainter is the SD engine)."""
 
 
-def remove(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, *, name: str = "", seed: int = 0,
-           steps: int = 30, guidance_scale: float = 7.5, dilate_px: int | None = None,
+def _provenance(res: InpaintResult, engine: RepaintEngine, reference: Image.Image | None = None,
+                **extra: object) -> dict[str, object]:
+    out: dict[str, object] = {"dilate_px": res.dilate_px, "feather_px": res.feather_px, "crop_box": res.crop_box,
+                              "working_size": res.working_size, "engine": engine.name, "family": engine.family,
+                              **extra}
+    if reference is not None:
+        out["reference_size"] = reference.size
+    return out
+
+
+def remove(inpainter: Engine, image: Image.Image, mask: np.ndarray, *, name: str = "", seed: int = 0,
+           steps: int = 30, guidance_scale: float | None = None, dilate_px: int | None = None,
            progress: Progress | None = None, cancel: threading.Event | None = None) -> EditResult:
     """Erase the object under ``mask`` and fill in the background behind it.
 
@@ -93,33 +103,33 @@ def remove(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, *, name: 
     or a shadow outline), and the object's name goes into the negative prompt.
 
     Args:
-        inpainter: the loaded inpainting model.
+        inpainter: the repaint engine (:mod:`tools.engines`; a bare Inpainter is the SD engine).
         image: PIL RGB, any size.
         mask: bool HxW, the object.
         name: what the object is ("cup"): the model is told not to paint it again.
-        seed, steps, guidance_scale: the sampler's settings.
+        seed, steps, guidance_scale: the sampler's settings (guidance None: the engine's default).
         dilate_px: override the grown margin (None: twice the inpainter's default).
         progress: called with (step, total); cancel: raise Cancelled when set.
 
     Returns:
         EditResult "remove" whose region is the dilated mask.
     """
+    engine = as_engine(inpainter)
     image = _rgb(image)
     m = check_mask(mask, image.size)
     if dilate_px is None:
         dilate_px = 2 * default_dilation(m)
     negative = f"{' '.join(name.split())}, {REMOVE_NEGATIVE}" if isinstance(name, str) and name.strip() \
         else REMOVE_NEGATIVE
-    res = inpainter.inpaint(image, m, REMOVE_PROMPT, negative_prompt=negative, seed=seed, steps=steps,
-                            guidance_scale=guidance_scale, dilate_px=dilate_px, progress=progress, cancel=cancel)
+    res = engine.inpaint(image, m, REMOVE_PROMPT, negative_prompt=negative, seed=seed, steps=steps,
+                         guidance_scale=guidance_scale, dilate_px=dilate_px, progress=progress, cancel=cancel)
     return EditResult(image=res.image, region=res.region, operation="remove", prompt=REMOVE_PROMPT, seed=res.seed,
-                      box=masks.bbox(m),
-                      details=_provenance(res, negative_prompt=negative, steps=steps, family=inpainter.family))
+                      box=masks.bbox(m), details=_provenance(res, engine, negative_prompt=negative, steps=steps))
 
 
-def replace(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, new: str, *, old: str = "",
-            two_stage: bool = False, new_box: Box | None = None, seed: int = 0, steps: int = 30,
-            guidance_scale: float = 7.5, progress: Progress | None = None,
+def replace(inpainter: Engine, image: Image.Image, mask: np.ndarray, new: str, *, old: str = "",
+            two_stage: bool = False, new_box: Box | None = None, reference: Image.Image | None = None,
+            seed: int = 0, steps: int = 30, guidance_scale: float | None = None, progress: Progress | None = None,
             cancel: threading.Event | None = None) -> EditResult:
     """Put ``new`` where the object under ``mask`` is.
 
@@ -132,46 +142,50 @@ def replace(inpainter: Inpainter, image: Image.Image, mask: np.ndarray, new: str
         new: the new object ("a red vase"); old: the old one's name (negative prompt).
         two_stage: remove first, then paint into the box.
         new_box: XYXY pixels where the new object goes (two-stage only; None: the old box).
+        reference: an image of the new object ("put this hat on the cat"); engines with
+            ``references`` only (two-stage: the painting stage uses it, not the erasing one).
         Other arguments as for :func:`remove`.
 
     Returns:
         EditResult "replace"; its region is the union of every stage's region.
     """
+    engine = as_engine(inpainter)
     image = _rgb(image)
     m = check_mask(mask, image.size)
     prompt = _text("new object", new)
+    reference = check_reference(reference, engine)
     old = " ".join(old.split()) if isinstance(old, str) else ""
     if not two_stage:
         if new_box is not None:
             raise InvalidInputError("new_box is only used by a two-stage replace; pass two_stage=True")
-        res = inpainter.inpaint(image, m, prompt, negative_prompt=old, seed=seed, steps=steps,
-                                guidance_scale=guidance_scale, progress=progress, cancel=cancel)
+        res = engine.inpaint(image, m, prompt, negative_prompt=old, reference=reference, seed=seed, steps=steps,
+                             guidance_scale=guidance_scale, progress=progress, cancel=cancel)
         return EditResult(image=res.image, region=res.region, operation="replace", prompt=prompt, seed=res.seed,
-                          box=masks.bbox(m), details=_provenance(res, old=old, two_stage=False, steps=steps,
-                                                                 family=inpainter.family))
+                          box=masks.bbox(m), details=_provenance(res, engine, reference, old=old, two_stage=False,
+                                                                 steps=steps))
     box = masks.bbox(m) if new_box is None else new_box
     target = masks.box_mask(box, m.shape)
     if not target.any():
         raise InvalidInputError(f"new_box {new_box!r} lies outside the {image.width}x{image.height} image")
-    first = remove(inpainter, image, m, name=old, seed=seed, steps=steps, guidance_scale=guidance_scale,
+    first = remove(engine, image, m, name=old, seed=seed, steps=steps, guidance_scale=guidance_scale,
                    progress=_staged(progress, 0, 2 * steps), cancel=cancel)
-    second = inpainter.inpaint(first.image, target, prompt, negative_prompt=old, seed=seed, steps=steps,
-                               guidance_scale=guidance_scale, progress=_staged(progress, steps, 2 * steps),
-                               cancel=cancel)
+    second = engine.inpaint(first.image, target, prompt, negative_prompt=old, reference=reference, seed=seed,
+                            steps=steps, guidance_scale=guidance_scale, progress=_staged(progress, steps, 2 * steps),
+                            cancel=cancel)
     region = masks.union(first.region, second.region)
     # stage 2 only changed its region of stage 1's image, so this is exact; it also re-asserts the promise
     final = masks.composite(image, second.image, region=region)
     return EditResult(image=final, region=region, operation="replace", prompt=prompt, seed=int(seed),
                       box=masks.bbox(target),
-                      details=_provenance(second, old=old, two_stage=True, steps=steps, family=inpainter.family,
+                      details=_provenance(second, engine, reference, old=old, two_stage=True, steps=steps,
                                           remove_region_px=masks.area(first.region),
                                           remove_crop_box=first.details["crop_box"]))
 
 
 def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "auto",
-            inpainter: Inpainter | None = None, name: str = "", seed: int = 0, steps: int = 30,
-            strength: float | None = None, feather_px: int | None = None, progress: Progress | None = None,
-            cancel: threading.Event | None = None) -> EditResult:
+            inpainter: Engine | None = None, name: str = "", reference: Image.Image | None = None, seed: int = 0,
+            steps: int = 30, strength: float | None = None, feather_px: int | None = None,
+            progress: Progress | None = None, cancel: threading.Event | None = None) -> EditResult:
     """Change the colour (or the look) of the object under ``mask``.
 
     ``lab`` is exact and instant: in CIE Lab every masked pixel's a/b moves by one offset to the
@@ -186,6 +200,8 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
         method: ``auto`` (default), ``lab`` or ``diffusion`` (the last two are what ``auto`` may pick;
             diffusion needs ``inpainter``).
         name: what the object is ("car", "the cup"), for the diffusion prompt.
+        reference: an image whose look the object should take ("make the cup look like this");
+            always by diffusion, on an engine with ``references``.
         strength: how far diffusion may move from the input, in (0, 1] (None: 0.75 for a colour,
             0.95 for patterns, materials and several colours, which need new structure).
         feather_px: ``lab`` soft-edge width inside the mask (None: about 1% of the object's size).
@@ -204,6 +220,10 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
     color = _text("colour", color)
     if method not in ("auto", "lab", "diffusion"):
         raise InvalidInputError(f"recolor method must be 'auto', 'lab' or 'diffusion', got {method!r}")
+    if reference is not None:
+        if method == "lab":
+            raise InvalidInputError("a Lab recolour takes one colour, not a reference image; use method='diffusion'")
+        method = "diffusion"                    # a look taken from a picture needs the model
     kind = classify_recolor(color) if method != "diffusion" else None
     if method == "lab" and kind is not None and kind.method != "lab":
         parse_colour(color)          # raises the one-line reason it is not one colour
@@ -211,15 +231,17 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
         if inpainter is None:
             raise InvalidInputError(f"recolouring to {color!r} by diffusion needs an inpainter; pass inpainter= "
                                     "or give one colour")
-        why = kind.why if kind is not None else ""
+        engine = as_engine(inpainter)
+        reference = check_reference(reference, engine)
+        why = kind.why if kind is not None else ("the look comes from a reference image" if reference else "")
         if strength is None:
             strength = 0.95 if why else 0.75
         prompt = diffusion_prompt(color, name)
-        res = inpainter.inpaint(image, m, prompt, seed=seed, steps=steps, strength=strength, progress=progress,
-                                cancel=cancel)
+        res = engine.inpaint(image, m, prompt, reference=reference, seed=seed, steps=steps, strength=strength,
+                             progress=progress, cancel=cancel)
         return EditResult(image=res.image, region=res.region, operation="recolor", prompt=prompt, seed=res.seed,
-                          box=masks.bbox(m), details=_provenance(res, method="diffusion", color=color, steps=steps,
-                                                                 strength=strength, why=why, family=inpainter.family))
+                          box=masks.bbox(m), details=_provenance(res, engine, reference, method="diffusion",
+                                                                 color=color, steps=steps, strength=strength, why=why))
     rgb, match = kind.colour.rgb, kind.colour.sets_lightness     # type: ignore[union-attr]  # lab: one colour
     if progress is not None:
         progress(0, 1)
@@ -255,32 +277,38 @@ def diffusion_prompt(color: str, name: str = "") -> str:
     return f"{'an' if head[:1].lower() in 'aeiou' else 'a'} {head}"
 
 
-def add(inpainter: Inpainter, image: Image.Image, box: Box, obj: str, *, seed: int = 0, steps: int = 30,
-        guidance_scale: float = 7.5, progress: Progress | None = None,
+def add(inpainter: Engine, image: Image.Image, box: Box, obj: str, *, reference: Image.Image | None = None,
+        seed: int = 0, steps: int = 30, guidance_scale: float | None = None, progress: Progress | None = None,
         cancel: threading.Event | None = None) -> EditResult:
-    """Paint ``obj`` inside ``box`` (XYXY pixels); the box (slightly dilated) bounds the change."""
+    """Paint ``obj`` inside ``box`` (XYXY pixels), like ``reference`` if given; the box (slightly dilated)
+    bounds the change."""
+    engine = as_engine(inpainter)
     image = _rgb(image)
+    reference = check_reference(reference, engine)
     prompt = _text("object", obj)
     target = masks.box_mask(box, (image.height, image.width))
     if not target.any():
         raise InvalidInputError(f"box {box!r} lies outside the {image.width}x{image.height} image")
-    res = inpainter.inpaint(image, target, prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
-                            progress=progress, cancel=cancel)
+    res = engine.inpaint(image, target, prompt, reference=reference, seed=seed, steps=steps,
+                         guidance_scale=guidance_scale, progress=progress, cancel=cancel)
     return EditResult(image=res.image, region=res.region, operation="add", prompt=prompt, seed=res.seed,
-                      box=masks.bbox(target), details=_provenance(res, steps=steps, family=inpainter.family))
+                      box=masks.bbox(target), details=_provenance(res, engine, reference, steps=steps))
 
 
-def background(inpainter: Inpainter, image: Image.Image, subject_mask: np.ndarray, prompt: str, *, seed: int = 0,
-               steps: int = 30, guidance_scale: float = 7.5, progress: Progress | None = None,
+def background(inpainter: Engine, image: Image.Image, subject_mask: np.ndarray, prompt: str, *,
+               reference: Image.Image | None = None, seed: int = 0, steps: int = 30,
+               guidance_scale: float | None = None, progress: Progress | None = None,
                cancel: threading.Event | None = None) -> EditResult:
-    """Repaint everything but the subject to match ``prompt``.
+    """Repaint everything but the subject to match ``prompt`` (and ``reference``, a picture of the new scene).
 
     The edited region is the inverted subject mask eroded by a few pixels (about 0.5% of the
     image diagonal), so the subject's own edge pixels are never touched; the feather ramps inside
     that region.
     """
+    engine = as_engine(inpainter)
     image = _rgb(image)
     subject = check_mask(subject_mask, image.size, "subject mask")
+    reference = check_reference(reference, engine)
     prompt = _text("background prompt", prompt)
     margin = max(2, round(0.005 * float(np.hypot(image.width, image.height))))
     background_mask = masks.invert(subject)
@@ -291,8 +319,8 @@ def background(inpainter: Inpainter, image: Image.Image, subject_mask: np.ndarra
         raise InvalidInputError(f"no background is more than {margin} px away from the subject (the margin kept so "
                                 f"its edge is never repainted) in this {image.width}x{image.height} image; use a "
                                 f"larger image or a smaller subject mask")
-    res = inpainter.inpaint(image, target, prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
-                            dilate_px=0, feather_px=margin, progress=progress, cancel=cancel)
+    res = engine.inpaint(image, target, prompt, reference=reference, seed=seed, steps=steps,
+                         guidance_scale=guidance_scale, dilate_px=0, feather_px=margin, progress=progress,
+                         cancel=cancel)
     return EditResult(image=res.image, region=res.region, operation="background", prompt=prompt, seed=res.seed,
-                      box=masks.bbox(subject),
-                      details=_provenance(res, erode_px=margin, steps=steps, family=inpainter.family))
+                      box=masks.bbox(subject), details=_provenance(res, engine, reference, erode_px=margin, steps=steps))

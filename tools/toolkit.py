@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tools.diffedit import DiffEdit
     from tools.boxes import Box
     from tools.edits import EditResult
+    from tools.engines import RepaintEngine
     from tools.grounding import Detection, Grounder
     from tools.inpainting import Inpainter
     from tools.instruct import InstructEditor
@@ -157,6 +158,13 @@ class Toolkit:
         return self._get("inpainting")
 
     @property
+    def engine(self) -> RepaintEngine:
+        """The repaint engine (the inpainting role's model behind :class:`tools.engines.RepaintEngine`)."""
+        from tools.engines import as_engine
+
+        return as_engine(self.inpainter)
+
+    @property
     def instruct_editor(self) -> InstructEditor:
         return self._get("instruct")
 
@@ -225,37 +233,39 @@ class Toolkit:
     def remove(self, image: Image.Image, mask: np.ndarray, **kwargs: Any) -> EditResult:
         from tools import edits
 
-        return edits.remove(self.inpainter, image, mask, **self._steps(kwargs))
+        return edits.remove(self.engine, image, mask, **self._steps(kwargs))
 
     def replace(self, image: Image.Image, mask: np.ndarray, new: str, **kwargs: Any) -> EditResult:
+        """Replace (see :func:`tools.edits.replace`); ``reference=`` a PIL image of the new object."""
         from tools import edits
 
-        return edits.replace(self.inpainter, image, mask, new, **self._steps(kwargs))
+        return edits.replace(self.engine, image, mask, new, **self._steps(kwargs))
 
     def recolor(self, image: Image.Image, mask: np.ndarray, color: str, *, method: str = "auto",
                 **kwargs: Any) -> EditResult:
-        """Recolour (see :func:`tools.edits.recolor`); ``auto`` loads the inpainter only when the request
-        needs diffusion (patterns, materials, several colours), the exact Lab shift otherwise."""
+        """Recolour (see :func:`tools.edits.recolor`); ``auto`` loads the engine only when the request
+        needs diffusion (patterns, materials, several colours, a ``reference=`` image), the exact Lab
+        shift otherwise."""
         from tools import edits
         from tools.color import classify_recolor
 
         needs = method
         if method == "auto" and isinstance(color, str) and color.strip():
-            needs = classify_recolor(color).method
+            needs = "diffusion" if kwargs.get("reference") is not None else classify_recolor(color).method
         if needs == "diffusion":
             kwargs = self._steps(kwargs)
-            kwargs["inpainter"] = self.inpainter
+            kwargs["inpainter"] = self.engine
         return edits.recolor(image, mask, color, method=method, **kwargs)
 
     def add(self, image: Image.Image, box: Box, obj: str, **kwargs: Any) -> EditResult:
         from tools import edits
 
-        return edits.add(self.inpainter, image, box, obj, **self._steps(kwargs))
+        return edits.add(self.engine, image, box, obj, **self._steps(kwargs))
 
     def background(self, image: Image.Image, subject_mask: np.ndarray, prompt: str, **kwargs: Any) -> EditResult:
         from tools import edits
 
-        return edits.background(self.inpainter, image, subject_mask, prompt, **self._steps(kwargs))
+        return edits.background(self.engine, image, subject_mask, prompt, **self._steps(kwargs))
 
     def global_edit(self, image: Image.Image, instruction: str, **kwargs: Any) -> EditResult:
         return self.instruct_editor.edit(image, instruction, **self._steps(kwargs))
