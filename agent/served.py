@@ -127,7 +127,7 @@ class ServedPlanner(ChatOpenAI):
                 failure = self._failure(e, tries=attempt)
                 if attempt > self.retries or not _worth_retrying(e):
                     raise failure from e
-                logger.warning("%s; trying again", failure)
+                logger.warning("the planner at %s %s; trying again", failure.endpoint, failure.problem)
             time.sleep(self.backoff_s * 2 ** (attempt - 1))
 
     def _failure(self, error: Exception, *, tries: int = 1) -> PlannerServerError:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 import prompts
 from agent.graph.plan import MAX_STEPS, Plan, Relation, Selector, Step
-from tools.errors import Cancelled
+from tools.errors import Cancelled, ChatEditError
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class PlanOutcome:
     replies: tuple[str, ...]
     error: str | None
     unreachable: bool = False
+    said: bool = False
+    """``error`` is the model's own one-line message (a ChatEditError's: what is wrong and what to do)."""
 
 
 _UNREACHABLE_NAMES = frozenset({
@@ -120,6 +122,9 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
             reply = _reply_text(chat_model.invoke(messages, **kwargs))
         except Cancelled:
             raise
+        except ChatEditError as e:  # a failure the model says in one line (a served planner's server is down...)
+            logger.warning("the planner model failed: %s", e)
+            return PlanOutcome(None, tuple(replies), _one_line(str(e)), unreachable=is_unreachable(e), said=True)
         except Exception as e:  # a failing model must not take the conversation down with it
             logger.exception("the planner model failed")
             return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}: {e}"),

@@ -79,6 +79,9 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         png = store.version_png(head) if max(image.size) <= MAX_IMAGE_SIDE else None   # sent as it is
         said = state.text if state.pointing is None else \
             f"{state.text}\n(The user pointed at: {state.pointing.describe()}.)"
+        if state.reference is not None:
+            said += (f"\n(The user attached a reference image: {state.reference.describe()}. The step that paints "
+                     "the new object or look takes it from that image.)")
         outcome = make_plan(ctx.planner, image=image, png=png, digest=text, text=said)
     except Cancelled:
         return {**update, "halt": True, "notes": ["Cancelled. Nothing changed."]}
@@ -91,12 +94,15 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         address = endpoint(ctx.planner)
         where = f"The planner at {address}" if address else f"The planner ({type(ctx.planner).__name__})"
         failure = (outcome.error or "").removeprefix("the planner failed: ")
+        reason = f"{where[0].lower()}{where[1:]} is not reachable: {failure}"
+        note = (f"{where} is not reachable ({failure}). Nothing changed; start it, or open chatedit "
+                "with another planner (Editor.open(..., planner=...)) or profile (--profile).")
+        if outcome.said:        # the model's own line already says what is wrong and what to do
+            said = failure.rstrip(".")
+            reason, note = f"{said[:1].lower()}{said[1:]}", f"{said}. Nothing changed."
         if read_plan(state.text, pointed=state.pointing is not None) is not None:
-            return {**update, **by_grammar(state.text, f"{where[0].lower()}{where[1:]} is not reachable: {failure}",
-                                           pointing=state.pointing)}
-        return {**update, "halt": True, "error": outcome.error,
-                "notes": [f"{where} is not reachable ({failure}). Nothing changed; start it, or open chatedit "
-                          "with another planner (Editor.open(..., planner=...)) or profile (--profile)."]}
+            return {**update, **by_grammar(state.text, reason, pointing=state.pointing)}
+        return {**update, "halt": True, "error": outcome.error, "notes": [note]}
     if outcome.plan is None:
         why = outcome.error or "no usable plan"
         return {**update, "halt": True, "error": why,

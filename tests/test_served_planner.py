@@ -1,0 +1,253 @@
+"""The served planner against a real OpenAI-compatible HTTP server on localhost (FastAPI + uvicorn).
+
+The server's replies are scripted; everything else is real: langchain-openai's client and its HTTP
+requests, the agent's graph, and the tiny profile's models editing the photo. No test talks to
+anything but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.editor import Editor
+from agent.graph.planning import VERDICT_SCHEMA, decoding_schema
+from agent.served import PlannerServerError, ServedPlanner, check_url, from_settings, served_planner
+from tests.agent_fakes import FixedDetections, det, plan
+from tests.openai_server import Served, closed_port
+from tools.errors import InvalidInputError
+
+LEFT, RIGHT = (60, 80, 200, 240), (380, 60, 540, 230)
+RECOLOR = plan({"action": "recolor", "referent": {"phrase": "cup", "box": [60, 80, 200, 240]}, "content": "red"})
+VAGUE = "make it better somehow"
+"""Words the offline grammar cannot read: with the server down, only the one-line reply answers them."""
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Served() as served:
+        yield served
+
+
+@pytest.fixture
+def fake(server):
+    server.fake.reset()
+    return server.fake
+
+
+@pytest.fixture
+def open_editor(tmp_path, coffee, tiny_profile):
+    """``open_editor(planner, **profile_changes)``: an Editor on the coffee photo with the tiny models."""
+    opened: list[Editor] = []
+
+    def _open(planner, image=None, **changes) -> Editor:
+        profile = dataclasses.replace(tiny_profile, **changes)
+        toolkit = FixedDetections(profile, {"cup": [det(LEFT, 0.8), det(RIGHT, 0.78)]})
+        editor = Editor.open(coffee if image is None else image, profile=profile, session_dir=tmp_path / f"s{len(opened)}", planner=planner,
+                             toolkit=toolkit)
+        opened.append(editor)
+        return editor
+
+    yield _open
+    for editor in opened:
+        editor.close()
+
+
+def quick(url: str, **kwargs) -> ServedPlanner:
+    """A served planner with the test suite's short timeout and backoff."""
+    return served_planner(url, **{"timeout_s": 1.0, "retries": 1, "backoff_s": 0.05, **kwargs})
+
+
+def images_of(body: dict) -> list[Image.Image]:
+    """The images a chat request carries (data URLs only; anything else fails the test)."""
+    found = []
+    for message in body["messages"]:
+        for block in message["content"] if isinstance(message["content"], list) else []:
+            if block.get("type") == "image_url":
+                url = block["image_url"]["url"]
+                assert url.startswith("data:image/"), url[:40]
+                found.append(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    return found
+
+
+def history_of(editor: Editor) -> dict:
+    return json.loads((editor.session_dir / "history.json").read_text())
+
+
+# -- a working server -------------------------------------------------------------------------------
+
+
+def test_served_plans_drive_real_edits_with_the_schema_and_a_planner_sized_image(fake, server, open_editor, coffee):
+    fake.push(RECOLOR, '"yes"')
+    editor = open_editor(quick(server.url), planner_image="frame", verify=True)
+    reply = editor.send("make the left cup red")
+    assert reply.version == 1 and reply.error is None, reply.text
+    plan_request, verdict_request = fake.requests
+    assert plan_request["model"] == "served-llava" and fake.model_lists == 1      # the only model, asked once
+    assert plan_request["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "reply", "schema": decoding_schema(), "strict": True}}
+    [sent] = images_of(plan_request)
+    assert max(sent.size) == 384 and sent.size == (384, 256)                    # one 384² view, not 600x400
+    assert verdict_request["response_format"]["json_schema"]["schema"] == VERDICT_SCHEMA
+    assert [im.size for im in images_of(verdict_request)] == [(384, 256)] * 2     # before and after, same size
+    assert verdict_request["model"] == "served-llava"
+    version = history_of(editor)["versions"][1]
+    assert version["planned_by"] == {"kind": "planner", "class": "ServedPlanner", "model": "served-llava",
+                                     "endpoint": server.url}
+    assert version["steps"][0]["verified"] is True and version["models"]["planner"] == "served-llava"
+    before, after = np.asarray(coffee.convert("RGB")), np.asarray(editor.current_image)
+    changed = np.any(before != after, axis=-1)
+    mask = editor.version_mask(1)
+    assert changed.any() and not changed[~mask].any()                             # only inside the edit's mask
+
+
+def test_a_named_model_is_used_as_given_and_the_anyres_side_caps_a_large_photo(fake, server, open_editor, coffee):
+    fake.models = ["one", "two"]
+    fake.push(RECOLOR)
+    editor = open_editor(quick(server.url, model="two"), image=coffee.resize((1800, 1200)))
+    editor.send("make the left cup red")
+    assert fake.requests[0]["model"] == "two" and fake.model_lists == 0
+    assert images_of(fake.requests[0])[0].size == (1152, 768)                   # the anyres grid's side
+
+
+def test_the_first_listed_model_is_taken_when_several_are_served(fake, server):
+    fake.models = ["first", "second"]
+    fake.push('{"ok": true}')
+    planner = quick(server.url)
+    assert planner.invoke("hello").content == '{"ok": true}'
+    assert planner.model_name == "first" and fake.requests[0]["model"] == "first"
+    assert planner.label.startswith("first @ 127.0.0.1:")
+
+
+# -- a server that fails: one line, nothing lost ------------------------------------------------------
+
+
+def assert_nothing_lost(editor: Editor, reply, said: str) -> None:
+    assert reply.version is None and editor.current_version == 0 and len(editor.history) == 1
+    assert "\n" not in reply.text and reply.text.endswith("Nothing changed.")
+    assert editor.conversation[-2:] == [("user", said), ("assistant", reply.text)]
+    assert "planned_by" not in json.dumps(history_of(editor)["versions"][0]) or \
+        history_of(editor)["versions"][0]["planned_by"] == {}
+
+
+def test_a_closed_port_is_one_line_that_says_to_start_it(open_editor):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    editor = open_editor(quick(url, model="m"))
+    reply = editor.send(VAGUE)
+    assert reply.text == (f"The planner at {url} is not reachable (connection refused, 2 tries); start it "
+                          "(see README 'Serving the planner') or run without --planner. Nothing changed.")
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
+def test_http_500s_are_retried_then_said(fake, server, open_editor):
+    fake.mode = "fail"
+    editor = open_editor(quick(server.url, model="m"))
+    reply = editor.send(VAGUE)
+    assert len(fake.requests) == 2                                              # the first try and one retry
+    assert reply.text.startswith(f"The planner at {server.url} failed (HTTP 500: the engine fell over, 2 tries); "
+                                 "see its log and restart it")
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
+def test_a_slow_server_is_not_waited_for_twice(fake, server, open_editor):
+    fake.mode, fake.delay_s = "slow", 1.5
+    editor = open_editor(quick(server.url, model="m", timeout_s=0.3))
+    reply = editor.send(VAGUE)
+    assert len(fake.requests) == 1
+    assert reply.text.startswith(f"The planner at {server.url} did not answer within 0.3 s; check its load")
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
+def test_a_body_that_is_not_a_chat_reply_is_said(fake, server, open_editor):
+    fake.mode = "html"
+    editor = open_editor(quick(server.url, model="m"))
+    reply = editor.send(VAGUE)
+    assert "answered with something that is not a chat reply" in reply.text and "ending in /v1" in reply.text
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
+@pytest.mark.parametrize("replies", [("no plan here", "still none"),
+                                     ({"reasoning": "x", "steps": [{"action": "fly"}]}, "{not json")])
+def test_garbage_plans_are_re_asked_once_then_said(fake, server, open_editor, replies):
+    fake.push(*replies)
+    editor = open_editor(quick(server.url, model="m"))
+    reply = editor.send("make the left cup red")
+    assert len(fake.requests) == 2
+    repair = fake.requests[1]["messages"][-1]["content"]
+    assert isinstance(repair, str) and repair                                    # the re-ask says what was wrong
+    assert "no valid plan after a retry" in reply.text and "\n" not in reply.text
+    assert reply.version is None and editor.current_version == 0
+    assert editor.conversation[-1] == ("assistant", reply.text)
+
+
+def test_a_server_listing_no_models_is_said(fake, server, open_editor):
+    fake.models = []
+    editor = open_editor(quick(server.url))
+    reply = editor.send(VAGUE)
+    assert f"The planner at {server.url} lists no models" in reply.text and "--planner-model" in reply.text
+    assert fake.requests == []
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
+def test_the_grammar_still_plans_what_it_reads_and_says_why(open_editor):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    editor = open_editor(quick(url, model="m", retries=0))
+    reply = editor.send("make the left cup red")
+    assert reply.version == 1 and reply.planned_by == {"kind": "grammar"}
+    assert reply.text.startswith(f"(Planned by the offline grammar: the planner at {url} is not reachable "
+                                 "(connection refused); start it")
+
+
+def test_a_pending_question_survives_a_server_that_is_down(open_editor):
+    editor = open_editor(quick(f"http://127.0.0.1:{closed_port()}/v1", model="m", retries=0))
+    asked = editor.send("make the cup red")                                     # the grammar plans it, and asks
+    assert asked.question is not None and len(asked.question.candidates) == 2
+    reply = editor.answer("the one with the chip in it")                          # only a planner could read this
+    assert reply.question is not None and editor.pending_question is not None and reply.version is None
+    assert editor.current_version == 0 and ("user", "the one with the chip in it") in editor.conversation
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def test_settings_come_from_flags_then_the_environment(monkeypatch):
+    monkeypatch.delenv("CHATEDIT_PLANNER_URL", raising=False)
+    monkeypatch.delenv("CHATEDIT_PLANNER_MODEL", raising=False)
+    assert from_settings(None) is None
+    monkeypatch.setenv("CHATEDIT_PLANNER_URL", "http://gpu-box:8000/v1/")
+    monkeypatch.setenv("CHATEDIT_PLANNER_MODEL", "llava-ov")
+    monkeypatch.setenv("CHATEDIT_PLANNER_TIMEOUT", "12.5")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    planner = from_settings(None)
+    assert planner.endpoint == "http://gpu-box:8000/v1" and planner.model_name == "llava-ov"
+    assert planner.request_timeout == 12.5 and planner.openai_api_key.get_secret_value() == "not-needed"
+    given = from_settings("https://other:9000/v1", "m2")
+    assert given.endpoint == "https://other:9000/v1" and given.model_name == "m2"
+    monkeypatch.setenv("CHATEDIT_PLANNER_TIMEOUT", "soon")
+    with pytest.raises(InvalidInputError, match="CHATEDIT_PLANNER_TIMEOUT must be a number"):
+        from_settings(None)
+
+
+@pytest.mark.parametrize("bad", ["localhost:8000", "ftp://host/v1", "http://", "http://host:99999/v1", ""])
+def test_a_bad_url_is_one_line(bad):
+    with pytest.raises(InvalidInputError, match="planner URL"):
+        check_url(bad)
+
+
+def test_editor_open_takes_a_url_and_sizes_images_by_the_profile(open_editor, server):
+    editor = open_editor(server.url, planner_image="frame")
+    assert isinstance(editor.planner, ServedPlanner) and editor.planner.image_side == 384
+    assert editor.planner.endpoint == server.url
+
+
+def test_server_errors_are_connection_errors_the_agent_recognises():
+    from agent.graph.planning import is_unreachable
+
+    error = PlannerServerError("http://h:1/v1", "is not reachable (connection refused)")
+    assert is_unreachable(error) and str(error).endswith("run without --planner.")
