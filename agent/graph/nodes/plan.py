@@ -98,8 +98,8 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         note = (f"{where} is not reachable ({failure}). Nothing changed; start it, or open chatedit "
                 "with another planner (Editor.open(..., planner=...)) or profile (--profile).")
         if outcome.said:        # the model's own line already says what is wrong and what to do
-            said = failure.rstrip(".")
-            reason, note = f"{said[:1].lower()}{said[1:]}", f"{said}. Nothing changed."
+            line = failure.rstrip(".")
+            reason, note = f"{line[:1].lower()}{line[1:]}", f"{line}. Nothing changed."
         if read_plan(state.text, pointed=state.pointing is not None) is not None:
             return {**update, **by_grammar(state.text, reason, pointing=state.pointing)}
         return {**update, "halt": True, "error": outcome.error, "notes": [note]}
