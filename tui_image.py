@@ -108,25 +108,31 @@ class Placement:
 def cell_to_pixel(place: Placement, x: float, y: float, *, clamp: bool = False) -> tuple[int, int] | None:
     """The image pixel under screen position (x, y) (in cells; fractions from pixel-precise mouse reports).
 
-    A whole-number coordinate is a cell report and stands for the cell's centre (in half cells that is the
-    lower half); a fraction picks the drawn dot under it (the upper or lower half, or the terminal pixel).
-    The picture fills its region at its own scale on each axis, so the dot's centre maps linearly.
+    A whole-number coordinate is a cell report (the terminal said only which cell): it stands for the
+    cell's centre in image pixels (in half cells, the line between the upper and lower half). A fraction
+    picks the drawn dot under it (the upper or lower half, or the terminal pixel) and maps to that dot's
+    centre. The picture fills its region at its own scale on each axis.
 
     Returns:
-        (px, py) within the image, or None outside the picture (with ``clamp``: the nearest pixel inside).
+        (px, py) within the image, or None outside the picture (with ``clamp``: the nearest edge pixel).
     """
     r, (w, h), (gx, gy) = place.region, place.image_size, place.grid
     fx, fy = x - r.x, y - r.y
     inside = 0 <= fx < r.width and 0 <= fy < r.height
     if r.width <= 0 or r.height <= 0 or not (inside or clamp):
         return None
-    fx += 0.5 if fx == int(fx) else 0.0
-    fy += 0.5 if fy == int(fy) else 0.0
-    fx, fy = min(max(fx, 0.0), r.width - 1e-3), min(max(fy, 0.0), r.height - 1e-3)
-    dot_x, dot_y = int(fx * gx + 1e-6), int(fy * gy + 1e-6)      # (screen − region offset leaves float noise)
-    px = int((dot_x + 0.5) * w / (r.width * gx))
-    py = int((dot_y + 0.5) * h / (r.height * gy))
-    return min(px, w - 1), min(py, h - 1)
+    return _axis(fx, r.width, gx, w), _axis(fy, r.height, gy, h)
+
+
+def _axis(at: float, cells: int, dots: int, size: int) -> int:
+    """One axis of :func:`cell_to_pixel`: ``at`` cells into a picture ``cells`` long, ``dots`` per cell, ``size``
+    image pixels. Outside the picture (a clamped drag end): its edge."""
+    if at < 0 or at >= cells:
+        return 0 if at < 0 else size - 1
+    if at == int(at):                                            # a cell report: the cell's centre
+        return min(int((at + 0.5) * size / cells), size - 1)
+    dot = int(at * dots + 1e-6)                                  # (screen − region offset leaves float noise)
+    return min(int((dot + 0.5) * size / (cells * dots)), size - 1)
 
 
 def drawn_grid(picture: Widget) -> tuple[int, int]:

@@ -25,17 +25,18 @@ def test_half_cells_map_the_upper_and_lower_half_of_a_cell_to_their_pixel_rows()
     place = Placement(Region(10, 5, 40, 20), COFFEE, (1, 2))     # 40×40 dots for a 600×400 image: 15×10 px a dot
     assert cell_to_pixel(place, 10.0, 5.25) == (7, 5)            # first column, upper half: dot (0, 0)
     assert cell_to_pixel(place, 10.0, 5.75) == (7, 15)           # lower half: dot (0, 1)
-    assert cell_to_pixel(place, 10, 5) == (7, 15)                # a cell report stands for the centre: lower half
+    assert cell_to_pixel(place, 10, 5) == (7, 10)                # a cell report: the cell's centre (rows 0-19)
+    assert cell_to_pixel(place, 11, 24) == (22, 390)             # ... in every cell, the last one too
     assert cell_to_pixel(place, 49.9, 24.9) == (592, 395)        # the last dot
     assert cell_to_pixel(place, 30.2, 14.4) == (307, 185)        # dot (20, 18)
     assert cell_to_pixel(place, 9.9, 6) is None and cell_to_pixel(place, 50, 6) is None
-    assert cell_to_pixel(place, 60, 2, clamp=True) == (592, 5)   # a drag ending outside: the nearest dot
+    assert cell_to_pixel(place, 60, 2, clamp=True) == (599, 0)   # a drag ending outside: the picture's edge
 
 
 def test_graphics_modes_map_terminal_pixels_inside_a_cell():
     place = Placement(Region(0, 0, 40, 20), COFFEE, (10, 20))    # kitty/sixel: 400×400 terminal pixels
     assert cell_to_pixel(place, 0.35, 0.6) == (5, 12)            # terminal pixel (3, 12)
-    assert cell_to_pixel(place, 0, 0) == (8, 10)                 # cell report: the cell's centre pixel (5, 10)
+    assert cell_to_pixel(place, 0, 0) == (7, 10)                 # cell report: the cell's centre (15×20 px)
     assert cell_to_pixel(place, 39.99, 19.99) == (599, 399)
     left, right = cell_to_pixel(place, 12.1, 3.5), cell_to_pixel(place, 12.9, 3.5)
     assert right[0] - left[0] == 12                              # 8 terminal pixels apart, 1.5 image px each
@@ -156,9 +157,9 @@ def test_a_drag_sets_a_box_that_goes_with_the_next_instruction_then_clears(tmp_p
         await pilot.mouse_up(pic, offset=(r.width // 2, r.height // 2))
         await settle(app, pilot)
         box = app.image_pane.pointing.box
-        x0, y0 = int(2.5 * w / r.width), int(3.5 * h / (2 * r.height))     # cell reports: the cells' centres
+        x0, y0 = int(2.5 * w / r.width), int(1.5 * h / r.height)           # cell reports: the cells' centres
         x1 = int((r.width // 2 + 0.5) * w / r.width) + 1
-        y1 = int((2 * (r.height // 2) + 1.5) * h / (2 * r.height)) + 1
+        y1 = int((r.height // 2 + 0.5) * h / r.height) + 1
         assert box == (x0, y0, x1, y1), (box, r)
         assert rec.calls == [{"box": box}]
         assert f"box {x0},{y0}–{x1},{y1}" in str(app.image_pane.query_one("#pointed").content)
