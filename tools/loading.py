@@ -23,9 +23,11 @@ _IGNORE = ["*.bin", "*.ckpt", "*.pt", "*.pth", "*.pkl", "*.msgpack", "*.h5", "*.
            "safety_checker/*"]  # loaded with safety_checker=None: 1.2 GB never used
 # Diffusers repos also carry single-file checkpoints at the top level (several GB); the pipeline
 # only needs its component folders.
-_DIFFUSERS_CONFIGS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model"]
+_DIFFUSERS_CONFIGS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.jinja"]
 _FP16 = "*.fp16.safetensors"
-DIFFUSERS_FAMILIES = frozenset({"sd-inpaint", "sdxl-inpaint", "instruct-pix2pix", "sd"})
+DIFFUSERS_FAMILIES = frozenset({"sd-inpaint", "sdxl-inpaint", "instruct-pix2pix", "sd", "flux2-klein"})
+NO_FP16_VARIANT = frozenset({"flux2-klein"})
+"""Diffusers families published in bf16 only (no ``fp16`` variant files): fetched as they are."""
 
 
 def cache_dir() -> Path:
@@ -139,7 +141,7 @@ def download_patterns(family: str, *, fp16: bool = False) -> dict[str, list[str]
     folders, in fp16 (the ``fp16`` variant files, half the download) or full precision."""
     if family not in DIFFUSERS_FAMILIES:
         return {"ignore_patterns": _IGNORE}
-    if fp16:
+    if fp16 and family not in NO_FP16_VARIANT:
         return {"allow_patterns": [*_DIFFUSERS_CONFIGS, f"*/{_FP16}"], "ignore_patterns": _IGNORE}
     return {"allow_patterns": [*_DIFFUSERS_CONFIGS, "*/*.safetensors"], "ignore_patterns": [*_IGNORE, _FP16]}
 
@@ -182,7 +184,7 @@ def model_path(spec: ModelSpec, *, fp16: bool = False) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    fp16 = fp16 and spec.family in DIFFUSERS_FAMILIES
+    fp16 = fp16 and spec.family in DIFFUSERS_FAMILIES and spec.family not in NO_FP16_VARIANT
     try:
         folder = snapshot_download(model_id, local_files_only=is_offline(), **download_patterns(spec.family, fp16=fp16))
         if fp16:  # components published without an fp16 variant: take their full-precision weights
@@ -265,6 +267,19 @@ def expect_model_type(path: str | Path, kind: str, model_types: Collection[str])
     if found not in model_types:
         raise ModelUnavailableError(f"cannot load {kind} from {path}: it is a {found or 'unknown'!r} model, "
                                     f"expected {kind}; point at a {kind} checkpoint folder")
+
+
+def expect_pipeline(path: str | Path, kind: str, class_names: Collection[str]) -> None:
+    """Check, before loading any weights, that a diffusers folder's ``model_index.json`` names one of
+    ``class_names`` (``"Flux2KleinPipeline"``).
+
+    Raises:
+        ModelUnavailableError: not a diffusers pipeline folder, or a pipeline of another kind.
+    """
+    found = _config(path, "model_index.json", kind).get("_class_name")
+    if found not in class_names:
+        raise ModelUnavailableError(f"cannot load {kind} from {path}: it is a {found or 'unknown'!r} pipeline, "
+                                    f"expected {' or '.join(class_names)}; point at a {kind} pipeline folder")
 
 
 def expect_unet_channels(path: str | Path, kind: str, channels: Collection[int]) -> None:

@@ -26,6 +26,7 @@ BUILDERS: dict[str, str] = {
     "sdxl-inpaint": "tools.tiny.diffusion:build_sdxl_inpaint",
     "instruct-pix2pix": "tools.tiny.diffusion:build_instruct_pix2pix",
     "sd": "tools.tiny.diffusion:build_sd",
+    "flux2-klein": "tools.tiny.flux2:build",
 }
 """Family name → ``module:function`` that writes the model into an empty folder."""
 
