@@ -262,6 +262,18 @@ class Editor:
             return None
         return read_pointing(point=point, box=box, points=points, size=self.store.version_image().size)
 
+    def _read_reference(self, reference: Any) -> Any:
+        """The reference image read and kept in the session (None: none given). Raises ChatEditError."""
+        from agent.session.references import attach
+
+        return None if reference is None else attach(self.store, reference)
+
+    def _bad_reference(self, e: ChatEditError) -> Reply:
+        question = self._turns.question()
+        still = " The question is still open." if question is not None else ""
+        return Reply(f"That reference image cannot be used: {e}. Nothing changed.{still}", question=question,
+                     error=str(e))
+
     def _bad_pointing(self, e: ChatEditError) -> Reply:
         question = self._turns.question()
         still = " The question is still open." if question is not None else ""
@@ -288,7 +300,8 @@ class Editor:
         return pointed_mask(self.toolkit, self.store.version_image(), pointing)
 
     @_locked
-    def send(self, text: str, *, point: Any = None, box: Any = None, points: Any = None) -> Reply:
+    def send(self, text: str, *, point: Any = None, box: Any = None, points: Any = None,
+             reference: Any = None) -> Reply:
         """One user turn. While a question is open, the text goes to :meth:`answer` (which tells an answer
         from a move or a new instruction). A move in words ("undo the last two", "go back to the
         original") is read by the command layer and runs without the planner.
@@ -297,18 +310,28 @@ class Editor:
         dragged box, ``points`` [(x, y, positive), ...] clicks ("not this" when positive is False);
         together they are one SAM 2 prompt. "this", "here", "it" and an instruction without an
         object ("make it red", "remove") then mean the pointed region. A bad pointing is a reply
-        with a one-line error; nothing changes.
+        with a one-line error; nothing changes. Pointing without words while a question is open answers it.
+
+        ``reference``: an image path or PIL image to take a look or an object from ("make the cup look
+        like this", "put this hat on the cat"). It is kept in the session folder (``references/``) and
+        recorded with the version; an engine that cannot use one says so and edits from the words alone.
+        One that cannot be read is a reply with a one-line error; nothing changes.
         """
+        import dataclasses
+
         from agent.graph.commands import read_move
 
         text = str(text).strip()
+        pointed = point is not None or box is not None or points is not None
+        if not text and pointed and self._turns.question_payload() is not None:
+            return self.answer("", point=point, box=box, points=points)     # pointing alone answers the question
         if not text:
             return Reply("Say what to change, e.g. \"remove the cup\" or \"make the sky blue\".")
         refused = self._refused()
         if refused is not None:
             return refused
         if self._turns.question_payload() is not None:
-            return self.answer(text, point=point, box=box, points=points)
+            return self.answer(text, point=point, box=box, points=points, reference=reference)
         try:
             pointing = self._read_pointing(point, box, points)
         except ChatEditError as e:
@@ -316,16 +339,23 @@ class Editor:
         move = read_move(text)
         if move is not None:
             self._cancel.clear()
-            return self._turns.move(move.kind, move.amount, self._context(None), words=text)
+            reply = self._turns.move(move.kind, move.amount, self._context(None), words=text)
+            unused = f" (The reference image was not used: a {move.kind} needs none.)"
+            return reply if reference is None else dataclasses.replace(reply, text=reply.text + unused)
+        try:
+            ref = self._read_reference(reference)
+        except ChatEditError as e:
+            return self._bad_reference(e)
         try:
             planner = self.planner
         except ChatEditError as e:
             return Reply(f"The planner model could not be loaded: {e}", error=str(e))
         self._cancel.clear()
-        return self._turns.say(text, self._context(planner), pointing=pointing)
+        return self._turns.say(text, self._context(planner), pointing=pointing, reference=ref)
 
     @_locked
-    def answer(self, value: str | int, *, point: Any = None, box: Any = None, points: Any = None) -> Reply:
+    def answer(self, value: str | int, *, point: Any = None, box: Any = None, points: Any = None,
+               reference: Any = None) -> Reply:
         """Answer the open question: a number or several ("1 and 3"), "the second", "the left cup", "the
         red one", "all", "all except 2", "no, the left one", or "cancel" (see :mod:`agent.graph.commands`).
         Pointing (as for :meth:`send`) with words that name no candidate ("this one") picks the candidate
@@ -335,6 +365,7 @@ class Editor:
         one line saying so and runs in the same reply. Words neither the command layer nor a real
         planner can read get a follow-up question; the question stays open. Anything but a string or
         an int (a bool is not a number here) is refused with the question still open.
+        ``reference`` (as for :meth:`send`) goes with the turn the answer resumes, or with the new instruction.
         """
         from agent.turns import planner_reads_answers
 
@@ -349,13 +380,17 @@ class Editor:
         reading = self._turns.read(value)
         if reading.kind == "move" and reading.move is not None:
             return self._turns.move(reading.move.kind, reading.move.amount, self._context(None), words=str(value))
+        try:
+            ref = self._read_reference(reference)
+        except ChatEditError as e:
+            return self._bad_reference(e)
         if reading.kind == "instruction":
             try:
                 planner = self.planner
             except ChatEditError as e:
                 return Reply(f"The planner model could not be loaded, so \"{quoted(str(value), 60)[1:-1]}\" was not "
                              f"done: {e}. The question is still open.", question=self._turns.question(), error=str(e))
-            return self._turns.instead(str(value), self._context(planner), pointing=pointing)
+            return self._turns.instead(str(value), self._context(planner), pointing=pointing, reference=ref)
         random = getattr(self.profile.planner, "random_weights", False) is True
         planner = self._planner
         wanted = self.profile.verify or (reading.kind == "unclear" and not random)
@@ -365,7 +400,7 @@ class Editor:
             except ChatEditError as e:
                 logger.warning("no planner to verify with or to read the answer: %s", e)
         ask = reading.kind == "unclear" and planner_reads_answers(planner)
-        return self._turns.answer(value, self._context(planner), ask_planner=ask, pointing=pointing)
+        return self._turns.answer(value, self._context(planner), ask_planner=ask, pointing=pointing, reference=ref)
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""

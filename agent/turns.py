@@ -23,6 +23,7 @@ from agent.replies import Candidate, Question, Reply
 from agent.session.conversation import Message
 from agent.session.errors import SessionDamagedError
 from agent.session.history import MAX_VERSIONS
+from agent.session.records import Reference
 from agent.session.store import SessionStore
 from tools.errors import ChatEditError
 
@@ -77,6 +78,9 @@ class Turns:
         ids = {values.get("draft"), values.get("mask"), (values.get("question") or {}).get("image")}
         for record in values.get("records") or ():
             ids |= {getattr(record, "mask", None), getattr(record, "region", None)}
+        reference = values.get("reference")
+        if isinstance(reference, Reference):
+            ids.add(reference.id)
         pending = values.get("result")
         if pending is not None:
             ids |= {getattr(pending, "draft", None), getattr(pending.record, "region", None)}
@@ -101,10 +105,11 @@ class Turns:
     # -- running --------------------------------------------------------------------------------
 
     def say(self, text: str, context: Any, *, direct: Plan | None = None,
-            planned_by: dict[str, str] | None = None, pointing: Pointing | None = None) -> Reply:
+            planned_by: dict[str, str] | None = None, pointing: Pointing | None = None,
+            reference: Reference | None = None) -> Reply:
         """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert, or a
         move the command layer read from words; ``planned_by`` says which; ``pointing``: where the
-        person pointed, logged with the words)."""
+        person pointed, logged with the words; ``reference``: a reference image already stored)."""
         turn = self.store.conversation.last_turn + 1
         kind = "move" if direct is not None else "say"
         try:
@@ -112,7 +117,7 @@ class Turns:
         except ChatEditError as e:
             return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
         return self._invoke({"text": text, "turn": turn, "direct": direct, "planned_by": dict(planned_by or {}),
-                             "pointing": pointing}, context, turn)
+                             "pointing": pointing, "reference": reference}, context, turn)
 
     def read(self, value: str | int) -> Reading:
         """What the command layer makes of ``value`` as a reply to the open question (a move, a new
@@ -134,10 +139,11 @@ class Turns:
             logger.warning("the question's image could not be read: %s", e)
             return None
 
-    def instead(self, text: str, context: Any, *, pointing: Pointing | None = None) -> Reply:
+    def instead(self, text: str, context: Any, *, pointing: Pointing | None = None,
+                reference: Reference | None = None) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it."""
         dropped = self.cancel_question(context)
-        reply = self.say(text, context, pointing=pointing)
+        reply = self.say(text, context, pointing=pointing, reference=reference)
         return replace(reply, text=f"{dropped} {reply.text}")
 
     def refuse_answer(self, value: object) -> Reply | None:
@@ -156,13 +162,14 @@ class Turns:
         return None
 
     def answer(self, value: str | int, context: Any, *, ask_planner: bool = False,
-               pointing: Pointing | None = None) -> Reply:
+               pointing: Pointing | None = None, reference: Reference | None = None) -> Reply:
         """Resume the pending question with the user's answer.
 
         ``ask_planner``: when the command layer cannot read the words, ask ``context.planner`` (a real
         model) with the candidates listed; it may read a choice, or a new instruction (then that runs).
         ``pointing``: where the person pointed; when the words name no candidate ("this one"), the
         candidate it lands on is the answer (none: the question stays open, nothing is logged).
+        ``reference``: a reference image given with the answer; it replaces the turn's own.
         """
         from langgraph.types import Command
 
@@ -181,7 +188,7 @@ class Turns:
             payload = self.question_payload() or {}
             got = planner_reading(context.planner, value, payload, image=self._question_image(payload))
             if got == "instruction":
-                return self.instead(value, context)
+                return self.instead(value, context, reference=reference)
             if isinstance(got, list):
                 resume = {"pick": got}
         turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
@@ -189,7 +196,8 @@ class Turns:
             self._log("user", str(value), turn, "answer", **_pointed(pointing))
         except ChatEditError as e:
             return Reply(f"Your answer could not be saved, so nothing was done: {e}", error=str(e))
-        return self._invoke(Command(resume=resume), context, turn)
+        update = {"reference": reference} if reference is not None else None
+        return self._invoke(Command(resume=resume, update=update), context, turn)
 
     def _invoke(self, graph_input: Any, context: Any, turn: int) -> Reply:
         hist_before = self.store.history

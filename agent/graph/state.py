@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agent.graph.plan import Plan
 from agent.graph.pointing import Pointing
-from agent.session.records import EditRecord
+from agent.session.records import EditRecord, Reference
 
 
 class CandidatePayload(TypedDict):
@@ -75,6 +75,7 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
     ("agent.graph.plan", "Plan"), ("agent.graph.plan", "Step"), ("agent.graph.plan", "Referent"),
     ("agent.graph.plan", "Anchor"), ("agent.graph.plan", "Exclusion"),
     ("agent.session.records", "EditRecord"), ("agent.graph.state", "Pending"), ("agent.graph.pointing", "Pointing"),
+    ("agent.session.records", "Reference"),
 )
 """The models a checkpoint may hold: the only classes reading one back may revive."""
 
@@ -97,6 +98,9 @@ class InputState:
     pointing: Pointing | None = None
     """Where the person pointed on the current image with this turn's words (None: nowhere): what
     "this", "here" and an instruction without an object refer to."""
+    reference: Reference | None = None
+    """A reference image given with this turn's words (stored in the session folder; None: none): the
+    first step that paints new content takes its look or object from it, where the engine can."""
 
 
 @dataclass(kw_only=True)
@@ -155,7 +159,7 @@ class State(InputState):
     """The turn's final reply."""
 
 
-_KEPT = {"text", "turn", "direct", "version", "pointing"}
+_KEPT = {"text", "turn", "direct", "version", "pointing", "reference"}
 
 
 def turn_reset() -> dict[str, Any]:

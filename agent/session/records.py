@@ -4,7 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Reference(BaseModel):
+    """A reference image given with a turn ("make the cup look like this"), kept in the session folder.
+
+    Its pixels are ``references/<id>.png`` in the session folder, so the session stays self-contained.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    """The content id of its RGB pixels (sha256 hex, :func:`agent.session.store.content_id`)."""
+    name: str = ""
+    """The file's name as the person gave it ("hat.png"); "" for an in-memory image."""
+    size: tuple[int, int] = (0, 0)
+    """(width, height) of the stored pixels."""
+    used: bool | None = None
+    """In a record: whether the step's engine used it (False: it cannot take one; the step used only the
+    words). None on a turn's input, before any step ran."""
+    engine: str = ""
+    """In a record: the repaint engine the step ran on ("sd", "sdxl", "flux2-klein")."""
+
+    @field_validator("id")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError(f"a reference id is a sha256 hex digest, got {value[:80]!r}")
+        return value
+
+    def describe(self) -> str:
+        """ "hat.png (640x480)" or "an image (640x480)" """
+        return f"{self.name or 'an image'} ({self.size[0]}x{self.size[1]})"
 
 
 class EditRecord(BaseModel):
@@ -46,6 +78,8 @@ class EditRecord(BaseModel):
     pointing: dict[str, Any] | None = None
     """Where the person pointed when the step acted on the pointed region: ``box`` and/or ``points``
     ([x, y, positive]) in pixels of the edited image (:meth:`agent.graph.pointing.Pointing.to_json`)."""
+    reference: Reference | None = None
+    """The reference image the turn gave, on the step it was meant for, and whether the engine used it."""
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=False)

@@ -8,6 +8,7 @@ Layout::
     <session>/masks/<sha256>.png       edit masks (1-bit, white = edited), named by :func:`mask_id`
     <session>/drafts/<sha256>.ppm      images of a turn waiting on a question (other drafts stay in memory)
     <session>/questions/<sha256>.png   annotated candidates shown with a clarification question
+    <session>/references/<sha256>.png  reference images given with turns ("make the cup look like this")
     <session>/history.json             the version tree and head (atomic; history.json.bak: the one before)
     <session>/conversation.jsonl       everything said, one line a message (agent.session.conversation)
     <session>/checkpoints.sqlite       LangGraph's checkpointer: the turn in flight, a pending question
@@ -54,7 +55,7 @@ BACKUP = "history.json.bak"
 ORIGINAL = "original.png"
 ALPHA = "alpha.png"
 CHECKPOINTS = "checkpoints.sqlite"
-KINDS = ("versions", "masks", "drafts", "questions")
+KINDS = ("versions", "masks", "drafts", "questions", "references")
 MAX_HISTORY_BYTES = 256 * 1024 * 1024
 """A history.json larger than this is refused as damaged (100 000 versions take far less)."""
 
@@ -262,6 +263,8 @@ class SessionStore:
                           for m in [v.mask, *(r.mask for r in v.steps), *(r.region for r in v.steps)] if m}
                          | in_flight,
                 "questions": {m.image for m in self.conversation.messages if m.image} | in_flight,
+                "references": {r.reference.id for v in self.history.versions for r in v.steps if r.reference}
+                              | in_flight,
                 "drafts": in_flight}
         self.strays = [path for kind, ids in used.items() for path in sorted((self.root / kind).glob("*.*"))
                        if path.is_file() and not is_temp_file(path) and path.stem not in ids]
@@ -551,6 +554,37 @@ class SessionStore:
     def question_path(self, content_id: str) -> Path:
         return self._path("questions", content_id)
 
+    def put_reference(self, image: Image.Image) -> str:
+        """Store a reference image (RGB) durably as ``references/<id>.png``; returns its :func:`content_id`."""
+        image = _rgb(image)
+        image_id = content_id(image)
+        path = self._path("references", image_id)
+        if not path.is_file():
+            self._write(path, png_bytes(image))
+        return image_id
+
+    def reference_path(self, content_id: str) -> Path:
+        return self._path("references", content_id)
+
+    def load_reference(self, reference_id: str) -> Image.Image:
+        """A stored reference image (RGB), checked against its id.
+
+        Raises:
+            SessionDamagedError: the file is missing, unreadable, or holds other pixels.
+        """
+        path = self._path("references", reference_id)
+        try:
+            with Image.open(path) as im:
+                im.load()
+                image = im.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise SessionDamagedError(f"the reference image {path} cannot be read ({type(e).__name__}); put it "
+                                      "back, or give the reference again") from e
+        if content_id(image) != reference_id:
+            raise SessionDamagedError(f"the reference image {path} does not hold the pixels it is named by; put "
+                                      "the right file back, or give the reference again")
+        return image
+
     # -- versions -----------------------------------------------------------------------------
 
     @property
@@ -593,6 +627,10 @@ class SessionStore:
             metadata["chatedit:seeds"] = ", ".join(str(s) for s in info.seeds)
         if info.models:
             metadata["chatedit:models"] = ", ".join(f"{k}={v}" for k, v in info.models.items())
+        references = [r.reference for r in info.steps if r.reference is not None]
+        if references:
+            metadata["chatedit:reference"] = "; ".join(
+                f"{r.name or 'an image'} sha256={r.id} used={'yes' if r.used else 'no'}" for r in references)
         if info.planned_by:
             metadata["chatedit:planned_by"] = ", ".join(f"{k}={v}" for k, v in info.planned_by.items())
         return save_image(self.load_image(info.image), path, alpha=self.alpha, metadata=metadata)

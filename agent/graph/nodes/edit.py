@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
 from agent.graph.nodes.common import current_step, describe, stop, what, working_image
-from agent.graph.plan import Step
+from agent.graph.plan import Plan, Step
 from agent.graph.relations import WORDS
 from agent.graph.state import Pending, State
-from agent.session.records import EditRecord
+from agent.session.records import EditRecord, Reference
 from tools.boxes import clip_box, outer_box, scale_box
 from tools.errors import Cancelled, ChatEditError
 
@@ -113,6 +114,32 @@ def added(step: Step) -> str:
     return f"Added {step.content.strip()} {words} {what(step)}."
 
 
+REFERENCE_ACTIONS = ("replace", "recolor", "add", "background")
+"""Actions that paint new content, and so can take it from a reference image."""
+
+
+def reference_step(plan: Plan | None) -> int | None:
+    """The index of the step a turn's reference image is for: the first that paints new content (None: none)."""
+    steps = plan.steps if plan is not None else []
+    return next((i for i, s in enumerate(steps) if s.action in REFERENCE_ACTIONS), None)
+
+
+def reference_note(reference: Reference) -> str:
+    """The reply's sentence on a step's reference image: used, or why not (never claimed when it was not)."""
+    if reference.used:
+        return f"It follows your reference image {reference.describe()}."
+    engine = f"The {reference.engine} engine" if reference.engine else "This engine"
+    return (f"{engine} cannot use a reference image, so the edit used only your words; choose the flux2-klein "
+            "engine (--engine flux2-klein) to edit from a reference.")
+
+
+def _engine_reference(tools: Any, reference: Reference) -> tuple[Reference, bool]:
+    """The record's copy of ``reference`` (engine named, ``used`` set) and whether to pass it to the engine."""
+    engine = getattr(tools, "engine", None)     # loads the repaint model (the step is about to use it)
+    can = bool(getattr(engine, "references", False))
+    return reference.model_copy(update={"used": can, "engine": str(getattr(engine, "name", ""))}), can
+
+
 def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Apply the current step. Without verification the result is accepted at once (next step)."""
     from tools.masks import dilate
@@ -133,7 +160,16 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     long = {"seed": seed, "progress": progress, "cancel": ctx.cancel}
     ref = step.referent
+    reference: Reference | None = None
+    notes = list(state.notes)
+    at = reference_step(state.plan) if state.reference is not None else None
+    if state.reference is not None and at is None and state.step_index == 0 and not state.attempt:
+        notes.append(f"(The reference image was not used: a {step.action} step cannot take one.)")
     try:
+        if at == state.step_index and state.reference is not None:
+            reference, can = _engine_reference(ctx.tools, state.reference)
+            if can:
+                long["reference"] = ctx.store.load_reference(state.reference.id)
         if step.action == "remove":
             result = ctx.tools.remove(image, mask, name=ref.phrase if ref else "", **long)
         elif step.action == "replace":
@@ -162,6 +198,7 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     except ChatEditError as e:
         logger.info("edit step %d failed: %s", state.step_index, e)
         return stop(f"Editing {what(step)} failed: {e}. Nothing changed.", error=str(e), notes=state.notes)
+    state = replace(state, notes=notes) if notes != state.notes else state
 
     try:
         draft = ctx.store.put_draft(result.image)
@@ -179,9 +216,10 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                         box=where, boxes=[list(b) for b in state.chosen], mask=state.mask, region=region,
                         seed=int(result.seed), models=dict(ctx.tools.models), operation=result.operation,
                         prompt=result.prompt, attempt=state.attempt, new_box=extra.get("new_box"),
-                        pointing=state.pointing.to_json() if state.pointing and ref and ref.pointed else None)
+                        pointing=state.pointing.to_json() if state.pointing and ref and ref.pointed else None,
+                        reference=reference)
     if ctx.verify and ctx.planner is not None:
-        return {"result": Pending(draft=draft, record=record)}
+        return {"result": Pending(draft=draft, record=record), "notes": state.notes}
     return accept(state, draft, record)
 
 
@@ -189,6 +227,8 @@ def accept(state: State, draft: str, record: EditRecord) -> dict[str, Any]:
     """The state update that keeps a step's result and moves to the next step."""
     step = current_step(state)
     said = added(step) if step.action == "add" else describe(step, count=len(record.boxes), words=state.text)
+    if record.reference is not None:
+        said = f"{said} {reference_note(record.reference)}"
     return {"draft": draft, "records": [*state.records, record], "step_index": state.step_index + 1,
             "notes": [*state.notes, said], "result": None, "attempt": 0,
             "chosen": [], "mask": None}
