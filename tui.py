@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -259,6 +260,10 @@ class ChatEditApp(App[None]):
             editor.on_progress = self._progress
             snapshot = take_snapshot(editor)
             banner = profile_banner(editor.profile, self.open_kwargs["planner"])
+            probe = getattr(self.open_kwargs["planner"], "probe", None)     # a served planner: is it up?
+            problem = probe() if callable(probe) else None
+            if problem:
+                banner = dataclasses.replace(banner, text=f"{banner.text} {problem}")
             conversation = list(editor.conversation)
             given = self.open_kwargs["planner"] is not None
             models = len({spec.model_id for role, spec in editor.profile.specs().items()
@@ -425,6 +430,7 @@ class ChatEditApp(App[None]):
         self.image_pane.show(snap)
         await self.query_one(HistoryList).set_rows(snap.versions, snap.current)
         self.query_one(StatusLine).show(snap)
+        self.query_one(StatusLine).planner = str(getattr(self.open_kwargs["planner"], "label", "") or "")
         self.watch_busy(self.busy)
 
     def _ask(self, question: Any, modal: bool = True) -> None:
@@ -694,7 +700,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let the planner judge each edit and retry a bad one (default: the profile's; off on lite)")
     p.add_argument("--image-mode", choices=IMAGE_MODES, default="auto",
                    help="how to draw images: auto (kitty/sixel where the terminal supports it, else half cells)")
+    add_planner_arguments(p)
     return p
+
+
+def add_planner_arguments(p: argparse.ArgumentParser) -> None:
+    """``--planner URL`` and ``--planner-model NAME`` (a served planner; README 'Serving the planner')."""
+    p.add_argument("--planner", metavar="URL", help="plan with the model an OpenAI-compatible server serves (vLLM, "
+                   "Ollama's /v1...), e.g. http://gpu-box:8000/v1 (default: $CHATEDIT_PLANNER_URL, else the "
+                   "profile's own planner; the key is $OPENAI_API_KEY)")
+    p.add_argument("--planner-model", metavar="NAME", help="the served model to use (default: "
+                   "$CHATEDIT_PLANNER_MODEL, else the first one the server lists)")
+
+
+def served_planner_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """The served planner ``--planner``/``--planner-model`` (or the environment) ask for, or None;
+    a bad URL or setting is the parser's one-line error."""
+    if not (args.planner or args.planner_model or os.environ.get("CHATEDIT_PLANNER_URL")):
+        return None                                     # agent.served (langchain-openai) is not even imported
+    from agent.served import from_settings
+    from tools.errors import ChatEditError
+
+    try:
+        return from_settings(args.planner, args.planner_model)
+    except ChatEditError as e:
+        parser.error(str(e))
 
 
 def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
@@ -748,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     source = _resolve_source(args, parser)
+    planner = served_planner_from(args, parser)
     from textual.logging import TextualHandler
 
     logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()])
@@ -757,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.read_only and args.resume is None:
         parser.error("--read-only opens a saved session: use it with --resume [DIR]")
     app = ChatEditApp(source, profile=args.profile, session_dir=args.session, seed=args.seed,
-                      image_mode=args.image_mode, read_only=args.read_only, verify=args.verify)
+                      image_mode=args.image_mode, read_only=args.read_only, verify=args.verify, planner=planner)
     app.run()
     if app.close_error:
         print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)

@@ -481,7 +481,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 class StatusLine(Static):
-    """profile (and its banner's note) · device · model status · session folder."""
+    """profile (and its banner's note) · served planner · device · model status · session folder."""
 
     DEFAULT_CSS = "StatusLine { height: 1; background: $panel; color: $text-muted; padding: 0 1; }"
 
@@ -491,15 +491,19 @@ class StatusLine(Static):
     device = reactive("…")
     models = reactive("starting")
     session = reactive("")
+    planner = reactive("")
+    """A served planner's ``model @ host:port`` ("" for the profile's own planner)."""
 
     def show(self, snapshot: Snapshot) -> None:
         """Take profile, device and session folder (home written as ``~``) from ``snapshot``."""
         self.profile, self.device, self.session = snapshot.profile, snapshot.device, _short(snapshot.session_dir)
 
     def render(self) -> Content:
-        heads = [f"profile {self.profile}{self.profile_note} · {self.device} · models: {self.models}",
-                 f"profile {self.profile}{self.profile_note} · models: {self.models}",
-                 f"profile {self.profile} · {self.device} · models: {self.models}",
+        served = f" · planner {self.planner}" if self.planner else ""
+        heads = [f"profile {self.profile}{self.profile_note}{served} · {self.device} · models: {self.models}",
+                 f"profile {self.profile}{self.profile_note}{served} · models: {self.models}",
+                 f"profile {self.profile}{served} · {self.device} · models: {self.models}",
+                 f"profile {self.profile}{served} · models: {self.models}",
                  f"profile {self.profile} · models: {self.models}"]
         width = self.content_size.width   # narrow: drop the device, then the profile's note; a long path is cut
         head = next((h for h in heads if len(h) <= width), heads[-1]) if width else heads[0]

@@ -112,7 +112,8 @@ class ServedPlanner(ChatOpenAI):
     def probe(self) -> str | None:
         """Ask the server for its models once (no retries): None when it answers, else the one-line problem."""
         try:
-            self.root_client.with_options(max_retries=0).models.list()
+            self.root_client.with_options(max_retries=0, timeout=min(5.0, float(self.request_timeout or 5.0))) \
+                .models.list()
             return None
         except Exception as e:  # noqa: BLE001 - whatever it is, it is said in one line
             return str(self._failure(e))
@@ -283,11 +284,13 @@ def served_planner(url: str, *, model: str | None = None, image_side: int | None
 
 def for_profile(planner: str | ServedPlanner, profile: Any) -> ServedPlanner:
     """A URL as a served planner, or a served planner without an image size given the profile's
-    (``profile.planner_image``: one 384² view, or the anyres grid)."""
+    (``profile.planner_image``: one 384² view, or the anyres grid), set in place."""
     side = IMAGE_SIDES.get(str(getattr(profile, "planner_image", "anyres")), IMAGE_SIDES["anyres"])
     if isinstance(planner, str):
         return served_planner(planner, image_side=side)
-    return planner if planner.image_side is not None else planner.model_copy(update={"image_side": side})
+    if planner.image_side is None:
+        planner.image_side = side       # in place: whoever built it sees the same model (and the model it finds)
+    return planner
 
 
 def from_settings(url: str | None, model: str | None = None) -> ServedPlanner | None:

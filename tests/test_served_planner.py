@@ -49,8 +49,8 @@ def open_editor(tmp_path, coffee, tiny_profile):
     def _open(planner, image=None, **changes) -> Editor:
         profile = dataclasses.replace(tiny_profile, **changes)
         toolkit = FixedDetections(profile, {"cup": [det(LEFT, 0.8), det(RIGHT, 0.78)]})
-        editor = Editor.open(coffee if image is None else image, profile=profile, session_dir=tmp_path / f"s{len(opened)}", planner=planner,
-                             toolkit=toolkit)
+        editor = Editor.open(coffee if image is None else image, profile=profile,
+                             session_dir=tmp_path / f"s{len(opened)}", planner=planner, toolkit=toolkit)
         opened.append(editor)
         return editor
 
@@ -251,3 +251,63 @@ def test_server_errors_are_connection_errors_the_agent_recognises():
 
     error = PlannerServerError("http://h:1/v1", "is not reachable (connection refused)")
     assert is_unreachable(error) and str(error).endswith("run without --planner.")
+
+
+# -- the command lines and the TUI ------------------------------------------------------------------
+
+
+def test_chatedit_takes_planner_flags_and_refuses_a_bad_url_in_one_line(monkeypatch, capsys):
+    import tui
+
+    monkeypatch.delenv("CHATEDIT_PLANNER_URL", raising=False)
+    parser = tui.build_parser()
+    args = parser.parse_args(["coffee", "--planner", "http://gpu-box:8000/v1", "--planner-model", "llava-ov"])
+    planner = tui.served_planner_from(args, parser)
+    assert isinstance(planner, ServedPlanner) and planner.label == "llava-ov @ gpu-box:8000"
+    assert tui.served_planner_from(parser.parse_args(["coffee"]), parser) is None
+    with pytest.raises(SystemExit):
+        tui.served_planner_from(parser.parse_args(["--planner", "gpu-box:8000"]), parser)
+    assert "the planner URL must look like http://host:8000/v1, got 'gpu-box:8000'" in capsys.readouterr().err
+
+
+async def _settle(app, pilot) -> None:
+    await pilot.pause()
+    for _ in range(6000):
+        if not app.busy:
+            break
+        await pilot.pause(0.05)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
+def test_the_tui_names_the_served_planner_and_says_when_it_is_down(fake, server, tmp_path):
+    import asyncio
+
+    import tui
+    from tools.samples import sample_path
+
+    fake.push(RECOLOR)
+
+    async def go(planner, session: str, turn: bool) -> tuple[list[str], str, str]:
+        app = tui.ChatEditApp(sample_path("coffee"), profile="tiny", session_dir=tmp_path / session, planner=planner,
+                              image_mode="halfcell")
+        async with app.run_test(size=(200, 40)) as pilot:
+            await _settle(app, pilot)
+            before = str(app.query_one(tui.StatusLine).render())
+            if turn:
+                await pilot.press(*"make the left cup red")
+                await pilot.press("enter")
+                await _settle(app, pilot)
+            chat = [m.source_text for m in app.query(".message")]
+            return chat, before, str(app.query_one(tui.StatusLine).render())
+
+    chat, before, after = asyncio.run(go(quick(server.url), "up", True))
+    where = server.url.removeprefix("http://").removesuffix("/v1")
+    assert f"planner {where} ·" in before and f"planner served-llava @ {where} ·" in after
+    assert not any("not reachable" in m for m in chat) and any("(version 1)" in m for m in chat)
+    down = f"http://127.0.0.1:{closed_port()}/v1"
+    chat, before, _ = asyncio.run(go(quick(down, model="m"), "down", False))
+    assert any(f"The planner at {down} is not reachable (connection refused); start it" in m for m in chat)
+    assert "planner m @ 127.0.0.1:" in before
