@@ -250,6 +250,20 @@ def test_pointing_answers_an_open_question(make):
     assert reply.version == 2 and editor.history[2].steps[0]["boxes"] == [list(map(float, LEFT))]
 
 
+def test_pointing_without_words_answers_an_open_question_through_send(make):
+    editor = make()
+    assert "Say what to change" in editor.send("", point=(120, 40)).text         # no question: words are needed
+    assert editor.current_version == 0 and log(editor) == []
+    assert editor.send("remove the cup").question is not None
+    reply = editor.send("  ", point=(120, 40))                                   # the click lands on the right cup
+    assert reply.version == 1 and editor.pending_question is None
+    assert editor.history[1].steps[0]["boxes"] == [list(map(float, RIGHT))]
+    assert log(editor)[-2]["kind"] == "answer" and log(editor)[-2]["pointing"] == {"points": [[120.0, 40.0, True]]}
+    assert editor.send("remove the cup").question is not None
+    missed = editor.send("", point=(75, 90))                                     # on no box: still asked
+    assert missed.question is not None and missed.error and editor.current_version == 1
+
+
 def test_a_new_instruction_with_pointing_while_asked_drops_the_question_and_uses_the_pointing(make):
     editor = make()
     assert editor.send("remove the cup").question is not None
