@@ -27,6 +27,7 @@ from agent.scripted.script import (
 )
 from agent.scripted.scripted_planner import ScriptedPlanner
 from agent.scripted.session_file import SessionFileError, load_session_file
+from agent.scripted.summary import StageClock
 from agent.scripted.transcript import (
     SessionRecord,
     TurnRecord,
@@ -148,7 +149,7 @@ def _act(editor: Any, turn: ScriptTurn) -> Any:
 
 
 def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: int, out: Path,
-               record: SessionRecord) -> TurnRecord:
+               record: SessionRecord, clock: StageClock) -> TurnRecord:
     before = editor.current_image.copy()
     planner.pin(list(turn.pinned), turn=f"turn {index}")
     start = time.monotonic()
@@ -161,7 +162,8 @@ def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: i
     replies, unused = planner.take_log()
     tr = TurnRecord(index=index, kind=turn.kind, value=turn.value, line=turn.line, pinned=len(turn.pinned),
                     planner_replies=replies, seconds=round(seconds, 3), expect=dict(turn.expect),
-                    version=editor.current_version, pointing=dict(turn.pointing) or None)
+                    version=editor.current_version, pointing=dict(turn.pointing) or None, stages=clock.take(),
+                    planned_by=(getattr(reply, "planned_by", None) or {}).get("kind"))
     if reply is not None:
         tr.reply, tr.error, tr.new_version = reply.text, reply.error, reply.version
         tr.plan = reply.plan.model_dump(mode="json") if reply.plan is not None else None
@@ -197,8 +199,16 @@ def _title(v: VersionRecord, head: int) -> str:
     return title + " · current" if v.number == head else title
 
 
-def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None) -> SessionRecord:
+def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None, toolkit: Any = None,
+         live: Callable[[Any], Any] | None = None) -> SessionRecord:
     """Play ``script`` headless into ``out`` and write transcript.json/.md, every version and the contact sheet.
+
+    Args:
+        echo: told one line per turn as it ends.
+        toolkit: the :class:`tools.toolkit.Toolkit` to edit with (None: a new one for the profile); a worker
+            playing many sessions passes the same one, so each model loads once.
+        live: builds the live planner for an editor (None: loads the profile's); a worker passes one that
+            keeps the planner it loaded.
 
     Raises:
         SessionFileError: the image cannot be opened (names the session file's line).
@@ -208,7 +218,9 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
 
     say = echo or (lambda _: None)
     prepare_out(out)
-    planner = ScriptedPlanner(live=None if script.strict else (lambda: _live_planner(editor)))
+    planner = ScriptedPlanner(live=None if script.strict else (lambda: (live or _live_planner)(editor)))
+    if toolkit is not None:
+        toolkit.on_load = None              # the new editor hears this session's model loads
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.monotonic()
     try:
@@ -218,13 +230,15 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
 
             profile = dataclasses.replace(resolve_profile(script.profile), verify=script.verify)
         editor = Editor.open(script.image, profile=profile, session_dir=out / "session",
-                             planner=planner, seed=script.seed)
+                             planner=planner, seed=script.seed, toolkit=toolkit)
     except ImageLoadError as e:
         where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
         raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
                                line=script.image_line) from e
     planner.live_random = editor.profile.planner.random_weights   # unpinned turns then go to the offline grammar
     planner.live_constrains = _live_constrains()                   # unpinned turns are decoded with the schema
+    clock = StageClock()
+    editor.on_progress = clock
     try:
         open_s = time.monotonic() - t0
         original = editor.history[0]
@@ -237,7 +251,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
         record.versions.append(VersionRecord(number=0, turn=0, instruction="", image=record.original,
                                              sha256=_sha256(out / record.original)))
         for index, turn in enumerate(script.turns, 1):
-            tr = _play_turn(editor, planner, turn, index, out, record)
+            tr = _play_turn(editor, planner, turn, index, out, record, clock)
             record.turns.append(tr)
             mark = "FAIL" if tr.failures else "ok"
             made = f" -> v{tr.new_version}" if tr.new_version is not None else (" -> question" if tr.question else "")
@@ -267,6 +281,8 @@ USAGE = """examples:
   chatedit run sessions/compound.yaml                    writes out/compound/ (transcript.md, contact_sheet.png...)
   chatedit run sessions/*.yaml --profile tiny --out out/ci   one folder per session under out/ci/
   chatedit run --replay out/compound/transcript.json     re-runs it with the recorded planner replies and seeds
+  chatedit run sessions/*.yaml --jobs 4                 4 worker processes; out/summary.json and summary.md
+  chatedit run sessions/*.yaml --ray=auto               on the Ray cluster this machine belongs to
 exit status: 0 every expectation held, 1 one failed (or the run could not start), 2 a bad session file."""
 
 
@@ -281,38 +297,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="base seed (default: the file's, else 0)")
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
                    help="let the planner judge each edit (default: the file's, else the profile's; off on lite)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="play sessions in N worker processes, each loading its models once (default 1: here)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="play sessions on a Ray cluster (no ADDRESS: a local one), one actor per worker "
+                   "(--jobs N actors; default one per GPU, else per CPU); needs pip install 'chatedit[cluster]'")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
-def _run_one(script: Script, out: Path) -> int:
-    print(f"{script.name}: {script.image_source}, profile {script.profile} -> {out}")
-    record = play(script, out, echo=print)
-    failed = failures(record)
-    for line in failed:
-        print(line, file=sys.stderr)
-    verdict = "passed" if not failed else f"FAILED ({len(failed)} expectation(s))"
-    print(f"{script.name}: {verdict}, {len(record.turns)} turns, {len(record.versions) - 1} versions, "
-          f"{record.timings['total_s']:.1f} s -> {out / 'transcript.md'}")
-    return EXIT_OK if not failed else EXIT_FAILED
+def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
+    """The sessions to play as jobs, those whose file or transcript is bad as results, and the summary's folder
+    (None: a replay writes none)."""
+    from agent.scripted.parallel import Job, failed_job
 
-
-def run_main(argv: list[str] | None = None) -> int:
-    """`chatedit run ...`; returns the exit status (0 passed, 1 an expectation failed, 2 a bad file)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if bool(args.files) == bool(args.replay):
-        print("chatedit run: give session files, or --replay TRANSCRIPT (not both)", file=sys.stderr)
-        return EXIT_BAD_FILE
-    status = EXIT_OK
-    jobs: list[tuple[Path | str, Path | None]] = []
-    if args.replay:
-        jobs.append((args.replay, Path(args.out) if args.out else None))
-    else:
-        for f in args.files:
-            out = Path(args.out) / Path(f).stem if args.out and len(args.files) > 1 else (Path(args.out) if args.out else None)
-            jobs.append((f, out))
-    for source, out in jobs:
+    root = None if args.replay else Path(args.out or "out")
+    sources = [args.replay] if args.replay else list(args.files)
+    jobs, bad = [], []
+    for index, source in enumerate(sources):
+        out = Path(args.out) if args.out else None
+        if args.out and len(sources) > 1:
+            out = Path(args.out) / Path(source).stem
         try:
             if args.replay:
                 script = script_from_transcript(Path(source), profile=args.profile)
@@ -322,24 +327,37 @@ def run_main(argv: list[str] | None = None) -> int:
             else:
                 script = script_from_file(load_session_file(source), profile=args.profile, seed=args.seed)
                 out = out or Path("out") / script.name
-            if args.verify is not None:
-                script = dataclasses.replace(script, verify=args.verify)
-            code = _run_one(script, out)
         except SessionFileError as e:
-            print(str(e), file=sys.stderr)
-            code = EXIT_BAD_FILE
+            bad.append(failed_job(index, str(source), Path(source).stem, out or Path("out"), EXIT_BAD_FILE, str(e)))
+            continue
         except InvalidInputError as e:
-            print(f"{source}: {e}", file=sys.stderr)
-            code = EXIT_BAD_FILE
-        except ChatEditError as e:
-            print(f"{source}: could not run: {e}", file=sys.stderr)
-            code = EXIT_FAILED
-        except OSError as e:  # the disk filled, a folder vanished mid-run: one line, the traceback under -v
-            logger.info("the run of %s failed", source, exc_info=True)
-            print(f"{source}: could not run: {e}", file=sys.stderr)
-            code = EXIT_FAILED
-        status = max(status, code)
-    return status
+            bad.append(failed_job(index, str(source), Path(source).stem, out or Path("out"), EXIT_BAD_FILE,
+                                  f"{source}: {e}"))
+            continue
+        if args.verify is not None:
+            script = dataclasses.replace(script, verify=args.verify)
+        jobs.append(Job(index=index, source=str(source), script=script, out=out))
+    return jobs, bad, root
+
+
+def run_main(argv: list[str] | None = None) -> int:
+    """`chatedit run ...`; returns the exit status (0 passed, 1 an expectation failed, 2 a bad file)."""
+    from agent.scripted.parallel import run_sessions
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.ray is not None and Path(args.ray).suffix in (".yaml", ".yml"):   # `--ray a.yaml b.yaml`: files, no address
+        args.files, args.ray = [args.ray, *args.files], ""
+    if bool(args.files) == bool(args.replay):
+        print("chatedit run: give session files, or --replay TRANSCRIPT (not both)", file=sys.stderr)
+        return EXIT_BAD_FILE
+    if args.jobs < 1:
+        print(f"chatedit run: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
+        return EXIT_BAD_FILE
+    jobs, bad, root = _jobs(args)
+    for result in bad:
+        print(result.lines[0][0], file=sys.stderr)
+    return run_sessions(jobs, root, workers=args.jobs, ray=args.ray, verbose=args.verbose, done=bad)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,10 @@ class TurnRecord:
     failures: list[str] = field(default_factory=list)
     pointing: dict[str, Any] | None = None
     """``point``/``box``/``points`` given with the turn (None: it pointed at nothing); a replay gives them again."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage of the turn ("plan", "locate", "segment", "edit", "verify", "commit", "load <role>")."""
+    planned_by: str | None = None
+    """Who planned the turn: "planner", "grammar", "commands" or "direct" (None: no plan was made)."""
 
     @property
     def label(self) -> str:
