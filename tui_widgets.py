@@ -119,6 +119,8 @@ class Snapshot:
     read_only: bool = False
     image_size: tuple[int, int] | None = None
     """(width, height) of the current version's full-size image (``after`` is shrunk); pointing is in its pixels."""
+    engine: str = ""
+    """The repaint engine when it was chosen (``--engine``, or the full profile's pick); "" for the profile's own."""
 
 
 def thumbnail(image: PILImage) -> PILImage:
@@ -154,7 +156,7 @@ def take_snapshot(editor: Any) -> Snapshot:
     return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
                     question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
                     session_dir=Path(editor.session_dir), read_only=bool(getattr(editor, "read_only", False)),
-                    image_size=image.size)
+                    image_size=image.size, engine=getattr(getattr(editor, "toolkit", None), "chosen_engine", ""))
 
 
 @dataclass(frozen=True)
@@ -497,6 +499,8 @@ class StatusLine(Static):
     def show(self, snapshot: Snapshot) -> None:
         """Take profile, device and session folder (home written as ``~``) from ``snapshot``."""
         self.profile, self.device, self.session = snapshot.profile, snapshot.device, _short(snapshot.session_dir)
+        if snapshot.engine:
+            self.profile = f"{snapshot.profile} · engine {snapshot.engine}"
 
     def render(self) -> Content:
         served = f" · planner {self.planner}" if self.planner else ""

@@ -92,7 +92,8 @@ class Editor:
     @classmethod
     def open(cls, image_or_session: str | Path | Image.Image, *, profile: str | Profile = "auto",
              session_dir: str | Path | None = None, planner: Any = None, toolkit: Any = None,
-             seed: int = 0, read_only: bool = False, verify: bool | None = None) -> Editor:
+             seed: int = 0, read_only: bool = False, verify: bool | None = None,
+             engine: str | None = None) -> Editor:
         """Open an image (a new session) or an existing session folder (resumed where it stopped).
 
         Args:
@@ -106,10 +107,12 @@ class Editor:
             seed: base seed for every edit.
             read_only: open a session to look at it without the lock (every change is refused).
             verify: let the planner judge each edit (None: the profile's setting; off on lite).
+            engine: the repaint engine, ``sd``, ``sdxl`` or ``flux2-klein`` (None: the profile's choice;
+                :mod:`tools.engines`); used when the toolkit is made here.
 
         Raises:
             ImageLoadError: the image cannot be read.
-            InvalidInputError: a bad profile name, or a folder that is not a session or is already used.
+            InvalidInputError: a bad profile or engine name, or a folder that is not a session or is already used.
             SessionLockedError: the session is open for writing elsewhere (the message names who).
             SessionReadOnlyError: the session's folder cannot be written (open it ``read_only``).
             SessionDamagedError: a session file is damaged (the message says which and what to do).
@@ -117,6 +120,10 @@ class Editor:
         from tools.loading import resolve_profile
 
         resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
+        if engine is not None:
+            from tools.engines import check_engine
+
+            check_engine(engine)
         if verify is not None:
             from dataclasses import replace
 
@@ -133,7 +140,7 @@ class Editor:
             if toolkit is None:
                 from tools.toolkit import Toolkit
 
-                toolkit = Toolkit(resolved)
+                toolkit = Toolkit(resolved, engine=engine)
             return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
         except BaseException:
             store.close()

@@ -81,6 +81,13 @@ class Profile:
     grounding_edge: int = 800
     """The detector's input resolution: the image's shortest edge is brought down to this many pixels
     (never up: a small photo is detected at its own size)."""
+    quality: str = "balanced"
+    """Edit quality (:data:`tools.quality.QUALITIES`): ``fast`` (the LCM-LoRA below fused in, 4 steps, no
+    classifier-free guidance; lite's default), ``balanced`` (``scheduler`` and ``steps`` with guidance),
+    ``best`` (the model's own scheduler, 30+ steps, at native size); ``--quality`` overrides it."""
+    lcm_lora: ModelSpec | None = None
+    """The LCM-LoRA adapter (family ``lcm-lora``, safetensors in diffusers' LoRA format) that ``fast`` fuses
+    into an SD 1.5 inpainting UNet; None: ``fast`` is ``balanced``."""
     note: str = field(default="", compare=False)
     """Why this profile was chosen (set by :func:`tools.loading.resolve_profile`)."""
 
@@ -133,6 +140,8 @@ LITE = Profile(
     verify=False,
     grounding_edge=480,
     planner_image="frame",
+    quality="fast",
+    lcm_lora=ModelSpec("latent-consistency/lcm-lora-sdv1-5", "lcm-lora", 0.13, 0.1),
 )
 
 TINY = Profile(
@@ -149,6 +158,7 @@ TINY = Profile(
     text_threshold=0.0,
     verify=False,
     cpu_dtype="float32",    # tests compare pixels; bf16 is checked on its own (tests/test_bf16.py)
+    lcm_lora=ModelSpec("tiny/lcm-lora", "lcm-lora"),   # for --quality fast; tiny's default is balanced
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, LITE, TINY)}

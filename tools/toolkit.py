@@ -137,10 +137,12 @@ class Toolkit:
         raise ValueError(f"the toolkit does not load role {role!r}")
 
     def _speed_up(self, tool: Any) -> Any:
-        """Apply the profile's scheduler and, if asked, ``torch.compile`` to a diffusers tool's pipeline."""
-        from tools.diffusion_utils import compile_unet, use_scheduler
+        """Apply the profile's quality (scheduler, LCM-LoRA, default steps and guidance, working size;
+        :func:`tools.quality.apply_quality`) and, if asked, ``torch.compile`` to a diffusers tool's pipeline."""
+        from tools.diffusion_utils import compile_unet
+        from tools.quality import apply_quality
 
-        use_scheduler(tool.pipe, self.profile.scheduler)
+        apply_quality(tool, self.profile)
         if self.profile.compile:
             compile_unet(tool.pipe)
         return tool
