@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="chatedit-out.png", help="where to write the result (PNG keeps provenance)")
     p.add_argument("--mask-out", metavar="PATH", help="write the mask that bounded the change (white = may change)")
     p.add_argument("--profile", default="auto", help="auto (default), full, lite or tiny")
+    p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
+                   help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits, else SDXL)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="diffusion steps (default: the profile's)")
     p.add_argument("--device", help="cuda, cpu or mps (default: the best available)")
@@ -136,9 +138,10 @@ def run(args: argparse.Namespace) -> Path:
         print(f"note: {warning}", file=sys.stderr)
     image = loaded.image
     profile = resolve_profile(args.profile)
-    print(profile.note, file=sys.stderr)
     kit = Toolkit(profile, resolve_placement(args.device, args.dtype, cpu_dtype=profile.cpu_dtype),
-                  on_load=lambda role, mid: print(f"loading {role} model {mid} ...", file=sys.stderr))
+                  on_load=lambda role, mid: print(f"loading {role} model {mid} ...", file=sys.stderr),
+                  engine=args.engine)
+    print(kit.profile.note, file=sys.stderr)
     common = {"seed": args.seed}
     if args.steps is not None:
         common["steps"] = args.steps

@@ -24,7 +24,7 @@ class ModelSpec:
         model_id: a hub id (``"IDEA-Research/grounding-dino-base"``), a local folder, or
             ``"tiny/<family>"`` for a random-weight model built on this machine.
         family: the architecture, which decides the loader: ``llava``, ``llava-onevision``,
-            ``grounding-dino``, ``sam2``, ``sd-inpaint``, ``sdxl-inpaint``,
+            ``grounding-dino``, ``sam2``, ``sd-inpaint``, ``sdxl-inpaint``, ``flux2-klein``,
             ``instruct-pix2pix``, ``sd``.
         download_gb: approximate download size (safetensors only; diffusers models in fp16 on
             CUDA, where the repo has an fp16 variant, in full precision on the CPU).
@@ -88,6 +88,9 @@ class Profile:
     lcm_lora: ModelSpec | None = None
     """The LCM-LoRA adapter (family ``lcm-lora``, safetensors in diffusers' LoRA format) that ``fast`` fuses
     into an SD 1.5 inpainting UNet; None: ``fast`` is ``balanced``."""
+    engines: tuple[str, ...] = ()
+    """Repaint engines to choose from, best first (:func:`tools.engines.select.choose_engine`: the first
+    the memory plan fits beside the planner); empty: the ``inpainting`` model's own engine."""
     note: str = field(default="", compare=False)
     """Why this profile was chosen (set by :func:`tools.loading.resolve_profile`)."""
 
@@ -115,6 +118,9 @@ class Profile:
         return f"profile {self.name} ({RANDOM_NOTE})" if self.random_weights else f"profile {self.name}"
 
 
+FLUX2_KLEIN = ModelSpec("black-forest-labs/FLUX.2-klein-4B", "flux2-klein", 16.0, 18.0)
+"""FLUX.2 [klein] 4B (Apache-2.0): 3.9 B transformer + Qwen3-4B text encoder + VAE, in bf16."""
+
 FULL = Profile(
     name="full",
     planner=ModelSpec("llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava-onevision", 16.1, 6.0, quantize_4bit=True),
@@ -125,6 +131,7 @@ FULL = Profile(
     base=ModelSpec("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd", 2.1, 3.5),
     steps=20,
     scheduler="dpm++",
+    engines=("flux2-klein", "sdxl"),
 )
 
 LITE = Profile(
@@ -160,6 +167,9 @@ TINY = Profile(
     cpu_dtype="float32",    # tests compare pixels; bf16 is checked on its own (tests/test_bf16.py)
     lcm_lora=ModelSpec("tiny/lcm-lora", "lcm-lora"),   # for --quality fast; tiny's default is balanced
 )
+
+ENGINE_SPECS: dict[str, ModelSpec] = {"sd": LITE.inpainting, "sdxl": FULL.inpainting, "flux2-klein": FLUX2_KLEIN}
+"""Engine name (:data:`tools.engines.ENGINES`) → its released model."""
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, LITE, TINY)}
 PROFILE_NAMES = ("auto", *PROFILES)

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 LoadListener = Callable[[str, str], None]
 """Called with (role, model id) just before a model loads, so interfaces can say so."""
+LoadBytes = Callable[[str, int, int], None]
+"""Called with (role, bytes done, bytes total) as a model's weights are taken in: (0, total) first, rising,
+(total, total) when loaded (:mod:`tools.load_progress`)."""
 
 
 def _image_key(image: Image.Image) -> str:
@@ -49,12 +52,25 @@ class Toolkit:
         profile: which models fill each role.
         placement: device and dtype (None: the best available).
         on_load: optional callback told before each model loads (for progress displays).
+        memory: the memory plan (None: planned from the free VRAM).
+        engine: the repaint engine (``sd``, ``sdxl``, ``flux2-klein``; None: the profile's, or for
+            ``full`` the first of its ``engines`` that the memory plan fits beside the planner).
     """
 
+    on_load_progress: LoadBytes | None = None
+    """Told how many bytes of a loading model's weights are in (for progress displays; None: nobody)."""
+
     def __init__(self, profile: Profile, placement: Placement | None = None,
-                 *, on_load: LoadListener | None = None, memory: MemoryPlan | None = None) -> None:
-        self.profile = profile
+                 *, on_load: LoadListener | None = None, memory: MemoryPlan | None = None,
+                 engine: str | None = None) -> None:
+        from tools.engines.select import resolve_engine
+
         self.placement = placement or resolve_placement(cpu_dtype=profile.cpu_dtype)
+        chosen = engine is not None or bool(profile.engines)
+        profile = resolve_engine(profile, self.placement, engine, memory=memory)
+        self.profile = profile
+        self.chosen_engine = self.engine_name if chosen else ""
+        """The engine when it was chosen (``engine=``, or among the profile's ``engines``); "" for the profile's own."""
         self.on_load = on_load
         self.memory = Residency(memory or plan_memory(profile, self.placement))
         """Which models are loaded, within the memory plan's VRAM budget (the planner registers here too)."""
@@ -66,8 +82,15 @@ class Toolkit:
 
     @property
     def models(self) -> dict[str, str]:
-        """Role → model id, for provenance."""
-        return self.profile.model_ids()
+        """Role → model id, plus ``engine`` → the repaint engine's name, for provenance."""
+        return {**self.profile.model_ids(), "engine": self.engine_name}
+
+    @property
+    def engine_name(self) -> str:
+        """The repaint engine (``sd``, ``sdxl``, ``flux2-klein``), known before it loads."""
+        from tools.engines.select import engine_name
+
+        return engine_name(self.profile)
 
     def load(self, role: str) -> Any:
         """The role's model, loaded now if it is not (making room first under an offload plan)."""
@@ -78,6 +101,7 @@ class Toolkit:
             if role in self._models:
                 self.memory.touch(role)
                 return self._models[role]
+            from tools.load_progress import metered
             from tools.loading import model_path
 
             spec = self.profile.spec(role)
@@ -88,12 +112,19 @@ class Toolkit:
             logger.info("loading %s model %s", role, spec.model_id)
             fp16 = str(self.placement.dtype) == "torch.float16"   # fetch half the bytes when running fp16
             start, before = time.perf_counter(), allocated()
-            model = self._load(role, model_path(spec, fp16=fp16))
+            path = model_path(spec, fp16=fp16)
+            with metered(path, self._bytes_told(role)):
+                model = self._load(role, path)
             self._models[role] = model
             self.load_seconds[role] = time.perf_counter() - start
             cost = measured_gb(before)
             self.memory.add(role, estimate if cost is None else cost, lambda: self._unload(role))
             return model
+
+    def _bytes_told(self, role: str) -> Callable[[int, int], None] | None:
+        """What :func:`tools.load_progress.metered` tells for ``role``: :attr:`on_load_progress`, if set."""
+        listener = self.on_load_progress
+        return None if listener is None else lambda done, total: listener(role, done, total)
 
     def _offloads(self, role: str) -> bool:
         """Whether ``role``'s pipeline runs with model CPU offload (offload plan, CUDA, a diffusers pipeline)."""
@@ -120,6 +151,10 @@ class Toolkit:
             from tools.segmentation import Segmenter
 
             return Segmenter.from_pretrained(path, placement=self.placement)
+        if role == "inpainting" and spec.family == "flux2-klein":
+            from tools.engines.flux2 import Flux2KleinEngine   # flow matching: no SD scheduler swap
+
+            return Flux2KleinEngine.from_pretrained(path, placement=self.placement, offload=self._offloads(role))
         if role == "inpainting":
             from tools.inpainting import Inpainter
 
@@ -228,20 +263,23 @@ class Toolkit:
 
     # -- edits --------------------------------------------------------------------------------
 
-    def _steps(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        kwargs.setdefault("steps", self.profile.steps)
+    def _steps(self, kwargs: dict[str, Any], engine: Any = None) -> dict[str, Any]:
+        """``kwargs`` with the steps set: the engine's own where it has them (FLUX.2 klein: 4), else the profile's."""
+        kwargs.setdefault("steps", getattr(engine, "default_steps", None) or self.profile.steps)
         return kwargs
 
     def remove(self, image: Image.Image, mask: np.ndarray, **kwargs: Any) -> EditResult:
         from tools import edits
 
-        return edits.remove(self.engine, image, mask, **self._steps(kwargs))
+        engine = self.engine
+        return edits.remove(engine, image, mask, **self._steps(kwargs, engine))
 
     def replace(self, image: Image.Image, mask: np.ndarray, new: str, **kwargs: Any) -> EditResult:
         """Replace (see :func:`tools.edits.replace`); ``reference=`` a PIL image of the new object."""
         from tools import edits
 
-        return edits.replace(self.engine, image, mask, new, **self._steps(kwargs))
+        engine = self.engine
+        return edits.replace(engine, image, mask, new, **self._steps(kwargs, engine))
 
     def recolor(self, image: Image.Image, mask: np.ndarray, color: str, *, method: str = "auto",
                 **kwargs: Any) -> EditResult:
@@ -255,25 +293,57 @@ class Toolkit:
         if method == "auto" and isinstance(color, str) and color.strip():
             needs = "diffusion" if kwargs.get("reference") is not None else classify_recolor(color).method
         if needs == "diffusion":
-            kwargs = self._steps(kwargs)
             kwargs["inpainter"] = self.engine
+            kwargs = self._steps(kwargs, kwargs["inpainter"])
         return edits.recolor(image, mask, color, method=method, **kwargs)
 
     def add(self, image: Image.Image, box: Box, obj: str, **kwargs: Any) -> EditResult:
         from tools import edits
 
-        return edits.add(self.engine, image, box, obj, **self._steps(kwargs))
+        engine = self.engine
+        return edits.add(engine, image, box, obj, **self._steps(kwargs, engine))
 
     def background(self, image: Image.Image, subject_mask: np.ndarray, prompt: str, **kwargs: Any) -> EditResult:
         from tools import edits
 
-        return edits.background(self.engine, image, subject_mask, prompt, **self._steps(kwargs))
+        engine = self.engine
+        return edits.background(engine, image, subject_mask, prompt, **self._steps(kwargs, engine))
 
     def global_edit(self, image: Image.Image, instruction: str, **kwargs: Any) -> EditResult:
+        """A whole-image edit by instruction: FLUX.2 klein when it is the engine (``reference=``
+        and ``region=`` accepted), InstructPix2Pix otherwise (neither accepted)."""
+        if self.engine_name == "flux2-klein":
+            engine = self.engine
+            return engine.edit(image, instruction, **self._steps(kwargs, engine))  # type: ignore[attr-defined]
+        from tools.errors import InvalidInputError
+
+        self._refuse_reference(kwargs, "InstructPix2Pix")
+        if kwargs.pop("region", None) is not None:
+            raise InvalidInputError("InstructPix2Pix edits the whole image; a region needs the flux2-klein engine "
+                                    "(--engine flux2-klein) or a local edit")
         return self.instruct_editor.edit(image, instruction, **self._steps(kwargs))
+
+    def _refuse_reference(self, kwargs: dict[str, Any], what: str) -> None:
+        from tools.errors import InvalidInputError
+
+        if kwargs.pop("reference", None) is not None:
+            raise InvalidInputError(f"{what} cannot use a reference image; choose the flux2-klein engine "
+                                    f"(--engine flux2-klein) for edits from a reference")
 
     def auto_mask(self, image: Image.Image, source: str, target: str, **kwargs: Any) -> np.ndarray:
         return self.diffedit_model.auto_mask(image, source, target, **kwargs)
 
     def diffedit(self, image: Image.Image, source: str, target: str, **kwargs: Any) -> EditResult:
+        """Edit where ``source`` becomes ``target`` (the DiffEdit mask): with FLUX.2 klein as the engine
+        the mask bounds its instruction edit of ``target``; otherwise DiffEdit's own inversion edits it."""
+        if self.engine_name == "flux2-klein":
+            seed = kwargs.get("seed", 0)
+            region = self.auto_mask(image, source, target, seed=seed)
+            if not region.any():
+                from tools.errors import InvalidInputError
+
+                raise InvalidInputError(f"found nothing in the picture that changes from {source!r} to {target!r}; "
+                                        f"name the part to change")
+            return self.global_edit(image, target, region=region, **kwargs)
+        self._refuse_reference(kwargs, "DiffEdit")
         return self.diffedit_model.edit(image, source, target, **self._steps(kwargs))

@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import hashlib
 import logging
+import os
 import shutil
 import sys
 import time
@@ -101,6 +102,16 @@ def _live_planner(editor: Any) -> Any:
 
     toolkit = editor.toolkit
     return load_planner(editor.profile, getattr(toolkit, "placement", None), memory=getattr(toolkit, "memory", None))
+
+
+def _served_live(settings: Any) -> Callable[[Any], Any]:
+    """Builds the served planner ``settings`` (:class:`agent.served.ServerSettings`) name, for an editor."""
+    def build(editor: Any) -> Any:
+        from agent.served import for_profile
+
+        return for_profile(settings.build(), editor.profile)      # images at the profile's planner size
+
+    return build
 
 
 def _live_constrains() -> bool:
@@ -218,6 +229,8 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
 
     say = echo or (lambda _: None)
     prepare_out(out)
+    if script.planner is not None:          # --planner: a served model answers the turns no reply is pinned for
+        live = _served_live(script.planner)
     planner = ScriptedPlanner(live=None if script.strict else (lambda: (live or _live_planner)(editor)))
     if toolkit is not None:
         toolkit.on_load = None              # the new editor hears this session's model loads
@@ -235,7 +248,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
         where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
         raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
                                line=script.image_line) from e
-    planner.live_random = editor.profile.planner.random_weights   # unpinned turns then go to the offline grammar
+    planner.live_random = editor.profile.planner.random_weights and script.planner is None  # then: the grammar
     planner.live_constrains = _live_constrains()                   # unpinned turns are decoded with the schema
     clock = StageClock()
     editor.on_progress = clock
@@ -302,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="play sessions on a Ray cluster (no ADDRESS: a local one), one actor per worker "
                    "(--jobs N actors; default one per GPU, else per CPU); needs pip install 'chatedit[cluster]'")
+    p.add_argument("--planner", metavar="URL", help="answer unpinned turns with the model an OpenAI-compatible "
+                   "server serves, e.g. http://gpu-box:8000/v1 (default: $CHATEDIT_PLANNER_URL, else the profile's)")
+    p.add_argument("--planner-model", metavar="NAME",
+                   help="the served model (default: $CHATEDIT_PLANNER_MODEL, else the first the server lists)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -340,6 +357,15 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
     return jobs, bad, root
 
 
+def _served_settings(args: argparse.Namespace) -> Any:
+    """The served planner ``--planner``/``--planner-model`` (or the environment) name, or None."""
+    if not (args.planner or args.planner_model or os.environ.get("CHATEDIT_PLANNER_URL")):
+        return None
+    from agent.served import settings_from
+
+    return settings_from(args.planner, args.planner_model)
+
+
 def run_main(argv: list[str] | None = None) -> int:
     """`chatedit run ...`; returns the exit status (0 passed, 1 an expectation failed, 2 a bad file)."""
     from agent.scripted.parallel import run_sessions
@@ -354,7 +380,14 @@ def run_main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         print(f"chatedit run: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
         return EXIT_BAD_FILE
+    try:
+        served = _served_settings(args)
+    except InvalidInputError as e:
+        print(f"chatedit run: {e}", file=sys.stderr)
+        return EXIT_BAD_FILE
     jobs, bad, root = _jobs(args)
+    if served is not None:
+        jobs = [dataclasses.replace(j, script=dataclasses.replace(j.script, planner=served)) for j in jobs]
     for result in bad:
         print(result.lines[0][0], file=sys.stderr)
     return run_sessions(jobs, root, workers=args.jobs, ray=args.ray, verbose=args.verbose, done=bad)

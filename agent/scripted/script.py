@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.scripted.session_file import SessionFile
 from agent.scripted.transcript import read_json
 from tools.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from agent.served import ServerSettings
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Script:
     image_line: int | None = None
     verify: bool | None = None
     """Let the planner judge each edit (None: the profile's setting)."""
+    planner: ServerSettings | None = None
+    """A served planner for the turns no reply is pinned for (None: the profile's own; ``--planner``)."""
 
     @property
     def strict(self) -> bool:
