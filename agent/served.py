@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -293,7 +294,26 @@ def for_profile(planner: str | ServedPlanner, profile: Any) -> ServedPlanner:
     return planner
 
 
-def from_settings(url: str | None, model: str | None = None) -> ServedPlanner | None:
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the planner is served and how long a request may take (what a command line asks for;
+    plain data, so it travels to worker processes).
+
+    Attributes:
+        url: the server's OpenAI-compatible address (``http://host:8000/v1``), checked.
+        model: the served model's name (None: the first one the server lists).
+        timeout_s: seconds one request may take.
+    """
+
+    url: str
+    model: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def build(self) -> ServedPlanner:
+        return served_planner(self.url, model=self.model, timeout_s=self.timeout_s)
+
+
+def settings_from(url: str | None, model: str | None = None) -> ServerSettings | None:
     """The served planner the command line asks for: ``url`` (else ``$CHATEDIT_PLANNER_URL``), ``model``
     (else ``$CHATEDIT_PLANNER_MODEL``), the timeout from ``$CHATEDIT_PLANNER_TIMEOUT``; None without a URL.
 
@@ -310,4 +330,12 @@ def from_settings(url: str | None, model: str | None = None) -> ServedPlanner | 
         timeout = float(timeout)
     except ValueError:
         raise InvalidInputError(f"{ENV_TIMEOUT} must be a number of seconds, got {timeout!r}") from None
-    return served_planner(url, model=model or os.environ.get(ENV_MODEL) or None, timeout_s=timeout)
+    if not timeout > 0:
+        raise InvalidInputError(f"{ENV_TIMEOUT} must be a positive number of seconds, got {timeout:g}")
+    return ServerSettings(check_url(url), model or os.environ.get(ENV_MODEL) or None, timeout)
+
+
+def from_settings(url: str | None, model: str | None = None) -> ServedPlanner | None:
+    """:func:`settings_from`, built (None without a URL). Raises InvalidInputError as it does."""
+    settings = settings_from(url, model)
+    return settings.build() if settings is not None else None

@@ -270,6 +270,26 @@ def test_chatedit_takes_planner_flags_and_refuses_a_bad_url_in_one_line(monkeypa
     assert "the planner URL must look like http://host:8000/v1, got 'gpu-box:8000'" in capsys.readouterr().err
 
 
+def test_chatedit_run_plays_unpinned_turns_on_the_served_planner(fake, server, tmp_path, capsys):
+    from agent.scripted.runner import run_main
+
+    session = tmp_path / "served.yaml"
+    session.write_text("image: coffee\nprofile: tiny\nturns:\n  - user: make the left cup red\n"
+                       "    expect: {edited: true, version: 1, within_mask: true}\n")
+    fake.push(RECOLOR)
+    assert run_main([str(session), "--out", str(tmp_path / "out"), "--planner", server.url]) == 0, \
+        capsys.readouterr().err
+    transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
+    assert transcript["turns"][0]["planner_replies"] == [json.dumps(RECOLOR)]
+    assert fake.requests[0]["response_format"]["json_schema"]["strict"] is True
+    history = json.loads((tmp_path / "out" / "session" / "history.json").read_text())
+    assert history["versions"][1]["planned_by"] == {"kind": "planner", "class": "ScriptedPlanner",
+                                                    "model": "served-llava", "endpoint": server.url}
+    assert run_main([str(session), "--out", str(tmp_path / "bad"), "--planner", "gpu-box"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "chatedit run: the planner URL must look like http://host:8000/v1, got 'gpu-box'"
+
+
 async def _settle(app, pilot) -> None:
     await pilot.pause()
     for _ in range(6000):
