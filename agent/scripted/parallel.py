@@ -107,13 +107,14 @@ class Worker:
         self._toolkits: dict[str, Any] = {}
         self._planners: dict[str, Any] = {}
 
-    def _toolkit(self, profile: str) -> Any:
-        if profile not in self._toolkits:
+    def _toolkit(self, profile: str, engine: str | None = None) -> Any:
+        key = f"{profile} {engine or ''}"
+        if key not in self._toolkits:
             from tools.loading import resolve_profile
             from tools.toolkit import Toolkit
 
-            self._toolkits[profile] = Toolkit(resolve_profile(profile))
-        return self._toolkits[profile]
+            self._toolkits[key] = Toolkit(resolve_profile(profile), engine=engine)
+        return self._toolkits[key]
 
     def _live(self, editor: Any) -> Any:
         from agent.scripted.runner import _live_planner
@@ -139,7 +140,7 @@ class Worker:
             if job.attempt > 1:
                 clear_partial(out)
             say(f"{script.name}: {script.image_source}, profile {script.profile} -> {out}")
-            record = play(script, out, echo=lambda line: (say(line), crash(line)), toolkit=self._toolkit(script.profile),
+            record = play(script, out, echo=lambda line: (say(line), crash(line)), toolkit=self._toolkit(script.profile, script.engine),
                           live=self._live)
         except SessionFileError as e:
             code, message = EXIT_BAD_FILE, str(e)

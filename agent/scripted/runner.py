@@ -243,7 +243,7 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
 
             profile = dataclasses.replace(resolve_profile(script.profile), verify=script.verify)
         editor = Editor.open(script.image, profile=profile, session_dir=out / "session",
-                             planner=planner, seed=script.seed, toolkit=toolkit)
+                             planner=planner, seed=script.seed, toolkit=toolkit, engine=script.engine)
     except ImageLoadError as e:
         where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
         raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (several files: one subfolder each); "
                    "default out/<name> (replay: out/<name>-replay)")
     p.add_argument("--profile", help="auto, full, lite or tiny (default: the file's, else auto; replay: the recorded)")
+    p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
+                   help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits, else SDXL)")
     p.add_argument("--seed", type=int, help="base seed (default: the file's, else 0)")
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
                    help="let the planner judge each edit (default: the file's, else the profile's; off on lite)")
@@ -353,6 +355,8 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
             continue
         if args.verify is not None:
             script = dataclasses.replace(script, verify=args.verify)
+        if args.engine is not None:
+            script = dataclasses.replace(script, engine=args.engine)
         jobs.append(Job(index=index, source=str(source), script=script, out=out))
     return jobs, bad, root
 

@@ -51,6 +51,8 @@ class Script:
     """Let the planner judge each edit (None: the profile's setting)."""
     planner: ServerSettings | None = None
     """A served planner for the turns no reply is pinned for (None: the profile's own; ``--planner``)."""
+    engine: str | None = None
+    """The repaint engine (``--engine``: ``sd``, ``sdxl``, ``flux2-klein``; None: the profile's choice)."""
 
     @property
     def strict(self) -> bool:
