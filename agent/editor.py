@@ -55,7 +55,8 @@ class Editor:
     serialized; each turn starts from the version current when it starts.
 
     Set :attr:`on_progress` to hear ``(stage, step, total)``: stages are "plan", "locate", "segment",
-    "edit" (with diffusion steps), "verify", "commit", and "load <role>" before a model loads.
+    "edit" (with diffusion steps), "verify", "commit", and "load <role>" as a model loads: (0, 1) when it
+    starts (finding or fetching its files), then bytes of its weights taken in, (0, total) up to (total, total).
 
     Errors (all :class:`tools.errors.ChatEditError`, one line naming the problem and what to do):
     :class:`SessionLockedError` (open elsewhere), :class:`SessionReadOnlyError` (a folder that cannot
@@ -77,6 +78,8 @@ class Editor:
         self._guard = threading.RLock()
         if getattr(toolkit, "on_load", False) is None:
             toolkit.on_load = self._loading     # model loads show up as progress stages ("load inpainting")
+        if getattr(toolkit, "on_load_progress", False) is None:
+            toolkit.on_load_progress = self._load_bytes     # ... counted in bytes of their weights
         self._turns = Turns(store)
         self.graph = self._turns.graph
         self.opening_note: str | None = self._turns.reopen()
@@ -86,6 +89,10 @@ class Editor:
         logger.info("loading %s model %s", role, model_id)
         if self.on_progress is not None:
             self.on_progress(f"load {role}", 0, 1)
+
+    def _load_bytes(self, role: str, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(f"load {role}", done, total)
 
     # -- opening and closing --------------------------------------------------------------------
 
@@ -184,6 +191,24 @@ class Editor:
     def read_only(self) -> bool:
         """Whether this session was opened read-only (no lock; every change is refused)."""
         return self.store.read_only
+
+    @property
+    def verify(self) -> bool:
+        """Whether the planner judges each edit (and a bad one is redone); set it to turn that on or off from
+        the next turn on, for the rest of this session (a turn already running keeps its setting).
+
+        Raises (on setting):
+            InvalidInputError: anything but True or False.
+        """
+        return self.profile.verify
+
+    @verify.setter
+    def verify(self, on: bool) -> None:
+        from dataclasses import replace
+
+        if not isinstance(on, bool):
+            raise InvalidInputError(f"verify is True or False, got {quoted(on)}")
+        self.profile = replace(self.profile, verify=on)     # one assignment: safe while a turn runs elsewhere
 
     @property
     def current_version(self) -> int:
