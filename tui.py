@@ -56,6 +56,7 @@ HELP = """\
 | `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
 | `/question` | show the pending question again |
 | `/drop` | take back the last message queued while an edit runs |
+| `/verify on`, `/verify off` | let the planner judge each edit and redo a bad one (slower), or not, from now on |
 | `/help`, `/quit` | this help (**F1**); leave (**ctrl+q**) |
 
 **Enter** sends; **ctrl+j** starts a new line. Typed while an edit runs, a message is queued and sent when
@@ -144,6 +145,9 @@ class ChatEditCommands(Provider):
                  ("sessions", "the saved sessions and how to resume them", app.action_sessions),
                  ("question", "show the pending question again", app.action_question),
                  ("drop the last queued message", "/drop", app.action_drop),
+                 ("verify on", "the planner judges each edit from now on (/verify on)",
+                  lambda: app.action_verify("on")),
+                 ("verify off", "edits are not judged from now on (/verify off)", lambda: app.action_verify("off")),
                  ("help", "keys and what you can say (F1)", app.action_help),
                  ("theme", "change the colour theme", app.action_change_theme)]
         for row in snap.versions if snap is not None else ():
@@ -521,6 +525,8 @@ class ChatEditApp(App[None]):
             self.action_question()
         elif name == "sessions":
             self.action_sessions()
+        elif name == "verify":
+            self.action_verify(arg)
         else:
             self.notify(f"Unknown command /{name}; /help lists them.", severity="warning", markup=False)
 
@@ -543,6 +549,14 @@ class ChatEditApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(help_text()))
+
+    def action_verify(self, state: str = "") -> None:
+        """``/verify on|off``: whether the planner judges each edit, from the next turn on (``/verify``: say which)."""
+        if state.lower() not in ("on", "off", ""):
+            self.notify("/verify takes on or off, e.g. /verify off", severity="warning")
+            return
+        on = None if not state else state.lower() == "on"
+        self._start("verification", lambda editor: _verify(editor, on))
 
     def action_history(self) -> None:
         if self.snapshot is not None:
@@ -670,6 +684,17 @@ class ChatEditApp(App[None]):
                     self.editor.close()             # waits for the last version's PNG to land
                 except Exception as exc:  # noqa: BLE001 - said after the screen is restored, not as a traceback
                     self.close_error = _error_text(exc)
+
+
+def _verify(editor: Any, on: bool | None) -> str:
+    """Turn verification on or off (None: leave it) and say how it is now."""
+    if on is not None:
+        editor.verify = on
+    now = " from now on" if on is not None else ""
+    if editor.verify:
+        return (f"Verification is **on**{now}: the planner judges each edit and a bad one is redone "
+                "(on a CPU, about as long again as the edit). `/verify off` turns it off.")
+    return f"Verification is **off**{now}: edits are not judged. `/verify on` turns it on."
 
 
 def _save(editor: Any, path: Path) -> str:

@@ -198,7 +198,7 @@ def _device_of(editor: Any) -> str:
         from tools.device import resolve_placement
 
         placement = resolve_placement()
-    text = f"{placement.device} {str(placement.dtype).removeprefix('torch.')}"
+    text = placement.label                   # "CPU bf16 (AVX512-BF16)", "CUDA fp16"
     memory = getattr(getattr(getattr(editor, "toolkit", None), "memory", None), "plan", None)
     return f"{text}, {memory.short()}" if memory is not None and memory.mode != "cpu" else text
 

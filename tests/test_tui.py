@@ -569,3 +569,38 @@ def test_a_forced_image_mode_the_terminal_did_not_offer_is_said_not_a_blank_pane
     said = asyncio.run(go("sixel"))
     assert len(said) == 1 and "tmux" in said[0] and "--image-mode halfcell" in said[0]
     assert asyncio.run(go("halfcell")) == []
+
+
+def test_verify_on_and_off_changes_the_next_turns_and_the_status_line_names_the_placement(tmp_path):
+    async def palette(pilot, query: str) -> None:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*query)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+
+    async def script(app, pilot):
+        status = str(app.query_one(tui.StatusLine).render())
+        assert f"· {app.editor.toolkit.placement.label} ·" in status and "CPU fp32 (profile)" in status, status
+        await type_line(pilot, "/verify")
+        await settle(app, pilot)
+        assert chat_texts(app, "system")[-1].startswith("Verification is **off**:")   # tiny's default
+        await palette(pilot, "verify on")
+        await settle(app, pilot)
+        assert app.editor.verify and "**on** from now on" in chat_texts(app, "system")[-1]
+        await type_line(pilot, "make the cup red")                 # the planner is asked to judge it: "Yes."
+        await settle(app, pilot)
+        assert app.editor.history[1].steps[0]["verified"] is True
+        await type_line(pilot, "/verify off")
+        await settle(app, pilot)
+        assert not app.editor.verify and "**off** from now on" in chat_texts(app, "system")[-1]
+        await type_line(pilot, "make the cup blue")                # not judged: the next reply is a plan
+        await settle(app, pilot)
+        assert app.snapshot.current == 2 and app.editor.history[2].steps[0]["verified"] is None
+        await type_line(pilot, "/verify maybe")
+        await settle(app, pilot)
+        assert any("/verify takes on or off" in n.message for n in app._notifications)
+        assert not app.editor.verify
+
+    fake = planner(recolor_box(), "Yes.", recolor_box("blue"))
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=fake)
