@@ -51,6 +51,7 @@ HELP = """\
 |---|---|
 | `/undo [N]`, `/redo [N]` | step back / forward (also **ctrl+z** / **ctrl+y**) |
 | `/revert N` | make version N current, on any branch (or pick it in the history list and press Enter) |
+| `/ref PATH` | attach a reference image to the next message (*make the cup look like this*); `/ref` or **Esc** clears it |
 | `/history` | the version tree: an edit made after undo starts a branch; every version is kept |
 | `/save PATH` | write the current image (PNG keeps how it was made) |
 | `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
@@ -113,7 +114,7 @@ def write_input_history(session_dir: Path, items: list[str], keep: int = 200) ->
                  durable=False)
 
 
-IMMEDIATE = ("help", "drop", "history", "question", "before", "mask", "quit", "exit", "sessions")
+IMMEDIATE = ("ref", "help", "drop", "history", "question", "before", "mask", "quit", "exit", "sessions")
 """Slash commands that run at once even while an edit runs (the others are queued after it)."""
 
 
@@ -136,7 +137,9 @@ class ChatEditCommands(Provider):
         assert isinstance(app, ChatEditApp)
         snap = app.snapshot
         save = f"/save {snap.session_dir.name}-v{snap.current}.png" if snap is not None else "/save "
-        found = [("undo", "step back one version (ctrl+z)", app.action_undo),
+        found = [("reference image", "attach an image to the next message: /ref PATH",
+                  lambda: app.action_prefill("/ref ")),
+                 ("undo", "step back one version (ctrl+z)", app.action_undo),
                  ("redo", "step forward one version (ctrl+y)", app.action_redo),
                  ("save the current image", "put /save PATH in the input to finish", lambda: app.action_prefill(save)),
                  ("before/after", "toggle the previous version (f2)", app.action_toggle_before),
@@ -215,6 +218,8 @@ class ChatEditApp(App[None]):
         self.close_error: str | None = None
         self.queued: list[tuple[str, Widget]] = []
         """Messages typed while an edit ran (text, their pending line in the chat), sent in order after it."""
+        self.reference: Path | None = None
+        """The reference image attached with /ref: it goes with the next message, then clears."""
         self.model_total = 0
         self.session_dir: Path | None = None
         self.idle = threading.Event()
@@ -485,6 +490,10 @@ class ChatEditApp(App[None]):
         self.chat.say(text, "user")
         if pointing:
             self.chat.say(f"(pointing at {pointing.describe()})", "system")
+        if self.reference is not None:                    # so does the reference image
+            pointed["reference"] = self.reference
+            self.chat.say(f"(with the reference image {self.reference.name})", "system")
+            self.action_reference("")
         if self.snapshot is not None and self.snapshot.question is not None:
             answer: str | int = int(text) if text.isdigit() else text
             self._start("resolving your answer", lambda editor: editor.answer(answer, **pointed))
@@ -523,12 +532,28 @@ class ChatEditApp(App[None]):
             self.action_toggle_mask()
         elif name == "question":
             self.action_question()
+        elif name == "ref":
+            self.action_reference(arg)
         elif name == "sessions":
             self.action_sessions()
         elif name == "verify":
             self.action_verify(arg)
         else:
             self.notify(f"Unknown command /{name}; /help lists them.", severity="warning", markup=False)
+
+    def action_reference(self, path: str = "") -> None:
+        """``/ref PATH``: attach a reference image to the next message (shown under the input); ``/ref``: clear it."""
+        if not path:
+            self.reference = None
+            self.prompt.border_subtitle = ""
+            return
+        where = Path(path).expanduser()
+        if not where.is_file():
+            self.notify(f"/ref: {where} is not an image file; give the path of one, e.g. /ref ~/hat.png",
+                        severity="warning", markup=False)
+            return
+        self.reference = where
+        self.prompt.border_subtitle = f"reference: {where.name} (goes with your next message; Esc clears)"
 
     def _move(self, stage: str, call: Callable[[Any], Any]) -> None:
         """Start a move in the version tree, saying first that it drops a pending question."""
@@ -636,8 +661,8 @@ class ChatEditApp(App[None]):
             self.editor.cancel()
             self.cancel_asked = True
             self.query_one(ProgressStrip).set_progress("cancelling", 0, 0)
-        else:
-            self.image_pane.clear_pointing()
+        elif not self.image_pane.clear_pointing():
+            self.action_reference("")
 
     @on(ListView.Highlighted, "HistoryList")
     def _highlighted(self, event: ListView.Highlighted) -> None:

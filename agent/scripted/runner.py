@@ -34,6 +34,7 @@ from agent.scripted.transcript import (
     TurnRecord,
     VersionRecord,
     contact_sheet,
+    keep_reference,
     write_json,
     write_markdown,
 )
@@ -152,10 +153,11 @@ def _version(editor: Any, number: int, index: int, out: Path) -> tuple[VersionRe
 
 
 def _act(editor: Any, turn: ScriptTurn) -> Any:
+    extra = {"reference": turn.reference} if turn.reference is not None else {}
     if turn.kind == "user":
-        return editor.send(str(turn.value), **turn.pointing)
+        return editor.send(str(turn.value), **turn.pointing, **extra)
     if turn.kind == "answer":
-        return editor.answer(turn.value, **turn.pointing)
+        return editor.answer(turn.value, **turn.pointing, **extra)
     return getattr(editor, turn.kind)(int(turn.value))
 
 
@@ -175,6 +177,8 @@ def _play_turn(editor: Any, planner: ScriptedPlanner, turn: ScriptTurn, index: i
                     planner_replies=replies, seconds=round(seconds, 3), expect=dict(turn.expect),
                     version=editor.current_version, pointing=dict(turn.pointing) or None, stages=clock.take(),
                     planned_by=(getattr(reply, "planned_by", None) or {}).get("kind"))
+    if turn.reference is not None:
+        tr.reference = keep_reference(turn.reference, out)
     if reply is not None:
         tr.reply, tr.error, tr.new_version = reply.text, reply.error, reply.version
         tr.plan = reply.plan.model_dump(mode="json") if reply.plan is not None else None

@@ -27,6 +27,8 @@ class ScriptTurn:
     """Replay: the sha256 of the version the recording made in this turn (None: it made none)."""
     pointing: dict[str, Any] = field(default_factory=dict)
     """``point``/``box``/``points`` given with the turn's words (keyword arguments of send/answer)."""
+    reference: Path | None = None
+    """A reference image file given with the turn's words (``reference=`` of send/answer)."""
 
     @property
     def label(self) -> str:
@@ -63,10 +65,11 @@ class Script:
 def script_from_file(sf: SessionFile, *, profile: str | None = None, seed: int | None = None) -> Script:
     """A session file as a script (``profile``/``seed`` override the file's)."""
     spec = sf.spec
+    references = sf.references or (None,) * len(spec.turns)
     turns = tuple(ScriptTurn(kind=t.kind, value=t.value, pinned=tuple(t.pinned_replies()),
                              expect=t.expect.model_dump(exclude_none=True) if t.expect else {}, line=line,
-                             pointing=t.pointing)
-                  for t, line in zip(spec.turns, sf.turn_lines))
+                             pointing=t.pointing, reference=ref)
+                  for t, line, ref in zip(spec.turns, sf.turn_lines, references))
     return Script(name=sf.name, image=sf.image_path, image_source=spec.image,
                   profile=profile or spec.profile or "auto", seed=spec.seed if seed is None else seed,
                   turns=turns, description=spec.description, session_file=str(sf.path), image_line=sf.image_line,
@@ -78,11 +81,16 @@ def script_from_transcript(path: Path, *, profile: str | None = None) -> Script:
     record = read_json(path)
     made = {v.turn: v.sha256 for v in record.versions if v.turn > 0}
     turns = tuple(ScriptTurn(kind=t.kind, value=t.value, pinned=tuple(t.planner_replies), expect=dict(t.expect),
-                             line=t.line, sha256=made.get(t.index), pointing=dict(t.pointing or {}))
+                             line=t.line, sha256=made.get(t.index), pointing=dict(t.pointing or {}),
+                             reference=path.parent / t.reference if t.reference else None)
                   for t in record.turns)
     original = path.parent / record.original
     if not original.is_file():
         raise InvalidInputError(f"{path}: the recorded original {original} is missing; it cannot be replayed")
+    for t in turns:
+        if t.reference is not None and not t.reference.is_file():
+            raise InvalidInputError(f"{path}: the reference image {t.reference} recorded for turn {t.label!r} is "
+                                    "missing; it cannot be replayed")
     return Script(name=record.name, image=original, image_source=record.image_source,
                   profile=profile or record.profile, seed=record.seed, turns=turns, description=record.description,
                   session_file=record.session_file, replay_of=str(path), verify=record.verify)

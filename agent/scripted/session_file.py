@@ -84,7 +84,8 @@ class Turn(BaseModel):
     ``replies`` pins raw replies in call order instead (to script a malformed reply and its repair).
     ``point`` [x, y], ``box`` [x0, y0, x1, y1] and ``points`` [[x, y, true], ...] point at the image
     with a ``user`` or ``answer`` turn (pixels of the current version; checked by the editor, so a
-    bad one is the turn's error reply).
+    bad one is the turn's error reply). ``reference`` names an image file (relative to the session
+    file) to take a look or an object from ("put this hat on the cat"); it is checked when the file is read.
     """
 
     # Strict scalars (YAML's `no` must not become the text "False"); the plan is validated like the
@@ -106,6 +107,8 @@ class Turn(BaseModel):
     """A dragged box (x0, y0, x1, y1)."""
     points: list[list[StrictInt | StrictFloat | StrictBool]] | None = Field(default=None, max_length=32)
     """Clicks [x, y, positive]: positive false is "not this"."""
+    reference: StrictStr | None = Field(default=None, min_length=1, max_length=4096)
+    """A reference image's path, relative to the session file (``Editor.send(..., reference=)``)."""
     expect: Expect | None = None
 
     @model_validator(mode="after")
@@ -122,6 +125,8 @@ class Turn(BaseModel):
             raise ValueError(f"{self.kind} runs without the planner; remove plan/replies")
         if self.kind in ("undo", "redo", "revert") and self.pointing:
             raise ValueError(f"point, box and points go with user or answer turns, not {self.kind}")
+        if self.kind in ("undo", "redo", "revert") and self.reference is not None:
+            raise ValueError(f"reference goes with user or answer turns, not {self.kind}")
         return self
 
     @property
@@ -172,6 +177,7 @@ class SessionFile:
         image_path: the image to open (resolved next to the file, or the bundled sample's file).
         turn_lines: the 1-based line where each turn starts.
         image_line: the line of ``image:``.
+        references: each turn's reference image, resolved next to the file (None: the turn has none).
     """
 
     path: Path
@@ -179,6 +185,7 @@ class SessionFile:
     image_path: Path
     turn_lines: tuple[int, ...]
     image_line: int
+    references: tuple[Path | None, ...] = ()
 
     @property
     def name(self) -> str:
@@ -395,8 +402,31 @@ def parse_text(text: str, *, where: str, base: Path) -> SessionFile:
         raise SessionFileError(f"{where} line {image_line}: image '{_clip(spec.image)}' is neither a file next to "
                                f"the session file nor a bundled sample ({', '.join(SAMPLES)})", line=image_line)
     turn_lines = tuple(lines.get(("turns", str(i)), 1) for i in range(len(spec.turns)))
+    references = tuple(_reference_file(base, t.reference, where, lines.get(("turns", str(i), "reference"), 1))
+                       if t.reference is not None else None for i, t in enumerate(spec.turns))
     return SessionFile(path=Path(where), spec=spec, image_path=image_path, turn_lines=turn_lines,
-                       image_line=image_line)
+                       image_line=image_line, references=references)
+
+
+def _reference_file(base: Path, reference: str, where: str, line: int) -> Path:
+    """A turn's ``reference:`` as a readable image file next to the session file, or a one-line SessionFileError.
+
+    The image is read here (:func:`tools.imageio.load_image`, with its size and decompression-bomb
+    checks), so a missing or broken reference stops the run before any turn is played.
+    """
+    from tools.errors import ImageLoadError
+    from tools.imageio import load_image
+
+    path = _image_file(base, reference)
+    if path is None:
+        raise SessionFileError(f"{where} line {line}: reference '{_clip(reference)}' is not a file next to the "
+                               "session file; give the image's path relative to it", line=line)
+    try:
+        load_image(path)
+    except ImageLoadError as e:
+        raise SessionFileError(f"{where} line {line}: reference '{_clip(reference)}' cannot be used: {e}",
+                               line=line) from e
+    return path
 
 
 def _check_turn_count(node: yaml.Node | None, where: str) -> None:

@@ -69,6 +69,9 @@ class TurnRecord:
     failures: list[str] = field(default_factory=list)
     pointing: dict[str, Any] | None = None
     """``point``/``box``/``points`` given with the turn (None: it pointed at nothing); a replay gives them again."""
+    reference: str | None = None
+    """The reference image given with the turn, copied into the output folder (``references/<sha256>.<ext>``,
+    :func:`keep_reference`); a replay gives it again. None: none."""
     stages: dict[str, float] = field(default_factory=dict)
     """Seconds per stage of the turn ("plan", "locate", "segment", "edit", "verify", "commit", "load <role>")."""
     planned_by: str | None = None
@@ -124,6 +127,30 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise ImageSaveError(f"could not write {path}: {e.strerror or e}") from e
 
 
+def keep_reference(source: Path, out: Path) -> str:
+    """Copy a turn's reference image into ``out/references/`` named by its bytes' sha256; returns the relative path.
+
+    Raises:
+        ImageSaveError: it could not be read or written.
+    """
+    import hashlib
+
+    try:
+        data = Path(source).read_bytes()
+    except OSError as e:
+        raise ImageSaveError(f"could not read the reference image {source}: {e.strerror or e}") from e
+    suffix = "".join(c for c in Path(source).suffix.lower()[:8] if c.isalnum() or c == ".") or ".img"
+    relative = f"references/{hashlib.sha256(data).hexdigest()}{suffix}"
+    target = out / relative
+    if not target.is_file():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data, durable=False, mode=0o644)
+        except OSError as e:
+            raise ImageSaveError(f"could not write {target}: {e.strerror or e}") from e
+    return relative
+
+
 def write_json(record: SessionRecord, path: Path) -> Path:
     _atomic_write_text(path, json.dumps(record.to_json(), indent=1, ensure_ascii=False) + "\n")
     return path
@@ -152,6 +179,8 @@ def _turn_markdown(turn: TurnRecord, versions: dict[int, VersionRecord]) -> list
     where = f" (line {turn.line})" if turn.line else ""
     said = turn.value if turn.kind in ("user", "answer") else turn.label
     out = [f"## Turn {turn.index}: {turn.kind}{where}", "", _quote(str(said)), ""]
+    if turn.reference:
+        out += [f"**Reference:** ![reference]({turn.reference})", ""]
     if turn.pointing:
         out += ["**Pointed at:** " + "; ".join(f"{k} {json.dumps(v)}" for k, v in turn.pointing.items()), ""]
     if turn.planner_replies:

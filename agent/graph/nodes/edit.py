@@ -114,7 +114,7 @@ def added(step: Step) -> str:
     return f"Added {step.content.strip()} {words} {what(step)}."
 
 
-REFERENCE_ACTIONS = ("replace", "recolor", "add", "background")
+REFERENCE_ACTIONS = ("replace", "recolor", "add", "background", "global")
 """Actions that paint new content, and so can take it from a reference image."""
 
 
@@ -133,11 +133,19 @@ def reference_note(reference: Reference) -> str:
             "engine (--engine flux2-klein) to edit from a reference.")
 
 
-def _engine_reference(tools: Any, reference: Reference) -> tuple[Reference, bool]:
-    """The record's copy of ``reference`` (engine named, ``used`` set) and whether to pass it to the engine."""
-    engine = getattr(tools, "engine", None)     # loads the repaint model (the step is about to use it)
-    can = bool(getattr(engine, "references", False))
-    return reference.model_copy(update={"used": can, "engine": str(getattr(engine, "name", ""))}), can
+def _engine_reference(tools: Any, reference: Reference, action: str) -> tuple[Reference, bool]:
+    """The record's copy of ``reference`` (engine named, ``used`` set) and whether to pass it to the step's tool.
+
+    A local step asks the repaint engine (loading it: the step is about to use it); a global step takes a
+    reference only where the toolkit gives it to FLUX.2 klein (InstructPix2Pix and DiffEdit cannot).
+    """
+    if action == "global":
+        name = str(getattr(tools, "engine_name", ""))
+        can = name == "flux2-klein"
+    else:
+        engine = getattr(tools, "engine", None)
+        name, can = str(getattr(engine, "name", "")), bool(getattr(engine, "references", False))
+    return reference.model_copy(update={"used": can, "engine": name}), can
 
 
 def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -167,7 +175,7 @@ def edit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         notes.append(f"(The reference image was not used: a {step.action} step cannot take one.)")
     try:
         if at == state.step_index and state.reference is not None:
-            reference, can = _engine_reference(ctx.tools, state.reference)
+            reference, can = _engine_reference(ctx.tools, state.reference, step.action)
             if can:
                 long["reference"] = ctx.store.load_reference(state.reference.id)
         if step.action == "remove":
