@@ -117,6 +117,24 @@ def native_size(original: tuple[int, int], native: int, multiple: int = 8) -> Na
     return NativeSize(original=(w, h), width=width, height=height)
 
 
+def following_size(original: tuple[int, int], native: int, multiple: int = 8, floor: int | None = None) -> NativeSize:
+    """Working size that follows the image's own size: never above the model's native resolution,
+    never below ``floor``, both sides multiples of ``multiple``.
+
+    A 300x300 crop runs at 304x304 on a 512 px model (not upscaled to 512: 2.9x fewer pixels); a
+    1000x800 crop comes down to 512x408; a 40x30 crop goes up to ``floor``.
+
+    Args:
+        original: (width, height), each ≥ 1.
+        native: the model's training resolution: the longest working side.
+        multiple: the VAE's grid (at least 8).
+        floor: the shortest longer side the model is run at (None: half of ``native``; below
+            that Stable Diffusion's pictures fall apart).
+    """
+    floor = native // 2 if floor is None else floor
+    return native_size(original, min(native, max(floor, max(original))), multiple)
+
+
 def vae_scale_factor(vae: torch.nn.Module) -> int:
     """Pixels per latent cell of a diffusers ``AutoencoderKL`` (8 for SD)."""
     return 2 ** (len(vae.config.block_out_channels) - 1)
@@ -161,8 +179,9 @@ def encode_text(tokenizer, text_encoder: torch.nn.Module, prompts: Sequence[str]
     return text_encoder(ids).last_hidden_state
 
 
-SCHEDULERS = ("default", "dpm++", "euler-a", "ddim", "unipc")
-"""Sampler names a profile may choose (``default``: keep the pipeline's own)."""
+SCHEDULERS = ("default", "dpm++", "euler-a", "ddim", "unipc", "lcm")
+"""Sampler names a profile may choose (``default``: keep the pipeline's own; ``lcm`` only with an
+LCM-LoRA loaded, see :func:`tools.lora.load_lcm_lora`)."""
 
 
 def use_scheduler(pipe: object, name: str) -> None:
@@ -176,7 +195,7 @@ def use_scheduler(pipe: object, name: str) -> None:
     if name == "default":
         return
     from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                           UniPCMultistepScheduler)
+                           LCMScheduler, UniPCMultistepScheduler)
 
     config = pipe.scheduler.config
     if name == "dpm++":
@@ -186,6 +205,8 @@ def use_scheduler(pipe: object, name: str) -> None:
         pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(config)
     elif name == "ddim":
         pipe.scheduler = DDIMScheduler.from_config(config)
+    elif name == "lcm":
+        pipe.scheduler = LCMScheduler.from_config(config)
     else:
         pipe.scheduler = UniPCMultistepScheduler.from_config(config)
     logger.info("scheduler: %s", type(pipe.scheduler).__name__)

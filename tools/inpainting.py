@@ -17,13 +17,16 @@ from PIL import Image
 from tools import masks
 from tools.boxes import Box
 from tools.device import Placement, resolve_placement
-from tools.diffusion_utils import (check_int, check_range, model_native, native_size, place_pipeline,
-                                   vae_scale_factor)
+from tools.diffusion_utils import (check_int, check_range, following_size, model_native, native_size,
+                                   place_pipeline, vae_scale_factor)
 from tools.errors import Cancelled, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
 FAMILIES = ("sd-inpaint", "sdxl-inpaint")
+WORKING = ("crop", "native")
+"""Working sizes: ``crop`` follows the crop up to the model's native resolution (a small object is not
+upscaled), ``native`` always brings the crop's longer side to it."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,14 @@ def local_dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return out
 
 
-def context_crop(region: np.ndarray, min_side: int) -> tuple[int, int, int, int]:
+def context_crop(region: np.ndarray, min_side: int, multiple: int = 1) -> tuple[int, int, int, int]:
     """A window around ``region`` with context: as square as the image allows, inside it, containing the region.
+
+    Args:
+        region: bool HxW, not empty.
+        min_side: the window's side is at least this (where the image is that large).
+        multiple: the side is rounded up to a multiple of this (where the image allows), so a window
+            the model runs at its own size needs no resampling.
 
     Returns:
         (x0, y0, x1, y1) integers, x1/y1 exclusive.
@@ -89,6 +98,7 @@ def context_crop(region: np.ndarray, min_side: int) -> tuple[int, int, int, int]
     x0, y0, x1, y1 = (int(v) for v in masks.bbox(region))
     longest = max(x1 - x0, y1 - y0)
     side = max(min_side, longest + 2 * max(16, longest // 4))
+    side = -(-side // multiple) * multiple
 
     def span(lo: int, hi: int, limit: int) -> tuple[int, int]:
         size = min(side, limit)
@@ -103,30 +113,43 @@ def context_crop(region: np.ndarray, min_side: int) -> tuple[int, int, int, int]
 class Inpainter:
     """Repaint a masked region of an image with a diffusers inpainting pipeline.
 
-    The model only ever sees a window around the (dilated) mask, resized so its longer side is
-    the model's native resolution: a 12 MP photo costs what a native-size image costs, and small
-    images are upscaled to it. The result is pasted back through :func:`tools.masks.composite`, so
-    every pixel outside the dilated mask equals the input exactly.
+    The model only ever sees a window around the (dilated) mask, at least 3/4 of its native
+    resolution on a side where the image allows (context). With ``working="crop"`` the window runs
+    at its own size up to native (a small object in a 600x400 photo costs a 384² run, not 512²;
+    windows below half of native are brought up to it); with ``"native"`` its longer side is
+    always brought to native. A 12 MP photo costs what a native-size image costs. The result is
+    pasted back through :func:`tools.masks.composite`, so every pixel outside the dilated mask
+    equals the input exactly.
 
     Args:
         pipe: a loaded ``StableDiffusionInpaintPipeline`` or ``StableDiffusionXLInpaintPipeline``, on its device.
         placement: where it is (None: resolved once here).
         family: ``sd-inpaint`` or ``sdxl-inpaint`` (for provenance).
+        working: ``crop`` or ``native`` (see above; :data:`WORKING`).
     """
 
-    def __init__(self, pipe: Any, *, placement: Placement | None = None, family: str = "sd-inpaint") -> None:
+    def __init__(self, pipe: Any, *, placement: Placement | None = None, family: str = "sd-inpaint",
+                 working: str = "crop") -> None:
+        if working not in WORKING:
+            raise InvalidInputError(f"working size must be one of {', '.join(WORKING)}, got {working!r}")
         self.pipe = pipe
         self.placement = placement or resolve_placement()
         self.family = family
         self.factor = vae_scale_factor(pipe.vae)
         self.resolution = model_native(pipe.unet, pipe.vae)
-        """Native resolution in pixels (512 for SD 1.5, 1024 for SDXL): the longer side the model works at."""
+        """Native resolution in pixels (512 for SD 1.5, 1024 for SDXL): the longest side the model works at."""
+        self.working = working
+        """``crop`` or ``native``: how the working size is chosen (set by :func:`tools.quality.apply_quality`)."""
+        self.default_steps: int | None = None
+        """Steps the edit tools use when the caller gives none (None: the profile's); set by the quality."""
+        self.default_guidance = 7.5
+        """Guidance when the caller gives none (1.0 with the LCM-LoRA: no classifier-free guidance)."""
         self._lock = threading.Lock()  # the scheduler holds per-call state
         pipe.set_progress_bar_config(disable=True)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, placement: Placement | None = None,
-                        family: str = "sd-inpaint", offload: bool = False) -> Inpainter:
+                        family: str = "sd-inpaint", offload: bool = False, working: str = "crop") -> Inpainter:
         """Load an inpainting pipeline folder (safetensors only, no safety checker), once, onto the device.
 
         Args:
@@ -135,6 +158,7 @@ class Inpainter:
             family: ``sd-inpaint`` or ``sdxl-inpaint``.
             offload: keep only the running component on the GPU (model CPU offload, for small
                 GPUs; see :func:`tools.diffusion_utils.place_pipeline`).
+            working: ``crop`` or ``native`` working size.
 
         Raises:
             InvalidInputError: an unknown family.
@@ -157,11 +181,12 @@ class Inpainter:
             pipeline_cls = StableDiffusionXLInpaintPipeline
         with load_errors(f"a {family} model", path, errors=(OSError, ValueError, TypeError)):
             pipe = pipeline_cls.from_pretrained(str(path), **kwargs)
-        return cls(place_pipeline(pipe, placement, offload=offload), placement=placement, family=family)
+        return cls(place_pipeline(pipe, placement, offload=offload), placement=placement, family=family,
+                   working=working)
 
     @torch.inference_mode()
     def inpaint(self, image: Image.Image, mask: np.ndarray, prompt: str, *, negative_prompt: str = "", seed: int = 0,
-                steps: int = 30, guidance_scale: float = 7.5, strength: float = 1.0, dilate_px: int | None = None,
+                steps: int = 30, guidance_scale: float | None = 7.5, strength: float = 1.0, dilate_px: int | None = None,
                 feather_px: int | None = None, progress: Callable[[int, int], None] | None = None,
                 cancel: threading.Event | None = None) -> InpaintResult:
         """Repaint ``mask`` (grown by ``dilate_px``) to match ``prompt``; leave every other pixel alone.
@@ -174,7 +199,7 @@ class Inpainter:
             seed: seeds the sampler: equal arguments give an equal image.
             steps: denoising steps (diffusers' ``num_inference_steps``), in [1, 1000]; with
                 ``strength`` < 1 only ``int(steps * strength)`` of them run.
-            guidance_scale: text guidance in [0, 100] (on when > 1).
+            guidance_scale: text guidance in [0, 100] (on when > 1; None: :attr:`default_guidance`).
             strength: how far to move from the input, in (0, 1] (1: repaint from noise).
             dilate_px: grow the mask by this many pixels first (None: 5% of the object's size,
                 3 px to 2% of the image diagonal). A tight mask leaves a halo of the old object.
@@ -199,6 +224,8 @@ class Inpainter:
             raise InvalidInputError(f"prompt and negative_prompt must be strings, got {prompt!r} and "
                                     f"{negative_prompt!r}")
         check_int("steps", steps, 1, 1000)
+        if guidance_scale is None:
+            guidance_scale = self.default_guidance
         check_range("strength", strength, 0.0, 1.0, open_low=True)
         check_range("guidance_scale", guidance_scale, 0.0, 100.0)
         check_int("seed", seed, 0, 2**63 - 1)
@@ -215,9 +242,13 @@ class Inpainter:
             raise Cancelled("the inpainting was cancelled; the image is unchanged")
 
         region = local_dilate(m, dilate_px)
-        x0, y0, x1, y1 = context_crop(region, self.resolution // 2)
+        multiple = max(8, self.factor)
+        x0, y0, x1, y1 = context_crop(region, 3 * self.resolution // 4, multiple)
         crop = image.crop((x0, y0, x1, y1))
-        size = native_size(crop.size, self.resolution, max(8, self.factor))
+        if self.working == "native":
+            size = native_size(crop.size, self.resolution, multiple)
+        else:
+            size = following_size(crop.size, self.resolution, multiple)
         working = crop.resize(size.size, Image.Resampling.LANCZOS)
         # any coverage of a working pixel counts as masked, so the model repaints all of `region`
         crop_mask = Image.fromarray(region[y0:y1, x0:x1].astype(np.uint8) * 255, "L")

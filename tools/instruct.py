@@ -45,6 +45,10 @@ class InstructEditor:
         self.factor = vae_scale_factor(pipe.vae)
         self.resolution = model_native(pipe.unet, pipe.vae)
         """Native resolution in pixels: the longer side the model works at."""
+        self.default_steps: int | None = None
+        """Steps the toolkit uses when the caller gives none (None: the profile's); set by the quality."""
+        self.default_guidance = 7.5
+        """Text guidance the quality chose (always 7.5: InstructPix2Pix's image guidance needs CFG)."""
         self._lock = threading.Lock()  # the pipeline's scheduler holds per-call state
         pipe.set_progress_bar_config(disable=True)
 

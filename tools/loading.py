@@ -138,7 +138,10 @@ def _missing_message(model_id: str, reason: str) -> str:
 
 def download_patterns(family: str, *, fp16: bool = False) -> dict[str, list[str]]:
     """``snapshot_download`` patterns: safetensors only; for diffusers repos only the component
-    folders, in fp16 (the ``fp16`` variant files, half the download) or full precision."""
+    folders, in fp16 (the ``fp16`` variant files, half the download) or full precision; for a LoRA
+    (``lcm-lora``) its top-level safetensors file only."""
+    if family == "lcm-lora":
+        return {"allow_patterns": ["*.safetensors"], "ignore_patterns": _IGNORE}
     if family not in DIFFUSERS_FAMILIES:
         return {"ignore_patterns": _IGNORE}
     if fp16 and family not in NO_FP16_VARIANT:

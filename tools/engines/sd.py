@@ -35,14 +35,20 @@ class SDEngine:
     def pipe(self) -> Any:
         return self.inpainter.pipe
 
+    @property
+    def default_steps(self) -> int | None:
+        """Steps when the caller gives none: the inpainter's quality setting (None: the profile's)."""
+        return self.inpainter.default_steps
+
     def inpaint(self, image: Image.Image, mask: np.ndarray, prompt: str, *, negative_prompt: str = "",
                 reference: Image.Image | None = None, seed: int = 0, steps: int = 30,
                 guidance_scale: float | None = None, strength: float = 1.0, dilate_px: int | None = None,
                 feather_px: int | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None) -> InpaintResult:
-        """See :meth:`tools.engines.base.RepaintEngine.inpaint` (``guidance_scale`` None: 7.5)."""
+        """See :meth:`tools.engines.base.RepaintEngine.inpaint` (``guidance_scale`` None: the inpainter's
+        ``default_guidance``: 7.5, or 1.0 with the LCM-LoRA)."""
         check_reference(reference, self)
         return self.inpainter.inpaint(image, mask, prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
-                                      guidance_scale=7.5 if guidance_scale is None else guidance_scale,
+                                      guidance_scale=guidance_scale,
                                       strength=strength, dilate_px=dilate_px, feather_px=feather_px,
                                       progress=progress, cancel=cancel)

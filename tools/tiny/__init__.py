@@ -27,6 +27,7 @@ BUILDERS: dict[str, str] = {
     "instruct-pix2pix": "tools.tiny.diffusion:build_instruct_pix2pix",
     "sd": "tools.tiny.diffusion:build_sd",
     "flux2-klein": "tools.tiny.flux2:build",
+    "lcm-lora": "tools.tiny.diffusion:build_lcm_lora",
 }
 """Family name → ``module:function`` that writes the model into an empty folder."""
 

@@ -166,3 +166,29 @@ def build_sdxl_inpaint(folder: Path) -> None:
         tokenizer_2=build_tokenizer(), unet=_unet(9, sdxl=True), scheduler=_scheduler(), image_encoder=None,
         feature_extractor=None, requires_aesthetics_score=False, force_zeros_for_empty_prompt=True)
     _save(pipe, folder)
+
+
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+"""The attention projections the tiny LCM-LoRA adapts (the released one adapts these and more)."""
+
+
+def build_lcm_lora(folder: Path) -> None:
+    """Write a tiny random LoRA for the tiny SD UNets in diffusers' LoRA format (``pytorch_lora_weights.safetensors``).
+
+    It stands in for ``latent-consistency/lcm-lora-sdv1-5``: a peft ``LoraConfig`` on the tiny
+    UNet's attention layers (every tiny SD UNet shares them, whatever its input channels), with
+    random A and B (peft's default zero B would leave the model unchanged), saved through
+    diffusers' ``save_lora_weights`` so it loads through the same ``load_lora_weights`` path.
+    """
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(SEED)
+    unet = _unet(4)
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=list(LORA_TARGETS)))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionPipeline.save_lora_weights(Path(folder), unet_lora_layers=layers, safe_serialization=True)
+    logger.info("wrote a tiny LCM-LoRA to %s", folder)
