@@ -7,6 +7,7 @@ and textual-image only when an image widget is first built.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,31 @@ def models_label(loaded: int, total: int) -> str:
     if not loaded:
         return "load on first edit"
     return f"{loaded} of {total} loaded" if total >= loaded else f"{loaded} loaded"
+
+
+def _amount(count: int, unit: float) -> str:
+    return f"{count / unit:.1f}" if unit > 1 else str(count)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+
+
+def load_text(role: str, done: int, total: int, elapsed: float = 0.0) -> str:
+    """A model load in bytes: "loading inpainting 1.2 of 4.3 GB · 38% · ETA 12 s".
+
+    The time left assumes the rest comes in as fast as what came in during ``elapsed`` seconds (none
+    before the first bytes). The percentage is rounded down: 100% only when everything is in.
+    """
+    if total <= 0:
+        return f"loading {role}"
+    unit, name = next(((u, n) for u, n in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")) if total >= u), (1, "bytes"))
+    done, total = min(max(int(done), 0), int(total)), int(total)
+    text = f"loading {role} {_amount(done, unit)} of {_amount(total, unit)} {name} · {100 * done // total}%"
+    if 0 < done < total and elapsed > 0:
+        text += f" · ETA {_duration(elapsed * (total - done) / done)}"
+    return text
 
 
 def stage_label(stage: str) -> str:
@@ -353,7 +379,8 @@ class HistoryList(ListView):
 
 
 class ProgressStrip(Horizontal):
-    """The running stage's name and its progress (percent and time left for counted steps); hidden while idle."""
+    """The running stage's name and its progress (percent and time left for counted steps, bytes for a model
+    load); hidden while idle."""
 
     DEFAULT_CSS = """
     ProgressStrip { height: 1; display: none; padding: 0 1; }
@@ -361,6 +388,10 @@ class ProgressStrip(Horizontal):
     ProgressStrip #stage { width: 1fr; color: $accent; }
     ProgressStrip ProgressBar { width: auto; }
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stage, self._total, self._step, self._since = "", 0, 0, 0.0
 
     def compose(self) -> ComposeResult:
         yield Label("", id="stage", markup=False)
@@ -371,15 +402,24 @@ class ProgressStrip(Horizontal):
         self.set_progress(stage, 0, 0)
 
     def set_progress(self, stage: str, step: int, total: int) -> None:
-        count = f"  step {step} of {total}" if total > 1 else ""
-        self.query_one("#stage", Label).update(f"{stage_label(stage)}…{count}  (Esc cancels)")
+        """Show ``stage`` at ``step`` of ``total`` (1 or less: not counted); a model load's steps are bytes."""
+        now = time.monotonic()
+        if (stage, total) != (self._stage, self._total) or step < self._step:     # a new count: its time starts
+            self._stage, self._total, self._since = stage, total, now
+        self._step = step
+        loading = stage.startswith("load ") and total > 1
+        if loading:
+            text = load_text(stage.removeprefix("load "), step, total, now - self._since)
+        else:
+            text = f"{stage_label(stage)}…" + (f"  step {step} of {total}" if total > 1 else "")
+        self.query_one("#stage", Label).update(f"{text}  (Esc cancels)")
         bar = self.query_one(ProgressBar)
         if total > 1 and (bar.total != total or step < bar.progress):   # a new counted stage: a fresh ETA
             bar.update(total=None)
             bar.update(total=total, progress=0)
         bar.update(total=total if total > 1 else None, progress=step)
-        for part in bar.query("#percentage, #eta"):              # only a counted stage has them
-            part.display = total > 1
+        for part in bar.query("#percentage, #eta"):              # only counted steps (a load says its own)
+            part.display = total > 1 and not loading
 
     def stop(self) -> None:
         self.remove_class("-busy")

@@ -270,11 +270,15 @@ class Editor:
         """The planner chat model, loaded on first use."""
         if self._planner is None:
             from agent.planner import load_planner
+            from tools.load_progress import local_folder, metered
 
             if self.on_progress is not None:
                 self.on_progress("load planner", 0, 1)
-            self._planner = load_planner(self.profile, getattr(self.toolkit, "placement", None),
-                                         memory=getattr(self.toolkit, "memory", None))
+            folder = local_folder(self.profile.planner)      # None: downloaded first, then loaded uncounted
+            told = None if self.on_progress is None else lambda done, total: self._load_bytes("planner", done, total)
+            with metered(folder, told):
+                self._planner = load_planner(self.profile, getattr(self.toolkit, "placement", None),
+                                             memory=getattr(self.toolkit, "memory", None))
         return self._planner
 
     # -- talking ------------------------------------------------------------------------------

@@ -147,3 +147,27 @@ def test_the_editor_says_load_progress_in_bytes(tmp_path, coffee, tiny_profile):
     loads = [(d, t) for s, d, t in stages if s == "load segmentation"]
     assert loads[0] == (0, 1), "announced before its files are found"
     check_reports(loads[1:], checkpoint_bytes(model_path(tiny_profile.spec("segmentation"))))
+
+
+def test_the_planner_load_is_counted_too(tmp_path, coffee, tiny_profile):
+    editor = Editor.open(coffee, profile=tiny_profile, session_dir=tmp_path / "s")
+    stages: list[tuple[str, int, int]] = []
+    editor.on_progress = lambda stage, step, total: stages.append((stage, step, total))
+    try:
+        assert editor.planner is not None
+    finally:
+        editor.close()
+    loads = [(d, t) for s, d, t in stages if s == "load planner"]
+    assert loads[0] == (0, 1)
+    check_reports(loads[1:], checkpoint_bytes(model_path(tiny_profile.planner)))
+
+
+def test_a_model_not_here_yet_has_no_folder_to_count(tiny_profile, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from tools.load_progress import local_folder
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert local_folder(tiny_profile.segmentation) == model_path(tiny_profile.segmentation)
+    assert local_folder(replace(tiny_profile.segmentation, model_id="someone/not-downloaded")) is None
+    assert local_folder(replace(tiny_profile.segmentation, model_id=str(tmp_path))) == tmp_path

@@ -604,3 +604,37 @@ def test_verify_on_and_off_changes_the_next_turns_and_the_status_line_names_the_
 
     fake = planner(recolor_box(), "Yes.", recolor_box("blue"))
     drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=fake)
+
+
+def test_a_model_load_says_bytes_percent_and_time_left():
+    assert tui_widgets.load_text("inpainting", 1_650_000_000, 4_300_000_000, 7.5) == \
+        "loading inpainting 1.6 of 4.3 GB · 38% · ETA 12 s"
+    assert tui_widgets.load_text("planner", 10**8, 15 * 10**9, 30) == "loading planner 0.1 of 15.0 GB · 0% · ETA 74 min 30 s"
+    assert tui_widgets.load_text("sam", 0, 494_016, 2) == "loading sam 0.0 of 494.0 kB · 0%"          # no rate yet
+    assert tui_widgets.load_text("sam", 494_015, 494_016, 2).endswith("· 99% · ETA 1 s")
+    assert tui_widgets.load_text("sam", 494_016, 494_016, 2) == "loading sam 494.0 of 494.0 kB · 100%"
+    assert tui_widgets.load_text("x", 5, 900, 3) == "loading x 5 of 900 bytes · 0% · ETA 8 min 57 s"
+
+
+def test_the_progress_strip_shows_a_load_in_bytes_from_a_real_model_load(tmp_path, monkeypatch):
+    shown: list[str] = []
+    original = tui.ProgressStrip.set_progress
+
+    def record(strip, stage, step, total):
+        original(strip, stage, step, total)
+        shown.append(str(strip.query_one("#stage", Label).render()))
+
+    monkeypatch.setattr(tui.ProgressStrip, "set_progress", record)
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")                  # a box: the segmenter loads, then the edit
+        await settle(app, pilot)
+        loads = [s for s in shown if s.startswith("loading segmentation ")]
+        assert loads, shown
+        assert all(" of " in s and " kB · " in s and "%" in s for s in loads), loads
+        percents = [int(s.split(" · ")[1].split("%")[0]) for s in loads]
+        assert percents[0] == 0 and percents[-1] == 100 and percents == sorted(percents), percents
+        assert len(set(percents)) > 2 and any("ETA" in s for s in loads), loads
+        assert app.query_one(tui.StatusLine).models == "1 of 5 loaded"
+
+    drive(sample_path("coffee"), script, session_dir=tmp_path / "s", fake=planner(recolor_box()))

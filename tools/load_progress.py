@@ -76,6 +76,28 @@ def tensor_bytes(file: str | Path) -> int:
         return 0
 
 
+def local_folder(spec: Any) -> Path | None:
+    """The folder a :class:`tools.profiles.ModelSpec` loads from when it is here already (a tiny build, a
+    local folder, the HF cache), found without the network; None when it must be downloaded first."""
+    from tools.loading import has_weights, model_path
+
+    model_id = str(spec.model_id)
+    if spec.is_tiny:
+        return model_path(spec)                 # built once, on first use
+    if Path(model_id).expanduser().is_dir():
+        return Path(model_id).expanduser()
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in ("config.json", "model_index.json"):
+        try:
+            found = try_to_load_from_cache(model_id, name)
+        except (ValueError, OSError):           # not a hub id: the load itself says what is wrong
+            return None
+        if isinstance(found, str) and has_weights(Path(found).parent):
+            return Path(found).parent
+    return None
+
+
 def checkpoint_bytes(folder: str | Path) -> int:
     """The tensor bytes a ``from_pretrained`` of ``folder`` takes in (see :func:`weight_files`)."""
     return sum(tensor_bytes(f) for f in weight_files(folder))
@@ -224,14 +246,14 @@ def _uninstall() -> None:
 
 
 @contextmanager
-def metered(folder: str | Path, report: LoadProgress | None) -> Iterator[Meter | None]:
+def metered(folder: str | Path | None, report: LoadProgress | None) -> Iterator[Meter | None]:
     """Count the bytes of ``folder``'s checkpoint that loads on this thread take in, telling ``report``.
 
     ``report`` hears (0, total) first, rising counts as tensors are taken in, and (total, total) when
-    the block ends without an error. A total of 0 (no safetensors found) or no ``report``: nothing is
-    counted or told.
+    the block ends without an error. No ``folder``, a total of 0 (no safetensors found) or no ``report``:
+    nothing is counted or told.
     """
-    total = checkpoint_bytes(folder) if report is not None else 0
+    total = checkpoint_bytes(folder) if report is not None and folder is not None else 0
     if report is None or total <= 0 or _meter() is not None:     # nested: the outer load counts
         yield None
         return
