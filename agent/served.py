@@ -229,8 +229,9 @@ def _fit_block(block: Mapping[str, Any], side: int) -> dict[str, Any]:
         raise InvalidInputError(f"cannot decode an image for the served planner: {e}") from e
     if image is not None:
         scale = side / max(size)
+        # bicubic, as OneVision's own image processor resizes (Lanczos costs a third more here for nothing)
         image = image.resize((max(1, round(size[0] * scale)), max(1, round(size[1] * scale))),
-                             Image.Resampling.LANCZOS, reducing_gap=2.0)
+                             Image.Resampling.BICUBIC, reducing_gap=2.0)
         buffer = io.BytesIO()
         if mime == "image/jpeg":
             image.save(buffer, format="JPEG", quality=92)

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import io
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -18,7 +19,15 @@ from PIL import Image
 
 from agent.editor import Editor
 from agent.graph.planning import VERDICT_SCHEMA, decoding_schema
-from agent.served import PlannerServerError, ServedPlanner, check_url, from_settings, served_planner
+from agent.served import (
+    PlannerServerError,
+    ServedPlanner,
+    ServerSettings,
+    check_url,
+    from_settings,
+    served_planner,
+    settings_from,
+)
 from tests.agent_fakes import FixedDetections, det, plan
 from tests.openai_server import Served, closed_port
 from tools.errors import InvalidInputError
@@ -227,6 +236,8 @@ def test_settings_come_from_flags_then_the_environment(monkeypatch):
     planner = from_settings(None)
     assert planner.endpoint == "http://gpu-box:8000/v1" and planner.model_name == "llava-ov"
     assert planner.request_timeout == 12.5 and planner.openai_api_key.get_secret_value() == "not-needed"
+    settings = settings_from(None)
+    assert pickle.loads(pickle.dumps(settings)) == settings == ServerSettings("http://gpu-box:8000/v1", "llava-ov", 12.5)
     given = from_settings("https://other:9000/v1", "m2")
     assert given.endpoint == "https://other:9000/v1" and given.model_name == "m2"
     monkeypatch.setenv("CHATEDIT_PLANNER_TIMEOUT", "soon")
