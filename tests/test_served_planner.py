@@ -342,3 +342,16 @@ def test_the_tui_names_the_served_planner_and_says_when_it_is_down(fake, server,
     chat, before, _ = asyncio.run(go(quick(down, model="m"), "down", False))
     assert any(f"The planner at {down} is not reachable (connection refused); start it" in m for m in chat)
     assert "planner m @ 127.0.0.1:" in before
+
+
+def test_the_served_benchmark_runs_and_reports_every_row(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_served.py"
+    spec = importlib.util.spec_from_file_location("bench_served", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--size", "640x480", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "plain ChatOpenAI, whole photo" in out and out.count("ServedPlanner") == 2
