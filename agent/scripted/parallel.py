@@ -277,7 +277,8 @@ class RayActors:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
-            local = {} if address else {"num_cpus": slots or os.cpu_count() or 1}
+            # a local cluster listens on loopback only, with one CPU per actor
+            local = {} if address else {"num_cpus": slots or os.cpu_count() or 1, "_node_ip_address": "127.0.0.1"}
             try:
                 ray.init(address=address or None, include_dashboard=False, log_to_driver=verbose,
                          logging_level=logging.INFO if verbose else logging.WARNING, **local)

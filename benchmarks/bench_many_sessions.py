@@ -1,0 +1,80 @@
+"""Benchmark: sessions per minute, `chatedit run` serially vs in worker processes (``--jobs N``), one run each.
+
+    python benchmarks/bench_many_sessions.py                      # 6 example sessions, tiny profile, --jobs 2
+    python benchmarks/bench_many_sessions.py --jobs 4 --profile lite sessions/*.yaml
+    python benchmarks/bench_many_sessions.py --ray                # the same against a local Ray cluster
+
+Each mode is one fresh `python -m agent.scripted.runner` process (so each pays its imports and model loads,
+as a user's run does) over the same session files. Prints the wall time, sessions per minute (from the
+wall time of the whole command) and the ratio to the serial run; writes the numbers as JSON with --json.
+Numbers only: whether the sessions passed is in each run's summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = ("dialog", "first_run", "coreference", "compound", "spatial", "global")
+"""Example sessions that play in well under a minute each on the tiny profile."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="*", type=Path, help="session files (default: six quick example sessions)")
+    p.add_argument("--profile", default="tiny")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (or Ray actors) of the parallel run")
+    p.add_argument("--ray", action="store_true", help="time a local Ray cluster instead of worker processes")
+    p.add_argument("--out", type=Path, default=None, help="where the runs write (default: a temporary folder)")
+    p.add_argument("--json", type=Path, default=None, help="write the numbers here")
+    return p.parse_args(argv)
+
+
+def play(files: list[Path], out: Path, profile: str, extra: list[str]) -> dict:
+    """Run `chatedit run` over ``files`` in a fresh process; its wall time and its summary's totals."""
+    command = [sys.executable, "-m", "agent.scripted.runner", *map(str, files), "--profile", profile,
+               "--out", str(out), *extra]
+    start = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wall = time.monotonic() - start
+    summary = out / "summary.json"
+    if not summary.is_file():
+        raise SystemExit(f"{' '.join(command)} wrote no summary (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+    totals = json.loads(summary.read_text())["totals"]
+    return {"command": " ".join(command[1:]), "exit": done.returncode, "wall_s": round(wall, 1),
+            "sessions_per_minute": round(60 * len(files) / wall, 2), "passed": totals["passed"],
+            "failed": totals["failed"], "errors": totals["errors"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    files = args.files or [ROOT / "sessions" / f"{name}.yaml" for name in QUICK]
+    parallel = ["--ray", "--jobs", str(args.jobs)] if args.ray else ["--jobs", str(args.jobs)]
+    with tempfile.TemporaryDirectory(prefix="bench-many-") as tmp:
+        out = args.out or Path(tmp)
+        serial = play(files, out / "serial", args.profile, [])
+        spread = play(files, out / "parallel", args.profile, parallel)
+    ratio = round(spread["sessions_per_minute"] / serial["sessions_per_minute"], 2)
+    mode = f"{'Ray' if args.ray else 'processes'}, {args.jobs} workers"
+    print(f"{len(files)} sessions on the {args.profile} profile, {os.cpu_count()} CPUs")
+    print(f"{'run':<28}{'wall s':>9}{'sessions/min':>14}{'passed':>8}")
+    for name, r in (("serial (one process)", serial), (mode, spread)):
+        print(f"{name:<28}{r['wall_s']:>9.1f}{r['sessions_per_minute']:>14.2f}{r['passed']:>6}/{len(files)}")
+    print(f"ratio parallel / serial: {ratio}x")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"sessions": len(files), "profile": args.profile, "cpus": os.cpu_count(),
+                                         "serial": serial, "parallel": spread, "mode": mode, "ratio": ratio},
+                                        indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
