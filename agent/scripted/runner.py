@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
     """The sessions to play as jobs, those whose file or transcript is bad as results, and the summary's folder
     (None: a replay writes none)."""
-    from agent.scripted.parallel import Job, failed_job
+    from agent.scripted.worker import Job, failed_job
 
     root = None if args.replay else Path(args.out or "out")
     sources = [args.replay] if args.replay else list(args.files)

@@ -1,0 +1,177 @@
+"""Where sessions are played: here (:class:`Serial`), in worker processes (:class:`Processes`) or on Ray actors
+(:class:`RayActors`). Each offers ``slots`` long-lived workers; :func:`agent.scripted.parallel.drive` streams
+jobs to the free ones and restarts a slot whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from concurrent import futures
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from agent.scripted.worker import Echo, Job, JobResult, Worker
+from tools.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+_WORKER: Worker | None = None
+
+
+def _init_worker(root: Path, verbose: bool) -> None:
+    """A worker process's initializer: one :class:`Worker` for the process's life, the editor imported up front."""
+    global _WORKER
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import agent.editor  # noqa: F401  (torch, transformers, diffusers: paid once, before the first session)
+
+    _WORKER = Worker(root, hooks=True)
+
+
+def _play_in_worker(job: Job) -> JobResult:
+    assert _WORKER is not None, "the worker's initializer did not run"
+    return _WORKER.play(job)
+
+
+class Serial:
+    """Plays in this process, printing each line as it comes."""
+
+    kind = "serial"
+
+    def __init__(self, root: Path, echo: Echo) -> None:
+        self.slots = 1
+        self._worker = Worker(root)
+        self._echo = echo
+        self._jobs: dict[int, Job] = {}
+
+    def submit(self, slot: int, job: Job) -> int:
+        self._jobs[job.index] = job
+        return job.index
+
+    def wait(self, handles: list[Any]) -> Iterator[tuple[Any, JobResult | None, str | None]]:
+        job = self._jobs.pop(handles[0])
+        yield handles[0], self._worker.play(job, echo=self._echo), None
+
+    def restart(self, slot: int) -> None:
+        raise AssertionError("a serial run has no worker to restart")
+
+    def close(self) -> None:
+        pass
+
+
+class Processes:
+    """``slots`` worker processes (spawned), each a one-process :class:`ProcessPoolExecutor` so a death is its own."""
+
+    kind = "processes"
+
+    def __init__(self, slots: int, root: Path, *, verbose: bool = False) -> None:
+        import multiprocessing
+
+        self.slots = slots
+        self._context = multiprocessing.get_context("spawn")    # no fork of a process holding threads and torch
+        self._args = (root, verbose)
+        self._pools = [self._pool() for _ in range(slots)]
+
+    def _pool(self) -> futures.ProcessPoolExecutor:
+        return futures.ProcessPoolExecutor(max_workers=1, mp_context=self._context, initializer=_init_worker,
+                                           initargs=self._args)
+
+    def submit(self, slot: int, job: Job) -> futures.Future[JobResult]:
+        return self._pools[slot].submit(_play_in_worker, job)
+
+    def wait(self, handles: list[Any]) -> Iterator[tuple[Any, JobResult | None, str | None]]:
+        done, _ = futures.wait(handles, return_when=futures.FIRST_COMPLETED)
+        for future in done:
+            try:
+                yield future, future.result(), None
+            except BrokenProcessPool:
+                yield future, None, "its worker process died"
+
+    def restart(self, slot: int) -> None:
+        self._pools[slot].shutdown(wait=False, cancel_futures=True)
+        self._pools[slot] = self._pool()
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class SessionActor:
+    """A Ray actor: one long-lived worker holding its models, playing the sessions it is sent."""
+
+    def __init__(self, root: Path, verbose: bool) -> None:
+        _init_worker(root, verbose)
+
+    def play(self, job: Job) -> JobResult:
+        return _play_in_worker(job)
+
+
+class RayActors:
+    """``slots`` :class:`SessionActor` on a Ray cluster (``address``; None: a local one started here)."""
+
+    kind = "ray"
+
+    def __init__(self, slots: int | None, address: str | None, root: Path, *, verbose: bool = False) -> None:
+        try:
+            import ray
+        except ImportError as e:
+            raise InvalidInputError("--ray needs Ray, which is not installed: pip install 'chatedit[cluster]'") from e
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            # a local cluster listens on loopback only, with one CPU per actor
+            local = {} if address else {"num_cpus": slots or os.cpu_count() or 1, "_node_ip_address": "127.0.0.1"}
+            try:
+                ray.init(address=address or None, include_dashboard=False, log_to_driver=verbose,
+                         logging_level=logging.INFO if verbose else logging.WARNING, **local)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise InvalidInputError(f"--ray {address or ''}: cannot start or reach the Ray cluster "
+                                        f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                                        "check the address (ray status shows it)") from e
+            self._started = True
+        try:
+            resources = ray.cluster_resources()
+            gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 1))
+            self.slots = max(1, slots or int(gpus) or int(cpus))
+            if cpus < self.slots:
+                logger.warning("the Ray cluster has %s CPUs: %s actors instead of %s", cpus, int(cpus), self.slots)
+                self.slots = max(1, int(cpus))
+            self.gpus_each = min(1.0, gpus / self.slots) if gpus else 0.0
+            self._class = ray.remote(num_cpus=1, num_gpus=self.gpus_each, max_restarts=0,
+                                     max_task_retries=0)(SessionActor)
+            self._args = (root, verbose)
+            self._actors = [self._class.remote(*self._args) for _ in range(self.slots)]
+        except BaseException:
+            self.close()
+            raise
+
+    def submit(self, slot: int, job: Job) -> Any:
+        return self._actors[slot].play.remote(job)
+
+    def wait(self, handles: list[Any]) -> Iterator[tuple[Any, JobResult | None, str | None]]:
+        from ray.exceptions import NodeDiedError, ObjectLostError, RayActorError, WorkerCrashedError
+
+        ready, _ = self._ray.wait(handles, num_returns=1)
+        for ref in ready:
+            try:
+                yield ref, self._ray.get(ref), None
+            except (RayActorError, WorkerCrashedError, NodeDiedError, ObjectLostError) as e:
+                yield ref, None, f"its Ray actor died ({type(e).__name__})"
+
+    def restart(self, slot: int) -> None:
+        try:
+            self._ray.kill(self._actors[slot], no_restart=True)
+        except Exception:  # already gone
+            logger.debug("the dead actor could not be killed", exc_info=True)
+        self._actors[slot] = self._class.remote(*self._args)
+
+    def close(self) -> None:
+        for actor in getattr(self, "_actors", []):
+            try:
+                self._ray.kill(actor, no_restart=True)
+            except Exception:
+                logger.debug("an actor could not be killed", exc_info=True)
+        if self._started:
+            self._ray.shutdown()
