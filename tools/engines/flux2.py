@@ -32,6 +32,11 @@ MIN_SIDE = 64
 """The pipelines refuse condition images with a side under 64 px."""
 MAX_ASPECT = 8
 """... or an aspect ratio above 8:1."""
+TEXT_LAYERS = (9, 18, 27)
+"""The Qwen3 hidden states FLUX.2 klein reads the prompt from (the pipelines' default)."""
+CACHED_PROMPTS = 8
+"""Prompt embeddings kept per engine (8 MB each for the release): the same prompt (every removal's)
+skips the text encoder, which under CPU offload would otherwise move 8 GB to the GPU and back."""
 
 
 class Flux2KleinEngine:
@@ -64,6 +69,10 @@ class Flux2KleinEngine:
         self.default_steps = 4 if self.distilled else 50
         """Steps the model was made for (the toolkit uses them instead of the profile's SD steps)."""
         self.guidance_scale = 1.0 if self.distilled else 4.0
+        layers = int(pipe.text_encoder.config.num_hidden_layers)
+        self.text_layers = TEXT_LAYERS if layers > max(TEXT_LAYERS) else (layers // 3, 2 * layers // 3, layers)
+        """Hidden states the prompt is read from: the release's (9, 18, 27), or thirds of a smaller encoder."""
+        self._prompts: dict[str, torch.Tensor] = {}
         self._lock = threading.Lock()  # the scheduler holds per-call state
         for p in (pipe, self.edit_pipe):
             p.set_progress_bar_config(disable=True)
@@ -107,8 +116,8 @@ class Flux2KleinEngine:
         guidance = self._guidance(guidance_scale)
 
         def paint(window: Image.Image, window_mask: Image.Image) -> Image.Image:
-            return self._call(self.pipe, progress, cancel, steps=steps, strength=strength, prompt=prompt,
-                              image=window, mask_image=window_mask, image_reference=reference,
+            return self._call(self.pipe, progress, cancel, steps=steps, strength=strength,
+                              prompt_embeds=self._embed(prompt), image=window, mask_image=window_mask, image_reference=reference,
                               height=window.height, width=window.width, num_inference_steps=steps,
                               guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(int(seed)))
 
@@ -156,8 +165,8 @@ class Flux2KleinEngine:
         size = self._global_size(image.size)
         working = image.resize(size, Image.Resampling.LANCZOS)
         condition = [working] if reference is None else [working, reference]
-        out = self._call(self.edit_pipe, progress, cancel, steps=steps, strength=1.0, prompt=instruction,
-                         image=condition, height=size[1], width=size[0], num_inference_steps=steps,
+        out = self._call(self.edit_pipe, progress, cancel, steps=steps, strength=1.0,
+                         prompt_embeds=self._embed(instruction), image=condition, height=size[1], width=size[0], num_inference_steps=steps,
                          guidance_scale=self._guidance(guidance_scale),
                          generator=torch.Generator("cpu").manual_seed(int(seed)))
         generated = out.resize(image.size, Image.Resampling.LANCZOS) if out.size != image.size else out
@@ -172,6 +181,16 @@ class Flux2KleinEngine:
         result = masks.composite(image, generated, region=m, alpha=masks.feather(m, feather))
         return EditResult(image=result, region=m.copy(), operation="global", prompt=instruction, seed=int(seed),
                           box=masks.bbox(m), details={**details, "feather_px": feather})
+
+    def _embed(self, prompt: str) -> torch.Tensor:
+        """The prompt's Qwen3 embeddings (cached: the text encoder runs once per distinct prompt)."""
+        with self._lock:
+            if prompt not in self._prompts:
+                if len(self._prompts) >= CACHED_PROMPTS:
+                    self._prompts.pop(next(iter(self._prompts)))
+                embeds, _ids = self.pipe.encode_prompt(prompt, text_encoder_out_layers=self.text_layers)
+                self._prompts[prompt] = embeds
+            return self._prompts[prompt]
 
     def _guidance(self, guidance_scale: float | None) -> float:
         from tools.diffusion_utils import check_range
@@ -203,6 +222,9 @@ class Flux2KleinEngine:
               steps: int, strength: float, **kwargs: Any) -> Image.Image:
         """One pipeline call with progress and cancel wired to ``callback_on_step_end``."""
         planned = max(1, min(int(steps * strength), steps))
+        kwargs["text_encoder_out_layers"] = self.text_layers
+        if not self.distilled and kwargs.get("guidance_scale", 0) > 1:   # the pipeline's negative prompt is ""
+            kwargs["negative_prompt_embeds"] = self._embed("")
 
         def on_step_end(p: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if progress is not None:

@@ -4,7 +4,8 @@ The folder is what the released ``black-forest-labs/FLUX.2-klein-4B`` holds, in 
 ``Flux2KleinPipeline`` (step-distilled, ``is_distilled`` true) with the same component classes,
 saved with ``save_pretrained`` (safetensors) and read back by the engine's ``from_pretrained``.
 The VAE downsamples by 2 and its ``sample_size`` (the engine's native resolution) is 64 px; the
-text encoder has 28 layers so the pipeline's default hidden-state layers (9, 18, 27) exist.
+text encoder has 3 layers (the engine reads the prompt from all three, as the released model's
+36-layer encoder is read at layers 9, 18 and 27).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ SEED = 0
 NATIVE = 64
 """Native resolution (the VAE's ``sample_size``) of the tiny model, in pixels."""
 TEXT_DIM = 32
-TEXT_LAYERS = 28
-"""Enough layers for the pipeline's default ``text_encoder_out_layers`` (9, 18, 27)."""
+TEXT_LAYERS = 3
 LATENT_CHANNELS = 4
 
 # Qwen3's chat template, reduced to what the pipeline renders: one user turn, the generation
