@@ -152,8 +152,9 @@ class ServedPlanner(ChatOpenAI):
                 return PlannerServerError(where, f"refused the key (HTTP {code}{detail})",
                                           "set OPENAI_API_KEY to the server's key")
             if code == 404:
-                return PlannerServerError(where, f"has no model {self.model_name!r} (HTTP 404{detail})",
-                                          "name one it serves with --planner-model (GET /models lists them)")
+                return PlannerServerError(where, f"answered HTTP 404{detail} (model {self.model_name or '?'})",
+                                          "give --planner its OpenAI-compatible address (ending in /v1) and a "
+                                          "model it serves (--planner-model; GET /v1/models lists them)")
             if code in (408, 429) or code >= 500:
                 return PlannerServerError(where, f"failed (HTTP {code}{detail}{times})",
                                           "see its log and restart it, or run without --planner")

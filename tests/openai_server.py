@@ -26,7 +26,7 @@ class FakeOpenAI:
         requests: every chat request body, in order.
         replies: the assistant contents to answer with, in order (running out is HTTP 500).
         models: what GET /v1/models lists.
-        mode: ``ok``, ``fail`` (HTTP 500), ``slow`` (answers after ``delay_s``) or ``html`` (200, not JSON).
+        mode: ``ok``, ``fail`` (HTTP 500), ``slow`` (HTTP 503 after ``delay_s``) or ``html`` (200, not JSON).
     """
 
     def __init__(self) -> None:
@@ -59,11 +59,12 @@ class FakeOpenAI:
         self.requests.append(body)
         if self.mode == "fail":
             return JSONResponse({"object": "error", "message": "the engine fell over", "code": 500}, status_code=500)
-        if self.mode == "slow":
+        if self.mode == "slow":     # answers long after the client gave up, taking no reply a later test pinned
             try:
                 await asyncio.sleep(self.delay_s)
-            except asyncio.CancelledError:      # the server stops while the client has long given up
-                return PlainTextResponse("stopped", status_code=503)
+            except asyncio.CancelledError:      # the server stops first
+                pass
+            return PlainTextResponse("too late", status_code=503)
         if self.mode == "html":
             return PlainTextResponse("<html><body>It works!</body></html>", media_type="text/html")
         if not self.replies:

@@ -141,8 +141,7 @@ def assert_nothing_lost(editor: Editor, reply, said: str) -> None:
     assert reply.version is None and editor.current_version == 0 and len(editor.history) == 1
     assert "\n" not in reply.text and reply.text.endswith("Nothing changed.")
     assert editor.conversation[-2:] == [("user", said), ("assistant", reply.text)]
-    assert "planned_by" not in json.dumps(history_of(editor)["versions"][0]) or \
-        history_of(editor)["versions"][0]["planned_by"] == {}
+    assert len(history_of(editor)["versions"]) == 1                              # on disk too
 
 
 def test_a_closed_port_is_one_line_that_says_to_start_it(open_editor):
@@ -193,6 +192,15 @@ def test_garbage_plans_are_re_asked_once_then_said(fake, server, open_editor, re
     assert "no valid plan after a retry" in reply.text and "\n" not in reply.text
     assert reply.version is None and editor.current_version == 0
     assert editor.conversation[-1] == ("assistant", reply.text)
+
+
+def test_a_wrong_address_is_said_with_the_right_form(server, open_editor):
+    url = server.url.removesuffix("/v1")
+    editor = open_editor(quick(url, model="m"))
+    reply = editor.send(VAGUE)
+    assert reply.text.startswith(f"The planner at {url} answered HTTP 404: Not Found (model m); give --planner its "
+                                 "OpenAI-compatible address (ending in /v1)")
+    assert_nothing_lost(editor, reply, VAGUE)
 
 
 def test_a_server_listing_no_models_is_said(fake, server, open_editor):
