@@ -69,17 +69,50 @@ def test_pixels_outside_the_dilated_mask_are_bit_identical(inpainter: Inpainter,
     assert result.dilate_px > 0 and result.seed == 1
 
 
-@pytest.mark.parametrize("size", [(333, 517), (37, 23)])
-def test_odd_and_tiny_sizes_are_upscaled_to_native_and_pasted_exactly(inpainter: Inpainter, coffee: Image.Image,
-                                                                      size: tuple[int, int],
-                                                                      unet_inputs: list) -> None:
+@pytest.mark.parametrize("size", [
+    (333, 517),   # a crop larger than native (64 px on the tiny model) comes down to it
+    (27, 19),     # below half of native: brought up to half (32 px)
+    (45, 39),     # between half and native: runs at its own size, snapped to the grid of 8
+])
+def test_odd_sizes_run_at_the_crop_size_up_to_native_and_paste_exactly(inpainter: Inpainter, coffee: Image.Image,
+                                                                       size: tuple[int, int],
+                                                                       unet_inputs: list) -> None:
     image = coffee.resize(size)
     mask = _mask(image, (size[0] * 0.3, size[1] * 0.4, size[0] * 0.6, size[1] * 0.7))
     result = inpainter.inpaint(image, mask, "a cat", steps=2, dilate_px=2)
     assert result.image.size == size
     assert _diff(image, result.image)[~result.region].max() == 0
-    latent = inpainter.resolution // inpainter.factor
-    assert unet_inputs and all(max(shape) == latent for shape in unet_inputs)
+    w, h = result.working_size
+    assert w % 8 == 0 and h % 8 == 0 and max(w, h) <= inpainter.resolution
+    crop_w, crop_h = result.crop_box[2] - result.crop_box[0], result.crop_box[3] - result.crop_box[1]
+    expected = min(inpainter.resolution, max(inpainter.resolution // 2, max(crop_w, crop_h)))
+    assert abs(max(w, h) - expected) < 8          # follows the crop: no upscale to native
+    assert unet_inputs and all(shape == (h // inpainter.factor, w // inpainter.factor) for shape in unet_inputs)
+
+
+def test_native_working_size_always_brings_the_crop_to_native(coffee: Image.Image, unet_inputs: list,
+                                                              inpainter: Inpainter) -> None:
+    image = coffee.resize((45, 39))
+    mask = _mask(image, (10, 10, 30, 30))
+    inpainter.working = "native"
+    try:
+        result = inpainter.inpaint(image, mask, "a cat", steps=2, dilate_px=2)
+    finally:
+        inpainter.working = "crop"
+    assert max(result.working_size) == inpainter.resolution
+    assert all(max(shape) == inpainter.resolution // inpainter.factor for shape in unet_inputs)
+    assert _diff(image, result.image)[~result.region].max() == 0
+    with pytest.raises(InvalidInputError, match="'huge'"):
+        Inpainter(inpainter.pipe, working="huge")
+
+
+def test_a_small_object_in_a_photo_is_not_upscaled(inpainter: Inpainter, coffee: Image.Image) -> None:
+    image = coffee.resize((300, 200))
+    mask = _mask(image, (140, 90, 150, 100))         # 10 px: its window is 3/4 of native, run as it is
+    result = inpainter.inpaint(image, mask, "a cat", steps=2, dilate_px=1)
+    x0, y0, x1, y1 = result.crop_box
+    assert (x1 - x0, y1 - y0) == (48, 48) and result.working_size == (48, 48)
+    assert _diff(image, result.image)[~result.region].max() == 0
 
 
 def test_huge_image_runs_diffusion_on_a_native_size_crop(inpainter: Inpainter, rocket: Image.Image,

@@ -321,7 +321,8 @@ class Toolkit:
         if kwargs.pop("region", None) is not None:
             raise InvalidInputError("InstructPix2Pix edits the whole image; a region needs the flux2-klein engine "
                                     "(--engine flux2-klein) or a local edit")
-        return self.instruct_editor.edit(image, instruction, **self._steps(kwargs))
+        editor = self.instruct_editor
+        return editor.edit(image, instruction, **self._steps(kwargs, editor))   # its quality's steps
 
     def _refuse_reference(self, kwargs: dict[str, Any], what: str) -> None:
         from tools.errors import InvalidInputError
