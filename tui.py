@@ -177,7 +177,7 @@ class ChatEditApp(App[None]):
 
     Args:
         source: an image path, or a session folder to reopen.
-        profile, session_dir, planner, toolkit, seed, engine: passed to ``Editor.open``.
+        profile, session_dir, planner, toolkit, seed, engine, quality: passed to ``Editor.open``.
         image_mode: how images are drawn (``auto``: kitty/sixel where the terminal can, else half cells).
     """
 
@@ -205,12 +205,13 @@ class ChatEditApp(App[None]):
 
     def __init__(self, source: str | Path, *, profile: str = "auto", session_dir: str | Path | None = None,
                  planner: Any = None, toolkit: Any = None, seed: int = 0, image_mode: str = "auto",
-                 read_only: bool = False, verify: bool | None = None, engine: str | None = None) -> None:
+                 read_only: bool = False, verify: bool | None = None, engine: str | None = None,
+                 quality: str | None = None) -> None:
         super().__init__()
         self.source, self.image_mode = source, image_mode
         self.open_kwargs = {"profile": profile, "session_dir": session_dir, "planner": planner,
                             "toolkit": toolkit, "seed": seed, "read_only": read_only,
-                            "verify": verify, "engine": engine}
+                            "verify": verify, "engine": engine, "quality": quality}
         self.editor: Any = None
         self.snapshot: Snapshot | None = None
         self.loaded: set[str] = set()
@@ -742,6 +743,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
                    help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits beside the "
                         "planner, else SDXL)")
+    p.add_argument("--quality", choices=("fast", "balanced", "best"), default=None,
+                   help="edit quality: fast (LCM-LoRA, 4 steps, no guidance; lite's default), balanced (DPM-Solver++ 20 steps), "
+                        "best (the model's own sampler, 30+ steps, native size); default: the profile's")
     p.add_argument("--session", metavar="DIR", help="keep the new session in DIR (default: a new folder under "
                                                     "the sessions folder)")
     p.add_argument("--resume", nargs="?", const="", metavar="DIR",
@@ -842,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--read-only opens a saved session: use it with --resume [DIR]")
     app = ChatEditApp(source, profile=args.profile, session_dir=args.session, seed=args.seed,
                       image_mode=args.image_mode, read_only=args.read_only, verify=args.verify, planner=planner,
-                      engine=args.engine)
+                      engine=args.engine, quality=args.quality)
     app.run()
     if app.close_error:
         print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)

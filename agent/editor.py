@@ -100,7 +100,7 @@ class Editor:
     def open(cls, image_or_session: str | Path | Image.Image, *, profile: str | Profile = "auto",
              session_dir: str | Path | None = None, planner: Any = None, toolkit: Any = None,
              seed: int = 0, read_only: bool = False, verify: bool | None = None,
-             engine: str | None = None) -> Editor:
+             engine: str | None = None, quality: str | None = None) -> Editor:
         """Open an image (a new session) or an existing session folder (resumed where it stopped).
 
         Args:
@@ -116,10 +116,13 @@ class Editor:
             verify: let the planner judge each edit (None: the profile's setting; off on lite).
             engine: the repaint engine, ``sd``, ``sdxl`` or ``flux2-klein`` (None: the profile's choice;
                 :mod:`tools.engines`); used when the toolkit is made here.
+            quality: ``fast``, ``balanced`` or ``best`` (None: the profile's; lite is fast: LCM-LoRA,
+                4 steps; :mod:`tools.quality`); used when the toolkit is made here.
 
         Raises:
             ImageLoadError: the image cannot be read.
-            InvalidInputError: a bad profile or engine name, or a folder that is not a session or is already used.
+            InvalidInputError: a bad profile, engine or quality name, or a folder that is not a session or is
+                already used.
             SessionLockedError: the session is open for writing elsewhere (the message names who).
             SessionReadOnlyError: the session's folder cannot be written (open it ``read_only``).
             SessionDamagedError: a session file is damaged (the message says which and what to do).
@@ -135,6 +138,12 @@ class Editor:
             from dataclasses import replace
 
             resolved = replace(resolved, verify=bool(verify))
+        if quality is not None:
+            from dataclasses import replace
+
+            from tools.quality import check_quality
+
+            resolved = replace(resolved, quality=check_quality(quality))
         if isinstance(planner, str) or getattr(planner, "image_side", 0) is None:   # served: images at the profile's size
             from agent.served import for_profile
 

@@ -171,3 +171,34 @@ def test_a_lora_that_does_not_fit_or_is_missing_is_refused_in_one_line(lora: Pat
     plain = _inpainter()
     load_lcm_lora(plain.pipe, renamed)                  # any one safetensors file is taken
     assert type(plain.pipe.scheduler).__name__ == "LCMScheduler"
+
+
+def test_quality_reaches_the_editor_and_every_command_line(tmp_path: Path) -> None:
+    import tui
+    from agent.editor import Editor
+    from agent.scripted.runner import build_parser as run_parser
+    from tests.agent_fakes import QueuePlanner
+    from tools.cli import build_parser as edit_parser
+
+    editor = Editor.open("coffee", profile="tiny", session_dir=tmp_path / "s", planner=QueuePlanner(), quality="fast")
+    try:
+        assert editor.profile.quality == "fast" and editor.toolkit.profile.quality == "fast"
+        assert type(editor.toolkit.inpainter.pipe.scheduler).__name__ == "LCMScheduler"
+    finally:
+        editor.close()
+    with pytest.raises(InvalidInputError, match="'turbo'"):
+        Editor.open("coffee", profile="tiny", session_dir=tmp_path / "t", planner=QueuePlanner(), quality="turbo")
+    assert tui.build_parser().parse_args(["--quality", "best"]).quality == "best"
+    assert run_parser().parse_args(["x.yaml", "--quality", "balanced"]).quality == "balanced"
+    assert edit_parser().parse_args(["coffee", "--remove", "--quality", "fast"]).quality == "fast"
+    with pytest.raises(SystemExit):
+        tui.build_parser().parse_args(["--quality", "turbo"])
+
+
+def test_chatedit_edit_quality_fast_runs_four_lcm_steps(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tools.cli import main
+
+    out = tmp_path / "out.png"
+    assert main(["coffee", "--profile", "tiny", "--box", "200,100,320,220", "--remove", "--quality", "fast",
+                 "-o", str(out)]) == 0
+    assert out.is_file() and "step 4/4" in capsys.readouterr().err

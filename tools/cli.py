@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
                    help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits, else SDXL)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, help="diffusion steps (default: the profile's)")
+    p.add_argument("--steps", type=int, help="diffusion steps (default: the quality's)")
+    p.add_argument("--quality", choices=("fast", "balanced", "best"), default=None,
+                   help="edit quality: fast (LCM-LoRA, 4 steps, no guidance; lite's default), balanced (DPM-Solver++ 20 steps), "
+                        "best (the model's own sampler, 30+ steps, native size); default: the profile's")
     p.add_argument("--device", help="cuda, cpu or mps (default: the best available)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"),
                    help="precision (default: fp16 on CUDA; on the CPU bf16 where it has AVX512-BF16 or AMX, "
@@ -138,6 +141,10 @@ def run(args: argparse.Namespace) -> Path:
         print(f"note: {warning}", file=sys.stderr)
     image = loaded.image
     profile = resolve_profile(args.profile)
+    if args.quality is not None:
+        from dataclasses import replace
+
+        profile = replace(profile, quality=args.quality)
     kit = Toolkit(profile, resolve_placement(args.device, args.dtype, cpu_dtype=profile.cpu_dtype),
                   on_load=lambda role, mid: print(f"loading {role} model {mid} ...", file=sys.stderr),
                   engine=args.engine)

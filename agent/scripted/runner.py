@@ -247,7 +247,8 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
 
             profile = dataclasses.replace(resolve_profile(script.profile), verify=script.verify)
         editor = Editor.open(script.image, profile=profile, session_dir=out / "session",
-                             planner=planner, seed=script.seed, toolkit=toolkit, engine=script.engine)
+                             planner=planner, seed=script.seed, toolkit=toolkit, engine=script.engine,
+                             quality=script.quality)
     except ImageLoadError as e:
         where = f"{script.session_file} line {script.image_line}: " if script.session_file else ""
         raise SessionFileError(f"{where}image '{script.image_source}' cannot be opened: {e}",
@@ -313,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="auto, full, lite or tiny (default: the file's, else auto; replay: the recorded)")
     p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
                    help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits, else SDXL)")
+    p.add_argument("--quality", choices=("fast", "balanced", "best"), default=None,
+                   help="edit quality: fast (LCM-LoRA, 4 steps, no guidance; lite's default), balanced (DPM-Solver++ 20 steps), "
+                        "best (the model's own sampler, 30+ steps, native size); default: the profile's")
     p.add_argument("--seed", type=int, help="base seed (default: the file's, else 0)")
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
                    help="let the planner judge each edit (default: the file's, else the profile's; off on lite)")
@@ -361,6 +365,8 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
             script = dataclasses.replace(script, verify=args.verify)
         if args.engine is not None:
             script = dataclasses.replace(script, engine=args.engine)
+        if args.quality is not None:
+            script = dataclasses.replace(script, quality=args.quality)
         jobs.append(Job(index=index, source=str(source), script=script, out=out))
     return jobs, bad, root
 

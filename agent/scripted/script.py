@@ -55,6 +55,8 @@ class Script:
     """A served planner for the turns no reply is pinned for (None: the profile's own; ``--planner``)."""
     engine: str | None = None
     """The repaint engine (``--engine``: ``sd``, ``sdxl``, ``flux2-klein``; None: the profile's choice)."""
+    quality: str | None = None
+    """Edit quality (``--quality``: ``fast``, ``balanced``, ``best``; None: the profile's)."""
 
     @property
     def strict(self) -> bool:

@@ -98,13 +98,16 @@ class Worker:
         self._toolkits: dict[str, Any] = {}
         self._planners: dict[str, Any] = {}
 
-    def _toolkit(self, profile: str, engine: str | None = None) -> Any:
-        key = f"{profile} {engine or ''}"
+    def _toolkit(self, profile: str, engine: str | None = None, quality: str | None = None) -> Any:
+        key = f"{profile} {engine or ''} {quality or ''}"
         if key not in self._toolkits:
+            from dataclasses import replace
+
             from tools.loading import resolve_profile
             from tools.toolkit import Toolkit
 
-            self._toolkits[key] = Toolkit(resolve_profile(profile), engine=engine)
+            resolved = resolve_profile(profile)
+            self._toolkits[key] = Toolkit(replace(resolved, quality=quality) if quality else resolved, engine=engine)
         return self._toolkits[key]
 
     def _live(self, editor: Any) -> Any:
@@ -132,7 +135,7 @@ class Worker:
                 clear_partial(out)
             say(f"{script.name}: {script.image_source}, profile {script.profile} -> {out}")
             record = play(script, out, echo=lambda line: (say(line), crash(line)),
-                          toolkit=self._toolkit(script.profile, script.engine), live=self._live)
+                          toolkit=self._toolkit(script.profile, script.engine, script.quality), live=self._live)
         except SessionFileError as e:
             code, message = EXIT_BAD_FILE, str(e)
         except InvalidInputError as e:
