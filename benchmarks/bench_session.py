@@ -4,6 +4,8 @@
     python benchmarks/bench_session.py --random-weights        # real-size models, random weights (lite on CPU, full on CUDA)
     python benchmarks/bench_session.py --profile full          # the real models (from the Hugging Face cache)
     python benchmarks/bench_session.py --random-weights --size 4000x3000 --baseline --json out/bench/full-12mp.json
+    python benchmarks/bench_session.py --random-weights --engine flux2-klein --baseline   # FLUX.2 klein 4B (a GPU)
+    python benchmarks/bench_session.py --random-weights --engine flux2-klein --shallow --native 512  # CPU smoke
 
 Every run: load each model once (cold start, timed per model), then ``--warmup`` untimed and ``--runs``
 timed repetitions of the session: "remove the cup" (grounding, SAM 2, inpainting), "make the saucer
@@ -51,6 +53,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--random-weights", action="store_true",
                    help="build the profile's full-size architectures with random weights (benchmarks/configs)")
     p.add_argument("--random-root", type=Path, default=None, help="where random-weight models are built and kept")
+    p.add_argument("--engine", default=None, choices=("sd", "sdxl", "flux2-klein"),
+                   help="repaint engine (default: the profile's inpainting model)")
+    p.add_argument("--shallow", action="store_true", help="with --random-weights --engine flux2-klein: the real layer "
+                   "shapes but 1+2 transformer blocks and 3 text layers (random_weights.SHALLOW), for a CPU")
+    p.add_argument("--native", type=int, default=None, metavar="PX",
+                   help="run the repaint engine at this native resolution instead of its own (CPU smoke runs)")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: the best available)")
     p.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
                    help="default: the profile's (fp16 on CUDA; on a CPU bf16 where it has AVX512-BF16 or AMX)")
@@ -80,11 +88,15 @@ def load_profile(args: argparse.Namespace, is_cuda: bool) -> Any:
         from random_weights import random_profile
 
         root = args.random_root or Path.home() / ".cache" / "chatedit" / "random"
-        profile = random_profile(name, root, roles=("planner", *ROLES))
+        profile = random_profile(name, root, roles=("planner", *ROLES), engine=args.engine, shallow=args.shallow)
         # Random weights score every box alike: keep them all and let the selector choose, as the tiny profile does.
         profile = replace(profile, box_threshold=0.0, text_threshold=0.0)
     else:
         profile = get_profile(name)
+        if args.engine is not None:
+            from tools.engines.select import with_engine
+
+            profile = with_engine(profile, args.engine)
     changes: dict[str, Any] = {}
     if args.steps is not None:
         changes["steps"] = args.steps
@@ -177,15 +189,18 @@ def baseline(toolkit: Any, image: Any, steps: int) -> float:
     import torch
     from PIL import Image
 
-    inpainter = toolkit.inpainter
-    side = inpainter.resolution
+    engine = toolkit.engine
+    side = engine.resolution
     square = image.resize((side, side))
     mask = np.zeros((side, side), np.uint8)
     mask[side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 255
     generator = torch.Generator("cpu").manual_seed(0)
-    _, seconds = timed(lambda: inpainter.pipe(prompt="background", image=square, mask_image=Image.fromarray(mask),
-                                              height=side, width=side, num_inference_steps=steps,
-                                              guidance_scale=7.5, generator=generator))
+    call: dict[str, Any] = {"num_inference_steps": steps, "guidance_scale": 7.5}
+    if engine.name == "flux2-klein":            # its own steps and guidance; the prompt is encoded in the call
+        call = {"num_inference_steps": engine.default_steps, "guidance_scale": engine.guidance_scale,
+                "text_encoder_out_layers": engine.text_layers}
+    _, seconds = timed(lambda: engine.pipe(prompt="background", image=square, mask_image=Image.fromarray(mask),
+                                           height=side, width=side, generator=generator, **call))
     return seconds
 
 
@@ -198,7 +213,8 @@ def report(result: dict[str, Any]) -> str:
                      med.get(f"turn{i}.agent_overhead")])
     reason = f" ({result['dtype_reason']})" if result.get("dtype_reason") else ""
     out = [f"# {result['profile_note']}", f"# device {result['device']} {result['dtype']}{reason} · "
-           f"{result['memory_plan']} · steps {result['steps']} · image {result['image_size']} · "
+           f"{result['memory_plan']} · engine {result['engine']} at {result['native']} px · steps {result['steps']} · "
+           f"image {result['image_size']} · "
            f"median of {result['runs']} run(s) after {result['warmup']} warm-up", "",
            table(rows, ["turn (seconds)", *STAGES, "total", "overhead"]), ""]
     loads = result["load_s"]
@@ -241,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.vram_gb / total))
     image = photo(args)
     toolkit, planner, numbers = cold_start(profile, placement, args)
+    if args.native:                             # a smaller working size than the engine's own (CPU smoke runs)
+        target = toolkit.engine if toolkit.engine_name == "flux2-klein" else toolkit.inpainter
+        target.resolution = args.native
+    steps = getattr(toolkit.engine, "default_steps", None) or profile.steps     # what each edit runs
     meter = ComputeMeter(toolkit)
     samples = Samples()
     problems: list[str] = []
@@ -256,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             editor.close()
     result: dict[str, Any] = {
         "profile": profile.name, "profile_note": profile.note or f"profile {profile.name}",
-        "random_weights": args.random_weights, "models": profile.model_ids(), "device": placement.device,
+        "random_weights": args.random_weights, "models": toolkit.models, "engine": toolkit.engine_name,
+        "native": getattr(toolkit.engine, "resolution", None), "device": placement.device,
         "dtype": str(placement.dtype).removeprefix("torch."), "dtype_reason": placement.dtype_reason,
-        "verify": profile.verify, "first_turn_s": first[0] if first else None, "steps": profile.steps,
+        "verify": profile.verify, "first_turn_s": first[0] if first else None, "steps": steps,
         "scheduler": getattr(profile, "scheduler", "default"), "compile": getattr(profile, "compile", False),
         "plan_tokens": args.plan_tokens, "image_size": f"{image.width}x{image.height}", "runs": args.runs,
         "warmup": args.warmup, **numbers, "summary": samples.summary(), "peak_rss_mb": peak_rss_mb(),
@@ -269,10 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         result["vram_peak_gb"] = {k.split("vram_peak_gb.")[1]: v["max"] for k, v in result["summary"].items()
                                   if "vram_peak_gb." in k and k.startswith("turn1.")}
     if args.baseline:
-        result["baseline_pipe_s"] = baseline(toolkit, image, profile.steps)
+        result["baseline_pipe_s"] = baseline(toolkit, image, steps)
         result["ratio_turn1_to_pipe"] = samples.median("turn1.wall") / result["baseline_pipe_s"]
     print(report(result), flush=True)
-    path = args.json or ROOT / "out" / "bench" / f"{profile.name}{'-random' if args.random_weights else ''}.json"
+    tag = f"{'-random' if args.random_weights else ''}{f'-{args.engine}' if args.engine else ''}"
+    path = args.json or ROOT / "out" / "bench" / f"{profile.name}{tag}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {path}")

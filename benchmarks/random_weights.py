@@ -8,7 +8,11 @@ lives in ``benchmarks/configs/<model>/`` (``index.json`` maps profile and role t
 profile pointing at those folders, so ``Toolkit(profile)`` and ``load_planner(profile)`` load
 them through the very same ``from_pretrained`` code as the released models.
 
+Repaint engines (``configs/engines.json``: SD, SDXL, FLUX.2 [klein] 4B) build the same way
+(:func:`build_engine`); ``random_profile(..., engine=)`` repaints with one of them.
+
 Usage: python benchmarks/random_weights.py --profile lite [--root DIR] [--roles planner,grounding,...]
+       python benchmarks/random_weights.py --engine flux2-klein [--root DIR]
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ def index() -> dict[str, dict[str, dict[str, str]]]:
     return json.loads((CONFIGS / "index.json").read_text())
 
 
+def engines() -> dict[str, dict[str, str]]:
+    """``engine → {"folder", "model_id"}`` from ``configs/engines.json``."""
+    return json.loads((CONFIGS / "engines.json").read_text())
+
+
 def config_dir(profile: str, role: str) -> Path:
     """The config folder of ``profile``'s ``role`` model."""
     table = index()
@@ -87,8 +96,52 @@ def build(profile: str, role: str, root: Path) -> Path:
     Raises:
         InvalidInputError: an unknown profile or role.
     """
-    source = config_dir(profile, role)
-    family = get_profile(profile).spec(role).family
+    return _build(config_dir(profile, role), get_profile(profile).spec(role).family, root)
+
+
+SHALLOW = {"transformer": {"num_layers": 1, "num_single_layers": 2}, "text_encoder": {"num_hidden_layers": 3}}
+"""A shallow build keeps every layer's real shape but only this many blocks: FLUX.2 klein 4B's 5 double +
+20 single transformer blocks and 36 Qwen3 layers become 1 + 2 and 3 (1.2 B parameters instead of 8 B),
+so a CPU with 24 GB can run the real widths, sequence lengths, VAE and pipeline code."""
+
+
+def build_engine(engine: str, root: Path, *, shallow: bool = False) -> Path:
+    """Return ``root/<model folder>`` holding repaint ``engine``'s model (``sd``, ``sdxl``, ``flux2-klein``)
+    with random weights, building it first (as :func:`build`).
+
+    Args:
+        shallow: fewer blocks of the real shapes (:data:`SHALLOW`; FLUX.2 klein only), in ``<folder>-shallow``.
+
+    Raises:
+        InvalidInputError: an unknown engine, or ``shallow`` for an engine without a shallow build.
+    """
+    from tools.engines import FAMILY, check_engine
+
+    source = CONFIGS / engines()[check_engine(engine)]["folder"]
+    if shallow:
+        if engine != "flux2-klein":
+            raise InvalidInputError(f"a shallow build is for flux2-klein only, not {engine}")
+        source = _shallow_configs(source, Path(root).expanduser() / ".configs")
+    return _build(source, FAMILY[engine], root)
+
+
+def _shallow_configs(source: Path, where: Path) -> Path:
+    """A copy of ``source``'s configs with :data:`SHALLOW`'s block counts, in ``where/<name>-shallow``."""
+    target = where / f"{source.name}-shallow"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    for part, changes in SHALLOW.items():
+        path = target / part / "config.json"
+        config = {**json.loads(path.read_text()), **changes}
+        if "layer_types" in config:
+            config["layer_types"] = config["layer_types"][:config["num_hidden_layers"]]
+            config["max_window_layers"] = config["num_hidden_layers"]
+        path.write_text(json.dumps(config, indent=2) + "\n")
+    return target
+
+
+def _build(source: Path, family: str, root: Path) -> Path:
     root = Path(root).expanduser()
     target = root / source.name
     stamp = f"{_fingerprint(source)} {family}\n"
@@ -111,16 +164,26 @@ def build(profile: str, role: str, root: Path) -> Path:
     return target
 
 
-def random_profile(name: str, root: Path, roles: Iterable[str] | None = None) -> Profile:
+def random_profile(name: str, root: Path, roles: Iterable[str] | None = None, *, engine: str | None = None,
+                   shallow: bool = False) -> Profile:
     """``full`` or ``lite`` with each role in ``roles`` (None: all) served by a random-weight build.
 
     Each built spec keeps the original family, sizes and ``quantize_4bit``; only ``model_id``
-    becomes the local folder. Roles left out keep their hub ids.
+    becomes the local folder. Roles left out keep their hub ids. The inpainting role repaints with
+    ``engine`` (None: the profile's own inpainting model; the memory-plan choice among ``engines``
+    is not made for random weights); ``shallow``: that engine's shallow build (:data:`SHALLOW`).
     """
+    from tools.engines.select import with_engine
+
     base = get_profile(name)
-    specs = {role: replace(base.spec(role), model_id=str(build(name, role, root)))
-             for role in (ROLES if roles is None else roles)}
-    return replace(base, **specs, note=f"profile {name} with random weights ({', '.join(specs)}); pictures are noise")
+    base = with_engine(base, engine) if engine is not None else replace(base, engines=())
+    chosen = engine is not None
+    specs = {role: replace(base.spec(role), model_id=str(
+        build_engine(engine, root, shallow=shallow) if chosen and role == "inpainting" else build(name, role, root)))
+        for role in (ROLES if roles is None else roles)}
+    what = f"; engine {engine}{' (shallow)' if shallow else ''}" if chosen else ""
+    return replace(base, **specs,
+                   note=f"profile {name} with random weights ({', '.join(specs)}{what}); pictures are noise")
 
 
 # -- random weights -------------------------------------------------------------------------------
@@ -316,8 +379,28 @@ def _component(source: Path, name: str, library: str, class_name: str) -> Any:
         return cls(transformers.AutoConfig.from_pretrained(source / name))
 
 
-def _build_diffusers(source: Path, folder: Path) -> None:
-    """Write a pipeline folder component by component (one model in memory at a time) plus ``model_index.json``."""
+def qwen3_tokenizer() -> Any:
+    """The Qwen2 BPE on the released special ids (:func:`qwen2_tokenizer`) with Qwen3's thinking tokens and the
+    chat template FLUX.2 klein renders its prompt with."""
+    from tools.tiny.flux2 import CHAT_TEMPLATE
+
+    tokenizer = qwen2_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<think>", "</think>"]})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def _build_flux2_klein(source: Path, folder: Path) -> None:
+    """FLUX.2 klein: a diffusers pipeline whose text encoder is Qwen3 and whose tokenizer is Qwen's."""
+    _build_diffusers(source, folder, tokenizer=qwen3_tokenizer)
+
+
+def _build_diffusers(source: Path, folder: Path, tokenizer: Callable[[], Any] | None = None) -> None:
+    """Write a pipeline folder component by component (one model in memory at a time) plus ``model_index.json``.
+
+    Args:
+        tokenizer: builds the tokenizer (None: CLIP's, as Stable Diffusion's).
+    """
     import diffusers
 
     model_index = json.loads((source / "model_index.json").read_text())
@@ -325,6 +408,9 @@ def _build_diffusers(source: Path, folder: Path) -> None:
     for name in names:
         library, class_name = model_index[name]
         if library is None:
+            continue
+        if tokenizer is not None and name.startswith("tokenizer"):
+            tokenizer().save_pretrained(folder / name)
             continue
         part = _component(source, name, library, class_name)
         if hasattr(part, "named_parameters"):
@@ -345,6 +431,7 @@ BUILDERS: dict[str, Callable[[Path, Path], None]] = {
     "sdxl-inpaint": _build_diffusers,
     "instruct-pix2pix": _build_diffusers,
     "sd": _build_diffusers,
+    "flux2-klein": _build_flux2_klein,
 }
 """Model family (``ModelSpec.family``) → builder."""
 
@@ -363,9 +450,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(index()), default="lite")
     parser.add_argument("--root", type=Path, default=None, help="where to build (default: <chatedit cache>/random)")
     parser.add_argument("--roles", default=",".join(ROLES), help=f"comma-separated subset of {','.join(ROLES)}")
+    parser.add_argument("--engine", choices=sorted(engines()), default=None,
+                        help="build only this repaint engine's model")
+    parser.add_argument("--shallow", action="store_true", help="with --engine flux2-klein: 1+2 blocks, 3 text layers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     root = args.root or cache_dir() / "random"
+    if args.engine:
+        start = time.perf_counter()
+        folder = build_engine(args.engine, root, shallow=args.shallow)
+        seconds = time.perf_counter() - start
+        print(f"{args.engine:13s} {folder}  {_size_gb(folder):6.2f} GB  {seconds:7.1f} s", flush=True)
+        return 0
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     for role in roles:
         start = time.perf_counter()

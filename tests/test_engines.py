@@ -282,3 +282,49 @@ def test_flux2_klein_downloads_its_component_folders_in_bf16():
     assert allowed("transformer/diffusion_pytorch_model.safetensors")
     assert allowed("text_encoder/model-00001-of-00002.safetensors") and allowed("tokenizer/chat_template.jinja")
     assert not allowed("flux-2-klein-4b.safetensors")           # the single-file copy at the top: 7.8 GB never used
+
+
+# -- full-size configs for --random-weights ---------------------------------------------------------------
+
+# Parameters of black-forest-labs/FLUX.2-klein-4B, in millions, from its published safetensors: the
+# transformer is 7.75 GB in bf16 (3.88 GB in the fp8 release), the Qwen3-4B text encoder 8.05 GB in
+# bf16, the VAE 168 MB.
+FLUX2_KLEIN_M = {"transformer": 3876.0, "text_encoder": 4022.0, "vae": 84.0}
+
+
+@pytest.mark.parametrize("name", sorted(FLUX2_KLEIN_M))
+def test_flux2_klein_configs_build_the_released_sizes(name):
+    import sys
+    from pathlib import Path
+
+    import diffusers
+    import torch
+    import transformers
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import random_weights as rw
+
+    source = rw.CONFIGS / rw.engines()["flux2-klein"]["folder"]
+    library, class_name = json.loads((source / "model_index.json").read_text())[name]
+    with torch.device("meta"):
+        if library == "diffusers":
+            cls = getattr(diffusers, class_name)
+            model = cls.from_config(cls.load_config(source / name))
+        else:
+            model = getattr(transformers, class_name)(transformers.AutoConfig.from_pretrained(source / name))
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    assert millions == pytest.approx(FLUX2_KLEIN_M[name], rel=0.01)
+
+
+def test_every_engine_has_configs_for_its_released_model():
+    import sys
+    from pathlib import Path
+
+    from tools.profiles import ENGINE_SPECS
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import random_weights as rw
+
+    for engine, entry in rw.engines().items():
+        assert entry["model_id"] == ENGINE_SPECS[engine].model_id
+        assert (rw.CONFIGS / entry["folder"] / "model_index.json").is_file()

@@ -323,4 +323,5 @@ def background(inpainter: Engine, image: Image.Image, subject_mask: np.ndarray, 
                          guidance_scale=guidance_scale, dilate_px=0, feather_px=margin, progress=progress,
                          cancel=cancel)
     return EditResult(image=res.image, region=res.region, operation="background", prompt=prompt, seed=res.seed,
-                      box=masks.bbox(subject), details=_provenance(res, engine, reference, erode_px=margin, steps=steps))
+                      box=masks.bbox(subject),
+                      details=_provenance(res, engine, reference, erode_px=margin, steps=steps))

@@ -117,7 +117,8 @@ class Flux2KleinEngine:
 
         def paint(window: Image.Image, window_mask: Image.Image) -> Image.Image:
             return self._call(self.pipe, progress, cancel, steps=steps, strength=strength,
-                              prompt_embeds=self._embed(prompt), image=window, mask_image=window_mask, image_reference=reference,
+                              prompt_embeds=self._embed(prompt), image=window, mask_image=window_mask,
+                              image_reference=reference,
                               height=window.height, width=window.width, num_inference_steps=steps,
                               guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(int(seed)))
 
@@ -166,7 +167,8 @@ class Flux2KleinEngine:
         working = image.resize(size, Image.Resampling.LANCZOS)
         condition = [working] if reference is None else [working, reference]
         out = self._call(self.edit_pipe, progress, cancel, steps=steps, strength=1.0,
-                         prompt_embeds=self._embed(instruction), image=condition, height=size[1], width=size[0], num_inference_steps=steps,
+                         prompt_embeds=self._embed(instruction), image=condition, height=size[1], width=size[0],
+                         num_inference_steps=steps,
                          guidance_scale=self._guidance(guidance_scale),
                          generator=torch.Generator("cpu").manual_seed(int(seed)))
         generated = out.resize(image.size, Image.Resampling.LANCZOS) if out.size != image.size else out
@@ -216,7 +218,8 @@ class Flux2KleinEngine:
             return work
         scale = MIN_SIDE / min(size)
         grid = self.multiple
-        return tuple(max(MIN_SIDE, math.ceil(side * scale / grid) * grid) for side in size)  # type: ignore[return-value]
+        width, height = (max(MIN_SIDE, math.ceil(side * scale / grid) * grid) for side in size)
+        return width, height
 
     def _call(self, pipe: Any, progress: Callable[[int, int], None] | None, cancel: threading.Event | None, *,
               steps: int, strength: float, **kwargs: Any) -> Image.Image:
