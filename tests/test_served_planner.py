@@ -310,6 +310,24 @@ def test_chatedit_run_plays_unpinned_turns_on_the_served_planner(fake, server, t
         "chatedit run: the planner URL must look like http://host:8000/v1, got 'gpu-box'"
 
 
+@pytest.mark.slow
+def test_worker_processes_take_the_served_planner_along(fake, server, tmp_path, capsys):
+    from agent.scripted.runner import run_main
+
+    files = []
+    for name in ("one", "two"):
+        files.append(tmp_path / f"{name}.yaml")
+        files[-1].write_text("image: coffee\nprofile: tiny\nturns:\n  - user: make the left cup red\n"
+                             "    expect: {edited: true, version: 1}\n")
+    fake.push(RECOLOR, RECOLOR)
+    code = run_main([*map(str, files), "--out", str(tmp_path / "out"), "--jobs", "2", "--planner", server.url])
+    assert code == 0, capsys.readouterr().err
+    assert len(fake.requests) == 2 and all(r["model"] == "served-llava" for r in fake.requests)
+    for name in ("one", "two"):
+        history = json.loads((tmp_path / "out" / name / "session" / "history.json").read_text())
+        assert history["versions"][1]["planned_by"]["endpoint"] == server.url
+
+
 async def _settle(app, pilot) -> None:
     await pilot.pause()
     for _ in range(6000):
