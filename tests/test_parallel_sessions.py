@@ -131,6 +131,70 @@ def test_a_bad_file_among_good_ones_is_in_the_summary_as_could_not_run(tmp_path,
     assert "could not run" in (tmp_path / "out" / "summary.md").read_text()
 
 
+def test_ray_before_the_files_reads_them_as_files_not_an_address(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert run_main(["--ray", str(PLAYED[0]), str(PLAYED[1]), "--out", str(tmp_path)]) == EXIT_BAD_FILE
+    assert "pip install 'chatedit[cluster]'" in capsys.readouterr().err      # it got as far as starting Ray
+
+
+class _Dying:
+    """A backend whose workers die on the sessions named in ``deaths`` (how many times each)."""
+
+    kind = "processes"
+    slots = 2
+
+    def __init__(self, deaths: dict[str, int]) -> None:
+        self.deaths, self.restarts, self._jobs = dict(deaths), [], {}
+
+    def submit(self, slot, job):
+        self._jobs[id(job)] = job
+        return id(job)
+
+    def wait(self, handles):
+        job = self._jobs.pop(handles[0])
+        if self.deaths.get(job.script.name, 0) > 0:
+            self.deaths[job.script.name] -= 1
+            yield handles[0], None, "its worker process died"
+            return
+        from agent.scripted.summary import SessionSummary
+        from agent.scripted.worker import JobResult
+
+        yield handles[0], JobResult(index=job.index, code=0, summary=SessionSummary(
+            name=job.script.name, source=job.source, out=str(job.out), status="passed", exit=0)), None
+
+    def restart(self, slot):
+        self.restarts.append(slot)
+
+
+def test_a_session_whose_worker_dies_twice_could_not_run_and_the_others_go_on(tmp_path):
+    from agent.scripted.parallel import drive
+    from agent.scripted.script import script_from_file
+    from agent.scripted.session_file import load_session_file
+    from agent.scripted.worker import Job
+
+    jobs = [Job(index=i, source=str(p), script=script_from_file(load_session_file(p)), out=tmp_path / p.stem)
+            for i, p in enumerate([*PLAYED, SESSIONS / "global.yaml"])]
+    backend, shown = _Dying({"dialog": 2, "first_run": 1}), []
+    results = drive(backend, jobs, None, lambda text, err: shown.append(text))
+    assert [(r.summary.name, r.code, r.summary.status) for r in results] == [
+        ("dialog", 1, "error"), ("first_run", 0, "passed"), ("global", 0, "passed")]
+    assert "died, twice" in results[0].summary.error and results[0].summary.retried
+    assert results[1].summary.retried and results[2].summary.retried is None and len(backend.restarts) == 3
+
+
+def test_the_readme_many_sessions_commands_parse():
+    import shlex
+
+    from agent.scripted.runner import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Many sessions\n", 1)[1].split("\n## ", 1)[0]
+    lines = [ln.split("  #")[0] for ln in section.splitlines() if ln.startswith("chatedit run ")]
+    assert len(lines) >= 4
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[2:])
+        assert args.files and args.jobs >= 1
+
 # -- slow: whole runs on the tiny profile ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
