@@ -137,11 +137,11 @@ class ChatEditCommands(Provider):
         assert isinstance(app, ChatEditApp)
         snap = app.snapshot
         save = f"/save {snap.session_dir.name}-v{snap.current}.png" if snap is not None else "/save "
-        found = [("reference image", "attach an image to the next message: /ref PATH",
-                  lambda: app.action_prefill("/ref ")),
-                 ("undo", "step back one version (ctrl+z)", app.action_undo),
+        found = [("undo", "step back one version (ctrl+z)", app.action_undo),
                  ("redo", "step forward one version (ctrl+y)", app.action_redo),
                  ("save the current image", "put /save PATH in the input to finish", lambda: app.action_prefill(save)),
+                 ("reference image", "attach an image to the next message: put /ref PATH in the input to finish",
+                  lambda: app.action_prefill("/ref ")),
                  ("before/after", "toggle the previous version (f2)", app.action_toggle_before),
                  ("mask", "toggle the last edit's mask (f3)", app.action_toggle_mask),
                  ("history", "the version tree in the chat (/history)", app.action_history),

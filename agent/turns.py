@@ -79,7 +79,7 @@ class Turns:
         for record in values.get("records") or ():
             ids |= {getattr(record, "mask", None), getattr(record, "region", None)}
         reference = values.get("reference")
-        if isinstance(reference, Reference):
+        if isinstance(reference, Reference) and values.get("question") is not None:   # kept while a question waits
             ids.add(reference.id)
         pending = values.get("result")
         if pending is not None:

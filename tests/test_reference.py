@@ -131,6 +131,23 @@ def test_a_reference_waits_through_a_question_and_an_answer_can_give_one(make, h
     assert reply.version == 2 and step_reference(editor)["name"] == "other.png"
 
 
+def test_recorded_references_are_kept_by_gc_and_unused_ones_are_strays(make, hat, tmp_path, astronaut):
+    editor = make(HAT, HAT, HAT, cups=(LEFT, RIGHT))
+    asked = editor.send("put this hat on the cup", reference=hat)
+    assert asked.question is not None
+    kept = editor.session_dir / "references" / next(p.name for p in (editor.session_dir / "references").iterdir())
+    assert editor.store.find_strays(editor._turns.in_flight()) == [], "a pending question's reference is in flight"
+    editor.answer("the left one")
+    other = tmp_path / "other.png"
+    astronaut.resize((32, 32)).save(other)
+    editor.send("put this hat on the cup", reference=other)       # asked again, then dropped: other is unused
+    editor.answer("cancel")
+    strays = editor.store.find_strays(editor._turns.in_flight())
+    assert [p.parent.name for p in strays] == ["references"] and kept not in strays
+    editor.store.collect()
+    assert kept.is_file() and len(list(kept.parent.iterdir())) == 1
+
+
 def test_a_step_that_cannot_take_a_reference_says_it_was_not_used(make, hat):
     editor = make(plan({"action": "remove", "referent": {"phrase": "cup"}}))
     reply = editor.send("remove the cup like this", reference=hat)
@@ -247,6 +264,7 @@ async def _type(pilot, text: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
 def test_tui_ref_attaches_to_the_next_message_shows_pending_and_clears(tmp_path, hat):
     import tui
     from tools.samples import sample_path
@@ -277,11 +295,19 @@ def test_tui_ref_attaches_to_the_next_message_shows_pending_and_clears(tmp_path,
             await _type(pilot, "make it red")
             await _settle(app, pilot)
             assert sent[-1] == ("make it red", {})
+            await pilot.press("ctrl+p")                            # the palette puts /ref in the input
+            await pilot.pause(0.3)
+            await pilot.press(*"reference image")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.prompt.text == "/ref "
 
     asyncio.run(go())
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
 def test_tui_ref_through_the_real_editor_records_it(tmp_path, hat, tiny_profile):
     import tui
     from tools.samples import sample_path
