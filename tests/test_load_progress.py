@@ -54,6 +54,10 @@ def test_the_total_is_the_tensor_bytes_of_the_files_the_loader_reads(tmp_path):
     assert [f.relative_to(pipe).as_posix() for f in weight_files(pipe)] == [
         "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"]
     assert checkpoint_bytes(pipe) == unet + vae
+    (pipe / "unet" / "diffusion_pytorch_model.safetensors").unlink()                   # fp16 UNet only: the
+    half = save(pipe / "vae" / "diffusion_pytorch_model.safetensors", w=(50,))         # fp16 variant is loaded
+    assert checkpoint_bytes(pipe) == tensor_bytes(pipe / "unet" / "diffusion_pytorch_model.fp16.safetensors") + vae
+    assert half != vae
 
     sharded = tmp_path / "sharded"
     one, two = save(sharded / "model-1.safetensors", a=(4,)), save(sharded / "model-2.safetensors", b=(6,))

@@ -37,29 +37,35 @@ def weight_files(folder: str | Path) -> list[Path]:
 
     A diffusers pipeline: those of each component folder with a config (not the tokenizer, scheduler
     or safety checker); a sharded checkpoint: the shards its index lists; else the folder's own
-    ``*.safetensors``. Full-precision files are taken where a folder has them, else its ``fp16`` variant.
+    ``*.safetensors``. A folder's ``fp16`` variant files are taken where the pipeline loads that variant
+    (:func:`tools.loading.diffusers_variant`) or a folder has nothing else, its full-precision ones otherwise.
     """
+    from tools.loading import diffusers_variant
+
     folder = Path(folder)
     if (folder / "model_index.json").is_file():
+        fp16 = diffusers_variant(folder) == "fp16"
         parts = sorted(d for d in folder.iterdir()
                        if d.is_dir() and d.name not in _NO_WEIGHTS and (d / "config.json").is_file())
-        return [f for d in parts for f in _own_files(d)]
-    return _own_files(folder)
+        return [f for d in parts for f in _own_files(d, fp16)]
+    return _own_files(folder, False)
 
 
-def _own_files(folder: Path) -> list[Path]:
-    indexes = sorted(folder.glob("*.safetensors.index.json"))
-    full_indexes = [i for i in indexes if not i.name.endswith(".fp16.safetensors.index.json")]
+def _own_files(folder: Path, fp16: bool) -> list[Path]:
+    def pick(found: list[Path], suffix: str) -> list[Path]:
+        variant = [f for f in found if f.name.endswith(suffix)]
+        full = [f for f in found if not f.name.endswith(suffix)]
+        return (variant or full) if fp16 else (full or variant)
+
+    indexes = pick(sorted(folder.glob("*.safetensors.index.json")), ".fp16.safetensors.index.json")
     if indexes:
         try:
-            index = json.loads((full_indexes or indexes)[0].read_text(encoding="utf-8"))
+            index = json.loads(indexes[0].read_text(encoding="utf-8"))
             shards = sorted(set(index["weight_map"].values()))
             return [folder / s for s in shards if (folder / s).is_file()]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass                                # unreadable: the loader will say so; count the files present
-    files = sorted(f for f in folder.glob("*.safetensors") if f.is_file())
-    full = [f for f in files if not f.name.endswith(_FP16)]
-    return full or files
+    return pick(sorted(f for f in folder.glob("*.safetensors") if f.is_file()), _FP16)
 
 
 def tensor_bytes(file: str | Path) -> int:
