@@ -126,7 +126,7 @@ def test_a_failed_load_never_says_it_finished_and_leaves_no_hook(tmp_path):
     assert told == [0] and safetensors.torch.load_file.__module__ == "safetensors.torch"
 
 
-def test_loads_on_other_threads_are_not_counted(tmp_path):
+def test_loads_on_other_threads_and_other_files_are_not_counted(tmp_path):
     save(tmp_path / "model.safetensors", a=(16,), b=(16,))
     other: list[object] = []
     with metered(tmp_path, lambda d, t: None) as meter:
@@ -138,6 +138,8 @@ def test_loads_on_other_threads_are_not_counted(tmp_path):
         for _ in mine.items():                          # a loader walking the state dict
             pass
         assert meter.done == meter.total == 128
+        save(tmp_path / "adapter" / "lora.safetensors", x=(1000,))               # not the model's: not counted
+        assert type(safetensors.torch.load_file(tmp_path / "adapter" / "lora.safetensors")) is dict
 
 
 def test_the_editor_says_load_progress_in_bytes(tmp_path, coffee, tiny_profile):

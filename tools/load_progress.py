@@ -111,14 +111,24 @@ def checkpoint_bytes(folder: str | Path) -> int:
 
 class Meter:
     """Counts the bytes of tensors taken in (each (file, name) once, from any thread) and tells ``report``
-    when the count has risen by ``step`` bytes or more, in order, never past ``total``."""
+    when the count has risen by ``step`` bytes or more, in order, never past ``total``.
 
-    def __init__(self, total: int, report: LoadProgress, *, step: int | None = None) -> None:
+    ``files``: the only files whose tensors count (None: any); others (an adapter a load adds, say)
+    go uncounted and unwrapped.
+    """
+
+    def __init__(self, total: int, report: LoadProgress, *, step: int | None = None,
+                 files: list[Path] | None = None) -> None:
         self.total, self.report = total, report
+        self.files = None if files is None else {_real(f) for f in files}
         self.step = step if step is not None else max(1, total // 200)
         self.done = self._told = 0
         self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+
+    def counts(self, file: Any) -> bool:
+        """Whether tensors of ``file`` count here."""
+        return self.files is None or _real(file) in self.files
 
     def add(self, key: tuple[str, str], nbytes: int) -> None:
         with self._lock:                        # reports in order: the receiver never sees the count go back
@@ -147,8 +157,17 @@ _users = 0
 _saved: list[tuple[Any, str, Any]] = []
 
 
-def _meter() -> Meter | None:
-    return getattr(_local, "meter", None)
+def _meter(file: Any) -> Meter | None:
+    """The meter of this thread's load, if ``file`` counts there."""
+    meter = getattr(_local, "meter", None)
+    return meter if meter is not None and meter.counts(file) else None
+
+
+def _real(file: Any) -> str:
+    try:
+        return str(Path(file).resolve())       # the HF cache links snapshot files to blobs
+    except (OSError, TypeError, ValueError):
+        return str(file)
 
 
 class _CountingSlice:
@@ -206,14 +225,14 @@ class _CountingDict(dict):
 
 def _counting_open(original: Callable[..., Any]) -> Callable[..., Any]:
     def safe_open(filename: Any, *args: Any, **kwargs: Any) -> Any:
-        handle, meter = original(filename, *args, **kwargs), _meter()
+        handle, meter = original(filename, *args, **kwargs), _meter(filename)
         return handle if meter is None else _CountingHandle(handle, meter, str(filename))
     return safe_open
 
 
 def _counting_load_file(original: Callable[..., Any]) -> Callable[..., Any]:
     def load_file(filename: Any, *args: Any, **kwargs: Any) -> Any:
-        tensors, meter = original(filename, *args, **kwargs), _meter()
+        tensors, meter = original(filename, *args, **kwargs), _meter(filename)
         return tensors if meter is None else _CountingDict(tensors, meter, str(filename))
     return load_file
 
@@ -260,10 +279,10 @@ def metered(folder: str | Path | None, report: LoadProgress | None) -> Iterator[
     nothing is counted or told.
     """
     total = checkpoint_bytes(folder) if report is not None and folder is not None else 0
-    if report is None or total <= 0 or _meter() is not None:     # nested: the outer load counts
+    if report is None or total <= 0 or getattr(_local, "meter", None) is not None:   # nested: the outer counts
         yield None
         return
-    meter = Meter(total, report)
+    meter = Meter(total, report, files=weight_files(folder))
     report(0, total)
     _install()
     _local.meter = meter
