@@ -201,3 +201,10 @@ def test_bad_inputs_are_refused_quoting_the_value(inpainter: Inpainter, mask_kin
 def test_unknown_family_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="'flux'"):
         Inpainter.from_pretrained("/nowhere", family="flux")
+
+
+def test_on_the_cpu_the_unet_and_vae_run_channels_last(inpainter: Inpainter) -> None:
+    import torch
+
+    for module in (inpainter.pipe.unet.conv_in, inpainter.pipe.vae.encoder.conv_in):
+        assert module.weight.is_contiguous(memory_format=torch.channels_last)

@@ -17,8 +17,8 @@ from PIL import Image
 from tools import masks
 from tools.boxes import Box
 from tools.device import Placement, resolve_placement
-from tools.diffusion_utils import (check_int, check_range, following_size, model_native, native_size,
-                                   place_pipeline, vae_scale_factor)
+from tools.diffusion_utils import (channels_last, check_int, check_range, following_size, model_native,
+                                   native_size, place_pipeline, vae_scale_factor)
 from tools.errors import Cancelled, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,8 @@ class Inpainter:
             pipeline_cls = StableDiffusionXLInpaintPipeline
         with load_errors(f"a {family} model", path, errors=(OSError, ValueError, TypeError)):
             pipe = pipeline_cls.from_pretrained(str(path), **kwargs)
-        return cls(place_pipeline(pipe, placement, offload=offload), placement=placement, family=family,
+        pipe = channels_last(place_pipeline(pipe, placement, offload=offload), placement)
+        return cls(pipe, placement=placement, family=family,
                    working=working)
 
     @torch.inference_mode()

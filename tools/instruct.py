@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from tools.device import Placement, resolve_placement
-from tools.diffusion_utils import (StepCounter, check_int, check_prompt, check_range, model_native, native_size,
-                                   place_pipeline, vae_scale_factor)
+from tools.diffusion_utils import (StepCounter, channels_last, check_int, check_prompt, check_range, model_native,
+                                   native_size, place_pipeline, vae_scale_factor)
 from tools.edits import EditResult
 from tools.errors import Cancelled, InvalidInputError
 
@@ -76,7 +76,7 @@ class InstructEditor:
             pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
                 str(path), use_safetensors=True, safety_checker=None, requires_safety_checker=False,
                 dtype=placement.dtype, variant=diffusers_variant(path))
-        return cls(place_pipeline(pipe, placement, offload=offload), placement=placement)
+        return cls(channels_last(place_pipeline(pipe, placement, offload=offload), placement), placement=placement)
 
     @torch.inference_mode()
     def edit(self, image: Image.Image, instruction: str, *, seed: int = 0, steps: int = 20,
