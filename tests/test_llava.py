@@ -157,3 +157,29 @@ def test_the_cached_system_prompt_gives_the_same_plan_as_the_whole_prompt(llava,
     assert llava._prefix is stored                                # computed once, copied for each reply
     assert llava.generate(conversation, [coffee], json_schema=decoding_schema(), max_new_tokens=60) == whole
     assert llava.prefix_cache(ask("hi"), llava.encode(ask("hi"))["input_ids"]) is None      # no system turn
+
+
+def test_the_planner_attention_is_eager_on_the_cpu_and_sdpa_on_a_gpu(llava):
+    from tools.device import Placement
+    from tools.llava import attention_for
+
+    assert attention_for(Placement("cpu", torch.float32)) == "eager"
+    assert attention_for(Placement("cuda", torch.float16)) == "sdpa"
+    config = llava.model.config
+    assert (config.text_config._attn_implementation, config.vision_config._attn_implementation) == ("eager", "sdpa")
+
+
+@pytest.mark.slow
+def test_eager_and_sdpa_attention_give_the_same_plan(tiny_profile, llava, coffee):
+    """Greedy, constrained by the plan's schema, with the system prompt cached: the same JSON either way."""
+    from agent.graph.planning import decoding_schema, system_prompt
+
+    sdpa = Llava.from_pretrained(tiny_profile.planner, placement=resolve_placement("cpu"), attention="sdpa")
+    assert sdpa.model.config.text_config._attn_implementation == "sdpa"
+    conversation = [{"role": "system", "content": [{"type": "text", "text": system_prompt()}]},
+                    *ask("remove the cup", image=True)]
+    replies = [model.generate(conversation, [coffee], json_schema=decoding_schema(), max_new_tokens=80)
+               for model in (llava, sdpa)]
+    assert replies[0] == replies[1] and replies[0].new_tokens > 10 and replies[0].constrained
+    with pytest.raises(InvalidInputError, match="attention must be one of eager, sdpa, got 'flash'"):
+        Llava.from_pretrained(tiny_profile.planner, placement=resolve_placement("cpu"), attention="flash")
