@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role", default="inpainting")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
-    parser.add_argument("--root", type=Path, default=None, help="random-weight builds (default: <chatedit cache>/random)")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="random-weight builds (default: <chatedit cache>/random)")
     args = parser.parse_args(argv)
 
     from benchmarks.random_weights import random_profile

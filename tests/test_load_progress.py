@@ -130,7 +130,8 @@ def test_loads_on_other_threads_and_other_files_are_not_counted(tmp_path):
     save(tmp_path / "model.safetensors", a=(16,), b=(16,))
     other: list[object] = []
     with metered(tmp_path, lambda d, t: None) as meter:
-        thread = threading.Thread(target=lambda: other.append(safetensors.torch.load_file(tmp_path / "model.safetensors")))
+        file = tmp_path / "model.safetensors"
+        thread = threading.Thread(target=lambda: other.append(safetensors.torch.load_file(file)))
         thread.start()
         thread.join()
         assert type(other[0]) is dict and meter.done == 0

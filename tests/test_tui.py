@@ -609,7 +609,8 @@ def test_verify_on_and_off_changes_the_next_turns_and_the_status_line_names_the_
 def test_a_model_load_says_bytes_percent_and_time_left():
     assert tui_widgets.load_text("inpainting", 1_650_000_000, 4_300_000_000, 7.5) == \
         "loading inpainting 1.6 of 4.3 GB · 38% · ETA 12 s"
-    assert tui_widgets.load_text("planner", 10**8, 15 * 10**9, 30) == "loading planner 0.1 of 15.0 GB · 0% · ETA 74 min 30 s"
+    assert tui_widgets.load_text("planner", 10**8, 15 * 10**9, 30) == \
+        "loading planner 0.1 of 15.0 GB · 0% · ETA 74 min 30 s"
     assert tui_widgets.load_text("sam", 0, 494_016, 2) == "loading sam 0.0 of 494.0 kB · 0%"          # no rate yet
     assert tui_widgets.load_text("sam", 494_015, 494_016, 2).endswith("· 99% · ETA 1 s")
     assert tui_widgets.load_text("sam", 494_016, 494_016, 2) == "loading sam 494.0 of 494.0 kB · 100%"
