@@ -267,7 +267,7 @@ class Llava:
     @torch.inference_mode()
     def generate(self, conversation: Conversation, images: Sequence[Image.Image] = (), *,
                  json_schema: Mapping[str, Any] | None = None, max_new_tokens: int = 768,
-                 min_new_tokens: int = 0) -> LlavaReply:
+                 min_new_tokens: int = 0, logits_processors: Sequence[Any] = ()) -> LlavaReply:
         """Reply to ``conversation`` greedily.
 
         Args:
@@ -276,6 +276,7 @@ class Llava:
             json_schema: constrain the reply to JSON following this schema (None: free text).
             max_new_tokens: the longest reply, in tokens (>= 1).
             min_new_tokens: the shortest reply, in tokens (>= 0; benchmarks time a fixed length).
+            logits_processors: more transformers ``LogitsProcessor``s, run after the schema's mask.
 
         Raises:
             InvalidInputError: a token count out of range.
@@ -299,7 +300,7 @@ class Llava:
                 **inputs, do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens or None,
                 num_beams=1, temperature=None, top_p=None, top_k=None,
                 eos_token_id=stops or None, pad_token_id=self._pad_token_id(stops),
-                logits_processor=[processor] if processor is not None else None)
+                logits_processor=[*([processor] if processor is not None else []), *logits_processors] or None)
         new_tokens = output[0, prompt_len:]
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
         finished = bool(len(new_tokens)) and int(new_tokens[-1]) in stops

@@ -30,6 +30,10 @@ REGION_ACTIONS = frozenset({"replace", "remove", "recolor", "add", "background"}
 
 MAX_STEPS = 8
 
+MAX_REASONING_CHARS = 200
+"""The reasoning's cap: one or two short sentences (about 40 tokens). The schemas state it, constrained
+decoding enforces it; a longer reasoning from an unconstrained planner is cut to it, not refused."""
+
 MAX_VERSION = 100_000
 """The largest version a revert step may name (the decoding schema's cap too)."""
 
@@ -220,9 +224,18 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reasoning: str = Field(max_length=4000, description="think step by step before choosing steps")
+    reasoning: str = Field(max_length=MAX_REASONING_CHARS,
+                           description="one or two short sentences: what the user means, which steps follow")
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
+    @field_validator("reasoning", mode="before")
+    @classmethod
+    def _cap_reasoning(cls, reasoning: Any) -> Any:
+        """Cut an over-long reasoning at a word (it only explains; the steps are what runs)."""
+        if not isinstance(reasoning, str) or len(reasoning) <= MAX_REASONING_CHARS:
+            return reasoning
+        cut = reasoning[: MAX_REASONING_CHARS - 3]
+        return (cut.rsplit(" ", 1)[0] if " " in cut[MAX_REASONING_CHARS // 2:] else cut) + "..."
 
     @field_validator("reasoning")
     @classmethod

@@ -24,7 +24,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 import prompts
-from agent.graph.plan import MAX_STEPS, Plan, Relation, Selector, Step
+from agent.graph.plan import MAX_REASONING_CHARS, MAX_STEPS, Plan, Relation, Selector, Step
 from tools.errors import Cancelled, ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -375,7 +375,7 @@ def decoding_schema() -> dict[str, Any]:
         step(["revert"], {"version": {"type": "integer", "minimum": 0, "maximum": 100000}}, ["version"]),
     ]
     return {"type": "object",
-            "properties": {"reasoning": {"type": "string", "maxLength": 400},
+            "properties": {"reasoning": {"type": "string", "maxLength": MAX_REASONING_CHARS},
                            "steps": {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}},
             "required": ["reasoning", "steps"], "additionalProperties": False}
 
