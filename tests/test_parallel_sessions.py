@@ -193,7 +193,7 @@ def test_the_readme_many_sessions_commands_parse():
     assert len(lines) >= 4
     for line in lines:
         args = build_parser().parse_args(shlex.split(line)[2:])
-        assert args.files and args.jobs >= 1
+        assert args.files and (args.jobs or 1) >= 1
 
 # -- slow: whole runs on the tiny profile ----------------------------------------------------------------------
 

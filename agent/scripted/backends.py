@@ -21,11 +21,22 @@ logger = logging.getLogger(__name__)
 _WORKER: Worker | None = None
 
 
-def _init_worker(root: Path, verbose: bool) -> None:
-    """A worker process's initializer: one :class:`Worker` for the process's life, the editor imported up front."""
+def _init_worker(root: Path, verbose: bool, threads: int | None = None) -> None:
+    """A worker process's initializer: one :class:`Worker` for the process's life, the editor imported up front.
+
+    ``threads``: CPU threads for torch in this worker (None: torch's default), so workers share the cores
+    instead of each taking them all (Ray already sets OMP_NUM_THREADS to an actor's CPUs).
+    """
     global _WORKER
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     import agent.editor  # noqa: F401  (torch, transformers, diffusers: paid once, before the first session)
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
     _WORKER = Worker(root, hooks=True)
 
@@ -71,7 +82,7 @@ class Processes:
 
         self.slots = slots
         self._context = multiprocessing.get_context("spawn")    # no fork of a process holding threads and torch
-        self._args = (root, verbose)
+        self._args = (root, verbose, max(1, (os.cpu_count() or 1) // slots))
         self._pools = [self._pool() for _ in range(slots)]
 
     def _pool(self) -> futures.ProcessPoolExecutor:
@@ -109,11 +120,15 @@ class SessionActor:
 
 
 class RayActors:
-    """``slots`` :class:`SessionActor` on a Ray cluster (``address``; None: a local one started here)."""
+    """``slots`` :class:`SessionActor` on a Ray cluster (``address``; None: a local one started here).
+
+    ``slots`` None: one per GPU of the cluster, else one per CPU; never more than ``limit`` (the sessions).
+    """
 
     kind = "ray"
 
-    def __init__(self, slots: int | None, address: str | None, root: Path, *, verbose: bool = False) -> None:
+    def __init__(self, slots: int | None, address: str | None, root: Path, *, limit: int | None = None,
+                 verbose: bool = False) -> None:
         try:
             import ray
         except ImportError as e:
@@ -134,7 +149,7 @@ class RayActors:
         try:
             resources = ray.cluster_resources()
             gpus, cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 1))
-            self.slots = max(1, slots or int(gpus) or int(cpus))
+            self.slots = max(1, min(slots or int(gpus) or int(cpus), limit or 1 << 30))
             if cpus < self.slots:
                 logger.warning("the Ray cluster has %s CPUs: %s actors instead of %s", cpus, int(cpus), self.slots)
                 self.slots = max(1, int(cpus))
@@ -151,13 +166,13 @@ class RayActors:
         return self._actors[slot].play.remote(job)
 
     def wait(self, handles: list[Any]) -> Iterator[tuple[Any, JobResult | None, str | None]]:
-        from ray.exceptions import NodeDiedError, ObjectLostError, RayActorError, WorkerCrashedError
+        from ray.exceptions import RayError
 
         ready, _ = self._ray.wait(handles, num_returns=1)
         for ref in ready:
             try:
                 yield ref, self._ray.get(ref), None
-            except (RayActorError, WorkerCrashedError, NodeDiedError, ObjectLostError) as e:
+            except RayError as e:  # the actor or its node died, its result was lost: the worker is gone
                 yield ref, None, f"its Ray actor died ({type(e).__name__})"
 
     def restart(self, slot: int) -> None:

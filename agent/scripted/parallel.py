@@ -64,11 +64,11 @@ def drive(backend: Any, jobs: list[Job], progress: Progress | None, show: Echo) 
     return [results[i] for i in sorted(results)]
 
 
-def run_sessions(jobs: list[Job], root: Path | None, *, workers: int = 1, ray: str | None = None, verbose: bool = False,
-                 done: list[JobResult] | None = None) -> int:
+def run_sessions(jobs: list[Job], root: Path | None, *, workers: int | None = None, ray: str | None = None,
+                 verbose: bool = False, done: list[JobResult] | None = None) -> int:
     """Play ``jobs`` (serially, in ``workers`` processes, or on Ray when ``ray`` is an address, "" for a local
     cluster), print each session's lines, write summary.json/.md into ``root`` (None: none); returns the worst
-    exit status.
+    exit status. ``workers`` None: serially here, or on Ray one actor per GPU, else per CPU.
 
     ``done``: sessions that could not start (a bad file), for the summary.
     """
@@ -86,9 +86,8 @@ def run_sessions(jobs: list[Job], root: Path | None, *, workers: int = 1, ray: s
     try:
         if jobs:
             if ray is not None:
-                backend = RayActors(min(workers, len(jobs)) if workers > 1 else None, ray or None, where,
-                                    verbose=verbose)
-            elif workers > 1 and len(jobs) > 1:
+                backend = RayActors(workers, ray or None, where, limit=len(jobs), verbose=verbose)
+            elif workers is not None and workers > 1 and len(jobs) > 1:
                 backend = Processes(min(workers, len(jobs)), where, verbose=verbose)
             else:
                 backend = Serial(where, show)

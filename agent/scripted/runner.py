@@ -320,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="base seed (default: the file's, else 0)")
     p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
                    help="let the planner judge each edit (default: the file's, else the profile's; off on lite)")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="play sessions in N worker processes, each loading its models once (default 1: here)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="play sessions in N worker processes, each loading its models once (default: here)")
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="play sessions on a Ray cluster (no ADDRESS: a local one), one actor per worker "
                    "(--jobs N actors; default one per GPU, else per CPU); needs pip install 'chatedit[cluster]'")
@@ -391,7 +391,7 @@ def run_main(argv: list[str] | None = None) -> int:
     if bool(args.files) == bool(args.replay):
         print("chatedit run: give session files, or --replay TRANSCRIPT (not both)", file=sys.stderr)
         return EXIT_BAD_FILE
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         print(f"chatedit run: --jobs must be 1 or more, got {args.jobs}", file=sys.stderr)
         return EXIT_BAD_FILE
     try:
