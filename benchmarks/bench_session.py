@@ -6,13 +6,17 @@
     python benchmarks/bench_session.py --random-weights --size 4000x3000 --baseline --json out/bench/full-12mp.json
     python benchmarks/bench_session.py --random-weights --engine flux2-klein --baseline   # FLUX.2 klein 4B (a GPU)
     python benchmarks/bench_session.py --random-weights --engine flux2-klein --shallow --native 512  # CPU smoke
+    python benchmarks/bench_session.py --random-weights --before --steps 4 --turns 1 --baseline  # lite before issue 13
 
 Every run: load each model once (cold start, timed per model), then ``--warmup`` untimed and ``--runs``
 timed repetitions of the session: "remove the cup" (grounding, SAM 2, inpainting), "make the saucer
-blue" (grounding, SAM 2, the Lab recolour), then undo and redo. Prints medians per stage (plan, locate,
+blue" (grounding, SAM 2, the Lab recolour), then undo and redo. The planner writes each pinned plan itself (a
+reply of 60-70 tokens, constrained by the plan's grammar as shipped; the grammar compiles from the planner's
+load, off the first turn's path). Prints medians per stage (plan, locate,
 segment, edit, verify, commit), the agent's own overhead (wall time minus model compute), how long
 after the reply the version's files were on disk (they are written in the background), peak RSS
-and, on CUDA, peak VRAM; writes everything as JSON. Numbers only, no pass/fail.
+and, on CUDA, peak VRAM; writes everything as JSON. Numbers only, no pass/fail. ``--baseline`` also times
+the plain library call of each stage of turn 1 on the same inputs (benchmarks/plain_calls.py) and prints ratios.
 """
 
 from __future__ import annotations
@@ -37,11 +41,15 @@ logger = logging.getLogger("bench")
 
 SESSION: tuple[tuple[str, str], ...] = (
     ("remove the cup", plan_json({"action": "remove", "referent": {"phrase": "cup", "selector": "largest"}},
-                                 reasoning="The cup is the largest cup in the picture; remove it.")),
+                                 reasoning="The user means the cup standing on the saucer, the largest one in the "
+                                           "picture. Remove it and fill in the table and saucer behind it.")),
     ("make the saucer blue", plan_json({"action": "recolor", "referent": {"phrase": "saucer", "selector": "largest"},
-                                        "content": "blue"}, reasoning="Recolour the saucer blue.")),
+                                        "content": "blue"},
+                                       reasoning="The saucer under the cup is the one meant, and there is only "
+                                                 "one in the picture. Recolour it blue and keep its shading.")),
 )
-"""(user words, the planner's pinned reply) per turn: the same path through the graph every run."""
+"""(user words, the planner's pinned reply) per turn: the same path through the graph every run. The replies are
+as long as real ones (61 and 65 tokens with the random planner's Qwen2-style tokenizer; real plans: 30-85)."""
 ROLES = ("grounding", "segmentation", "inpainting")
 """The toolkit models the session uses (the planner is loaded by the Editor)."""
 
@@ -69,11 +77,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the profile's)")
     p.add_argument("--scheduler", default=None, help="the profile's scheduler, or e.g. dpm++ (see tools.schedulers)")
     p.add_argument("--compile", action="store_true", help="torch.compile the diffusion UNet")
-    p.add_argument("--plan-tokens", type=int, default=128, help="new tokens the planner generates per plan")
+    p.add_argument("--plan-tokens", type=int, default=None,
+                   help="decode this many tokens unconstrained per plan instead of the pinned reply, constrained")
+    p.add_argument("--turns", type=int, default=len(SESSION), choices=range(1, len(SESSION) + 1),
+                   help="play only the first N turns of the session")
+    p.add_argument("--before", action="store_true",
+                   help="lite's settings as shipped before issue 13: fp32, the anyres grid, no cached system "
+                        "turn, SDPA attention, verification on, grounding at 800 px, balanced quality at "
+                        "native size (grounding no longer upscales small photos)")
     p.add_argument("--image", default="coffee", help="a bundled sample or an image path")
     p.add_argument("--size", default=None, metavar="WxH", help="resize the photo first, e.g. 4000x3000 (12 MP)")
     p.add_argument("--baseline", action="store_true",
-                   help="also time the plain diffusers pipeline call at the same size, steps and guidance")
+                   help="also time each stage's plain library call on turn 1's inputs (plain_calls.py)")
     p.add_argument("--vram-gb", type=float, default=None,
                    help="plan memory as if the GPU had this many GB (CUDA: also caps this process to it)")
     p.add_argument("--json", type=Path, default=None, help="write the results here (default: out/bench/NAME.json)")
@@ -106,6 +121,9 @@ def load_profile(args: argparse.Namespace, is_cuda: bool) -> Any:
         changes["compile"] = True
     if args.verify is not None:
         changes["verify"] = args.verify
+    if args.before:
+        changes.update(cpu_dtype="float32", planner_image="anyres", verify=True if args.verify is None else args.verify,
+                       grounding_edge=800, quality="balanced")
     return replace(profile, **changes) if changes else profile
 
 
@@ -141,23 +159,31 @@ def cold_start(profile: Any, placement: Any, args: argparse.Namespace) -> tuple[
     gpu = cuda()
     if gpu is not None:
         numbers["vram_resident_gb"] = gpu.memory_allocated() / 2**30
+    if args.before:                               # what issue 13 changed: back as it was
+        planner_model.llava.cache_prefix = False
+        planner_model.llava.model.set_attn_implementation({"text_config": "sdpa"})
+        toolkit.inpainter.working = "native"
+    numbers["attention"] = planner_model.llava.model.config.text_config._attn_implementation
+    numbers["cache_prefix"] = planner_model.llava.cache_prefix
     planner = FixedLengthPlanner(model=planner_model, plan_tokens=args.plan_tokens)
     return toolkit, planner, numbers
 
 
 def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, samples: Samples | None,
-                walls: list[float] | None = None) -> list[str]:
-    """Play the session once (then go back to the original); record into ``samples`` unless None and
-    each turn's wall time into ``walls``."""
+                walls: list[float] | None = None, turns: int = len(SESSION),
+                inputs: dict[str, Any] | None = None) -> list[str]:
+    """Play the first ``turns`` turns once (then go back to the original); record into ``samples`` unless None,
+    each turn's wall time into ``walls`` and turn 1's model inputs into ``inputs`` (for the baselines)."""
     from harness import StageClock
 
     clock = StageClock()
     editor.on_progress = clock
     editor.seed += 1                        # new pixels every run: a version is never already on disk
     problems = []
-    for i, (text, reply) in enumerate(SESSION, start=1):
+    for i, (text, reply) in enumerate(SESSION[:turns], start=1):
         planner.pin([reply])
         meter.reset()
+        planner.calls.clear()
         clock.start()
         out, wall = timed(lambda t=text: editor.send(t))
         stages = clock.stop()
@@ -166,6 +192,10 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
             walls.append(wall)
         if out.version is None:
             problems.append(f"turn {i} ({text!r}) made no version: {out.text}")
+        problems += [f"turn {i}: the planner did not write the pinned {kind} (its grammar refused a token)"
+                     for kind, *_, forced in planner.calls if planner.plan_tokens is None and not forced]
+        if i == 1 and inputs is not None:
+            inputs.update(meter=dict(meter.last), planner=list(planner.calls))
         if samples is not None:
             samples.add(f"turn{i}.wall", wall)
             samples.add(f"turn{i}.model_compute", meter.seconds + planner.seconds)
@@ -173,6 +203,8 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
             samples.add(f"turn{i}.saved_after_reply", landed)
             for stage, seconds in stages.items():
                 samples.add(f"turn{i}.{stage}", seconds)
+            for kind, *_, tokens, _ in planner.calls:
+                samples.add(f"turn{i}.{kind}_tokens", tokens)
             for stage, gb in clock.vram_peak_gb.items():
                 samples.add(f"turn{i}.vram_peak_gb.{stage}", gb)
     for kind in ("undo", "redo"):
@@ -183,32 +215,44 @@ def run_session(editor: Any, planner: FixedLengthPlanner, meter: ComputeMeter, s
     return problems
 
 
-def baseline(toolkit: Any, image: Any, steps: int) -> float:
-    """One plain diffusers inpainting call at the model's native square size (what our edit wraps)."""
-    import numpy as np
-    import torch
-    from PIL import Image
+def baselines(toolkit: Any, planner: FixedLengthPlanner, inputs: dict[str, Any]) -> dict[str, float]:
+    """Each stage's plain library call on turn 1's inputs (plain_calls.py), seconds per stage."""
+    import plain_calls
 
-    engine = toolkit.engine
-    side = engine.resolution
-    square = image.resize((side, side))
-    mask = np.zeros((side, side), np.uint8)
-    mask[side // 4: 3 * side // 4, side // 4: 3 * side // 4] = 255
-    generator = torch.Generator("cpu").manual_seed(0)
-    call: dict[str, Any] = {"num_inference_steps": steps, "guidance_scale": 7.5}
-    if engine.name == "flux2-klein":            # its own steps and guidance; the prompt is encoded in the call
-        call = {"num_inference_steps": engine.default_steps, "guidance_scale": engine.guidance_scale,
-                "text_encoder_out_layers": engine.text_layers}
-    _, seconds = timed(lambda: engine.pipe(prompt="background", image=square, mask_image=Image.fromarray(mask),
-                                           height=side, width=side, generator=generator, **call))
-    return seconds
+    out: dict[str, float] = {}
+    for kind, conversation, images, tokens, _ in inputs.get("planner", []):
+        out[kind] = out.get(kind, 0.0) + plain_calls.plan(planner.model.llava, conversation, images, tokens)
+    calls = inputs.get("meter", {})
+    if "detect" in calls:
+        (image, phrase, *_), _, _ = calls["detect"]
+        out["locate"] = plain_calls.locate(toolkit.grounder, image, phrase if isinstance(phrase, str) else phrase[0])
+    if "segment" in calls:
+        (image, boxes, *_), _, _ = calls["segment"]
+        out["segment"] = plain_calls.segment(toolkit.segmenter, image, boxes[0])
+    if "remove" in calls:
+        (image, *_), _, result = calls["remove"]
+        engine = toolkit.engine
+        steps = result.details.get("steps") or getattr(engine, "default_steps", None) or toolkit.profile.steps
+        guidance = getattr(getattr(engine, "inpainter", engine), "default_guidance", None)
+        out["edit"] = plain_calls.edit(engine, image, tuple(result.details["working_size"]), result.prompt, steps,
+                                       guidance)
+    return out
+
+
+def system_prompt_tokens(planner: FixedLengthPlanner) -> int | None:
+    """How many tokens the planner's tokenizer makes of the system prompt."""
+    from agent.graph.planning import system_prompt
+
+    if planner.model is None:
+        return None
+    return len(planner.model.llava.tokenizer(system_prompt(), add_special_tokens=False)["input_ids"])
 
 
 def report(result: dict[str, Any]) -> str:
     s = result["summary"]
     med = {k: v["median"] for k, v in s.items()}
     rows = []
-    for i, (text, _) in enumerate(SESSION, start=1):
+    for i, (text, _) in enumerate(SESSION[:result["turns"]], start=1):
         rows.append([f"{i}. {text}", *(med.get(f"turn{i}.{st}") for st in STAGES), med.get(f"turn{i}.wall"),
                      med.get(f"turn{i}.agent_overhead")])
     reason = f" ({result['dtype_reason']})" if result.get("dtype_reason") else ""
@@ -223,7 +267,7 @@ def report(result: dict[str, Any]) -> str:
     out.append("")
     extra = [[f"turn {i}: PNG made after the reply (s; raw pixels were on disk before it)",
               med.get(f"turn{i}.saved_after_reply")]
-             for i in range(1, len(SESSION) + 1)]
+             for i in range(1, result["turns"] + 1)]
     extra.append(["grammar compile still running after the loads (s)", result.get("grammar_wait_after_loads_s")])
     extra.append(["first turn after the loads (s; first calls of each model)", result.get("first_turn_s")])
     extra += [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
@@ -232,10 +276,16 @@ def report(result: dict[str, Any]) -> str:
     if "vram_resident_gb" in result:
         extra.append(["VRAM resident after load (GB)", result["vram_resident_gb"]])
         extra += [[f"VRAM peak in {k} (GB)", v] for k, v in result.get("vram_peak_gb", {}).items()]
-    if "baseline_pipe_s" in result:
-        extra += [["plain diffusers call (s)", result["baseline_pipe_s"]],
-                  ["turn 1 / plain call", result["ratio_turn1_to_pipe"]]]
+    extra += [[f"turn {i}: {kind} tokens written (constrained)" if result["plan_tokens"] is None else
+               f"turn {i}: {kind} tokens (unconstrained)", med.get(f"turn{i}.{kind}_tokens")]
+              for i in range(1, result["turns"] + 1) for kind in ("plan", "verify") if f"turn{i}.{kind}_tokens" in med]
+    extra += [["planner attention, cached system turn", f"{result['attention']}, {result['cache_prefix']}"],
+              ["system prompt tokens", result.get("system_prompt_tokens")]]
     out.append(table(extra, ["other", "value"]))
+    if result.get("baseline_s"):
+        rows = [[stage, med.get(f"turn1.{stage}"), plain, (med.get(f"turn1.{stage}") or 0) / plain if plain else None]
+                for stage, plain in result["baseline_s"].items()]
+        out += ["", table(rows, ["turn 1 stage", "ours (s)", "plain call (s)", "ours / plain"])]
     for problem in result["problems"]:
         out.append(f"! {problem}")
     return "\n".join(out)
@@ -265,13 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     samples = Samples()
     problems: list[str] = []
     first: list[float] = []
+    inputs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="chatedit-bench-") as tmp:
         editor = Editor.open(image, profile=profile, session_dir=Path(tmp) / "session", planner=planner,
                              toolkit=meter)
         try:
             for i in range(args.warmup + args.runs):
                 problems += run_session(editor, planner, meter, samples if i >= args.warmup else None,
-                                        first if i == 0 else None)
+                                        first if i == 0 else None, turns=args.turns, inputs=inputs)
         finally:
             editor.close()
     result: dict[str, Any] = {
@@ -281,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": str(placement.dtype).removeprefix("torch."), "dtype_reason": placement.dtype_reason,
         "verify": profile.verify, "first_turn_s": first[0] if first else None, "steps": steps,
         "scheduler": getattr(profile, "scheduler", "default"), "compile": getattr(profile, "compile", False),
-        "plan_tokens": args.plan_tokens, "image_size": f"{image.width}x{image.height}", "runs": args.runs,
+        "plan_tokens": args.plan_tokens, "turns": args.turns, "before": args.before,
+        "system_prompt_tokens": system_prompt_tokens(planner), "quality": profile.quality,
+        "planner_image": profile.planner_image, "grounding_edge": profile.grounding_edge,
+        "image_size": f"{image.width}x{image.height}", "runs": args.runs,
         "warmup": args.warmup, **numbers, "summary": samples.summary(), "peak_rss_mb": peak_rss_mb(),
         "problems": sorted(set(problems)),
     }
@@ -290,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         result["vram_peak_gb"] = {k.split("vram_peak_gb.")[1]: v["max"] for k, v in result["summary"].items()
                                   if "vram_peak_gb." in k and k.startswith("turn1.")}
     if args.baseline:
-        result["baseline_pipe_s"] = baseline(toolkit, image, steps)
-        result["ratio_turn1_to_pipe"] = samples.median("turn1.wall") / result["baseline_pipe_s"]
+        result["baseline_s"] = baselines(toolkit, planner, inputs)
     print(report(result), flush=True)
     tag = f"{'-random' if args.random_weights else ''}{f'-{args.engine}' if args.engine else ''}"
     path = args.json or ROOT / "out" / "bench" / f"{profile.name}{tag}.json"

@@ -102,6 +102,8 @@ class ComputeMeter:
         object.__setattr__(self, "_inner", toolkit)
         object.__setattr__(self, "seconds", 0.0)
         object.__setattr__(self, "calls", {})
+        object.__setattr__(self, "last", {})
+        """Per model call: the last ``(args, kwargs, result)``, for the plain-call baselines."""
 
     def reset(self) -> None:
         object.__setattr__(self, "seconds", 0.0)
@@ -115,7 +117,9 @@ class ComputeMeter:
         def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
             try:
-                return value(*args, **kwargs)
+                result = value(*args, **kwargs)
+                self.last[name] = (args, kwargs, result)
+                return result
             finally:
                 sync()
                 elapsed = time.perf_counter() - start
@@ -128,26 +132,54 @@ class ComputeMeter:
         setattr(self._inner, name, value)
 
 
-class FixedLengthPlanner(BaseChatModel):
-    """Runs the real planner model for a fixed number of new tokens, then answers with a pinned plan.
+class ForcedReply:
+    """A logits processor that makes greedy decoding write ``ids`` and then ``stop``, where the masks before it
+    (the plan's grammar) allow each token; a token they forbid ends the forcing (``broken``) and decoding goes on
+    as the model likes. Timing a real reply of a real length through the real constrained path."""
 
-    The timing is the model's (same prompt, same image, real-size weights); the words are the
-    script's, so every run takes the same path through the graph. A verification call (a yes/no
-    question) generates ``verdict_tokens`` and answers "yes".
+    def __init__(self, ids: Sequence[int], stop: int) -> None:
+        self.ids = [*ids, stop]
+        self.step = 0
+        self.broken = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.broken or self.step >= len(self.ids):
+            return scores
+        token = self.ids[self.step]
+        self.step += 1
+        if not bool(scores[0, token].isfinite()):
+            self.broken = True
+            return scores
+        keep = scores[:, token].clone()
+        scores.fill_(float("-inf"))
+        scores[:, token] = keep
+        return scores
+
+
+class FixedLengthPlanner(BaseChatModel):
+    """Runs the real planner model on the real prompt, then answers with a pinned plan.
+
+    By default the model writes the pinned reply itself, constrained by the plan's grammar as the app decodes
+    (:class:`ForcedReply`): real prefill, real reply length (a plan of 60-70 tokens), the grammar's mask at
+    every token. With ``plan_tokens`` it decodes unconstrained for exactly that many tokens instead. A
+    verification (a yes/no question) writes ``"yes"`` the same way. The words are the script's, so every run
+    takes the same path through the graph.
 
     Attributes:
         model: the real chat model (``agent.planner.LlavaChatModel``), or None to only replay.
-        plan_tokens: new tokens generated per planning call.
+        plan_tokens: None: write the pinned reply, constrained; a number: that many unconstrained tokens.
+        calls: per model call, ``(kind, conversation, images, new tokens, forced as pinned)``, for the baselines.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     model: Any = Field(default=None, exclude=True)
-    plan_tokens: int = 128
+    plan_tokens: int | None = None
     verdict_tokens: int = 2
     supports_json_schema: bool = True
     seconds: float = 0.0
     """Time spent in the real model since the last :meth:`pin`."""
+    calls: list[tuple[str, Any, Any, int, bool]] = Field(default_factory=list, exclude=True)
 
     _queue: list[str] = PrivateAttr(default_factory=list)
 
@@ -163,19 +195,33 @@ class FixedLengthPlanner(BaseChatModel):
                   **kwargs: Any) -> ChatResult:
         schema = kwargs.get("json_schema") or {}
         verdict = schema.get("type") == "string"
-        if self.model is not None:
-            n = self.verdict_tokens if verdict else self.plan_tokens
-            start = time.perf_counter()
-            self.model.invoke(messages, max_new_tokens=n, min_new_tokens=n)   # unconstrained: exactly n tokens
-            sync()
-            self.seconds += time.perf_counter() - start
         if verdict:
             text = "yes"
         elif self._queue:
             text = self._queue.pop(0)
         else:
             raise RuntimeError("the benchmark planner has no pinned plan left for this turn")
+        if self.model is not None:
+            start = time.perf_counter()
+            self.calls.append(self._run(messages, schema, json.dumps(text) if verdict else text, verdict))
+            sync()
+            self.seconds += time.perf_counter() - start
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _run(self, messages: list[BaseMessage], schema: dict, text: str, verdict: bool) -> tuple:
+        from agent.planner import to_conversation
+
+        llava = self.model.llava
+        conversation, images = to_conversation(messages)
+        kind = "verify" if verdict else "plan"
+        if self.plan_tokens is not None:
+            n = self.verdict_tokens if verdict else self.plan_tokens
+            reply = llava.generate(conversation, images, max_new_tokens=n, min_new_tokens=n)   # exactly n tokens
+            return kind, conversation, images, reply.new_tokens, False
+        forced = ForcedReply(llava.tokenizer.encode(text, add_special_tokens=False), llava.stop_token_ids()[0])
+        reply = llava.generate(conversation, images, json_schema=schema or None, logits_processors=[forced],
+                               max_new_tokens=len(forced.ids))
+        return kind, conversation, images, reply.new_tokens, not forced.broken and reply.text == text
 
 
 @dataclass

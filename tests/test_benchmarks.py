@@ -94,3 +94,72 @@ def test_the_stage_clock_books_prompt_encoding_to_edit_not_to_segment(tmp_path, 
         editor.close()
     assert reply.version == 1
     assert encoded and stages["edit"] >= 0.5 * len(encoded), stages
+
+
+def test_the_random_planners_tokenizer_counts_near_a_released_qwen2_tokenizer(monkeypatch):
+    """Qwen2's split pattern bounds any Qwen2-style count from below (BPE never merges across its pieces); the
+    released 151k vocabulary makes most words one token, and so does the random planner's trained BPE."""
+    from tokenizers import Regex, pre_tokenizers
+
+    from agent.graph.planning import system_prompt
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import random_weights
+
+    tokenizer = random_weights.qwen2_english_tokenizer()
+    text = system_prompt()
+    pieces = len(pre_tokenizers.Split(Regex(random_weights.QWEN2_PRETOKENIZE), behavior="isolated")
+                 .pre_tokenize_str(text))
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert pieces <= len(ids) <= 1.08 * pieces, (len(ids), pieces)
+    assert tokenizer.decode(ids) == text
+    assert {t: tokenizer.convert_tokens_to_ids(t) for t in random_weights.QWEN2_SPECIALS} == random_weights.QWEN2_SPECIALS
+    reply = bench("bench_session").SESSION[0][1]
+    assert 60 <= len(tokenizer(reply, add_special_tokens=False)["input_ids"]) <= 85      # real plans: 30-85
+
+
+def test_the_benchmark_planner_writes_the_pinned_plan_through_the_plan_grammar(tiny_profile, monkeypatch):
+    from langchain_core.messages import HumanMessage
+
+    from agent.graph.planning import decoding_schema
+    from agent.planner import load_planner
+    from tools.device import resolve_placement
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from harness import FixedLengthPlanner
+
+    model = load_planner(tiny_profile, resolve_placement("cpu"))
+    planner = FixedLengthPlanner(model=model)
+    reply = bench("bench_session").SESSION[0][1]
+    planner.pin([reply])
+    out = planner.invoke([HumanMessage("remove the cup")], json_schema=decoding_schema())
+    kind, _, _, tokens, forced = planner.calls[-1]
+    assert (out.content, kind, forced) == (reply, "plan", True)
+    assert tokens == len(model.llava.tokenizer.encode(reply, add_special_tokens=False)) + 1     # and the stop token
+    planner.pin(["this is not JSON"])                     # the grammar refuses it: the forcing breaks, no crash
+    planner.invoke([HumanMessage("remove the cup")], json_schema=decoding_schema(), max_new_tokens=8)
+    assert planner.calls[-1][-1] is False
+
+
+def test_before_puts_back_lites_settings_as_shipped_before_issue_13():
+    session = bench("bench_session")
+    args = session.parse_args(["--before", "--steps", "4", "--turns", "1"])
+    profile = session.load_profile(args, is_cuda=False)
+    assert (profile.cpu_dtype, profile.planner_image, profile.verify, profile.grounding_edge, profile.quality,
+            profile.steps) == ("float32", "anyres", True, 800, "balanced", 4)
+    assert session.load_profile(session.parse_args(["--before", "--no-verify"]), is_cuda=False).verify is False
+    assert args.turns == 1 and session.parse_args([]).plan_tokens is None
+
+
+@pytest.mark.slow
+def test_the_session_benchmark_times_the_plain_call_of_every_stage(tmp_path, capsys):
+    out = tmp_path / "tiny.json"
+    assert bench("bench_session").main(["--runs", "1", "--warmup", "0", "--turns", "1", "--baseline",
+                                        "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["problems"] == [] and result["turns"] == 1 and "turn2.wall" not in result["summary"]
+    assert result["summary"]["turn1.plan_tokens"]["median"] >= 60          # the pinned plan, written constrained
+    assert set(result["baseline_s"]) == {"plan", "locate", "segment", "edit"}
+    assert all(v > 0 for v in result["baseline_s"].values())
+    printed = capsys.readouterr().out
+    assert "ours / plain" in printed and "plan tokens written (constrained)" in printed
