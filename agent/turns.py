@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from agent.graph.commands import Reading, read_reply
+from agent.graph.grammar import read_plan
 from agent.graph.plan import Plan
 from agent.graph.pointing import Pointing
 from agent.graph.state import STATE_TYPES, turn_reset
@@ -141,7 +142,17 @@ class Turns:
 
     def instead(self, text: str, context: Any, *, pointing: Pointing | None = None,
                 reference: Reference | None = None) -> Reply:
-        """A new instruction while a question is open: drop the question (one line says so), then run it."""
+        """A new instruction while a question is open: drop the question (one line says so), then run it.
+
+        A served planner that does not answer (and words the offline grammar cannot read) would leave
+        nothing done and the question gone: then the question stays open and the reply says why.
+        """
+        probe = getattr(getattr(context, "planner", None), "probe", None)
+        if callable(probe) and read_plan(text, pointed=pointing is not None) is None:
+            problem = probe()
+            if problem:
+                return Reply(f"{problem.rstrip('.')}. \"{quoted(text, 60)[1:-1]}\" was not done; the question is "
+                             "still open.", question=self.question(), error=problem)
         dropped = self.cancel_question(context)
         reply = self.say(text, context, pointing=pointing, reference=reference)
         return replace(reply, text=f"{dropped} {reply.text}")

@@ -230,6 +230,20 @@ def test_a_pending_question_survives_a_server_that_is_down(open_editor):
     assert editor.current_version == 0 and ("user", "the one with the chip in it") in editor.conversation
 
 
+def test_a_new_instruction_while_the_server_is_down_keeps_the_question(open_editor):
+    editor = open_editor(quick(f"http://127.0.0.1:{closed_port()}/v1", model="m", retries=0))
+    asked = editor.send("make the cup red")
+    assert asked.question is not None
+    reply = editor.send("actually, give the whole scene a gloomy autumn mood")   # an instruction only a planner reads
+    assert "not reachable" in reply.text and "the question is still open" in reply.text
+    assert reply.question is not None and editor.pending_question is not None and reply.version is None
+    assert editor.answer(1).version == 1                                          # and it can still be answered
+    grammar = editor.send("make the cup red")                                       # the grammar reads: asked again
+    assert grammar.question is not None
+    moved_on = editor.send("actually, make the saucer blue")                        # read offline: the question goes
+    assert moved_on.text.startswith("(Dropped the question") and editor.pending_question is None
+
+
 # -- settings -------------------------------------------------------------------------------------
 
 
