@@ -114,7 +114,7 @@ class Turns:
         turn = self.store.conversation.last_turn + 1
         kind = "move" if direct is not None else "say"
         try:
-            self._log("user", text, turn, kind, **_pointed(pointing))
+            self._log("user", text, turn, kind, **_pointed(pointing), **_referred(reference))
         except ChatEditError as e:
             return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
         return self._invoke({"text": text, "turn": turn, "direct": direct, "planned_by": dict(planned_by or {}),
@@ -204,7 +204,7 @@ class Turns:
                 resume = {"pick": got}
         turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
         try:
-            self._log("user", str(value), turn, "answer", **_pointed(pointing))
+            self._log("user", str(value), turn, "answer", **_pointed(pointing), **_referred(reference))
         except ChatEditError as e:
             return Reply(f"Your answer could not be saved, so nothing was done: {e}", error=str(e))
         update = {"reference": reference} if reference is not None else None
@@ -408,6 +408,11 @@ class Turns:
 def _pointed(pointing: Pointing | None) -> dict[str, Any]:
     """The log message's ``pointing`` field for a pointing ({} for none)."""
     return {"pointing": pointing.to_json()} if pointing is not None else {}
+
+
+def _referred(reference: Reference | None) -> dict[str, Any]:
+    """The log message's ``reference`` field: the stored reference's content id ({} for none)."""
+    return {"reference": reference.id} if reference is not None else {}
 
 
 # -- the planner, for answers the command layer cannot read --------------------------------------------

@@ -72,6 +72,9 @@ def test_a_reference_is_kept_in_the_session_recorded_and_the_planner_is_told(mak
     said = editor._planner._calls[0][-1].content
     text = said if isinstance(said, str) else " ".join(c.get("text", "") for c in said if isinstance(c, dict))
     assert "(The user attached a reference image: hat.png (64x48)." in text
+    logged = [json.loads(line) for line in (editor.session_dir / "conversation.jsonl").read_text().splitlines()]
+    assert [m.get("reference") for m in logged if m["role"] == "user"] == [ref["id"]]   # the message names it
+    assert editor.store.conversation.messages[0].reference == ref["id"]
 
 
 def test_an_engine_that_cannot_use_a_reference_says_so_and_never_claims_it(make, hat):

@@ -46,6 +46,8 @@ class Message:
         time: ISO-8601 UTC.
         pointing: where the person pointed with a user message (``box``, ``points`` as [x, y, positive]
             in image pixels), if they did; older logs have none.
+        reference: the content id of a reference image given with a user message
+            (``references/<id>.png`` in the session folder), if one was.
     """
 
     role: Literal["user", "assistant"]
@@ -57,6 +59,7 @@ class Message:
     image: str | None = None
     time: str = ""
     pointing: dict[str, Any] | None = None
+    reference: str | None = None
 
 
 class Conversation:
@@ -167,10 +170,15 @@ def _parse(raw: bytes) -> Message | None:
         value = data.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2 ** 63 else None
 
-    image = data.get("image")
+    image, reference = data.get("image"), data.get("reference")
     return Message(role=role, text=text, turn=turn, kind=kind, head=number("head"), version=number("version"),
                    image=image if isinstance(image, str) and len(image) == 64 else None,
-                   time=str(data.get("time", ""))[:40], pointing=_pointing(data.get("pointing")))
+                   time=str(data.get("time", ""))[:40], pointing=_pointing(data.get("pointing")),
+                   reference=reference if _is_content_id(reference) else None)
+
+
+def _is_content_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _pointing(value: Any) -> dict[str, Any] | None:
