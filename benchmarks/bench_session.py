@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="timed repetitions of the session (medians are reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
     p.add_argument("--steps", type=int, default=None, help="diffusion steps (default: the profile's)")
+    p.add_argument("--quality", default=None, choices=("fast", "balanced", "best"),
+                   help="edit quality (default: the profile's; lite: fast, LCM-LoRA 4 steps)")
     p.add_argument("--scheduler", default=None, help="the profile's scheduler, or e.g. dpm++ (see tools.schedulers)")
     p.add_argument("--compile", action="store_true", help="torch.compile the diffusion UNet")
     p.add_argument("--plan-tokens", type=int, default=None,
@@ -119,11 +121,13 @@ def load_profile(args: argparse.Namespace, is_cuda: bool) -> Any:
         changes["scheduler"] = args.scheduler
     if args.compile:
         changes["compile"] = True
+    if args.quality is not None:
+        changes["quality"] = args.quality
     if args.verify is not None:
         changes["verify"] = args.verify
     if args.before:
         changes.update(cpu_dtype="float32", planner_image="anyres", verify=True if args.verify is None else args.verify,
-                       grounding_edge=800, quality="balanced")
+                       grounding_edge=800, quality=args.quality or "balanced")
     return replace(profile, **changes) if changes else profile
 
 

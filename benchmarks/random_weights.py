@@ -328,8 +328,9 @@ def qwen2_english_tokenizer() -> Any:
     from transformers import Qwen2Tokenizer
 
     state = json.loads(QWEN2_BPE.read_text(encoding="utf-8"))
-    tokenizer = Qwen2Tokenizer(vocab=_padded(state["vocab"], QWEN2_SPECIALS), merges=[tuple(m) for m in state["merges"]],
-                               unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer = Qwen2Tokenizer(vocab=_padded(state["vocab"], QWEN2_SPECIALS),
+                               merges=[tuple(m) for m in state["merges"]], unk_token=None, bos_token=None,
+                               eos_token="<|im_end|>", pad_token="<|endoftext|>")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<image>", "<video>"]})
     return tokenizer
 

@@ -113,7 +113,8 @@ def test_the_random_planners_tokenizer_counts_near_a_released_qwen2_tokenizer(mo
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert pieces <= len(ids) <= 1.08 * pieces, (len(ids), pieces)
     assert tokenizer.decode(ids) == text
-    assert {t: tokenizer.convert_tokens_to_ids(t) for t in random_weights.QWEN2_SPECIALS} == random_weights.QWEN2_SPECIALS
+    specials = random_weights.QWEN2_SPECIALS
+    assert {t: tokenizer.convert_tokens_to_ids(t) for t in specials} == specials
     reply = bench("bench_session").SESSION[0][1]
     assert 60 <= len(tokenizer(reply, add_special_tokens=False)["input_ids"]) <= 85      # real plans: 30-85
 

@@ -142,8 +142,8 @@ class Llava:
         attention = attention or attention_for(placement)
         if attention not in ATTENTIONS:
             raise InvalidInputError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
-        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype,
-                                  "attn_implementation": {"": "sdpa", "vision_config": "sdpa", "text_config": attention}}
+        attn = {"": "sdpa", "vision_config": "sdpa", "text_config": attention}
+        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": placement.dtype, "attn_implementation": attn}
         if quantize_4bit and placement.is_cuda:
             compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             kwargs.update(dtype=compute, quantization_config=quantization_config(compute), device_map=placement.device)
