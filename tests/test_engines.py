@@ -112,7 +112,7 @@ def test_a_12_megapixel_photo_costs_a_native_crop_and_stays_exact(kits, photo):
     _exact_outside(big, result.image, result.region)
     assert result.details["working_size"] == (64, 64)          # the crop, at the tiny model's native size
     x0, y0, x1, y1 = result.details["crop_box"]
-    assert (x1 - x0) * (y1 - y0) < 0.05 * 4000 * 3000
+    assert (x1 - x0) * (y1 - y0) < 0.1 * 4000 * 3000               # a window around the mask, not the photo
 
 
 def test_a_reference_image_changes_the_flux_result_and_is_recorded(kits, photo):
