@@ -1,13 +1,13 @@
 """chatedit's entry point: the chat TUI (`chatedit [IMAGE]`), `chatedit sessions`, and `chatedit edit`.
 
-The app, its Editor worker, slash commands and the command line; the widgets are in `tui_widgets`.
+The app and its Editor worker; the slash commands and palette are in `tui_commands`, the argument parser
+in `tui_args`, the widgets in `tui_widgets` and `tui_image`.
 Importing this module stays cheap: the agent, torch and the models load only inside the app's worker
 thread, and textual-image (which queries the terminal) only when the app starts.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import json
@@ -24,77 +24,24 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.command import Hit, Hits, Provider
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, ListView
 
+from tui_args import build_parser, resolve_source, served_planner_from
+from tui_commands import IMMEDIATE, ChatEditCommands, SlashCommands
 from tui_image import ClarifyScreen, ImagePane, Pointed, Pointing
-from tui_widgets import (IMAGE_MODES, ChatLog, HelpScreen, HistoryList, Opened, Progress, ProgressStrip, PromptArea,
-                         Snapshot, StatusLine, TurnDone, VersionItem, VersionRow, models_label, profile_banner,
-                         stage_label, take_snapshot, thumbnail, tree_text)
+from tui_widgets import (ChatLog, HistoryList, Opened, Progress, ProgressStrip, PromptArea, Snapshot, StatusLine,
+                         TurnDone, VersionItem, VersionRow, models_label, profile_banner, stage_label, take_snapshot,
+                         thumbnail)
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = {
-    "edit": "one edit straight through the tools, no planner (chatedit edit --help)",
-    "sessions": "list saved sessions (chatedit sessions --help)",
-    "run": "play scripted sessions headless, or replay a transcript (chatedit run --help)",
-}
-HELP = """\
-**Say what to change**, e.g. *make the cup red*, *remove the spoon*, *make it look like autumn*.
-
-| command | does |
-|---|---|
-| `/undo [N]`, `/redo [N]` | step back / forward (also **ctrl+z** / **ctrl+y**) |
-| `/revert N` | make version N current, on any branch (or pick it in the history list and press Enter) |
-| `/ref PATH` | attach a reference image to the next message (*make the cup look like this*); `/ref` or **Esc** clears it |
-| `/history` | the version tree: an edit made after undo starts a branch; every version is kept |
-| `/save PATH` | write the current image (PNG keeps how it was made) |
-| `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
-| `/question` | show the pending question again |
-| `/drop` | take back the last message queued while an edit runs |
-| `/verify on`, `/verify off` | let the planner judge each edit and redo a bad one (slower), or not, from now on |
-| `/help`, `/quit` | this help (**F1**); leave (**ctrl+q**) |
-
-**Enter** sends; **ctrl+j** starts a new line. Typed while an edit runs, a message is queued and sent when
-the edit ends. **Up**/**Down** bring back earlier inputs. **Esc** cancels a running edit; nothing is
-half-applied. **ctrl+p**: every command by name (undo, revert, save, theme, ...).
-
-**Point** at the image: a click marks a point, a drag a box, ctrl/shift/alt- or right-click a "not this" point
-(more clicks refine); the region found is tinted. Then say *make this red*, *remove it*, or *this one* to
-answer a question; **Esc** clears the pointing. In a question, click a box, or **ctrl+o** for the full-size picture."""
 INPUT_HISTORY = "input_history.json"
 """Earlier inputs (Up/Down), kept in the session folder beside its record."""
-
-
-def help_text() -> str:
-    """The F1 screen: the keys, the slash commands and what you can say (the grammar's and command layer's forms)."""
-    from agent.graph import commands, grammar
-
-    return "\n\n".join([f"# chatedit\n\n{HELP}", "## Moves and answers (no model needed)", _rst(commands.__doc__),
-                        "## Instructions the offline grammar reads", _rst(grammar.__doc__)])
-
-
-def _rst(doc: str | None) -> str:
-    """A module docstring (reST-ish) as Markdown: ``x`` and :func:`x` as code, ``::`` blocks fenced."""
-    import re
-
-    out, block = [], False
-    for line in (doc or "").splitlines():
-        if block and line.strip() and not line.startswith(" "):
-            out.append("```")
-            block = False
-        line = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", line).replace("``", "`")
-        if line.rstrip().endswith("::") and not block:
-            out += [line.rstrip()[:-1], "", "```"]
-            block = True
-            continue
-        out.append(line)
-    return "\n".join(out + (["```"] if block else []))
 
 
 def read_input_history(session_dir: Path) -> list[str]:
@@ -114,10 +61,6 @@ def write_input_history(session_dir: Path, items: list[str], keep: int = 200) ->
                  durable=False)
 
 
-IMMEDIATE = ("ref", "help", "drop", "history", "question", "before", "mask", "quit", "exit", "sessions")
-"""Slash commands that run at once even while an edit runs (the others are queued after it)."""
-
-
 def _error_text(error: BaseException) -> str:
     from tools.errors import ChatEditError
 
@@ -129,50 +72,7 @@ def _error_text(error: BaseException) -> str:
 
 # ---------------------------------------------------------------- the app
 
-class ChatEditCommands(Provider):
-    """The app's commands in the command palette (ctrl+p): undo, redo, revert to a version, save, ..."""
-
-    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app = self.app
-        assert isinstance(app, ChatEditApp)
-        snap = app.snapshot
-        save = f"/save {snap.session_dir.name}-v{snap.current}.png" if snap is not None else "/save "
-        found = [("undo", "step back one version (ctrl+z)", app.action_undo),
-                 ("redo", "step forward one version (ctrl+y)", app.action_redo),
-                 ("save the current image", "put /save PATH in the input to finish", lambda: app.action_prefill(save)),
-                 ("reference image", "attach an image to the next message: put /ref PATH in the input to finish",
-                  lambda: app.action_prefill("/ref ")),
-                 ("before/after", "toggle the previous version (f2)", app.action_toggle_before),
-                 ("mask", "toggle the last edit's mask (f3)", app.action_toggle_mask),
-                 ("history", "the version tree in the chat (/history)", app.action_history),
-                 ("sessions", "the saved sessions and how to resume them", app.action_sessions),
-                 ("question", "show the pending question again", app.action_question),
-                 ("drop the last queued message", "/drop", app.action_drop),
-                 ("verify on", "the planner judges each edit from now on (/verify on)",
-                  lambda: app.action_verify("on")),
-                 ("verify off", "edits are not judged from now on (/verify off)", lambda: app.action_verify("off")),
-                 ("help", "keys and what you can say (F1)", app.action_help),
-                 ("theme", "change the colour theme", app.action_change_theme)]
-        for row in snap.versions if snap is not None else ():
-            found.append((f"revert to v{row.number}", row.instruction or "the original",
-                          lambda n=row.number: app.action_revert(n)))
-        return found
-
-    async def discover(self) -> Hits:
-        from textual.command import DiscoveryHit
-
-        for name, help_, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_)
-
-
-class ChatEditApp(App[None]):
+class ChatEditApp(SlashCommands, App[None]):
     """Chat on the left, the image and its history on the right; the Editor runs on a worker thread.
 
     Args:
@@ -426,15 +326,6 @@ class ChatEditApp(App[None]):
     def _queue(self, text: str) -> None:
         self.queued.append((text, self.chat.say(text, "pending")))
 
-    def action_drop(self) -> None:
-        """Take back the last queued message."""
-        if not self.queued:
-            self.notify("Nothing is queued.")
-            return
-        text, line = self.queued.pop()
-        line.remove()
-        self.notify(f"Dropped: {text}", markup=False)
-
     async def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.image_pane.show(snap)
@@ -500,134 +391,6 @@ class ChatEditApp(App[None]):
             self._start("resolving your answer", lambda editor: editor.answer(answer, **pointed))
         else:
             self._start("planning", lambda editor: editor.send(text, **pointed))
-
-    def run_command(self, text: str) -> None:
-        """Run a slash command (``/undo``, ``/redo``, ``/revert N``, ``/save PATH``, ``/help``, ``/quit``...)."""
-        name, _, arg = text[1:].partition(" ")
-        name, arg = name.lower(), arg.strip()
-        self.chat.say(text, "user")
-        if name in ("undo", "redo", "revert"):
-            if (name == "revert" and not arg.isdigit()) or (arg and not arg.isdigit()):
-                self.notify(f"/{name} takes a number" + (", e.g. /revert 2" if name == "revert" else " (or none)"),
-                            severity="warning")
-            elif name == "revert":
-                self.action_revert(int(arg))
-            else:
-                getattr(self, f"action_{name}")(int(arg or 1))
-        elif name == "save":
-            if not arg:
-                self.notify("/save needs a path, e.g. /save out/cup.png", severity="warning")
-            else:
-                self._start("saving", lambda editor: _save(editor, Path(arg).expanduser()))
-        elif name == "help":
-            self.action_help()
-        elif name == "drop":
-            self.action_drop()
-        elif name == "history":
-            self.action_history()
-        elif name in ("quit", "exit"):
-            self.call_later(self.run_action, "quit")
-        elif name == "before":
-            self.action_toggle_before()
-        elif name == "mask":
-            self.action_toggle_mask()
-        elif name == "question":
-            self.action_question()
-        elif name == "ref":
-            self.action_reference(arg)
-        elif name == "sessions":
-            self.action_sessions()
-        elif name == "verify":
-            self.action_verify(arg)
-        else:
-            self.notify(f"Unknown command /{name}; /help lists them.", severity="warning", markup=False)
-
-    def action_reference(self, path: str = "") -> None:
-        """``/ref PATH``: attach a reference image to the next message (shown under the input); ``/ref``: clear it."""
-        if not path:
-            self.reference = None
-            self.prompt.border_subtitle = ""
-            return
-        where = Path(path).expanduser()
-        if not where.is_file():
-            self.notify(f"/ref: {where} is not an image file; give the path of one, e.g. /ref ~/hat.png",
-                        severity="warning", markup=False)
-            return
-        self.reference = where
-        self.prompt.border_subtitle = f"reference: {where.name} (goes with your next message; Esc clears)"
-
-    def _move(self, stage: str, call: Callable[[Any], Any]) -> None:
-        """Start a move in the version tree, saying first that it drops a pending question."""
-        if self.editor is not None and not self.busy and self.snapshot is not None \
-                and self.snapshot.question is not None:
-            self.chat.say(f"The question ({self.snapshot.question.text}) is dropped.", "system")
-        self._start(stage, call)
-
-    def action_undo(self, n: int = 1) -> None:
-        self._move("undo", lambda editor: editor.undo(n))
-
-    def action_redo(self, n: int = 1) -> None:
-        self._move("redo", lambda editor: editor.redo(n))
-
-    def action_revert(self, number: int) -> None:
-        self._move(f"reverting to v{number}", lambda editor: editor.revert(number))
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(help_text()))
-
-    def action_verify(self, state: str = "") -> None:
-        """``/verify on|off``: whether the planner judges each edit, from the next turn on (``/verify``: say which)."""
-        if state.lower() not in ("on", "off", ""):
-            self.notify("/verify takes on or off, e.g. /verify off", severity="warning")
-            return
-        on = None if not state else state.lower() == "on"
-        self._start("verification", lambda editor: _verify(editor, on))
-
-    def action_history(self) -> None:
-        if self.snapshot is not None:
-            self.chat.say("```\n" + tree_text(self.snapshot.versions, self.snapshot.current) + "\n```", "system")
-
-    def action_question(self) -> None:
-        if self.snapshot is not None and self.snapshot.question is not None:
-            self._ask(self.snapshot.question)
-        else:
-            self.notify("No question is pending.")
-
-    def action_sessions(self) -> None:
-        """List the saved sessions in the chat, newest first, with the command that resumes each."""
-        from agent.session.sessions import list_sessions, sessions_root
-
-        found = {s.path.resolve(): s for root in {sessions_root(), *([self.session_dir.parent] if self.session_dir
-                                                                     else [])} for s in list_sessions(root)}
-        rows = [f"- `{s.path}`: {s.versions if s.versions is not None else '?'} versions, {s.last_change}"
-                + (", waits for an answer" if s.awaiting_answer else "")
-                + (" (this one)" if self.session_dir and s.path.resolve() == self.session_dir.resolve() else "")
-                for s in sorted(found.values(), key=lambda s: -s.modified)[:10]]
-        self.chat.say("Saved sessions (`chatedit --resume DIR` reopens one):\n\n" + "\n".join(rows)
-                      if rows else "No saved sessions yet.", "system")
-
-    def action_prefill(self, text: str) -> None:
-        """Put ``text`` in the input to finish and send (the palette's save)."""
-        self.prompt.load_text(text)
-        self.prompt.move_cursor(self.prompt.document.end)
-        self.prompt.focus()
-
-    def action_toggle_before(self) -> None:
-        pane = self.image_pane
-        if self.snapshot is None or self.snapshot.before is None:
-            self.notify("Nothing before this version.")
-            return
-        pane.showing_mask, pane.preview = False, None
-        pane.showing_before = not pane.showing_before
-
-    def action_toggle_mask(self) -> None:
-        pane = self.image_pane
-        if self.snapshot is None or self.snapshot.overlay is None:
-            self.notify("This version has no edit mask.")
-            return
-        pane.showing_before, pane.preview = False, None
-        pane.showing_mask = not pane.showing_mask
 
     def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
                            time_format: str | None = None) -> str | None:
@@ -712,111 +475,6 @@ class ChatEditApp(App[None]):
                     self.close_error = _error_text(exc)
 
 
-def _verify(editor: Any, on: bool | None) -> str:
-    """Turn verification on or off (None: leave it) and say how it is now."""
-    if on is not None:
-        editor.verify = on
-    now = " from now on" if on is not None else ""
-    if editor.verify:
-        return (f"Verification is **on**{now}: the planner judges each edit and a bad one is redone "
-                "(on a CPU, about as long again as the edit). `/verify off` turns it off.")
-    return f"Verification is **off**{now}: edits are not judged. `/verify on` turns it on."
-
-
-def _save(editor: Any, path: Path) -> str:
-    written = editor.export(path)
-    return f"Saved v{editor.current_version} to `{written}`."
-
-
-# ---------------------------------------------------------------- command line
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="chatedit", description="Talk to a photo: say what to change, and chatedit finds it and repaints "
-                                     "only that. Every version is kept; undo any step.",
-        epilog="other commands:\n" + "\n".join(f"  chatedit {n:9s} {t}" for n, t in COMMANDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", nargs="?", help="image path or a bundled sample (coffee, chelsea, astronaut, rocket); "
-                                            "default: coffee")
-    p.add_argument("--profile", default="auto", choices=("auto", "full", "lite", "tiny"),
-                   help="models to use: auto (default: full on CUDA, lite on CPU, tiny offline), full, lite, tiny")
-    p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
-                   help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits beside the "
-                        "planner, else SDXL)")
-    p.add_argument("--quality", choices=("fast", "balanced", "best"), default=None,
-                   help="edit quality: fast (LCM-LoRA, 4 steps, no guidance; lite's default), balanced (DPM-Solver++ 20 steps), "
-                        "best (the model's own sampler, 30+ steps, native size); default: the profile's")
-    p.add_argument("--session", metavar="DIR", help="keep the new session in DIR (default: a new folder under "
-                                                    "the sessions folder)")
-    p.add_argument("--resume", nargs="?", const="", metavar="DIR",
-                   help="reopen a saved session and its pending question (default: the latest)")
-    p.add_argument("--read-only", action="store_true",
-                   help="with --resume: look at a session (one another chatedit has open, say) without changing it")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first edit (default 0)")
-    p.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
-                   help="let the planner judge each edit and retry a bad one (default: the profile's; off on lite)")
-    p.add_argument("--image-mode", choices=IMAGE_MODES, default="auto",
-                   help="how to draw images: auto (kitty/sixel where the terminal supports it, else half cells)")
-    add_planner_arguments(p)
-    return p
-
-
-def add_planner_arguments(p: argparse.ArgumentParser) -> None:
-    """``--planner URL`` and ``--planner-model NAME`` (a served planner; README 'Serving the planner')."""
-    p.add_argument("--planner", metavar="URL", help="plan with the model an OpenAI-compatible server serves (vLLM, "
-                   "Ollama's /v1...), e.g. http://gpu-box:8000/v1 (default: $CHATEDIT_PLANNER_URL, else the "
-                   "profile's own planner; the key is $OPENAI_API_KEY)")
-    p.add_argument("--planner-model", metavar="NAME", help="the served model to use (default: "
-                   "$CHATEDIT_PLANNER_MODEL, else the first one the server lists)")
-
-
-def served_planner_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
-    """The served planner ``--planner``/``--planner-model`` (or the environment) ask for, or None;
-    a bad URL or setting is the parser's one-line error."""
-    if not (args.planner or args.planner_model or os.environ.get("CHATEDIT_PLANNER_URL")):
-        return None                                     # agent.served (langchain-openai) is not even imported
-    from agent.served import from_settings
-    from tools.errors import ChatEditError
-
-    try:
-        return from_settings(args.planner, args.planner_model)
-    except ChatEditError as e:
-        parser.error(str(e))
-
-
-def _resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
-    if args.resume is not None:
-        if args.image or args.session:
-            parser.error("--resume reopens a session; give no IMAGE or --session with it")
-        from agent.session.store import is_session
-
-        if args.resume:
-            if not is_session(args.resume):
-                parser.error(f"{args.resume} is not a chatedit session folder (no history.json)")
-            return args.resume
-        from agent.session.sessions import latest_session, sessions_root
-
-        latest = latest_session()
-        if latest is None:
-            parser.error(f"there is no saved session under {sessions_root()} to resume")
-        return str(latest.path)
-    from tools.samples import DEFAULT_SAMPLE, is_sample, sample_path
-
-    image = args.image or DEFAULT_SAMPLE
-    if not Path(image).exists() and is_sample(image):
-        return str(sample_path(image))
-    if not Path(image).is_file():
-        parser.error(f"{image} is not a file (give an image path or a sample: coffee, chelsea, astronaut, rocket)")
-    from tools.errors import ChatEditError
-    from tools.imageio import load_image
-
-    try:  # a broken file is a one-line error here, before the app takes the terminal (PIL only, no torch)
-        load_image(image)
-    except ChatEditError as e:
-        parser.error(str(e))
-    return image
-
-
 def main(argv: list[str] | None = None) -> int:
     """``chatedit [IMAGE] [OPTIONS]`` (the TUI), ``chatedit sessions``, ``chatedit edit ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -834,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    source = _resolve_source(args, parser)
+    source = resolve_source(args, parser)
     planner = served_planner_from(args, parser)
     from textual.logging import TextualHandler
 
