@@ -48,10 +48,12 @@ def play(files: list[Path], out: Path, profile: str, extra: list[str]) -> dict:
     summary = out / "summary.json"
     if not summary.is_file():
         raise SystemExit(f"{' '.join(command)} wrote no summary (exit {done.returncode}): {done.stderr.strip()[-400:]}")
-    totals = json.loads(summary.read_text())["totals"]
+    data = json.loads(summary.read_text())
+    totals = data["totals"]
+    problems = [f"{s['name']}: {s['error'] or s['failures'][0]}" for s in data["sessions"] if s["status"] != "passed"]
     return {"command": " ".join(command[1:]), "exit": done.returncode, "wall_s": round(wall, 1),
             "sessions_per_minute": round(60 * len(files) / wall, 2), "passed": totals["passed"],
-            "failed": totals["failed"], "errors": totals["errors"]}
+            "failed": totals["failed"], "errors": totals["errors"], "problems": problems}
 
 
 def one_per_session(files: list[Path], out: Path, profile: str) -> dict:
@@ -59,7 +61,8 @@ def one_per_session(files: list[Path], out: Path, profile: str) -> dict:
     runs = [play([f], out / f.stem, profile, []) for f in files]
     wall = sum(r["wall_s"] for r in runs)
     return {"command": "one chatedit run per file", "wall_s": round(wall, 1),
-            "sessions_per_minute": round(60 * len(files) / wall, 2), "passed": sum(r["passed"] for r in runs)}
+            "sessions_per_minute": round(60 * len(files) / wall, 2), "passed": sum(r["passed"] for r in runs),
+            "problems": [p for r in runs for p in r["problems"]]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in rows.items():
         print(f"{name:<28}{r['wall_s']:>9.1f}{r['sessions_per_minute']:>14.2f}{r['ratio_to_serial']:>7.2f}x"
               f"{r['passed']:>6}/{len(files)}")
+    for name, r in rows.items():
+        for problem in r.get("problems", []):
+            print(f"  {name}: {problem}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"sessions": len(files), "profile": args.profile, "cpus": os.cpu_count(),

@@ -199,8 +199,16 @@ def test_the_readme_many_sessions_commands_parse():
 
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
+    """The serial run, on one torch thread as every worker below (a CPU edit's last bits depend on the count)."""
+    import torch
+
     root = tmp_path_factory.mktemp("serial")
-    assert run_main([*map(str, PLAYED), "--profile", "tiny", "--out", str(root)]) == EXIT_OK
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert run_main([*map(str, PLAYED), "--profile", "tiny", "--out", str(root)]) == EXIT_OK
+    finally:
+        torch.set_num_threads(threads)
     return root
 
 
@@ -223,6 +231,7 @@ def test_a_serial_run_writes_a_summary_of_every_session(serial):
 def test_two_worker_processes_give_the_serial_results_and_a_killed_worker_is_retried(serial, tmp_path, monkeypatch,
                                                                                        capsys):
     monkeypatch.setenv("CHATEDIT_TEST_CRASH", f"first_run@{tmp_path / 'crashed'}")   # dies after turn 1, once
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")          # one torch thread per worker, as the serial run
     root = tmp_path / "out"
     assert run_main([*map(str, PLAYED), "--profile", "tiny", "--out", str(root), "--jobs", "2"]) == EXIT_OK
     assert (tmp_path / "crashed").is_file()
@@ -239,6 +248,7 @@ def test_two_worker_processes_give_the_serial_results_and_a_killed_worker_is_ret
 def test_a_local_ray_cluster_gives_the_serial_results_and_a_killed_actor_is_retried(serial, tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("CHATEDIT_TEST_CRASH", f"dialog@{tmp_path / 'crashed'}")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")          # one torch thread per worker, as the serial run
     root = tmp_path / "out"
     try:
         code = run_main([*map(str, PLAYED), "--profile", "tiny", "--out", str(root), "--ray", "--jobs", "2"])

@@ -46,6 +46,13 @@ def _play_in_worker(job: Job) -> JobResult:
     return _WORKER.play(job)
 
 
+def _threads(workers: int) -> int:
+    """Torch threads per worker process: $OMP_NUM_THREADS when set (the same count gives the same pixels:
+    a CPU edit's last bits depend on it), else this machine's CPUs shared among the workers."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else max(1, (os.cpu_count() or 1) // workers)
+
+
 class Serial:
     """Plays in this process, printing each line as it comes."""
 
@@ -82,7 +89,7 @@ class Processes:
 
         self.slots = slots
         self._context = multiprocessing.get_context("spawn")    # no fork of a process holding threads and torch
-        self._args = (root, verbose, max(1, (os.cpu_count() or 1) // slots))
+        self._args = (root, verbose, _threads(slots))
         self._pools = [self._pool() for _ in range(slots)]
 
     def _pool(self) -> futures.ProcessPoolExecutor:
