@@ -31,9 +31,9 @@ from textual.widgets import Footer, ListView
 from tui_args import build_parser, resolve_source, served_planner_from
 from tui_commands import IMMEDIATE, ChatEditCommands, SlashCommands
 from tui_image import ClarifyScreen, ImagePane, Pointed, Pointing
-from tui_widgets import (ChatLog, HistoryList, Opened, Progress, ProgressStrip, PromptArea, Snapshot, StatusLine,
-                         TurnDone, VersionItem, VersionRow, models_label, profile_banner, stage_label, take_snapshot,
-                         thumbnail)
+from tui_snapshot import (Opened, Progress, Snapshot, TurnDone, VersionRow, models_label, profile_banner, stage_label,
+                          take_snapshot, thumbnail)
+from tui_widgets import ChatLog, HistoryList, ProgressStrip, PromptArea, StatusLine, VersionItem
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

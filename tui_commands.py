@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import Hit, Hits, Provider
 
-from tui_widgets import HelpScreen, tree_text
+from tui_snapshot import tree_text
+from tui_widgets import HelpScreen
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.widget import Widget
 
     from tui_image import ImagePane
-    from tui_widgets import ChatLog, PromptArea, Snapshot
+    from tui_snapshot import Snapshot
+    from tui_widgets import ChatLog, PromptArea
 
     _App = App[None]
 else:

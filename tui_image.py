@@ -29,7 +29,8 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 
-from tui_widgets import Snapshot, _short, image_widget_class
+from tui_snapshot import Snapshot, short_path
+from tui_widgets import image_widget_class
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -510,7 +511,7 @@ class ClarifyScreen(ModalScreen[object]):
         body.set_class(list_only, "-list-only")
         self.query_one("#full", Static).update(Content.assemble(
             ("picture hidden: the terminal is small. " if list_only else "", "italic"),
-            ("ctrl+o", "bold"), f" opens it full size ({_short(Path(self.question.image_path))})"))
+            ("ctrl+o", "bold"), f" opens it full size ({short_path(Path(self.question.image_path))})"))
 
     def on_key(self, event: Any) -> None:
         answer = self.query_one("#answer", Input)

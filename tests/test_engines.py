@@ -239,7 +239,8 @@ def test_an_unknown_engine_is_one_line_naming_the_choices(tmp_path, photo):
 def test_the_engine_reaches_history_the_png_and_the_status_line(tmp_path, photo):
     from agent.editor import Editor
     from agent_fakes import FixedDetections, QueuePlanner, det, plan
-    from tui_widgets import StatusLine, take_snapshot
+    from tui_snapshot import take_snapshot
+    from tui_widgets import StatusLine
 
     kit = FixedDetections(TINY, {"cup": [det(CUP)]}, engine="flux2-klein")
     planner = QueuePlanner().push(plan({"action": "remove", "referent": {"phrase": "cup"}}))

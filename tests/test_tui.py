@@ -17,6 +17,7 @@ from PIL import ImageChops
 from textual.widgets import Label
 
 import tui
+import tui_snapshot
 import tui_widgets
 from tools.samples import sample_path
 
@@ -371,9 +372,9 @@ def test_the_banner_names_a_real_profile_and_why():
 
     from tools.profiles import LITE, TINY
 
-    lite = tui_widgets.profile_banner(replace(LITE, note="profile lite: no CUDA, all models cached"))
+    lite = tui_snapshot.profile_banner(replace(LITE, note="profile lite: no CUDA, all models cached"))
     assert lite.text == "profile lite: no CUDA, all models cached." and lite.status == ""
-    tiny = tui_widgets.profile_banner(TINY)
+    tiny = tui_snapshot.profile_banner(TINY)
     assert tiny.text.startswith("profile tiny (random weights, pictures are noise).") and "grammar" in tiny.status
 
 
@@ -607,14 +608,14 @@ def test_verify_on_and_off_changes_the_next_turns_and_the_status_line_names_the_
 
 
 def test_a_model_load_says_bytes_percent_and_time_left():
-    assert tui_widgets.load_text("inpainting", 1_650_000_000, 4_300_000_000, 7.5) == \
+    assert tui_snapshot.load_text("inpainting", 1_650_000_000, 4_300_000_000, 7.5) == \
         "loading inpainting 1.6 of 4.3 GB · 38% · ETA 12 s"
-    assert tui_widgets.load_text("planner", 10**8, 15 * 10**9, 30) == \
+    assert tui_snapshot.load_text("planner", 10**8, 15 * 10**9, 30) == \
         "loading planner 0.1 of 15.0 GB · 0% · ETA 74 min 30 s"
-    assert tui_widgets.load_text("sam", 0, 494_016, 2) == "loading sam 0.0 of 494.0 kB · 0%"          # no rate yet
-    assert tui_widgets.load_text("sam", 494_015, 494_016, 2).endswith("· 99% · ETA 1 s")
-    assert tui_widgets.load_text("sam", 494_016, 494_016, 2) == "loading sam 494.0 of 494.0 kB · 100%"
-    assert tui_widgets.load_text("x", 5, 900, 3) == "loading x 5 of 900 bytes · 0% · ETA 8 min 57 s"
+    assert tui_snapshot.load_text("sam", 0, 494_016, 2) == "loading sam 0.0 of 494.0 kB · 0%"          # no rate yet
+    assert tui_snapshot.load_text("sam", 494_015, 494_016, 2).endswith("· 99% · ETA 1 s")
+    assert tui_snapshot.load_text("sam", 494_016, 494_016, 2) == "loading sam 494.0 of 494.0 kB · 100%"
+    assert tui_snapshot.load_text("x", 5, 900, 3) == "loading x 5 of 900 bytes · 0% · ETA 8 min 57 s"
 
 
 def test_the_progress_strip_shows_a_load_in_bytes_from_a_real_model_load(tmp_path, monkeypatch):
