@@ -182,8 +182,54 @@ def random_profile(name: str, root: Path, roles: Iterable[str] | None = None, *,
         build_engine(engine, root, shallow=shallow) if chosen and role == "inpainting" else build(name, role, root)))
         for role in (ROLES if roles is None else roles)}
     what = f"; engine {engine}{' (shallow)' if shallow else ''}" if chosen else ""
+    if base.lcm_lora is not None and "inpainting" in specs and not chosen:   # lite's --quality fast
+        specs["lcm_lora"] = replace(base.lcm_lora, model_id=str(build_lcm_lora(name, root)))
     return replace(base, **specs,
                    note=f"profile {name} with random weights ({', '.join(specs)}{what}); pictures are noise")
+
+
+LCM_LORA_RANK = 64
+LCM_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2")
+"""Rank and layers of the random LCM-LoRA: the released one (67.5 M parameters) adapts the attention and
+feed-forward layers at rank 64 (and some convolutions; fused, the layers adapted cost nothing per step)."""
+
+
+def build_lcm_lora(profile: str, root: Path) -> Path:
+    """Return ``root/lcm-lora-sdv1-5``: a random LoRA for ``profile``'s inpainting UNet in diffusers' LoRA
+    format (``pytorch_lora_weights.safetensors``), the stand-in for ``latent-consistency/lcm-lora-sdv1-5``."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    source = config_dir(profile, "inpainting") / "unet"
+    target = Path(root).expanduser() / "lcm-lora-sdv1-5"
+    stamp = f"{_fingerprint(source)} lcm-lora {LCM_LORA_RANK} {','.join(LCM_LORA_TARGETS)}\n"
+    if (target / _DONE).exists() and (target / _DONE).read_text() == stamp:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".lcm-lora-", dir=target.parent))
+    try:
+        with _fast_init(_dtype()):
+            unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(source))
+            unet.add_adapter(LoraConfig(r=LCM_LORA_RANK, lora_alpha=LCM_LORA_RANK, init_lora_weights=False,
+                                        target_modules=list(LCM_LORA_TARGETS)))
+        layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+        generator = torch.Generator().manual_seed(SEED)
+        with torch.no_grad():
+            for tensor in layers.values():    # small random deltas: the fused UNet stays finite
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 1e-3)
+        StableDiffusionPipeline.save_lora_weights(tmp, unet_lora_layers=layers, safe_serialization=True)
+        (tmp / _DONE).write_text(stamp)
+        tmp.chmod(0o755)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        gc.collect()
+    return target
 
 
 # -- random weights -------------------------------------------------------------------------------
