@@ -38,6 +38,9 @@ def test_chatedit_run_verify_flags_override_the_files_setting(tmp_path, monkeypa
     session = tmp_path / "s.yaml"
     session.write_text("image: coffee\nprofile: tiny\nverify: true\nturns:\n  - user: remove the cup\n")
     played = []
-    monkeypatch.setattr(runner, "_run_one", lambda script, out: played.append(script) or runner.EXIT_OK)
+    import agent.scripted.parallel as parallel
+
+    monkeypatch.setattr(parallel, "run_sessions",
+                        lambda jobs, root, **kw: played.extend(j.script for j in jobs) or runner.EXIT_OK)
     assert runner.run_main([str(session), "--out", str(tmp_path / "out"), *flag]) == runner.EXIT_OK
     assert [s.verify for s in played] == [expected]
