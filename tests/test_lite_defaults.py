@@ -56,7 +56,7 @@ def test_verification_is_off_on_lite_as_the_readme_says():
 def test_lites_sampling_is_the_readmes():
     from tools.quality import sampling
 
-    match = re.search(r"The full and lite profiles sample with DPM-Solver\+\+ at (\d+) steps", _prose())
+    match = re.search(r"`balanced`[^|]*\| DPM-Solver\+\+ 2M, (\d+) steps", _prose())
     assert match and (LITE.scheduler, LITE.steps) == ("dpm++", int(match.group(1)))
     fast = sampling(LITE, "inpainting")                  # lite's quality: LCM-LoRA, 4 steps, no guidance
     assert (LITE.quality, fast.scheduler, fast.steps, fast.guidance_scale) == ("fast", "lcm", 4, 1.0)
