@@ -202,3 +202,13 @@ def test_chatedit_edit_quality_fast_runs_four_lcm_steps(tmp_path: Path, capsys: 
     assert main(["coffee", "--profile", "tiny", "--box", "200,100,320,220", "--remove", "--quality", "fast",
                  "-o", str(out)]) == 0
     assert out.is_file() and "step 4/4" in capsys.readouterr().err
+
+
+def test_a_local_lora_folder_with_only_its_weights_file_is_accepted(lora: Path, tmp_path: Path) -> None:
+    """``latent-consistency/lcm-lora-sdv1-5`` ships ``pytorch_lora_weights.safetensors`` and no config.json."""
+    folder = tmp_path / "lcm-lora-sdv1-5"
+    folder.mkdir()
+    shutil.copy(lora / "pytorch_lora_weights.safetensors", folder)
+    assert model_path(ModelSpec(str(folder), "lcm-lora")) == folder
+    with pytest.raises(ModelUnavailableError, match="no config.json"):
+        model_path(ModelSpec(str(folder), "sd-inpaint"))     # a model folder still needs its config

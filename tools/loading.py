@@ -178,7 +178,8 @@ def model_path(spec: ModelSpec, *, fp16: bool = False) -> Path:
         path = Path(model_id).expanduser()
         if not path.is_dir():
             raise ModelUnavailableError(f"model folder {model_id} does not exist; check the path or use a hub id")
-        if not ((path / "config.json").exists() or (path / "model_index.json").exists()):
+        adapter = spec.family == "lcm-lora"   # a LoRA repo ships its weights file and no config
+        if not adapter and not ((path / "config.json").exists() or (path / "model_index.json").exists()):
             raise ModelUnavailableError(
                 f"model folder {model_id} has no config.json or model_index.json; point at a folder "
                 f"written by save_pretrained")
