@@ -150,8 +150,9 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
         memory: the toolkit's :class:`tools.memory.Residency`: room is made before loading, and the
             planner may be unloaded for another model under an offload plan (it reloads when next asked).
         grammars: JSON schemas whose grammars are compiled in the background from now on
-            (:meth:`tools.llava.Llava.precompile`); None: the plan's and the verdict's, unless the
-            planner has random weights (the offline grammar plans for it).
+            (:meth:`tools.llava.Llava.precompile`), followed by the system prompt's keys and values
+            (read from disk when a former run saved them); None: the plan's and the verdict's. Neither
+            is done ahead for a planner with random weights (the offline grammar plans for it).
     """
     from tools.memory import allocated, measured_gb
 
@@ -164,10 +165,12 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
     if memory is not None:
         cost = measured_gb(before)
         llava.manage(memory, spec.vram_gb if cost is None else cost)
-    if grammars is None and not spec.random_weights:
-        from agent.graph.planning import VERDICT_SCHEMA, decoding_schema
+    if not spec.random_weights:       # random weights: the offline grammar plans, the model is never asked
+        from agent.graph.planning import VERDICT_SCHEMA, decoding_schema, system_prompt
 
-        grammars = [decoding_schema(), VERDICT_SCHEMA]
-    if grammars:
+        grammars = [decoding_schema(), VERDICT_SCHEMA] if grammars is None else grammars
+        system = [{"role": "system", "content": [{"type": "text", "text": system_prompt()}]}]
+        llava.precompile(grammars, system=system)
+    elif grammars:
         llava.precompile(grammars)
     return LlavaChatModel(llava=llava, model_name=llava.name, random_weights=spec.random_weights)

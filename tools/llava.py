@@ -20,6 +20,7 @@ from tools.profiles import ModelSpec
 if TYPE_CHECKING:
     from tools.constrained import SchemaConstraint
     from tools.memory import Residency
+    from tools.prefix_store import PrefixStore
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ Conversation = list[dict[str, Any]]
 
 IMAGE_MODES = ("anyres", "frame")
 """How the planner is shown one image (see :class:`Llava`)."""
+
+PREFILL_CHUNK = 512
+"""Tokens per forward pass when the system turn's keys and values are computed (see ``Llava._prefill``)."""
 
 ATTENTIONS = ("eager", "sdpa")
 """The language model's attention implementations a planner can load with."""
@@ -106,6 +110,11 @@ class Llava:
         self.cache_prefix = True
         """Compute the system turn's keys and values once and reuse them in every reply (see :meth:`prefix_cache`)."""
         self._prefix: tuple[tuple[int, ...], Any] | None = None
+        self.prefix_store: PrefixStore | None = None
+        """Where computed system-turn prefixes are kept across processes (None: in memory only);
+        :meth:`from_pretrained` sets it to ``<cache>/prefix``."""
+        self._weights: str | None = None      # the checkpoint's fingerprint, part of a saved prefix's key
+        self._attention: str | None = None
         self._residency: Residency | None = None
         self._cost = 0.0
 
@@ -130,7 +139,8 @@ class Llava:
         from transformers import AutoModelForImageTextToText, AutoProcessor
         from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-        from tools.loading import expect_model_type, load_errors, model_path
+        from tools.loading import cache_dir, expect_model_type, load_errors, model_path
+        from tools.prefix_store import PrefixStore, model_fingerprint
 
         if isinstance(path, ModelSpec):
             quantize_4bit = quantize_4bit or path.quantize_4bit
@@ -162,7 +172,11 @@ class Llava:
         with load_errors("planner model", path, hint="point at a LLaVA-family folder written by save_pretrained"):
             processor = AutoProcessor.from_pretrained(path)
             model = load_model()
-        return cls(model, processor, name=name, reload=load_model, image_mode=image_mode)
+        llava = cls(model, processor, name=name, reload=load_model, image_mode=image_mode)
+        llava.prefix_store = PrefixStore(cache_dir() / "prefix")
+        llava._weights = model_fingerprint(path) + (" nf4" if "quantization_config" in kwargs else "")
+        llava._attention = attention
+        return llava
 
     # -- memory -------------------------------------------------------------------------------
 
@@ -228,11 +242,13 @@ class Llava:
                                                     stop_token_ids=self.stop_token_ids())
             return self._constraint
 
-    def precompile(self, schemas: Sequence[Mapping[str, Any]]) -> threading.Thread:
-        """Compile the grammars of ``schemas`` in a background thread (a plan schema takes 15-19 s on a
-        2-core CPU, plus 2 s of tokenizer tables), so the first constrained reply does not wait for it;
-        a reply that comes sooner waits for the compile under way, then compiles its own schema if it
-        is not done yet. A schema xgrammar rejects is logged and left for the reply to report."""
+    def precompile(self, schemas: Sequence[Mapping[str, Any]], system: Conversation = ()) -> threading.Thread:
+        """Get the first reply's work done in a background thread: the grammars of ``schemas`` (a plan
+        schema takes 15-19 s on a 2-core CPU, plus 2 s of tokenizer tables), then the system turn's
+        keys and values (``system``: a conversation starting with it; read from disk, or computed and
+        saved: see :meth:`warm`). A reply that comes sooner compiles its own schema if it is not done
+        yet and waits for a prefix under way. A schema xgrammar rejects is logged and left for the
+        reply to report."""
 
         def work() -> None:
             for schema in schemas:
@@ -240,8 +256,12 @@ class Llava:
                     self.constraint().compile(schema)
                 except ValueError as e:
                     logger.warning("the planner's grammar was not compiled ahead: %s", e)
+            try:
+                self.warm(list(system))
+            except Exception as e:   # noqa: BLE001 -- a failed warm-up only costs the first reply its time
+                logger.warning("the planner's system turn was not prepared ahead: %s", e)
 
-        self.precompiling = threading.Thread(target=work, name="grammar-precompile", daemon=True)
+        self.precompiling = threading.Thread(target=work, name="planner-warmup", daemon=True)
         self.precompiling.start()
         return self.precompiling
 
@@ -315,25 +335,78 @@ class Llava:
 
         Computed once per loaded model and system text; each reply gets its own copy.
         """
-        from jinja2 import TemplateError
-
         if not self.cache_prefix or len(conversation) < 2 or conversation[0]["role"] != "system":
             return None
-        try:
-            text = self.processor.apply_chat_template(conversation[:1], add_generation_prompt=False, tokenize=False)
-        except TemplateError:               # the system turn is folded into the first user turn
+        ids = self._system_ids(conversation)
+        if ids is None:
             return None
-        ids = self.tokenizer(text, return_tensors="pt")["input_ids"][0]
         n = len(ids)
         if not 0 < n < input_ids.shape[1] or not torch.equal(input_ids[0, :n].cpu(), ids):
             return None
+        return copy.deepcopy(self._system_prefix(ids))
+
+    def _system_ids(self, system: Conversation) -> torch.Tensor | None:
+        from jinja2 import TemplateError
+
+        try:
+            text = self.processor.apply_chat_template(system[:1], add_generation_prompt=False, tokenize=False)
+        except TemplateError:               # the system turn is folded into the first user turn
+            return None
+        return self.tokenizer(text, return_tensors="pt")["input_ids"][0]
+
+    def _system_prefix(self, ids: torch.Tensor) -> Any:
+        """The keys and values of ``ids`` (the system turn's tokens): kept in memory, read from
+        :attr:`prefix_store` when a former process saved them, else computed (and saved)."""
         key = tuple(ids.tolist())
-        if self._prefix is None or self._prefix[0] != key:
-            model = self.loaded_model()
-            out = model(input_ids=ids[None].to(model.device), use_cache=True)
-            self._prefix = (key, out.past_key_values)
-            logger.debug("cached the system turn's %d tokens", n)
-        return copy.deepcopy(self._prefix[1])
+        with self._lock:
+            if self._prefix is None or self._prefix[0] != key:
+                model = self.loaded_model()
+                file_key = self._store_key(key)
+                cache = None
+                if file_key is not None:
+                    cache = self.prefix_store.load(file_key, config=model.config, device=model.device)
+                    if cache is not None:
+                        logger.info("read the system turn's %d tokens' keys and values from disk", len(key))
+                if cache is None:
+                    cache = self._prefill(model, ids)
+                    logger.debug("cached the system turn's %d tokens", len(key))
+                    if file_key is not None:
+                        self.prefix_store.save(file_key, cache)
+                self._prefix = (key, cache)
+            return self._prefix[1]
+
+    @staticmethod
+    def _prefill(model: Any, ids: torch.Tensor) -> Any:
+        """The keys and values of ``ids``, computed :data:`PREFILL_CHUNK` tokens at a time: eager attention
+        holds a (heads x chunk x length) score matrix instead of (heads x length x length), about 1 GB
+        per layer for a 4.4k-token prompt in one pass."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=model.config)
+        ids = ids[None].to(model.device)
+        for start in range(0, ids.shape[1], PREFILL_CHUNK):
+            cache = model(input_ids=ids[:, start:start + PREFILL_CHUNK], past_key_values=cache,
+                          use_cache=True).past_key_values
+        return cache
+
+    def _store_key(self, ids: Sequence[int]) -> str | None:
+        if self.prefix_store is None or self._weights is None:
+            return None
+        from tools.prefix_store import prefix_key
+
+        model = self.loaded_model()
+        return prefix_key(model=self._weights, dtype=str(model.dtype), device=model.device.type,
+                          attention=str(self._attention), ids=ids)
+
+    def warm(self, system: Conversation) -> None:
+        """Make the system turn's keys and values ready before the first reply (from disk, or computed):
+        what :meth:`precompile` does in the background when given the system turn."""
+        if not self.cache_prefix or not system or system[0]["role"] != "system":
+            return
+        ids = self._system_ids(system)
+        if ids is not None and len(ids):
+            with torch.inference_mode():
+                self._system_prefix(ids)
 
     def encode(self, conversation: Conversation, images: Sequence[Image.Image] = ()) -> Any:
         """The processor's tensors for ``conversation`` and its images (on the CPU, as the processor makes them)."""
