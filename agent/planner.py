@@ -143,7 +143,7 @@ def _decode_image(block: Mapping[str, Any]) -> Image.Image:
 
 def load_planner(profile: Profile, placement: Placement | None = None, *,
                  memory: Residency | None = None,
-                 grammars: Sequence[Mapping[str, Any]] | None = None) -> LlavaChatModel:
+                 grammars: Sequence[Mapping[str, Any]] | None = None, warm_prefix: bool = True) -> LlavaChatModel:
     """Load the profile's planner (built first for ``tiny``; 4-bit where the profile says so and CUDA is there).
 
     Args:
@@ -153,6 +153,7 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
             (:meth:`tools.llava.Llava.precompile`), followed by the system prompt's keys and values
             (read from disk when a former run saved them); None: the plan's and the verdict's. Neither
             is done ahead for a planner with random weights (the offline grammar plans for it).
+        warm_prefix: prepare the system prompt's keys and values ahead (False: the first reply does).
     """
     from tools.memory import allocated, measured_gb
 
@@ -170,7 +171,7 @@ def load_planner(profile: Profile, placement: Placement | None = None, *,
 
         grammars = [decoding_schema(), VERDICT_SCHEMA] if grammars is None else grammars
         system = [{"role": "system", "content": [{"type": "text", "text": system_prompt()}]}]
-        llava.precompile(grammars, system=system)
+        llava.precompile(grammars, system=system if warm_prefix else ())
     elif grammars:
         llava.precompile(grammars)
     return LlavaChatModel(llava=llava, model_name=llava.name, random_weights=spec.random_weights)

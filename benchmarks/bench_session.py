@@ -89,6 +89,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "native size (grounding no longer upscales small photos)")
     p.add_argument("--image", default="coffee", help="a bundled sample or an image path")
     p.add_argument("--size", default=None, metavar="WxH", help="resize the photo first, e.g. 4000x3000 (12 MP)")
+    p.add_argument("--prefix", choices=("saved", "fresh"), default="saved",
+                   help="saved: use the planner's system prefix a former run saved, if any; fresh: delete it "
+                        "first (a first start on this machine)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="send turn 1 as soon as the models are loaded, while the warm-up still runs")
     p.add_argument("--baseline", action="store_true",
                    help="also time each stage's plain library call on turn 1's inputs (plain_calls.py)")
     p.add_argument("--vram-gb", type=float, default=None,
@@ -151,13 +156,25 @@ def cold_start(profile: Any, placement: Any, args: argparse.Namespace) -> tuple[
     memory = plan_memory(profile, placement, vram_gb=args.vram_gb)
     toolkit = Toolkit(profile, placement, memory=memory)
     start = time.perf_counter()
-    planner_model, planner_s = timed(lambda: load_planner(profile, placement, memory=toolkit.memory))
+    if args.prefix == "fresh":                      # a first start on this machine: no saved system prefix
+        from tools.loading import cache_dir
+        from tools.prefix_store import SUFFIX
+
+        for old in (cache_dir() / "prefix").glob(f"*{SUFFIX}"):
+            old.unlink()
+    planner_model, planner_s = timed(lambda: load_planner(profile, placement, memory=toolkit.memory,
+                                                          warm_prefix=not args.before))
     for role in ROLES:
         toolkit.load(role)
-    compiling = planner_model.llava.precompiling    # the planner's grammars compile in the background from load
-    _, waited = timed(lambda: compiling.join() if compiling is not None else None)
+    loaded = time.perf_counter() - start
+    warming = planner_model.llava.precompiling      # grammars, then the system prefix, in the background from load
+    if args.no_wait:
+        waited = None
+    else:
+        _, waited = timed(lambda: warming.join() if warming is not None else None)
     sync()
-    numbers = {"cold_start_s": time.perf_counter() - start, "grammar_wait_after_loads_s": waited,
+    numbers = {"cold_start_s": loaded, "warmup_wait_after_loads_s": waited,
+               "prefix_source": planner_model.llava.prefix_source,
                "load_s": {"planner": planner_s, **toolkit.load_seconds},
                "memory_plan": memory.describe(), "peak_rss_mb_after_load": peak_rss_mb()}
     gpu = cuda()
@@ -224,8 +241,13 @@ def baselines(toolkit: Any, planner: FixedLengthPlanner, inputs: dict[str, Any])
     import plain_calls
 
     out: dict[str, float] = {}
+    llava = planner.model.llava
     for kind, conversation, images, tokens, _ in inputs.get("planner", []):
-        out[kind] = out.get(kind, 0.0) + plain_calls.plan(planner.model.llava, conversation, images, tokens)
+        out[kind] = out.get(kind, 0.0) + plain_calls.plan(llava, conversation, images, tokens)
+        if llava.cache_prefix and llava._prefix is not None:    # the same work as ours: after the same prefix
+            same = f"{kind}, after the same cached prefix"
+            out[same] = out.get(same, 0.0) + plain_calls.plan_after_prefix(llava, conversation, images, tokens,
+                                                                          llava._prefix[1])
     calls = inputs.get("meter", {})
     if "detect" in calls:
         (image, phrase, *_), _, _ = calls["detect"]
@@ -272,7 +294,8 @@ def report(result: dict[str, Any]) -> str:
     extra = [[f"turn {i}: PNG made after the reply (s; raw pixels were on disk before it)",
               med.get(f"turn{i}.saved_after_reply")]
              for i in range(1, result["turns"] + 1)]
-    extra.append(["grammar compile still running after the loads (s)", result.get("grammar_wait_after_loads_s")])
+    extra.append([f"warm-up still running after the loads (s; grammars, system prefix "
+                  f"{result.get('prefix_source') or 'not ready'})", result.get("warmup_wait_after_loads_s")])
     extra.append(["first turn after the loads (s; first calls of each model)", result.get("first_turn_s")])
     extra += [["undo", med.get("undo.wall")], ["redo", med.get("redo.wall")],
              ["peak RSS after load (MB)", result["peak_rss_mb_after_load"]],
@@ -287,7 +310,8 @@ def report(result: dict[str, Any]) -> str:
               ["system prompt tokens", result.get("system_prompt_tokens")]]
     out.append(table(extra, ["other", "value"]))
     if result.get("baseline_s"):
-        rows = [[stage, med.get(f"turn1.{stage}"), plain, (med.get(f"turn1.{stage}") or 0) / plain if plain else None]
+        ours = {stage: med.get(f"turn1.{stage.split(',')[0]}") for stage in result["baseline_s"]}
+        rows = [[stage, ours[stage], plain, (ours[stage] or 0) / plain if plain else None]
                 for stage, plain in result["baseline_s"].items()]
         out += ["", table(rows, ["turn 1 stage", "ours (s)", "plain call (s)", "ours / plain"])]
     for problem in result["problems"]:

@@ -31,6 +31,23 @@ def plan(llava: Any, conversation: Any, images: Any, new_tokens: int) -> float:
 
 
 @torch.inference_mode()
+def plan_after_prefix(llava: Any, conversation: Any, images: Any, new_tokens: int, prefix: Any) -> float:
+    """:func:`plan` starting from a copy of the system turn's keys and values ``prefix`` (unconstrained): the
+    same model work as our cached plan, so our time over it is the grammar's and our glue's cost."""
+    import copy
+
+    model = llava.loaded_model()
+
+    def call() -> Any:
+        inputs = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
+                  if isinstance(v, torch.Tensor) else v for k, v in llava.encode(conversation, images).items()}
+        return model.generate(**inputs, past_key_values=copy.deepcopy(prefix), do_sample=False,
+                              max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+
+    return timed(call)[1]
+
+
+@torch.inference_mode()
 def locate(grounder: Any, image: Image.Image, phrase: str) -> float:
     """Grounding DINO's processor, model and ``post_process_grounded_object_detection`` at the size ours detects at."""
     def call() -> Any:

@@ -110,6 +110,8 @@ class Llava:
         self.cache_prefix = True
         """Compute the system turn's keys and values once and reuse them in every reply (see :meth:`prefix_cache`)."""
         self._prefix: tuple[tuple[int, ...], Any] | None = None
+        self.prefix_source: str | None = None
+        """Where the system turn's keys and values came from last: "disk", "computed", or None (not yet)."""
         self.prefix_store: PrefixStore | None = None
         """Where computed system-turn prefixes are kept across processes (None: in memory only);
         :meth:`from_pretrained` sets it to ``<cache>/prefix``."""
@@ -367,8 +369,9 @@ class Llava:
                     cache = self.prefix_store.load(file_key, config=model.config, device=model.device)
                     if cache is not None:
                         logger.info("read the system turn's %d tokens' keys and values from disk", len(key))
+                self.prefix_source = "disk"
                 if cache is None:
-                    cache = self._prefill(model, ids)
+                    cache, self.prefix_source = self._prefill(model, ids), "computed"
                     logger.debug("cached the system turn's %d tokens", len(key))
                     if file_key is not None:
                         self.prefix_store.save(file_key, cache)
