@@ -416,3 +416,15 @@ def test_a_transcript_keeps_whether_edits_were_verified_and_older_ones_read_as_u
     assert SessionRecord.from_json({**data, "verify": True}).verify is True
     data.pop("verify")
     assert SessionRecord.from_json(data).verify is None         # a transcript from before the key
+
+
+def test_a_transcript_records_the_quality_and_engine_it_ran_with(played):
+    from agent.scripted.transcript import SessionRecord
+    from tools.profiles import TINY
+
+    root, _, _ = played
+    data = json.loads((root / "out" / "transcript.json").read_text())
+    assert (data["quality"], data["engine"]) == (TINY.quality, "sd")
+    for key in ("quality", "engine"):
+        data.pop(key)
+    assert SessionRecord.from_json(data).quality == ""        # a transcript from before the keys still reads

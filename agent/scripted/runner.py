@@ -265,7 +265,9 @@ def play(script: Script, out: Path, *, echo: Callable[[str], None] | None = None
                                original="versions/v00-original.png", profile=editor.profile.name,
                                seed=script.seed, description=script.description, session_file=script.session_file,
                                replay_of=script.replay_of, models=dict(editor.profile.model_ids()),
-                               session_dir=str(editor.session_dir), started=started, verify=script.verify)
+                               session_dir=str(editor.session_dir), started=started, verify=script.verify,
+                               quality=editor.profile.quality,
+                               engine=str(getattr(editor.toolkit, "engine_name", "") or ""))
         record.versions.append(VersionRecord(number=0, turn=0, instruction="", image=record.original,
                                              sha256=_sha256(out / record.original)))
         for index, turn in enumerate(script.turns, 1):

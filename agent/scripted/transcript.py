@@ -104,6 +104,10 @@ class SessionRecord:
     format: int = FORMAT
     verify: bool | None = None
     """Whether the planner judged each edit, when the session file said (None: the profile's setting)."""
+    quality: str = ""
+    """The profile's edit quality (fast, balanced or best; see tools.quality)."""
+    engine: str = ""
+    """The repaint engine the session ran with (sd, sdxl, flux2-klein)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
