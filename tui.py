@@ -1,7 +1,7 @@
 """chatedit's entry point: the chat TUI (`chatedit [IMAGE]`), `chatedit sessions`, and `chatedit edit`.
 
 The app and its Editor worker; the slash commands and palette are in `tui_commands`, the argument parser
-in `tui_args`, the widgets in `tui_widgets` and `tui_image`.
+in `tui_args`, the widgets in `tui_widgets`, `tui_image` (with `tui_pointing`) and `tui_clarify`.
 Importing this module stays cheap: the agent, torch and the models load only inside the app's worker
 thread, and textual-image (which queries the terminal) only when the app starts.
 """
@@ -30,7 +30,9 @@ from textual.widgets import Footer, ListView
 
 from tui_args import build_parser, resolve_source, served_planner_from
 from tui_commands import IMMEDIATE, ChatEditCommands, SlashCommands
-from tui_image import ClarifyScreen, ImagePane, Pointed, Pointing
+from tui_clarify import ClarifyScreen
+from tui_image import ImagePane, Pointed
+from tui_pointing import Pointing
 from tui_snapshot import (Opened, Progress, Snapshot, TurnDone, VersionRow, models_label, profile_banner, stage_label,
                           take_snapshot, thumbnail)
 from tui_widgets import ChatLog, HistoryList, ProgressStrip, PromptArea, StatusLine, VersionItem

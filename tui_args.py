@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits beside the "
                         "planner, else SDXL)")
     p.add_argument("--quality", choices=("fast", "balanced", "best"), default=None,
-                   help="edit quality: fast (LCM-LoRA, 4 steps, no guidance; lite's default), balanced (DPM-Solver++ 20 steps), "
+                   help="edit quality: fast (LCM-LoRA, 4 steps, no guidance; lite's default), balanced "
+                        "(DPM-Solver++ 20 steps), "
                         "best (the model's own sampler, 30+ steps, native size); default: the profile's")
     p.add_argument("--session", metavar="DIR", help="keep the new session in DIR (default: a new folder under "
                                                     "the sessions folder)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual.command import Hit, Hits, Provider
 
@@ -34,7 +34,8 @@ HELP = """\
 |---|---|
 | `/undo [N]`, `/redo [N]` | step back / forward (also **ctrl+z** / **ctrl+y**) |
 | `/revert N` | make version N current, on any branch (or pick it in the history list and press Enter) |
-| `/ref PATH` | attach a reference image to the next message (*make the cup look like this*); `/ref` or **Esc** clears it |
+| `/ref PATH` | attach a reference image to the next message (*make the cup look like this*); `/ref` or **Esc** \
+clears it |
 | `/history` | the version tree: an edit made after undo starts a branch; every version is kept |
 | `/save PATH` | write the current image (PNG keeps how it was made) |
 | `/before`, `/mask` | toggle before/after (**f2**) and the last edit's mask (**f3**) |
@@ -271,20 +272,22 @@ class SlashCommands(_App):
         self.prompt.focus()
 
     def action_toggle_before(self) -> None:
-        pane = self.image_pane
-        if self.snapshot is None or self.snapshot.before is None:
-            self.notify("Nothing before this version.")
-            return
-        pane.showing_mask, pane.preview = False, None
-        pane.showing_before = not pane.showing_before
+        self._toggle("before")
 
     def action_toggle_mask(self) -> None:
-        pane = self.image_pane
-        if self.snapshot is None or self.snapshot.overlay is None:
-            self.notify("This version has no edit mask.")
+        self._toggle("mask")
+
+    def _toggle(self, view: Literal["before", "mask"]) -> None:
+        """Show or hide the previous version (f2) or the last edit's mask (f3), in place of the other and of a
+        previewed version; a notice when this version has none."""
+        pane, snap = self.image_pane, self.snapshot
+        before = view == "before"
+        if snap is None or (snap.before if before else snap.overlay) is None:
+            self.notify("Nothing before this version." if before else "This version has no edit mask.")
             return
-        pane.showing_before, pane.preview = False, None
-        pane.showing_mask = not pane.showing_mask
+        on = not (pane.showing_before if before else pane.showing_mask)
+        pane.preview = None
+        pane.showing_before, pane.showing_mask = before and on, not before and on
 
 
 def _verify(editor: Any, on: bool | None) -> str:

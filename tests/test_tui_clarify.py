@@ -11,11 +11,12 @@ from PIL import Image
 from textual.app import App
 from textual.widgets import OptionList
 
-import tui_image
+import tui_clarify
 from agent.replies import Candidate, Question
 from tools.masks import annotate
 from tools.samples import sample_path
-from tui_image import MIN_PICTURE_ROWS, ClarifyScreen, Pointing
+from tui_clarify import MIN_PICTURE_ROWS, ClarifyScreen
+from tui_pointing import Pointing
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
               pytest.mark.slow]            # each test starts the whole app; -m "not slow" skips them
@@ -80,7 +81,7 @@ def test_the_numbers_on_the_picture_are_large_enough_for_half_cells(tmp_path):
 
     async def script(app, pilot, screen):
         shown = screen.query_one(".picture").image
-        colours = tui_image.candidate_colors(len(q.candidates))
+        colours = tui_clarify.candidate_colors(len(q.candidates))
         s = shown.width / 600
         for c, colour in zip(q.candidates, colours, strict=True):
             cx = int((c.box[0] + c.box[2]) / 2 * s)
@@ -124,11 +125,11 @@ def test_ctrl_o_opens_the_full_size_picture_or_says_where_it_is(tmp_path, monkey
     opener.chmod(0o755)
 
     async def script(app, pilot, screen):
-        monkeypatch.setattr(tui_image.shutil, "which", lambda name: None)
+        monkeypatch.setattr(tui_clarify.shutil, "which", lambda name: None)
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert any(f"the picture is at {q.image_path}" in n.message for n in app._notifications)
-        monkeypatch.setattr(tui_image.shutil, "which", lambda name: str(opener))
+        monkeypatch.setattr(tui_clarify.shutil, "which", lambda name: str(opener))
         await pilot.press("ctrl+o")
         for _ in range(50):
             await pilot.pause(0.05)

@@ -11,7 +11,8 @@ from textual.geometry import Region
 import tui
 from test_tui import chat_texts, settle, type_line
 from tools.samples import sample_path
-from tui_image import NEGATIVE, POSITIVE, Placement, Pointing, cell_to_pixel, position_words
+from tui_clarify import position_words
+from tui_pointing import NEGATIVE, POSITIVE, Placement, Pointing, cell_to_pixel
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
               pytest.mark.slow]            # each test starts the whole app; -m "not slow" skips them
