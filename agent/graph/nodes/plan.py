@@ -70,7 +70,8 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {**update, "halt": True, "error": "no planner model",
                 "notes": ["There is no planner model to understand that; nothing changed."]}
     if ctx.planner_has_random_weights():
-        return {**update, **by_grammar(state.text, "the planner model has random weights", pointing=state.pointing)}
+        return {**update, **by_grammar(state.text, "the planner model has random weights", pointing=state.pointing,
+                                       referenced=state.reference is not None)}
     earlier = [m for m in store.conversation.recent(24) if m.turn < state.turn]
     text = digest(store.history, earlier)
     try:
@@ -100,8 +101,9 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if outcome.said:        # the model's own line already says what is wrong and what to do
             line = failure.rstrip(".")
             reason, note = f"{line[:1].lower()}{line[1:]}", f"{line}. Nothing changed."
-        if read_plan(state.text, pointed=state.pointing is not None) is not None:
-            return {**update, **by_grammar(state.text, reason, pointing=state.pointing)}
+        referenced = state.reference is not None
+        if read_plan(state.text, pointed=state.pointing is not None, referenced=referenced) is not None:
+            return {**update, **by_grammar(state.text, reason, pointing=state.pointing, referenced=referenced)}
         return {**update, "halt": True, "error": outcome.error, "notes": [note]}
     if outcome.plan is None:
         why = outcome.error or "no usable plan"
@@ -112,13 +114,14 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return {**update, "plan": aim(outcome.plan, state.pointing), "planned_by": planned_by(ctx.planner)}
 
 
-def by_grammar(text: str, reason: str, *, pointing: Pointing | None = None) -> dict[str, Any]:
+def by_grammar(text: str, reason: str, *, pointing: Pointing | None = None, referenced: bool = False) -> dict[str, Any]:
     """The update that plans ``text`` with the offline grammar, saying why (``reason``: why not the planner).
 
     What the grammar cannot read ends the turn with the forms it knows; it is never guessed at. With
-    ``pointing``, "this", "here", "it" and an instruction without an object mean the pointed region.
+    ``pointing``, "this", "here", "it" and an instruction without an object mean the pointed region;
+    ``referenced``: a reference image came with the words ("make the cup look like this").
     """
-    found = aim(read_plan(text, pointed=pointing is not None), pointing)
+    found = aim(read_plan(text, pointed=pointing is not None, referenced=referenced), pointing)
     if found is None:
         forms = "; ".join(f"\"{f}\"" for f in FORMS)
         return {"halt": True, "error": "the offline grammar could not read that",
