@@ -1,7 +1,8 @@
 """chatedit's entry point: the chat TUI (`chatedit [IMAGE]`), `chatedit sessions`, and `chatedit edit`.
 
-The app and its Editor worker; the slash commands and palette are in `tui_commands`, the argument parser
-in `tui_args`, the widgets in `tui_widgets`, `tui_image` (with `tui_pointing`) and `tui_clarify`.
+The app's UI side; its Editor worker is in `tui_worker`, the slash commands and palette in `tui_commands`,
+the argument parser in `tui_args`, the widgets in `tui_widgets`, `tui_image` (with `tui_pointing`) and
+`tui_clarify`.
 Importing this module stays cheap: the agent, torch and the models load only inside the app's worker
 thread, and textual-image (which queries the terminal) only when the app starts.
 """
@@ -9,7 +10,6 @@ thread, and textual-image (which queries the terminal) only when the app starts.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -33,9 +33,9 @@ from tui_commands import IMMEDIATE, ChatEditCommands, SlashCommands
 from tui_clarify import ClarifyScreen
 from tui_image import ImagePane, Pointed
 from tui_pointing import Pointing
-from tui_snapshot import (Opened, Progress, Snapshot, TurnDone, VersionRow, models_label, profile_banner, stage_label,
-                          take_snapshot, thumbnail)
+from tui_snapshot import Opened, Progress, Snapshot, TurnDone, models_label, stage_label
 from tui_widgets import ChatLog, HistoryList, ProgressStrip, PromptArea, StatusLine, VersionItem
+from tui_worker import EditorWorker, error_text
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -63,18 +63,9 @@ def write_input_history(session_dir: Path, items: list[str], keep: int = 200) ->
                  durable=False)
 
 
-def _error_text(error: BaseException) -> str:
-    from tools.errors import ChatEditError
-
-    if isinstance(error, ChatEditError):
-        return str(error)
-    logger.error("unexpected error in the editor", exc_info=error)
-    return f"{type(error).__name__}: {error}"
-
-
 # ---------------------------------------------------------------- the app
 
-class ChatEditApp(SlashCommands, App[None]):
+class ChatEditApp(EditorWorker, SlashCommands, App[None]):
     """Chat on the left, the image and its history on the right; the Editor runs on a worker thread.
 
     Args:
@@ -160,71 +151,6 @@ class ChatEditApp(SlashCommands, App[None]):
         self.busy = True
         self.open_editor()
 
-    # ------------------------------------------------------------ worker side (no widget access here)
-
-    @work(thread=True, exclusive=True, group="editor", exit_on_error=False)
-    def open_editor(self) -> None:
-        """Open the Editor (imports torch and the agent) and post :class:`Opened`; never raises."""
-        try:
-            from agent.editor import Editor
-
-            editor = Editor.open(self.source, **self.open_kwargs)
-            editor.on_progress = self._progress
-            snapshot = take_snapshot(editor)
-            banner = profile_banner(editor.profile, self.open_kwargs["planner"])
-            probe = getattr(self.open_kwargs["planner"], "probe", None)     # a served planner: is it up?
-            problem = probe() if callable(probe) else None
-            if problem:
-                banner = dataclasses.replace(banner, text=f"{banner.text} {problem}")
-            conversation = list(editor.conversation)
-            given = self.open_kwargs["planner"] is not None
-            models = len({spec.model_id for role, spec in editor.profile.specs().items()
-                          if not (given and role == "planner")})
-        except Exception as error:  # noqa: BLE001 - the worker boundary: every failure becomes a notification
-            self.post_message(TurnDone(None, None, error=_error_text(error)))
-            return
-        self.post_message(Opened(editor, snapshot, banner, conversation, models))
-
-    @work(thread=True, exclusive=True, group="editor", exit_on_error=False)
-    def run_editor(self, call: Callable[[Any], Any]) -> None:
-        """Run ``call(editor)`` (a Reply, a note string or None) and post :class:`TurnDone`; never raises."""
-        from tools.errors import Cancelled
-
-        reply, error, cancelled = None, None, False
-        try:
-            try:
-                reply = call(self.editor)
-            except Cancelled:
-                cancelled = True
-            except Exception as exc:  # noqa: BLE001 - the worker boundary
-                error = _error_text(exc)
-            try:
-                snapshot = take_snapshot(self.editor)
-            except Exception as exc:  # noqa: BLE001
-                snapshot, error = None, error or _error_text(exc)
-        finally:
-            self.idle.set()
-        note = reply if isinstance(reply, str) else ""
-        self.post_message(TurnDone(None if note else reply, snapshot, error, cancelled, note))
-
-    def _pointed_mask(self, editor: Any, pointing: Pointing) -> None:
-        """The preview mask of ``pointing`` (run as an editor call); the image pane draws it."""
-        mask = editor.pointed_mask(**pointing.kwargs())
-        self.call_from_thread(self.image_pane.show_mask, pointing, mask)
-
-    def _progress(self, stage: str, step: int, total: int) -> None:
-        self.post_message(Progress(stage, step, total))
-
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def load_preview(self, row: VersionRow) -> None:
-        try:
-            image = thumbnail(self.editor.version_image(row.number))
-        except Exception as exc:  # noqa: BLE001
-            self.call_from_thread(self.notify, _error_text(exc), severity="error", markup=False)
-            return
-        self.call_from_thread(self._show_preview, row.number, image)
-
-    # ------------------------------------------------------------ UI side
 
     def _start(self, stage: str, call: Callable[[Any], Any]) -> None:
         if self.editor is None:
@@ -474,7 +400,7 @@ class ChatEditApp(SlashCommands, App[None]):
                 try:
                     self.editor.close()             # waits for the last version's PNG to land
                 except Exception as exc:  # noqa: BLE001 - said after the screen is restored, not as a traceback
-                    self.close_error = _error_text(exc)
+                    self.close_error = error_text(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
