@@ -17,6 +17,10 @@ reads only what it is sure of and returns None for anything else; it never guess
   style of S``, ``apply a S filter``; S holds a style, season, time of day or lighting word
 - add: ``add|insert N on|next to|left of|right of|above|below|in|behind|in front of Y``,
   ``put|place N <place> Y`` (N not "the ...": that would move a thing), ``give X a N``
+- with a reference image (R: "this", "that one", "the one in the picture", "the reference image"):
+  ``make X [look] like R``, ``make X match R``, ``turn|change|transform|convert X into R``,
+  ``replace|swap X with R``: replace X, guided by the reference (X "the image": a whole-picture edit);
+  without one, R is not read as new content
 - several clauses: ``A and B``, ``A, then B``, ``A; B`` (a split happens only before a verb)
 
 Referents: "the man on the left" (selector leftmost), "the second cup from the left"
@@ -35,7 +39,8 @@ import re
 
 from pydantic import ValidationError
 
-from agent.graph.phrases import RELATION_RE, RELATIONS, is_colour, parse_referent, parse_referents
+from agent.graph.phrases import (REFERENCE_RE, RELATION_RE, RELATIONS, is_colour, is_reference, parse_referent,
+                                 parse_referents)
 from agent.graph.plan import MAX_STEPS, Plan, Referent, Step
 
 FORMS = ('remove the cup', 'replace the cup with a vase', 'make the cup red',
@@ -84,13 +89,15 @@ _TRAILING = re.compile(r"\s+(?:please|for me|thanks|thank you|if you can|if poss
 
 # ------------------------------------------------------------------ entry point
 
-def read_plan(text: str, *, pointed: bool = False) -> Plan | None:
+def read_plan(text: str, *, pointed: bool = False, referenced: bool = False) -> Plan | None:
     """The plan for ``text`` when every clause of it is a form the grammar reads, else None.
 
     Args:
         text: the user's words, e.g. "remove the cup and make the table white".
         pointed: the person pointed at the image as they said it: a clause with no object ("make
             red", "remove") then acts on the pointed region.
+        referenced: a reference image came with the words: "make the cup look like this" replaces the
+            cup guided by it.
 
     Returns:
         A validated :class:`Plan` (one step per clause, more when a clause names several things),
@@ -103,7 +110,7 @@ def read_plan(text: str, *, pointed: bool = False) -> Plan | None:
         return None
     steps: list[Step] = []
     for clause in clauses:
-        read = _elided(clause) or read_clause(clause)     # "make X red and Y blue" before "make X and Y blue"
+        read = (_from_reference(clause) if referenced else None) or _elided(clause) or read_clause(clause)
         if read is None and pointed:
             read = _objectless(clause)
         if read is None:
@@ -350,8 +357,40 @@ def _content(text: str) -> str | None:
     text = text.strip()
     if not text or len(text) > 120 or not re.fullmatch(r"[a-z0-9#][a-z0-9 '&#-]*", text):
         return None
+    if is_reference(text):
+        return None                                     # "turn the vase into this": only a reference says what
     if set(text.split()) & _VAGUE:
         return None                                     # "something nicer": a question for a real planner
     if re.search(rf"(?:,|\band|\bthen)\s+{_VERB}", text):
         return None                                     # another instruction inside it
     return text
+
+
+_LOOK_LIKE = re.compile(rf"^(?:make|get) (?P<x>.+?)(?: (?:look|looks|appear|seem)(?: more)?)?(?: just| exactly)? "
+                        rf"(?:like|the same as) (?P<r>{REFERENCE_RE})$|^make (?P<m>.+?) match (?P<q>{REFERENCE_RE})$")
+_BECOME = re.compile(rf"^(?:(?:turn|change|transform|convert|make) (?P<x>.+?) into|(?:swap out|switch out|replace|"
+                     rf"swap|switch|exchange|substitute) (?P<y>.+?) (?:with|for|by)) (?P<r>{REFERENCE_RE})$")
+REFERENCE_CONTENT = "the object in the reference image"
+"""What a replace turns its referent into when the reference image alone says what ("turn the vase into this")."""
+
+
+def _from_reference(clause: str) -> list[Step] | None:
+    """A clause whose new content is the turn's reference image: "make the cup look like this", "turn the vase
+    into the one in the picture". One referent, replaced; "make the picture look like this" is a whole-picture edit."""
+    look = _LOOK_LIKE.match(clause)
+    become = _BECOME.match(clause) if look is None else None
+    if look is None and become is None:
+        return None
+    x = look.group("x") or look.group("m") if look is not None else become.group("x") or become.group("y")
+    if x not in ("it", "this", "that") and re.fullmatch(_WHOLE.pattern, x):
+        return _steps(_step(action="global", content=clause))
+    refs = parse_referents(x) if not _has_global_words(x) else None   # "make the sky stormy like this": not here
+    if refs is None or len(refs) != 1:
+        return None
+    ref, content = refs[0], REFERENCE_CONTENT
+    if look is not None and ref.phrase.strip():
+        phrase = ref.phrase.strip()
+        plural = re.search(r"[^s]s$", phrase) is not None   # "the cups" (each of "all the cups" is "a cup")
+        article = "" if plural else "an " if phrase[0] in "aeiou" else "a "
+        content = f"{article}{phrase} like the one in the reference image"
+    return _steps(_step(action="replace", referent=ref, content=content))

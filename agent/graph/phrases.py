@@ -1,5 +1,6 @@
 """Noun phrases as referents: "the second cup from the left", "all the cups except the red one", "the dog on
-the sofa", "it"; and colour words ("dark blue", "red and white striped"). Used by :mod:`agent.graph.grammar`."""
+the sofa", "it"; colour words ("dark blue", "red and white striped"); and words for a reference image ("the one
+in the picture"). Used by :mod:`agent.graph.grammar`."""
 
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ _POINTED = {"here", "there", "this thing", "this part", "this area", "this spot"
             "what i clicked on", "the selection", "the selected area", "the marked area", "the pointed region"}
 """Phrases that mean the region the person pointed at on the image (a click or a box)."""
 _DETERMINER = re.compile(r"^(?:the|a|an|this|that|these|those|my|your|his|her|their|our|its)\s+")
+_PICTURE = r"(?:picture|image|photo|pic|reference(?: image| picture| photo| pic)?|attachment)"
+REFERENCE_RE = (rf"(?:(?:this|that)(?: one| {_PICTURE})?|the attached (?:one|{_PICTURE})"
+                rf"|(?:the|my|this|that) {_PICTURE}(?: i (?:sent|attached|gave you|added|uploaded))?"
+                rf"|the (?:one|ones|thing|object|look) (?:in|from|on|of) (?:the|this|that|my) {_PICTURE}"
+                rf"(?: i (?:sent|attached|gave you|added|uploaded))?)")
+"""Words for a reference image given with the turn: "this", "that one", "the one in the picture", "the
+reference image", "the photo i sent" (read as the reference only when one came with the words)."""
+
+
+def is_reference(text: str) -> bool:
+    """Whether ``text`` is only words for the turn's reference image (:data:`REFERENCE_RE`)."""
+    return re.fullmatch(REFERENCE_RE, " ".join(text.split())) is not None
 
 
 def is_colour(words: list[str]) -> bool:
