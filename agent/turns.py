@@ -197,7 +197,10 @@ class Turns:
             resume, ask_planner = {"pick": [number]}, False
         if ask_planner and isinstance(value, str) and self.read(value).kind == "unclear":
             payload = self.question_payload() or {}
-            got = planner_reading(context.planner, value, payload, image=self._question_image(payload))
+            try:
+                got = planner_reading(context.planner, value, payload, image=self._question_image(payload))
+            except Exception as e:  # noqa: BLE001 - only a planner that cannot be reached raises here
+                return self._unread_answer(value, e)
             if got == "instruction":
                 return self.instead(value, context, reference=reference)
             if isinstance(got, list):
@@ -209,6 +212,17 @@ class Turns:
             return Reply(f"Your answer could not be saved, so nothing was done: {e}", error=str(e))
         update = {"reference": reference} if reference is not None else None
         return self._invoke(Command(resume=resume, update=update), context, turn)
+
+    def _unread_answer(self, value: str, error: Exception) -> Reply:
+        """The reply when the planner asked to read an answer could not be reached: the words and the
+        reply are logged, the question stays open."""
+        problem = " ".join((str(error) or type(error).__name__).split())[:400].rstrip(".")
+        text = f"{problem}. {quoted(value, 60)} could not be read; the question is still open."
+        turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
+        payload = self.question_payload() or {}
+        note = self._try_log("user", value, turn, "answer")
+        note = note or self._try_log("assistant", text, turn, "question", image=payload.get("image"))
+        return Reply(text + note, question=self.question(), error=problem)
 
     def _invoke(self, graph_input: Any, context: Any, turn: int) -> Reply:
         hist_before = self.store.history
@@ -440,7 +454,7 @@ def planner_reading(planner: Any, text: str, payload: dict[str, Any], *, image: 
     """
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from agent.graph.planning import extract_json, image_block
+    from agent.graph.planning import extract_json, image_block, is_unreachable
 
     candidates = payload.get("candidates") or []
     count = len(candidates)
@@ -464,6 +478,8 @@ def planner_reading(planner: Any, text: str, payload: dict[str, Any], *, image: 
         raw = extract_json(content if isinstance(content, str) else str(content))
         data = json.loads(raw) if raw else None
     except Exception as e:  # noqa: BLE001 - any model failure means: ask the person instead
+        if is_unreachable(e):
+            raise                                # the caller says the planner is down (asking again would not help)
         logger.warning("the planner could not read the answer: %s", e)
         return None
     if not isinstance(data, dict):

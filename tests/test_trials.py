@@ -1,0 +1,55 @@
+"""Hand trials turned into tests: a served planner that fails in the middle of a question.
+
+The server is real (tests/openai_server.py on localhost): it lists its model (so a probe finds it up)
+but its chat endpoint fails, as when it is killed or falls over between the probe and the request.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.editor import Editor
+from agent.served import served_planner
+from tests.agent_fakes import FixedDetections, det
+from tests.openai_server import Served, closed_port
+
+LEFT, RIGHT = (60, 80, 200, 240), (380, 60, 540, 230)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Served() as served:
+        yield served
+
+
+@pytest.fixture
+def asked(tmp_path, coffee, tiny_profile):
+    """``asked(url)``: an Editor on a served planner at ``url`` with "which cup?" pending."""
+    opened: list[Editor] = []
+
+    def _open(url: str) -> Editor:
+        toolkit = FixedDetections(tiny_profile, {"cup": [det(LEFT, 0.8), det(RIGHT, 0.78)]})
+        planner = served_planner(url, model="m", timeout_s=2.0, retries=1, backoff_s=0.05)
+        editor = Editor.open(coffee, profile=tiny_profile, session_dir=tmp_path / f"s{len(opened)}",
+                             planner=planner, toolkit=toolkit)
+        opened.append(editor)
+        assert editor.send("make the cup red").question is not None      # the offline grammar plans it, and asks
+        return editor
+
+    yield _open
+    for editor in opened:
+        editor.close()
+
+
+@pytest.mark.parametrize("down", ["refused", "http 500"])
+def test_an_answer_only_the_planner_could_read_says_the_planner_failed(server, asked, down):
+    server.fake.reset()
+    url = server.url if down == "http 500" else f"http://127.0.0.1:{closed_port()}/v1"
+    editor = asked(url)
+    server.fake.mode = "fail"
+    reply = editor.answer("the one with the chip in it")
+    assert reply.text.startswith(f"The planner at {url} ") and "\n" not in reply.text
+    assert "the question is still open" in reply.text and reply.version is None and reply.error
+    assert reply.question is not None and editor.pending_question is not None and editor.current_version == 0
+    assert ("user", "the one with the chip in it") in editor.conversation
+    assert editor.answer(1).version == 1                                     # and it can still be answered
