@@ -38,9 +38,9 @@ from benchmarks.random_models.diffusers_models import (LCM_LORA_RANK, LCM_LORA_T
 from benchmarks.random_models.store import BUILD_VERSION, CONFIGS, build_into, fingerprint
 from benchmarks.random_models.transformers_models import build_grounding_dino, build_llava_onevision, build_sam2
 from benchmarks.random_models.vocabularies import (CLIP_VOCAB, QWEN2_BPE, QWEN2_BPE_VOCAB, QWEN2_PRETOKENIZE,
-                                                   QWEN2_SPECIALS, bert_tokenizer, clip_tokenizer, qwen2_english_tokenizer,
-                                                   qwen2_tokenizer, qwen3_tokenizer, repo_english, tokenizer_stamp,
-                                                   train_qwen2_english_bpe)
+                                                   QWEN2_SPECIALS, bert_tokenizer, clip_tokenizer,
+                                                   qwen2_english_tokenizer, qwen2_tokenizer, qwen3_tokenizer,
+                                                   repo_english, tokenizer_stamp, train_qwen2_english_bpe)
 from tools.errors import InvalidInputError
 from tools.profiles import ROLES, Profile, get_profile
 
