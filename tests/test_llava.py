@@ -183,3 +183,24 @@ def test_eager_and_sdpa_attention_give_the_same_plan(tiny_profile, llava, coffee
     assert replies[0] == replies[1] and replies[0].new_tokens > 10 and replies[0].constrained
     with pytest.raises(InvalidInputError, match="attention must be one of eager, sdpa, got 'flash'"):
         Llava.from_pretrained(tiny_profile.planner, placement=resolve_placement("cpu"), attention="flash")
+
+
+def test_the_prompt_is_prefilled_before_the_grammar_is_waited_for(llava, coffee):
+    """A reply sent while its grammar still compiles (right after the loads) prefills meanwhile."""
+    schema = {"type": "object", "properties": {"colour": {"enum": ["red", "green", "blue"]}},
+              "required": ["colour"], "additionalProperties": False}
+    events: list[str] = []
+    constraint = llava.constraint()
+    compile_ = constraint.compile
+    handle = llava.model.model.language_model.register_forward_pre_hook(lambda *_: events.append("forward"))
+    try:
+        constraint.compile = lambda s: (events.append("compile"), compile_(s))[1]
+        lazy = llava.generate(ask("which colour?", image=True), [coffee], json_schema=schema, max_new_tokens=40)
+    finally:
+        del constraint.compile
+        handle.remove()
+    assert events[:2] == ["forward", "compile"] and events.count("compile") == 1
+    assert lazy.constrained and json.loads(lazy.text)["colour"] in ("red", "green", "blue")
+    assert lazy == llava.generate(ask("which colour?", image=True), [coffee], json_schema=schema, max_new_tokens=40)
+    with pytest.raises(ValueError, match="cannot build a grammar"):
+        llava.generate(ask("hi"), json_schema={"type": "no-such-type"}, max_new_tokens=4)

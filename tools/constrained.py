@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -97,8 +97,15 @@ class SchemaConstraint:
         matcher = xgr.GrammarMatcher(self.compile(schema))
         return bool(matcher.accept_string(text)) and matcher.is_completed()
 
-    def processor(self, schema: Mapping[str, Any]) -> JsonSchemaLogitsProcessor:
-        """A fresh logits processor for one ``generate`` call (batch size 1)."""
+    def processor(self, schema: Mapping[str, Any], *, lazy: bool = False) -> JsonSchemaLogitsProcessor:
+        """A fresh logits processor for one ``generate`` call (batch size 1).
+
+        With ``lazy`` the grammar is compiled (or a compile under way waited for) at the first
+        decoding step, so the prompt's prefill runs meanwhile; a schema xgrammar cannot compile then
+        raises its ValueError from inside ``generate``.
+        """
+        if lazy:
+            return JsonSchemaLogitsProcessor(lambda: self.compile(schema), self.vocab_size, self.banned)
         return JsonSchemaLogitsProcessor(self.compile(schema), self.vocab_size, self.banned)
 
 
@@ -109,17 +116,27 @@ class JsonSchemaLogitsProcessor(LogitsProcessor):
     the grammar. Once the JSON is complete only the stop tokens remain allowed.
     """
 
-    def __init__(self, compiled_grammar: Any, vocab_size: int, banned: torch.Tensor | None = None) -> None:
+    def __init__(self, compiled_grammar: Any | Callable[[], Any], vocab_size: int,
+                 banned: torch.Tensor | None = None) -> None:
         import xgrammar as xgr
 
         self._xgr = xgr
-        self._matcher = xgr.GrammarMatcher(compiled_grammar)
+        self._grammar = compiled_grammar
+        """The compiled grammar, or a function returning it (called at the first step: see ``processor``)."""
+        self._matcher_made: Any = None
         self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)
         self._vocab_size = vocab_size
         self._banned = banned
         self._started = False
         self.broken = False
         """Set when the grammar rejected a token; decoding then went on unconstrained."""
+
+    @property
+    def _matcher(self) -> Any:
+        if self._matcher_made is None:
+            grammar = self._grammar() if callable(self._grammar) else self._grammar
+            self._matcher_made = self._xgr.GrammarMatcher(grammar)
+        return self._matcher_made
 
     @property
     def completed(self) -> bool:

@@ -308,7 +308,9 @@ class Llava:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if min_new_tokens < 0:
             raise InvalidInputError(f"min_new_tokens must be >= 0, got {min_new_tokens}")
-        processor = self.constraint().processor(json_schema) if json_schema else None
+        # lazy: a grammar still compiling in the background is waited for at the first decoding step,
+        # after the prefill, not before it
+        processor = self.constraint().processor(json_schema, lazy=True) if json_schema else None
         with self._lock:
             model = self.loaded_model()
             inputs = {k: (v.to(model.device, model.dtype) if v.is_floating_point() else v.to(model.device))
