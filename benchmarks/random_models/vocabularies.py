@@ -22,7 +22,7 @@ QWEN2_BPE = CONFIGS / "qwen2-english-bpe.json"
 QWEN2_PRETOKENIZE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                      r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 """The released Qwen2 tokenizer's split pattern: BPE never merges across these pieces, so a prompt's piece count
-is the least any Qwen2-style tokenizer gives it (the system prompt: 4,138 pieces, 15.5k characters)."""
+is the least any Qwen2-style tokenizer gives it (the system prompt: 3,336 pieces, 12.4k characters)."""
 QWEN2_BPE_VOCAB = 32_000
 
 
@@ -108,8 +108,9 @@ def train_qwen2_english_bpe(texts: Iterable[str], vocab_size: int = QWEN2_BPE_VO
     """A byte-level BPE trained on ``texts`` with Qwen2's pre-tokenizer: ``{"vocab", "merges"}`` (merges as pairs).
 
     On English its counts come near the released tokenizer's, where most words are one token: the system prompt
-    gives 4,377 tokens for 4,138 pieces (+6%); the small BPE of the tiny planner gave 7,051 (1.7x). The corpus
-    bounds the vocabulary (this repository's ~340k characters give ~8k tokens)."""
+    gives 3,478 tokens for 3,336 pieces (+4%); the small BPE of the tiny planner gave 7,051 for an older
+    4,138-piece prompt (1.7x). The corpus bounds the vocabulary (this repository's ~340k characters give ~8k
+    tokens)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
