@@ -3,7 +3,6 @@ list visible, a picture only where it has room, the full-size picture outside th
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from agent.replies import Candidate, Question
 from tools.masks import annotate
 from tools.samples import sample_path
 from tui_clarify import MIN_PICTURE_ROWS, ClarifyScreen
+from tui_pilot import play
 from tui_pointing import Pointing
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
@@ -45,14 +45,12 @@ class Host(App[None]):
 
 
 def run(q: Question, script, size=(160, 48)) -> Host:
-    async def go():
-        app = Host(q)
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await script(app, pilot, app.screen)
-        return app
+    """The clarification of ``q`` on its own; ``script(app, pilot, screen)``."""
+    async def shown(app, pilot):
+        await pilot.pause()
+        await script(app, pilot, app.screen)
 
-    return asyncio.run(go())
+    return play(Host(q), shown, size)
 
 
 def test_each_candidate_has_its_number_position_words_and_its_box_colour_and_all_show_at_once(tmp_path):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 from textual.geometry import Region
 
 import tui
-from test_tui import chat_texts, settle, type_line
-from tools.samples import sample_path
+from tui_pilot import chat_texts, drive, settle, type_line
 from tui_clarify import position_words
 from tui_pointing import NEGATIVE, POSITIVE, Placement, Pointing, cell_to_pixel
 
@@ -83,19 +80,14 @@ class Recorder:
         return mask
 
 
-def run_app(script, tmp_path, *, image_mode: str = "halfcell", size=(120, 40)):
-    async def go():
-        app = tui.ChatEditApp(sample_path("coffee"), profile="tiny", image_mode=image_mode,
-                              session_dir=tmp_path / "s")
-        async with app.run_test(size=size) as pilot:
-            await settle(app, pilot)
-            assert app.editor is not None
-            rec = Recorder(app.editor)
-            app.editor.pointed_mask = rec.pointed_mask
-            await script(app, pilot, rec)
-        return app
+def run_app(script, tmp_path, *, image_mode: str = "halfcell"):
+    """The app over the real Editor whose ``pointed_mask`` is a :class:`Recorder`'s; ``script(app, pilot, rec)``."""
+    async def recorded(app, pilot):
+        rec = Recorder(app.editor)
+        app.editor.pointed_mask = rec.pointed_mask
+        await script(app, pilot, rec)
 
-    return asyncio.run(go())
+    return drive(recorded, tmp_path / "s", image_mode=image_mode)
 
 
 def picture(app):
@@ -194,20 +186,6 @@ def test_a_click_in_a_graphics_mode_maps_through_the_terminal_cell_size(mode, tm
     run_app(script, tmp_path, image_mode=mode)
 
 
-def drive_real(script, tmp_path, fake=None, toolkit=None, size=(120, 40)):
-    """The app over the real Editor (tiny models; the offline grammar plans unless ``fake`` is given)."""
-    async def go():
-        app = tui.ChatEditApp(sample_path("coffee"), profile="tiny", session_dir=tmp_path / "s", planner=fake,
-                              toolkit=toolkit, image_mode="halfcell")
-        async with app.run_test(size=size) as pilot:
-            await settle(app, pilot)
-            assert app.editor is not None
-            await script(app, pilot)
-        return app
-
-    return asyncio.run(go())
-
-
 def test_make_this_red_after_a_drag_edits_only_the_pointed_region(tmp_path):
     async def script(app, pilot):
         pic = picture(app)
@@ -235,7 +213,7 @@ def test_make_this_red_after_a_drag_edits_only_the_pointed_region(tmp_path):
         assert mask[box[1]:box[3], box[0]:box[2]].sum() >= 0.5 * mask.sum()   # and that region is the box's
         assert not app.image_pane.pointing
 
-    drive_real(script, tmp_path)
+    drive(script, tmp_path / "s")
 
 
 CUPS = [(20, 20, 180, 180), (220, 120, 380, 280), (420, 220, 580, 380)]
@@ -255,7 +233,7 @@ def three_cups(tmp_path, script):
         assert isinstance(app.screen, tui.ClarifyScreen) and len(app.screen.question.candidates) == 3
         await script(app, pilot)
 
-    return drive_real(opened, tmp_path, fake=planner, toolkit=toolkit)
+    return drive(opened, tmp_path / "s", fake=planner, toolkit=toolkit)
 
 
 def changed_inside(app, box) -> float:

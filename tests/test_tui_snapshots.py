@@ -1,8 +1,8 @@
 """Snapshot tests of the TUI (pytest-textual-snapshot): the main screen, a clarification, the history view.
 
-A small (80×24) and a large (160×48) terminal, cursor blink off, half-cell images, the tiny profile over the real Editor with a
-scripted planner, and the session under a fake home folder so every path on screen is the same on
-every machine. After a deliberate change to the screen, look at the diff in the HTML report, then
+A small (80×24) and a large (160×48) terminal, cursor blink off, half-cell images, the tiny profile over
+the real Editor with a scripted planner, and the session under a fake home folder so every path on screen
+is the same on every machine. After a deliberate change to the screen, look at the diff in the HTML report, then
 ``make test ARGS="tests/test_tui_snapshots.py --snapshot-update"``.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import tui
-from test_tui import plan, planner, recolor_box, settle, type_line
+from tui_pilot import plan, planner, recolor_box, settle, type_line
 from tools.samples import sample_path
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning"),
