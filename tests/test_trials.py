@@ -10,7 +10,7 @@ import pytest
 
 from agent.editor import Editor
 from agent.served import served_planner
-from tests.agent_fakes import FixedDetections, det
+from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
 from tests.openai_server import Served, closed_port
 
 LEFT, RIGHT = (60, 80, 200, 240), (380, 60, 540, 230)
@@ -53,3 +53,14 @@ def test_an_answer_only_the_planner_could_read_says_the_planner_failed(server, a
     assert reply.question is not None and editor.pending_question is not None and editor.current_version == 0
     assert ("user", "the one with the chip in it") in editor.conversation
     assert editor.answer(1).version == 1                                     # and it can still be answered
+
+
+@pytest.mark.slow
+def test_a_reference_given_as_a_picture_is_named_in_plain_words(tmp_path, coffee, tiny_profile):
+    toolkit = FixedDetections(tiny_profile, {"cup": [det(LEFT, 0.8)]}, engine="flux2-klein")
+    planner = QueuePlanner().push(plan({"action": "replace", "referent": {"phrase": "cup"}, "content": "a hat"}))
+    with Editor.open(coffee.resize((300, 200)), profile=tiny_profile, session_dir=tmp_path / "s", planner=planner,
+                     toolkit=toolkit) as editor:
+        reply = editor.send("replace the cup with a hat", reference=coffee.crop((0, 0, 64, 48)))
+    assert reply.version == 1 and "It follows your reference image (64x48)." in reply.text
+    assert "image an image" not in reply.text

@@ -127,7 +127,8 @@ def reference_step(plan: Plan | None) -> int | None:
 def reference_note(reference: Reference) -> str:
     """The reply's sentence on a step's reference image: used, or why not (never claimed when it was not)."""
     if reference.used:
-        return f"It follows your reference image {reference.describe()}."
+        name = f"{reference.name} " if reference.name else ""           # a PIL image given has no name
+        return f"It follows your reference image {name}({reference.size[0]}x{reference.size[1]})."
     engine = f"The {reference.engine} engine" if reference.engine else "This engine"
     return (f"{engine} cannot use a reference image, so the edit used only your words; choose the flux2-klein "
             "engine (--engine flux2-klein) to edit from a reference.")
