@@ -114,7 +114,7 @@ class Llava:
         """Where the system turn's keys and values came from last: "disk", "computed", or None (not yet)."""
         self.prefix_store: PrefixStore | None = None
         """Where computed system-turn prefixes are kept across processes (None: in memory only);
-        :meth:`from_pretrained` sets it to ``<cache>/prefix``."""
+        :meth:`from_pretrained` sets it to ``<cache>/prefix`` off CUDA."""
         self._weights: str | None = None      # the checkpoint's fingerprint, part of a saved prefix's key
         self._attention: str | None = None
         self._residency: Residency | None = None
@@ -175,7 +175,8 @@ class Llava:
             processor = AutoProcessor.from_pretrained(path)
             model = load_model()
         llava = cls(model, processor, name=name, reload=load_model, image_mode=image_mode)
-        llava.prefix_store = PrefixStore(cache_dir() / "prefix")
+        if not placement.is_cuda:     # a GPU computes the prefix in well under a second: no file to keep
+            llava.prefix_store = PrefixStore(cache_dir() / "prefix")
         llava._weights = model_fingerprint(path) + (" nf4" if "quantization_config" in kwargs else "")
         llava._attention = attention
         return llava
