@@ -73,6 +73,44 @@ class StepCounter:
             self.progress(self.done, self.total)
 
 
+class PipelineSteps:
+    """``progress`` and ``cancel`` wired to one diffusers pipeline call's ``callback_on_step_end``.
+
+    Use: :meth:`start` before the call, ``callback_on_step_end=steps.on_step_end`` in it,
+    :meth:`finish` after it.
+
+    Args:
+        steps: ``num_inference_steps``; strength: the call's strength (only ``int(steps * strength)`` run).
+        progress: told (0, planned) at :meth:`start`, then (step, total) after each denoising step
+            (total: the pipeline's own count once it has one).
+        cancel: when set, the pipeline skips its remaining steps and :meth:`finish` raises Cancelled.
+        what: names the call in the cancellation message.
+    """
+
+    def __init__(self, steps: int, strength: float, progress: Callable[[int, int], None] | None,
+                 cancel: threading.Event | None, what: str = "the edit") -> None:
+        self.planned = max(1, min(int(steps * strength), steps))
+        self.progress, self.cancel, self.what = progress, cancel, what
+
+    def start(self) -> None:
+        """Report (0, planned) (prompt and image encoding count as the edit), then raise if cancelled."""
+        if self.progress is not None:
+            self.progress(0, self.planned)
+        self.finish()
+
+    def on_step_end(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        if self.progress is not None:
+            self.progress(step + 1, getattr(pipe, "_num_timesteps", None) or self.planned)
+        if self.cancel is not None and self.cancel.is_set():
+            pipe._interrupt = True  # diffusers skips the remaining steps
+        return tensors
+
+    def finish(self) -> None:
+        """Raise Cancelled if ``cancel`` is set (after the call: nothing it made is returned)."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f"{self.what} was cancelled; the image is unchanged")
+
+
 @dataclass(frozen=True)
 class NativeSize:
     """Where an image of any size is worked on by a diffusion model.

@@ -17,7 +17,8 @@ from tools.boxes import Box
 from tools.color import classify_recolor, parse_colour, recolor_lab
 from tools.engines import RepaintEngine, as_engine, check_reference
 from tools.errors import Cancelled, InvalidInputError
-from tools.inpainting import InpaintResult, Inpainter, check_mask, default_dilation
+from tools.inpainting import Inpainter
+from tools.repaint import InpaintResult, check_mask, default_dilation
 
 logger = logging.getLogger(__name__)
 

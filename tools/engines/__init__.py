@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.engines.base import (ENGINE_OF, ENGINES, FAMILY, Painter, Progress, RepaintEngine, check_engine,
+from tools.engines.base import (ENGINE_OF, ENGINES, FAMILY, Framing, Painter, Progress, RepaintEngine, check_engine,
                                 check_reference, repaint)
 
-__all__ = ["ENGINES", "ENGINE_OF", "FAMILY", "Painter", "Progress", "RepaintEngine", "as_engine", "check_engine",
-           "check_reference", "repaint"]
+__all__ = ["ENGINES", "ENGINE_OF", "FAMILY", "Framing", "Painter", "Progress", "RepaintEngine", "as_engine",
+           "check_engine", "check_reference", "repaint"]
 
 
 def as_engine(model: Any) -> RepaintEngine:

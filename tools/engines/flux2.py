@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,11 @@ from PIL import Image
 
 from tools import masks
 from tools.device import Placement, resolve_placement
-from tools.diffusion_utils import check_int, check_prompt, native_size, place_pipeline
+from tools.diffusion_utils import PipelineSteps, check_int, check_prompt, native_size, place_pipeline
 from tools.edits import EditResult
-from tools.engines.base import Progress, check_call, check_reference, repaint
-from tools.errors import Cancelled, InvalidInputError
-from tools.inpainting import InpaintResult, check_mask
+from tools.engines.base import Framing, Progress, check_call, check_reference, repaint
+from tools.errors import InvalidInputError
+from tools.repaint import InpaintResult, check_mask
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +122,9 @@ class Flux2KleinEngine:
                               height=window.height, width=window.width, num_inference_steps=steps,
                               guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(int(seed)))
 
-        res = repaint(image, m, paint, resolution=self.resolution, multiple=self.multiple, dilate_px=dilate_px,
+        res = repaint(image, m, paint, Framing(self.resolution, self.multiple), dilate_px=dilate_px,
                       feather_px=feather_px, cancel=cancel)
-        return InpaintResult(image=res.image, region=res.region, crop_box=res.crop_box, seed=int(seed),
-                             dilate_px=res.dilate_px, feather_px=res.feather_px, working_size=res.working_size)
+        return replace(res, seed=int(seed))
 
     @torch.inference_mode()
     def edit(self, image: Image.Image, instruction: str, *, reference: Image.Image | None = None,
@@ -221,30 +220,20 @@ class Flux2KleinEngine:
         width, height = (max(MIN_SIDE, math.ceil(side * scale / grid) * grid) for side in size)
         return width, height
 
-    def _call(self, pipe: Any, progress: Callable[[int, int], None] | None, cancel: threading.Event | None, *,
+    def _call(self, pipe: Any, progress: Progress | None, cancel: threading.Event | None, *,
               steps: int, strength: float, **kwargs: Any) -> Image.Image:
         """One pipeline call with progress and cancel wired to ``callback_on_step_end``."""
-        planned = max(1, min(int(steps * strength), steps))
+        counter = PipelineSteps(steps, strength, progress, cancel)
         kwargs["text_encoder_out_layers"] = self.text_layers
+        if pipe is self.pipe:
+            kwargs["strength"] = strength       # the inpainting pipeline's own default is 0.8, not the caller's
         if not self.distilled and kwargs.get("guidance_scale", 0) > 1:   # the pipeline's negative prompt is ""
             kwargs["negative_prompt_embeds"] = self._embed("")
-
-        def on_step_end(p: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            if progress is not None:
-                progress(step + 1, getattr(p, "_num_timesteps", None) or planned)
-            if cancel is not None and cancel.is_set():
-                p._interrupt = True  # diffusers skips the remaining steps
-            return tensors
-
-        if progress is not None:
-            progress(0, planned)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("the edit was cancelled; the image is unchanged")
+        counter.start()
         with self._lock:
             try:
-                out = pipe(callback_on_step_end=on_step_end, **kwargs)
+                out = pipe(callback_on_step_end=counter.on_step_end, **kwargs)
             except ValueError as e:  # the pipeline's own input checks (sizes it refuses)
                 raise InvalidInputError(f"FLUX.2 klein refused the input: {str(e).splitlines()[0]}") from e
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("the edit was cancelled; the image is unchanged")
+        counter.finish()
         return out.images[0].convert("RGB")

@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 from tools.engines.base import ENGINE_OF, Progress, check_reference
-from tools.inpainting import InpaintResult, Inpainter
+from tools.inpainting import Inpainter
+from tools.repaint import InpaintResult
 
 
 class SDEngine:
