@@ -121,7 +121,7 @@ def load_profile(args: argparse.Namespace, is_cuda: bool) -> Any:
             profile = with_engine(profile, args.engine)
     changes: dict[str, Any] = {}
     if args.steps is not None:
-        changes["steps"] = args.steps
+        changes.update(steps=args.steps, steps_asked=True)      # wins over FLUX.2 klein's own 4
     if args.scheduler is not None:
         changes["scheduler"] = args.scheduler
     if args.compile:
@@ -338,7 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.native:                             # a smaller working size than the engine's own (CPU smoke runs)
         target = toolkit.engine if toolkit.engine_name == "flux2-klein" else toolkit.inpainter
         target.resolution = args.native
-    steps = getattr(toolkit.engine, "default_steps", None) or profile.steps     # what each edit runs
+    from tools.engines.select import edit_steps
+
+    steps = edit_steps(toolkit.profile, toolkit.engine)     # what each edit runs
     meter = ComputeMeter(toolkit)
     samples = Samples()
     problems: list[str] = []

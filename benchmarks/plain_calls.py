@@ -86,8 +86,8 @@ def edit(engine: Any, image: Image.Image, size: tuple[int, int], prompt: str, st
     mask[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 255
     generator = torch.Generator("cpu").manual_seed(0)
     call: dict[str, Any] = {"num_inference_steps": steps, "guidance_scale": 7.5 if guidance is None else guidance}
-    if engine.name == "flux2-klein":            # its own steps and guidance; the prompt is encoded in the call
-        call = {"num_inference_steps": engine.default_steps, "guidance_scale": engine.guidance_scale,
+    if engine.name == "flux2-klein":            # its own guidance, strength 1 as ours; the prompt is encoded in the call
+        call = {"num_inference_steps": steps, "guidance_scale": engine.guidance_scale, "strength": 1.0,
                 "text_encoder_out_layers": engine.text_layers}
     return timed(lambda: engine.pipe(prompt=prompt, image=image.resize((w, h)), mask_image=Image.fromarray(mask),
                                      height=h, width=w, generator=generator, **call))[1]

@@ -168,6 +168,46 @@ def test_flux_progress_counts_its_steps_and_cancel_stops_it(kits, photo):
         kit.remove(photo, m, progress=cancel_after_first, cancel=stop)
 
 
+def test_asked_for_steps_win_over_flux2_klein_own_four(kits, photo, monkeypatch):
+    from dataclasses import replace
+
+    kit, m = kits["flux2-klein"], _mask(SIZE, CUP)
+    seen: list[tuple[int, int]] = []
+    assert kit.remove(photo, m, steps=2, progress=lambda i, n: seen.append((i, n))).details["steps"] == 2
+    assert seen[-1] == (2, 2)                                    # a caller's steps (chatedit edit --steps)
+    monkeypatch.setattr(kit, "profile", replace(kit.profile, steps=3, steps_asked=True))     # --steps 3
+    seen.clear()
+    assert kit.replace(photo, m, "a teapot", progress=lambda i, n: seen.append((i, n))).details["steps"] == 3
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert kit.global_edit(photo, "make it autumn", region=m).details["steps"] == 3
+    monkeypatch.setattr(kit, "profile", replace(kit.profile, steps=3, steps_asked=False))    # the profile's own
+    assert kit.remove(photo, m).details["steps"] == 4            # SD-sized profile steps: the engine's 4
+
+
+def test_bench_session_steps_are_asked_for_and_win_over_the_engine(kits):
+    import importlib.util
+    from pathlib import Path
+
+    from tools.engines.select import edit_steps
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_session.py"
+    spec = importlib.util.spec_from_file_location("bench_session_steps", path)
+    session = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(session)
+    asked = session.load_profile(session.parse_args(["--steps", "6"]), is_cuda=False)
+    assert (asked.steps, asked.steps_asked) == (6, True)
+    assert session.load_profile(session.parse_args([]), is_cuda=False).steps_asked is False
+    flux = kits["flux2-klein"].engine
+    assert edit_steps(asked, flux) == 6 and edit_steps(TINY, flux) == 4 and edit_steps(TINY, None) == TINY.steps
+
+
+def test_flux2_klein_runs_the_strength_it_is_given(kits, photo):
+    kit, m = kits["flux2-klein"], _mask(SIZE, CUP)
+    seen: list[tuple[int, int]] = []
+    kit.engine.inpaint(photo, m, "a red cup", steps=4, strength=0.5, progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(0, 2), (1, 2), (2, 2)]                      # int(4 * 0.5) steps, not the pipeline's 0.8
+
+
 def test_tiny_flux2_is_a_real_klein_pipeline_folder_sharing_one_set_of_modules(kits):
     from diffusers import Flux2KleinInpaintPipeline, Flux2KleinPipeline
 
@@ -264,10 +304,11 @@ def test_chatedit_edit_takes_engine(tmp_path, capsys):
 
     out = tmp_path / "out.png"
     code = main(["coffee", "--box", "120,40,480,330", "--remove", "--profile", "tiny", "--engine", "flux2-klein",
-                 "-o", str(out)])
+                 "--steps", "3", "-o", str(out)])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "engine flux2-klein (asked for)" in err
+    assert "inpainting: step 3/3" in err and "/4" not in err             # --steps wins over the engine's 4
     with Image.open(out) as png:
         assert "engine=flux2-klein" in png.text["chatedit:models"]
 

@@ -61,6 +61,8 @@ class Profile:
     base: ModelSpec
     steps: int = 30
     """Diffusion steps per edit."""
+    steps_asked: bool = False
+    """Whether ``steps`` was asked for (``--steps``): it then wins over a tool's own (FLUX.2 klein's 4, a quality's)."""
     scheduler: str = "default"
     """Sampler of the inpainting and instruction-edit pipelines: ``default`` (the model's own) or one
     of :data:`tools.diffusion_utils.SCHEDULERS` (``dpm++``: DPM-Solver++ 2M, as good at 20 steps as

@@ -264,8 +264,11 @@ class Toolkit:
     # -- edits --------------------------------------------------------------------------------
 
     def _steps(self, kwargs: dict[str, Any], engine: Any = None) -> dict[str, Any]:
-        """``kwargs`` with the steps set: the engine's own where it has them (FLUX.2 klein: 4), else the profile's."""
-        kwargs.setdefault("steps", getattr(engine, "default_steps", None) or self.profile.steps)
+        """``kwargs`` with the steps set (:func:`tools.engines.select.edit_steps`: asked-for steps win over the
+        engine's own, FLUX.2 klein's 4)."""
+        from tools.engines.select import edit_steps
+
+        kwargs.setdefault("steps", edit_steps(self.profile, engine))
         return kwargs
 
     def remove(self, image: Image.Image, mask: np.ndarray, **kwargs: Any) -> EditResult:

@@ -18,6 +18,13 @@ def engine_name(profile: Profile) -> str:
     return ENGINE_OF.get(profile.inpainting.family, profile.inpainting.family)
 
 
+def edit_steps(profile: Profile, tool: object = None) -> int:
+    """Steps an edit runs when its caller gives none: the profile's when they were asked for (``--steps``),
+    else ``tool``'s own (FLUX.2 klein's 4, a quality's ``default_steps``), else the profile's."""
+    own = None if profile.steps_asked else getattr(tool, "default_steps", None)
+    return int(own or profile.steps)
+
+
 def engine_spec(profile: Profile, engine: str) -> ModelSpec:
     """The model of ``engine`` at ``profile``'s scale: a tiny build for a tiny profile, the released model otherwise."""
     check_engine(engine)
