@@ -11,7 +11,6 @@ Used by the TUI, the scripted-session runner and people's own scripts::
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 
 from PIL import Image
 
-from agent.graph.pointing import Pointing
+from agent import inputs, opening
+from agent.graph.context import ProgressCallback
 from agent.replies import Candidate, Question, Reply, VersionInfo
 from agent.session.errors import (
     SessionDamagedError,
@@ -27,15 +27,16 @@ from agent.session.errors import (
     SessionReadOnlyError,
 )
 from agent.session.sessions import default_session_dir
-from agent.session.store import SessionStore, is_session
-from agent.turns import quoted
-from tools.errors import ChatEditError, InvalidInputError
+from agent.session.store import SessionStore
+from agent.talk import Talk
+from agent.turns import Turns, quoted
+from agent.workbench import Workbench
+from tools.errors import InvalidInputError
 from tools.profiles import Profile
 
 __all__ = ["Candidate", "Editor", "Question", "Reply", "SessionDamagedError", "SessionLockedError",
            "SessionReadOnlyError", "VersionInfo", "default_session_dir"]
 
-logger = logging.getLogger(__name__)
 
 def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``method`` holding the Editor's lock: calls from several threads run one at a time."""
@@ -66,33 +67,14 @@ class Editor:
 
     def __init__(self, store: SessionStore, profile: Profile, *, toolkit: Any, planner: Any = None,
                  seed: int = 0) -> None:
-        from agent.turns import Turns
-
         self.store = store
-        self.profile = profile
-        self.toolkit = toolkit
-        self._planner = planner
-        self.seed = seed
-        self.on_progress: Callable[[str, int, int], None] | None = None
-        self._cancel = threading.Event()
+        self._bench = Workbench(profile=profile, toolkit=toolkit, planner=planner, seed=seed)
         self._guard = threading.RLock()
-        if getattr(toolkit, "on_load", False) is None:
-            toolkit.on_load = self._loading     # model loads show up as progress stages ("load inpainting")
-        if getattr(toolkit, "on_load_progress", False) is None:
-            toolkit.on_load_progress = self._load_bytes     # ... counted in bytes of their weights
         self._turns = Turns(store)
+        self._talk = Talk(store, self._turns, self._bench)
         self.graph = self._turns.graph
         self.opening_note: str | None = self._turns.reopen()
         """What reopening found: a turn a crash cut short, missing images, stray files (None: nothing)."""
-
-    def _loading(self, role: str, model_id: str) -> None:
-        logger.info("loading %s model %s", role, model_id)
-        if self.on_progress is not None:
-            self.on_progress(f"load {role}", 0, 1)
-
-    def _load_bytes(self, role: str, done: int, total: int) -> None:
-        if self.on_progress is not None:
-            self.on_progress(f"load {role}", done, total)
 
     # -- opening and closing --------------------------------------------------------------------
 
@@ -127,36 +109,11 @@ class Editor:
             SessionReadOnlyError: the session's folder cannot be written (open it ``read_only``).
             SessionDamagedError: a session file is damaged (the message says which and what to do).
         """
-        from tools.loading import resolve_profile
-
-        resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
-        if engine is not None:
-            from tools.engines import check_engine
-
-            check_engine(engine)
-        if verify is not None:
-            from dataclasses import replace
-
-            resolved = replace(resolved, verify=bool(verify))
-        if quality is not None:
-            from dataclasses import replace
-
-            from tools.quality import check_quality
-
-            resolved = replace(resolved, quality=check_quality(quality))
-        if isinstance(planner, str) or getattr(planner, "image_side", 0) is None:   # served: images at the profile's size
-            from agent.served import for_profile
-
-            planner = for_profile(planner, resolved)
-        if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
-            store = SessionStore.open(image_or_session, read_only=read_only)
-        else:
-            store = SessionStore.start(image_or_session, session_dir or default_session_dir())
+        resolved = opening.resolve(profile, engine=engine, verify=verify, quality=quality)
+        planner = opening.given_planner(planner, resolved)
+        store = opening.open_store(image_or_session, session_dir=session_dir, read_only=read_only)
         try:
-            if toolkit is None:
-                from tools.toolkit import Toolkit
-
-                toolkit = Toolkit(resolved, engine=engine)
+            toolkit = opening.make_toolkit(resolved, engine) if toolkit is None else toolkit
             return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
         except BaseException:
             store.close()
@@ -187,7 +144,7 @@ class Editor:
             ImageSaveError: the file cannot be written (the session is untouched).
             InvalidInputError: there is no such version.
         """
-        number = self.current_version if version is None else self._number(version)
+        number = self.current_version if version is None else inputs.version_number(self.store, version)
         return self.store.export(number, path, profile=self.profile.name)
 
     # -- state --------------------------------------------------------------------------------
@@ -195,6 +152,34 @@ class Editor:
     @property
     def session_dir(self) -> Path:
         return self.store.root
+
+    @property
+    def profile(self) -> Profile:
+        """The resolved profile this session runs with."""
+        return self._bench.profile
+
+    @property
+    def toolkit(self) -> Any:
+        """The :class:`tools.toolkit.Toolkit` whose models make the edits."""
+        return self._bench.toolkit
+
+    @property
+    def seed(self) -> int:
+        """The base seed of every edit (set it to change the next turns')."""
+        return self._bench.seed
+
+    @seed.setter
+    def seed(self, seed: int) -> None:
+        self._bench.seed = seed
+
+    @property
+    def on_progress(self) -> ProgressCallback | None:
+        """Who hears ``(stage, step, total)`` (see the class's docstring); set it, or None to stop."""
+        return self._bench.progress.listener
+
+    @on_progress.setter
+    def on_progress(self, listener: ProgressCallback | None) -> None:
+        self._bench.progress.listener = listener
 
     @property
     def read_only(self) -> bool:
@@ -217,7 +202,7 @@ class Editor:
 
         if not isinstance(on, bool):
             raise InvalidInputError(f"verify is True or False, got {quoted(on)}")
-        self.profile = replace(self.profile, verify=on)     # one assignment: safe while a turn runs elsewhere
+        self._bench.profile = replace(self.profile, verify=on)     # one assignment: safe while a turn runs elsewhere
 
     @property
     def current_version(self) -> int:
@@ -233,12 +218,12 @@ class Editor:
     @_locked
     def version_image(self, number: int) -> Image.Image:
         """Version ``number``'s pixels (PIL RGB)."""
-        return self.store.version_image(self._number(number))
+        return self.store.version_image(inputs.version_number(self.store, number))
 
     @_locked
     def version_mask(self, number: int) -> Any:
         """The bool H×W mask of what version ``number``'s turn changed, or None (the original, direct moves)."""
-        mask = self.store.history[self._number(number)].mask
+        mask = self.store.history[inputs.version_number(self.store, number)].mask
         return self.store.load_mask(mask) if mask else None
 
     @property
@@ -246,12 +231,6 @@ class Editor:
         """(number, instruction, created, has a mask, parent) per version, without waiting for any file."""
         return [(v.number, v.instruction, v.created, v.mask is not None, v.parent)
                 for v in self.store.history.versions]
-
-    def _number(self, number: int) -> int:
-        latest = self.store.history.latest
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= latest:
-            raise InvalidInputError(f"there is no version {quoted(number)}; versions are 0 to {latest}")
-        return number
 
     @property
     def history(self) -> list[VersionInfo]:
@@ -277,52 +256,14 @@ class Editor:
     @property
     def planner(self) -> Any:
         """The planner chat model, loaded on first use."""
-        if self._planner is None:
-            from agent.planner import load_planner
-            from tools.load_progress import local_folder, metered
+        return self._bench.load_planner()
 
-            if self.on_progress is not None:
-                self.on_progress("load planner", 0, 1)
-            folder = local_folder(self.profile.planner)      # None: downloaded first, then loaded uncounted
-            told = None if self.on_progress is None else lambda done, total: self._load_bytes("planner", done, total)
-            with metered(folder, told):
-                self._planner = load_planner(self.profile, getattr(self.toolkit, "placement", None),
-                                             memory=getattr(self.toolkit, "memory", None))
-        return self._planner
+    @property
+    def _planner(self) -> Any:
+        """The planner if one is given or loaded already, else None (loading nothing)."""
+        return self._bench.planner
 
     # -- talking ------------------------------------------------------------------------------
-
-    def _refused(self) -> Reply | None:
-        if self.store.read_only:
-            text = ("This session is open read-only, so nothing was changed; to edit it, close any other chatedit "
-                    "that has it open and reopen it without --read-only (or copy a read-only folder elsewhere).")
-            return Reply(text, error="read-only session")
-        return None
-
-    def _read_pointing(self, point: Any, box: Any, points: Any) -> Pointing | None:
-        """The checked pointing on the current image (None: nothing pointed at). Raises InvalidInputError."""
-        from agent.graph.pointing import read_pointing
-
-        if point is None and box is None and points is None:
-            return None
-        return read_pointing(point=point, box=box, points=points, size=self.store.version_image().size)
-
-    def _read_reference(self, reference: Any) -> Any:
-        """The reference image read and kept in the session (None: none given). Raises ChatEditError."""
-        from agent.session.references import attach
-
-        return None if reference is None else attach(self.store, reference)
-
-    def _bad_reference(self, e: ChatEditError) -> Reply:
-        question = self._turns.question()
-        still = " The question is still open." if question is not None else ""
-        return Reply(f"That reference image cannot be used: {e}. Nothing changed.{still}", question=question,
-                     error=str(e))
-
-    def _bad_pointing(self, e: ChatEditError) -> Reply:
-        question = self._turns.question()
-        still = " The question is still open." if question is not None else ""
-        return Reply(f"That pointing cannot be used: {e}. Nothing changed.{still}", question=question, error=str(e))
 
     @_locked
     def pointed_mask(self, *, point: Any = None, box: Any = None, points: Any = None) -> Any:
@@ -336,13 +277,7 @@ class Editor:
             InvalidInputError: nothing pointed at, or a bad pointing (outside the image, NaN, wrong shape).
             ChatEditError: the segmenter could not run (e.g. its model cannot be loaded).
         """
-        from agent.graph.pointing import pointed_mask
-        from tools.errors import InvalidInputError
-
-        pointing = self._read_pointing(point, box, points)
-        if pointing is None:
-            raise InvalidInputError("nothing is pointed at: give point=(x, y), box=(x0, y0, x1, y1) or points")
-        return pointed_mask(self.toolkit, self.store.version_image(), pointing)
+        return inputs.pointed_mask(self.store, self.toolkit, point, box, points)
 
     @_locked
     def send(self, text: str, *, point: Any = None, box: Any = None, points: Any = None,
@@ -362,41 +297,7 @@ class Editor:
         recorded with the version; an engine that cannot use one says so and edits from the words alone.
         One that cannot be read is a reply with a one-line error; nothing changes.
         """
-        import dataclasses
-
-        from agent.graph.commands import read_move
-
-        text = str(text).strip()
-        pointed = point is not None or box is not None or points is not None
-        if not text and pointed and self._turns.question_payload() is not None:
-            return self.answer("", point=point, box=box, points=points)     # pointing alone answers the question
-        if not text:
-            return Reply("Say what to change, e.g. \"remove the cup\" or \"make the sky blue\".")
-        refused = self._refused()
-        if refused is not None:
-            return refused
-        if self._turns.question_payload() is not None:
-            return self.answer(text, point=point, box=box, points=points, reference=reference)
-        try:
-            pointing = self._read_pointing(point, box, points)
-        except ChatEditError as e:
-            return self._bad_pointing(e)
-        move = read_move(text)
-        if move is not None:
-            self._cancel.clear()
-            reply = self._turns.move(move.kind, move.amount, self._context(None), words=text)
-            unused = f" (The reference image was not used: a {move.kind} needs none.)"
-            return reply if reference is None else dataclasses.replace(reply, text=reply.text + unused)
-        try:
-            ref = self._read_reference(reference)
-        except ChatEditError as e:
-            return self._bad_reference(e)
-        try:
-            planner = self.planner
-        except ChatEditError as e:
-            return Reply(f"The planner model could not be loaded: {e}", error=str(e))
-        self._cancel.clear()
-        return self._turns.say(text, self._context(planner), pointing=pointing, reference=ref)
+        return self._talk.send(text, point=point, box=box, points=points, reference=reference)
 
     @_locked
     def answer(self, value: str | int, *, point: Any = None, box: Any = None, points: Any = None,
@@ -412,60 +313,17 @@ class Editor:
         an int (a bool is not a number here) is refused with the question still open.
         ``reference`` (as for :meth:`send`) goes with the turn the answer resumes, or with the new instruction.
         """
-        from agent.turns import planner_reads_answers
-
-        refused = self._refused() or self._turns.refuse_answer(value)
-        if refused is not None:
-            return refused
-        try:
-            pointing = self._read_pointing(point, box, points)
-        except ChatEditError as e:
-            return self._bad_pointing(e)
-        self._cancel.clear()
-        reading = self._turns.read(value)
-        if reading.kind == "move" and reading.move is not None:
-            return self._turns.move(reading.move.kind, reading.move.amount, self._context(None), words=str(value))
-        try:
-            ref = self._read_reference(reference)
-        except ChatEditError as e:
-            return self._bad_reference(e)
-        if reading.kind == "instruction":
-            try:
-                planner = self.planner
-            except ChatEditError as e:
-                return Reply(f"The planner model could not be loaded, so \"{quoted(str(value), 60)[1:-1]}\" was not "
-                             f"done: {e}. The question is still open.", question=self._turns.question(), error=str(e))
-            return self._turns.instead(str(value), self._context(planner), pointing=pointing, reference=ref)
-        random = getattr(self.profile.planner, "random_weights", False) is True
-        planner = self._planner
-        wanted = self.profile.verify or (reading.kind == "unclear" and not random)
-        if planner is None and wanted:
-            try:
-                planner = self.planner          # judges the edit this answer lets run, or reads the answer
-            except ChatEditError as e:
-                logger.warning("no planner to verify with or to read the answer: %s", e)
-        ask = reading.kind == "unclear" and planner_reads_answers(planner)
-        return self._turns.answer(value, self._context(planner), ask_planner=ask, pointing=pointing, reference=ref)
+        return self._talk.answer(value, point=point, box=box, points=points, reference=reference)
 
     def cancel(self) -> None:
         """Ask a running edit to stop; its turn ends with nothing changed. Safe from any thread."""
-        self._cancel.set()
-
-    def _context(self, planner: Any) -> Any:
-        from agent.graph.context import Context
-
-        def progress(stage: str, step: int, total: int) -> None:
-            if self.on_progress is not None:
-                self.on_progress(stage, step, total)
-
-        return Context(store=self.store, tools=self.toolkit, planner=planner, seed=self.seed,
-                       verify=self.profile.verify and planner is not None, progress=progress, cancel=self._cancel)
+        self._bench.cancel.set()
 
     # -- moving in the version tree, directly (the graph runs the move; no planner) ------------------
 
     @_locked
     def _move(self, kind: str, amount: int) -> Reply:
-        return self._refused() or self._turns.move(kind, amount, self._context(None))
+        return inputs.refused(self.store) or self._talk.move(kind, amount)
 
     def undo(self, n: int = 1) -> Reply:
         """Go back ``n`` edits towards the original, along the current branch (no planner involved)."""

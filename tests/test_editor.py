@@ -1,4 +1,4 @@
-"""The public Editor API: sessions on disk, turns, questions, undo/redo/revert, reopening, failures."""
+"""The public Editor API: sessions on disk, turns, undo/redo/revert, reopening, exports, failures and crashes."""
 
 from __future__ import annotations
 
@@ -8,42 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.editor import Candidate, Editor, Question, Reply, VersionInfo
-from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
-
-SIZE = (150, 100)
-LEFT, RIGHT = (10, 20, 50, 60), (95, 15, 140, 65)
-DETS = {"cup": [det(LEFT, 0.8), det(RIGHT, 0.78)], "table": [det((0, 70, 150, 100), 0.9)],
-        "saucer": [det((20, 30, 120, 80), 0.9)]}
-
-
-def recolor(phrase: str, colour: str, **ref) -> dict:
-    return plan({"action": "recolor", "referent": {"phrase": phrase, **ref}, "content": colour})
+from agent.editor import Editor, Reply, VersionInfo
+from tests.agent_fakes import FixedDetections, QueuePlanner, plan
+from tests.editor_helpers import DETS, SIZE, Opener, pixels, recolor
 
 
 @pytest.fixture
 def make(tmp_path, coffee, tiny_profile):
     """Open (or reopen) an editor on a small coffee photo with fixed detections and a queue planner."""
-    opened = []
-
-    def _make(*replies, session=None, image=None) -> Editor:
-        planner = QueuePlanner().push(*replies)
-        toolkit = FixedDetections(tiny_profile, DETS)
-        if session is None:
-            editor = Editor.open(image if image is not None else coffee.resize(SIZE), profile=tiny_profile,
-                                 session_dir=tmp_path / "session", planner=planner, toolkit=toolkit)
-        else:
-            editor = Editor.open(session, profile=tiny_profile, planner=planner, toolkit=toolkit)
-        opened.append(editor)
-        return editor
-
-    yield _make
-    for editor in opened:
-        editor.close()
-
-
-def pixels(editor: Editor) -> np.ndarray:
-    return np.asarray(editor.current_image)
+    opener = Opener(tmp_path, coffee, tiny_profile)
+    yield opener
+    opener.close_all()
 
 
 def test_open_makes_a_session_folder(make, coffee):
@@ -76,25 +51,6 @@ def test_compound_turn_makes_one_version_listing_both_steps(make):
     assert info.instruction == "make the saucer white and the table blue"
     assert info.mask_path is not None and info.mask_path.is_file() and info.image_path.is_file()
     assert info.models["grounding"] == "tiny/grounding-dino" and info.created
-
-
-def test_question_answer_and_reopen_with_the_question_pending(make):
-    editor = make(recolor("cup", "red"))
-    reply = editor.send("make the cup red")
-    q = reply.question
-    assert isinstance(q, Question) and q.image_path.is_file() and reply.version is None
-    assert q.candidates == (Candidate(1, tuple(map(float, LEFT)), "cup", 0.8),
-                            Candidate(2, tuple(map(float, RIGHT)), "cup", pytest.approx(0.78)))
-    assert editor.pending_question == q
-    root = editor.session_dir
-    editor.close()
-
-    again = make(session=root)                                # a new process: same folder
-    assert again.pending_question == q
-    assert [r for r, _ in again.conversation] == ["user", "assistant"]
-    reply = again.send("the right one")                       # send while asked = the answer
-    assert reply.version == 1 and again.pending_question is None
-    assert again.history[1].steps[0]["box"] == list(map(float, RIGHT))
 
 
 def test_undo_redo_revert_are_bit_identical_and_an_edit_after_undo_branches(make):
@@ -151,29 +107,6 @@ def test_direct_history_calls_never_ask_the_planner(make):
     editor.redo()
     editor.revert(0)
     assert editor._planner.calls == 0                         # noqa: SLF001 - the queue would raise if asked
-
-
-@pytest.mark.parametrize("bad", [None, 3.7, True, {"x": 1}, ["1"], 10**30])
-def test_an_answer_that_is_not_a_string_or_an_int_keeps_the_question_open(make, bad):
-    editor = make(recolor("cup", "red"))
-    q = editor.send("make the cup red").question
-    reply = editor.answer(bad)
-    assert reply.error == "not an answer" and reply.question == q and reply.version is None
-    assert "\n" not in reply.text and len(reply.text) < 200 and "still open" in reply.text
-    assert editor.pending_question == q                       # not even the one retry was used up
-    assert editor.answer("the right one").version == 1
-
-
-def test_a_huge_numeric_answer_is_unclear_and_the_question_stays_open(make):
-    editor = make(recolor("cup", "red"))
-    editor.send("make the cup red")
-    for huge in ("1" * 5000, "9" * 5000, "number " + "1" * 5000):
-        reply = editor.answer(huge)
-        assert reply.error is None and reply.question is not None and "couldn't tell" in reply.text
-        assert len(reply.text) < 500 and editor.pending_question is not None   # the answer is not echoed whole
-    assert editor.answer("2").version == 1                    # the question survived: this answer counts
-    said = [text for role, text in editor.conversation if role == "user"]
-    assert said[1:4] == ["1" * 5000, "9" * 5000, "number " + "1" * 5000]    # what was typed is kept whole
 
 
 def test_direct_history_calls_refuse_bad_arguments_with_a_reply(make):
@@ -417,131 +350,3 @@ def test_damaged_session_files_are_one_line_errors_and_a_damaged_image_is_a_repl
     (root / "checkpoints.sqlite").unlink()                                    # what the message says to do
     reopened = make(session=root)
     assert reopened.current_version == 0 and len(reopened.history) == 2 and reopened.conversation
-
-
-# -- the command layer: moves in words, answers, and a question interrupted --------------------------
-
-class RandomPlanner(QueuePlanner):
-    """A queue planner that says it has random weights (as the tiny profile's LLaVA does)."""
-
-    random_weights: bool = True
-
-
-def _planned_by(editor: Editor) -> dict:
-    return editor.graph.get_state(editor._turns.config).values.get("planned_by")
-
-
-def test_moves_in_words_run_without_the_planner_and_log_what_was_said(make):
-    editor = make(recolor("cup", "red", selector="leftmost"), recolor("table", "blue"))
-    editor.send("make the left cup red")
-    editor.send("make the table blue")
-    planner = editor._planner
-    reply = editor.send("undo the last two")
-    assert editor.current_version == 0 and "Undid 2 edits" in reply.text and planner.calls == 2
-    assert _planned_by(editor) == {"kind": "commands"}
-    assert editor.send("redo").text.startswith("Redid 1 edit") and editor.current_version == 1
-    assert editor.send("go back to the original").version is None and editor.current_version == 0
-    assert editor.send("revert to 2").text == "Went forward to version 2." and editor.current_version == 2
-    assert planner.calls == 2                                   # no move asked the planner
-    said = [text for role, text in editor.conversation if role == "user"]
-    assert said[-4:] == ["undo the last two", "redo", "go back to the original", "revert to 2"]
-    editor.undo()
-    assert _planned_by(editor) == {"kind": "direct"} and editor.conversation[-2] == ("user", "/undo 1")
-
-
-def test_answers_in_words_kind_position_and_correction(make):
-    editor = make(recolor("cup", "red"), recolor("cup", "blue"))
-    assert editor.send("make the cup red").question is not None
-    reply = editor.send("the left cup")
-    assert reply.version == 1 and editor.history[1].steps[0]["box"] == list(map(float, LEFT))
-    editor.send("make the cup blue")
-    reply = editor.answer("no, the right one")
-    assert reply.version == 2 and editor.history[2].steps[0]["box"] == list(map(float, RIGHT))
-
-
-def test_an_instruction_sent_while_asked_drops_the_question_and_runs(make):
-    editor = make(recolor("cup", "red"), recolor("saucer", "blue"))
-    editor.send("make the cup red")
-    reply = editor.send("actually, make the saucer blue instead")
-    assert reply.text.startswith("(Dropped the question about the cup.) ") and reply.version == 1
-    assert editor.pending_question is None and editor.history[1].instruction == "actually, make the saucer blue instead"
-    assert editor.history[1].steps[0]["box"] == list(map(float, DETS["saucer"][0].box))
-    assert editor._planner.left == 0
-    said = [text for role, text in editor.conversation if role == "user"]
-    assert said == ["make the cup red", "actually, make the saucer blue instead"]
-    assert sum(text.startswith("(Dropped the question") for _, text in editor.conversation) == 1
-
-
-def test_an_answer_that_is_an_instruction_runs_as_a_new_turn(make):
-    editor = make(recolor("cup", "red"), plan({"action": "remove", "referent": {"phrase": "table"}}))
-    editor.send("make the cup red")
-    reply = editor.answer("forget it, remove the table")
-    assert "(Dropped the question about the cup.)" in reply.text and reply.version == 1
-    assert editor.history[1].steps[0]["action"] == "remove" and editor.pending_question is None
-
-
-def test_an_instruction_that_asks_again_hands_back_the_new_question(make):
-    editor = make(recolor("cup", "red"), plan({"action": "remove", "referent": {"phrase": "cup"}}))
-    editor.send("make the cup red")
-    reply = editor.send("remove the cup instead")
-    assert reply.question is not None and reply.text.startswith("(Dropped the question about the cup.) ")
-    assert editor.answer("2").version == 1 and editor.history[1].steps[0]["action"] == "remove"
-
-
-def test_a_move_while_asked_drops_the_question_and_moves(make):
-    editor = make(recolor("table", "blue"), recolor("cup", "red"))
-    editor.send("make the table blue")
-    editor.send("make the cup red")
-    reply = editor.send("undo")
-    assert reply.text.startswith("(Dropped the question about the cup.) Undid 1 edit")
-    assert editor.current_version == 0 and editor.pending_question is None
-    assert editor.conversation[-2] == ("user", "undo")
-
-
-def test_an_unclear_answer_is_put_to_a_real_planner_with_the_candidates(tmp_path, coffee, tiny_profile):
-    planner = QueuePlanner().push(recolor("cup", "red"), {"pick": [2]},
-                                    recolor("cup", "red"), {"instruction": True},
-                                    plan({"action": "remove", "referent": {"phrase": "table"}}),
-                                    recolor("cup", "red"), "no idea")
-    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s", planner=planner,
-                     toolkit=FixedDetections(tiny_profile, DETS)) as editor:
-        editor.send("make the cup red")
-        reply = editor.answer("the one with the handle facing me")
-        assert reply.version == 1 and editor.history[1].steps[0]["box"] == list(map(float, RIGHT))
-        editor.send("make the cup red")
-        reply = editor.answer("hmm, how about the table goes away")
-        assert "(Dropped the question about the cup.)" in reply.text and reply.version == 2
-        editor.send("make the cup red")
-        reply = editor.answer("whichever")                      # the planner cannot read it either
-        assert reply.question is not None and "couldn't tell" in reply.text and planner.left == 0
-
-
-def test_a_planner_with_random_weights_is_not_asked_about_answers(tmp_path, coffee, tiny_profile):
-    planner = RandomPlanner()                                    # the offline grammar plans; nobody reads answers
-    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s", planner=planner,
-                     toolkit=FixedDetections(tiny_profile, DETS)) as editor:
-        assert editor.send("make the cup red").question is not None
-        reply = editor.answer("the one with the handle facing me")
-        assert reply.question is not None and "\"handle facing me\"" in reply.text and planner.calls == 0
-        assert editor.answer("the right cup").version == 1
-
-
-def test_a_move_in_words_that_cannot_be_made_is_said_and_logged(make):
-    editor = make(recolor("cup", "red"))
-    reply = editor.send("go to version 5")
-    assert reply.error and "no version 5" in reply.text and editor.current_version == 0
-    assert editor.conversation[-2:] == [("user", "go to version 5"), ("assistant", reply.text)]
-    editor.send("make the cup red")
-    reply = editor.answer("revert to 7")
-    assert "no version 7" in reply.text and "still open" in reply.text and reply.question is not None
-    assert editor.pending_question is not None and editor.answer("1").version == 1
-
-
-def test_the_planner_asked_about_an_answer_sees_the_numbered_picture_and_the_boxes(make):
-    editor = make(recolor("cup", "red"), {"pick": [1]})
-    editor.send("make the cup red")
-    assert editor.answer("the chipped one").version == 1
-    [*_, human] = editor._planner._calls[-1]
-    kinds = [block["type"] for block in human.content]
-    assert kinds == ["image", "text"] and "the chipped one" in human.content[1]["text"]
-    assert "1: box [10, 20, 50, 60]" in human.content[1]["text"]

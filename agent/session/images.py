@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -20,6 +21,8 @@ from tools.errors import InvalidInputError
 
 CACHED_IMAGES = 4
 """Decoded images kept in memory (a turn reads the head and its drafts' bases again and again)."""
+
+Decoded = TypeVar("Decoded")
 
 
 class SessionImages:
@@ -57,6 +60,38 @@ class SessionImages:
             if path.is_file():
                 return path
         return None
+
+    def _put_png(self, kind: str, image: Image.Image, *, durable: bool) -> str:
+        """Store ``image`` (as RGB) as ``<kind>/<id>.png`` unless it is there; returns its :func:`content_id`."""
+        image = rgb(image)
+        image_id = content_id(image)
+        path = self._path(kind, image_id)
+        if not path.is_file():
+            self._write(path, png_bytes(image), durable=durable)
+        return image_id
+
+    def _load_png(self, kind: str, image_id: str, decode: Callable[[Image.Image], Decoded],
+                  identify: Callable[[Decoded], str], *, what: str, remedy: str, sized: bool = False) -> Decoded:
+        """``<kind>/<image_id>.png`` decoded by ``decode`` and checked: ``identify`` of it must give ``image_id``,
+        and with ``sized`` it must be this session's size.
+
+        Raises:
+            SessionDamagedError: the file is missing, unreadable, of the wrong size, or not what its name says;
+                the message names ``what`` and ends "put the right file back, or ``remedy``".
+        """
+        path = self._path(kind, image_id)
+        try:
+            with Image.open(path) as im:
+                if sized and im.size != self.size:
+                    raise ValueError(f"it is {im.size[0]}x{im.size[1]}, not {self.size[0]}x{self.size[1]}")
+                decoded = decode(im)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise SessionDamagedError(f"{what} {path} cannot be read ({type(e).__name__}: {e}); put the right file "
+                                      f"back, or {remedy}") from e
+        if identify(decoded) != image_id:
+            raise SessionDamagedError(f"{what} {path} does not hold what its name says (the file was changed or "
+                                      f"damaged); put the right file back, or {remedy}")
+        return decoded
 
     def put_version(self, image: Image.Image, image_id: str | None = None) -> str:
         """Store a version's pixels durably (raw now, a PNG in the background); returns its content id."""
@@ -218,18 +253,8 @@ class SessionImages:
             if kept is not None:
                 self._masks.move_to_end(content_id)
                 return kept.copy()
-        path = self._path("masks", content_id)
-        try:
-            with Image.open(path) as im:
-                if im.size != self.size:
-                    raise ValueError(f"it is {im.size[0]}x{im.size[1]}, not {self.size[0]}x{self.size[1]}")
-                kept = np.asarray(im.convert("L")) > 127
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            raise SessionDamagedError(f"the mask {path} cannot be read ({e}); put it back, or revert to another "
-                                      "version") from e
-        if mask_id(kept) != content_id:
-            raise SessionDamagedError(f"the mask {path} does not hold the mask the history names; put the right "
-                                      "file back")
+        kept = self._load_png("masks", content_id, lambda im: np.asarray(im.convert("L")) > 127, mask_id,
+                              what="the mask", remedy="revert to another version", sized=True)
         self._remember_mask(content_id, kept)
         return kept.copy()
 
@@ -242,24 +267,14 @@ class SessionImages:
 
     def put_question_image(self, image: Image.Image) -> str:
         """Store an annotated candidates image shown with a question (on disk at once); returns its id."""
-        image = image.convert("RGB")
-        image_id = content_id(image)
-        path = self._path("questions", image_id)
-        if not path.is_file():
-            self._write(path, png_bytes(image), durable=False)
-        return image_id
+        return self._put_png("questions", image, durable=False)
 
     def question_path(self, content_id: str) -> Path:
         return self._path("questions", content_id)
 
     def put_reference(self, image: Image.Image) -> str:
         """Store a reference image (RGB) durably as ``references/<id>.png``; returns its :func:`content_id`."""
-        image = rgb(image)
-        image_id = content_id(image)
-        path = self._path("references", image_id)
-        if not path.is_file():
-            self._write(path, png_bytes(image))
-        return image_id
+        return self._put_png("references", image, durable=True)
 
     def reference_path(self, content_id: str) -> Path:
         return self._path("references", content_id)
@@ -270,16 +285,6 @@ class SessionImages:
         Raises:
             SessionDamagedError: the file is missing, unreadable, or holds other pixels.
         """
-        path = self._path("references", reference_id)
-        try:
-            with Image.open(path) as im:
-                im.load()
-                image = im.convert("RGB")
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            raise SessionDamagedError(f"the reference image {path} cannot be read ({type(e).__name__}); put it "
-                                      "back, or give the reference again") from e
-        if content_id(image) != reference_id:
-            raise SessionDamagedError(f"the reference image {path} does not hold the pixels it is named by; put "
-                                      "the right file back, or give the reference again")
-        return image
+        return self._load_png("references", reference_id, lambda im: im.convert("RGB"), content_id,
+                              what="the reference image", remedy="give the reference again")
 

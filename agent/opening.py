@@ -1,0 +1,65 @@
+"""Opening a session: the profile with the caller's overrides, the planner given (or served at a URL),
+the session folder (new or reopened) and the toolkit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from agent.session.sessions import default_session_dir
+from agent.session.store import SessionStore, is_session
+from tools.profiles import Profile
+
+
+def resolve(profile: str | Profile, *, engine: str | None = None, verify: bool | None = None,
+            quality: str | None = None) -> Profile:
+    """The profile to open with: a name resolved (``auto`` finds the machine's), then ``verify`` and
+    ``quality`` put over its own settings (None: keep them); ``engine`` is only checked here.
+
+    Raises:
+        InvalidInputError: an unknown profile, engine or quality name.
+    """
+    from tools.loading import resolve_profile
+
+    resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
+    if engine is not None:
+        from tools.engines import check_engine
+
+        check_engine(engine)
+    if verify is not None:
+        resolved = replace(resolved, verify=bool(verify))
+    if quality is not None:
+        from tools.quality import check_quality
+
+        resolved = replace(resolved, quality=check_quality(quality))
+    return resolved
+
+
+def given_planner(planner: Any, profile: Profile) -> Any:
+    """The planner a caller gave: a URL becomes a served planner, and a served one without an image
+    size takes the profile's (:func:`agent.served.for_profile`); anything else (None too) as given."""
+    if isinstance(planner, str) or getattr(planner, "image_side", 0) is None:
+        from agent.served import for_profile
+
+        return for_profile(planner, profile)
+    return planner
+
+
+def open_store(image_or_session: str | Path | Image.Image, *, session_dir: str | Path | None = None,
+               read_only: bool = False) -> SessionStore:
+    """A session folder reopened (``read_only``: without its lock), or a new session for an image
+    under ``session_dir`` (None: a new folder under the default sessions folder)."""
+    if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
+        return SessionStore.open(image_or_session, read_only=read_only)
+    return SessionStore.start(image_or_session, session_dir or default_session_dir())
+
+
+def make_toolkit(profile: Profile, engine: str | None) -> Any:
+    """The profile's :class:`tools.toolkit.Toolkit` (models load on first use), with ``engine`` to repaint."""
+    from tools.toolkit import Toolkit
+
+    return Toolkit(profile, engine=engine)
+
