@@ -6,6 +6,7 @@ but its chat endpoint fails, as when it is killed or falls over between the prob
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from agent.editor import Editor
@@ -64,3 +65,21 @@ def test_a_reference_given_as_a_picture_is_named_in_plain_words(tmp_path, coffee
         reply = editor.send("replace the cup with a hat", reference=coffee.crop((0, 0, 64, 48)))
     assert reply.version == 1 and "It follows your reference image (64x48)." in reply.text
     assert "image an image" not in reply.text
+
+
+def test_a_version_whose_pixels_match_a_damaged_file_is_written_again(tmp_path, coffee, tiny_profile):
+    red = plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "red"})
+    toolkit = FixedDetections(tiny_profile, {"cup": [det((10, 20, 50, 60), 0.9)]})
+    root = tmp_path / "s"
+    with Editor.open(coffee.resize((150, 100)), profile=tiny_profile, session_dir=root,
+                     planner=QueuePlanner().push(red, red), toolkit=toolkit) as editor:
+        assert editor.send("make the cup red").version == 1
+        editor.flush()
+        first = editor.store.image_path(editor.store.history[1].image)
+        first.write_bytes(first.read_bytes()[:200])                  # a bad disk took the end of v1's file
+        editor.revert(0)
+        again = editor.send("make the cup red")                      # the same pixels: the same name as v1
+        assert again.version == 2 and editor.store.history[2].image == editor.store.history[1].image
+        pixels = np.asarray(editor.current_image)
+    with Editor.open(root, profile=tiny_profile, planner=QueuePlanner(), toolkit=toolkit) as reopened:
+        assert np.array_equal(np.asarray(reopened.version_image(2)), pixels)   # what the reply announced is on disk

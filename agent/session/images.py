@@ -97,11 +97,27 @@ class SessionImages:
         """Store a version's pixels durably (raw now, a PNG in the background); returns its content id."""
         image = rgb(image)
         image_id = image_id or content_id(image)
-        if self._version_file(image_id) is None:
+        if not self._holds_version(image_id):
             self._write(self._path("versions", image_id, ".ppm"), ppm(image))
             self._compact(image_id, image)
         self._remember("versions", image_id, image)
         return image_id
+
+    def _holds_version(self, image_id: str) -> bool:
+        """Whether ``versions/`` already holds these pixels intact (a damaged file by that name is removed when
+        the session is writable, so the version is written again instead of trusting it)."""
+        path = self._version_file(image_id)
+        if path is None:
+            return False
+        try:
+            self._read(path, image_id)
+        except FileNotFoundError:                   # the raw file became its PNG between the look and the read
+            return self._version_file(image_id) is not None
+        except SessionDamagedError:
+            if not self.read_only:
+                path.unlink(missing_ok=True)
+            return False
+        return True
 
     def put_image(self, image: Image.Image) -> str:
         """Store a version image (a copy is kept); returns its id (:func:`content_id`)."""
