@@ -216,6 +216,9 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         reply = message.reply
         if reply is not None and reply.text and reply.question is None:
             self.chat.say(reply.text, "error" if reply.error and reply.version is None else "agent")
+        elif reply is not None and reply.question is not None and (lead := reply.text.removesuffix(
+                reply.question.text).strip()):                   # what the reply says besides its question
+            self.chat.say(lead, "error" if reply.error else "agent")
         elif errors and message.error:
             self.chat.say(message.error, "error")
         if message.note:

@@ -83,3 +83,22 @@ def test_a_version_whose_pixels_match_a_damaged_file_is_written_again(tmp_path, 
         pixels = np.asarray(editor.current_image)
     with Editor.open(root, profile=tiny_profile, planner=QueuePlanner(), toolkit=toolkit) as reopened:
         assert np.array_equal(np.asarray(reopened.version_image(2)), pixels)   # what the reply announced is on disk
+
+
+@pytest.mark.slow
+def test_the_tui_shows_what_a_reply_says_besides_its_question(tmp_path):
+    from tui_pilot import chat_texts, drive, settle, type_line
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")                   # the offline grammar plans it; tiny DINO: many cups
+        await settle(app, pilot)
+        assert app.editor.pending_question is not None
+        await pilot.press("escape")                                  # answer later
+        await type_line(pilot, "revert to 99")
+        await settle(app, pilot)
+        said = chat_texts(app)
+        assert any(t.startswith("There is no version 99") and "The question is still open" in t for t in said), said
+        assert any(t.startswith("(Planned by the offline grammar") for t in said), said
+        assert app.editor.pending_question is not None
+
+    drive(script, tmp_path / "s")
