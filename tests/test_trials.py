@@ -102,3 +102,22 @@ def test_the_tui_shows_what_a_reply_says_besides_its_question(tmp_path):
         assert app.editor.pending_question is not None
 
     drive(script, tmp_path / "s")
+
+
+@pytest.mark.slow
+def test_a_damaged_recorded_reference_is_a_one_line_error_before_a_replay(tmp_path, chelsea):
+    from agent.scripted.runner import play
+    from agent.scripted.script import script_from_file, script_from_transcript
+    from agent.scripted.session_file import load_session_file
+    from tools.errors import InvalidInputError
+
+    chelsea.crop((100, 20, 300, 180)).save(tmp_path / "hat.png")
+    (tmp_path / "hat.yaml").write_text("image: coffee\nprofile: tiny\nturns:\n  - user: replace this with a straw hat\n"
+                                       "    reference: hat.png\n    box: [200, 150, 320, 260]\n")
+    record = play(script_from_file(load_session_file(tmp_path / "hat.yaml")), tmp_path / "out")
+    kept = tmp_path / "out" / record.turns[0].reference
+    kept.write_bytes(kept.read_bytes()[:300])                      # the copy in the transcript's folder is cut short
+    with pytest.raises(InvalidInputError) as e:
+        script_from_transcript(tmp_path / "out" / "transcript.json")
+    assert f"the reference image {kept} recorded for turn" in str(e.value) and "damaged" in str(e.value)
+    assert "\n" not in str(e.value)

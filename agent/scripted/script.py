@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,10 @@ def script_from_transcript(path: Path, *, profile: str | None = None) -> Script:
         if t.reference is not None and not t.reference.is_file():
             raise InvalidInputError(f"{path}: the reference image {t.reference} recorded for turn {t.label!r} is "
                                     "missing; it cannot be replayed")
+        if t.reference is not None and hashlib.sha256(t.reference.read_bytes()).hexdigest() != t.reference.stem:
+            raise InvalidInputError(f"{path}: the reference image {t.reference} recorded for turn {t.label!r} is "
+                                    "damaged (its bytes no longer match the sha256 it is named by); put the "
+                                    "recorded file back, it cannot be replayed without it")
     return Script(name=record.name, image=original, image_source=record.image_source,
                   profile=profile or record.profile, seed=record.seed, turns=turns, description=record.description,
                   session_file=record.session_file, replay_of=str(path), verify=record.verify)
