@@ -1,10 +1,14 @@
-"""Hand trials turned into tests: a served planner that fails in the middle of a question.
+"""Hand trials turned into tests: what broke when the product was used as a user and a hostile environment would.
 
-The server is real (tests/openai_server.py on localhost): it lists its model (so a probe finds it up)
-but its chat endpoint fails, as when it is killed or falls over between the probe and the request.
+A served planner that fails in the middle of a question (a real server on localhost: it lists its model, so a
+probe finds it up, but its chat endpoint fails, as when it is killed between the probe and the request); a
+reference given as a picture; a damaged file whose name new pixels share; the TUI's replies that come with a
+question; a damaged recorded reference; a run killed before its transcript.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +125,31 @@ def test_a_damaged_recorded_reference_is_a_one_line_error_before_a_replay(tmp_pa
         script_from_transcript(tmp_path / "out" / "transcript.json")
     assert f"the reference image {kept} recorded for turn" in str(e.value) and "damaged" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_transcript_can_be_run_again_into_the_same_out(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from agent.scripted.runner import EXIT_OK, run_main
+
+    session = tmp_path / "s.yaml"
+    session.write_text("image: coffee\nturns:\n  - user: remove the cup\n    box: [200, 150, 320, 260]\n  - undo: 1\n")
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "agent.scripted.runner", str(session), "--out", str(out),
+                            "--profile", "tiny"], cwd=Path(__file__).resolve().parents[1],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "session" / "history.json").is_file():      # the session is open: kill it there
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait(30)
+    assert not (out / "transcript.json").exists()
+    assert run_main([str(session), "--out", str(out), "--profile", "tiny"]) == EXIT_OK
+    assert (out / "transcript.json").is_file()

@@ -58,7 +58,7 @@ def prepare_out(out: Path) -> None:
         if out.exists():
             if not out.is_dir():
                 raise InvalidInputError(f"--out {out} is a file; give a folder")
-            if any(out.iterdir()) and not (out / "transcript.json").is_file():
+            if any(out.iterdir()) and not _previous_run(out):
                 raise InvalidInputError(f"--out {out} holds other files; give an empty folder or a previous run's")
             for name in OUTPUTS:
                 target = out / name
@@ -73,6 +73,17 @@ def prepare_out(out: Path) -> None:
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         shown = str(out) if str(out).isprintable() else ascii(str(out))
         raise InvalidInputError(f"--out {shown} cannot be created: {_unusable(out, e)}; choose another folder") from e
+
+
+def _previous_run(out: Path) -> bool:
+    """Whether ``out`` holds a previous run's output: its transcript, or only what a run writes around a
+    chatedit session (a run killed before its transcript)."""
+    from agent.session.history_file import is_session
+
+    if (out / "transcript.json").is_file():
+        return True
+    written = {*OUTPUTS, "references", "summary.json", "summary.md"}
+    return is_session(out / "session") and all(p.name in written for p in out.iterdir())
 
 
 def _unusable(out: Path, error: OSError | ValueError) -> str:
