@@ -94,7 +94,7 @@ def test_the_tui_shows_what_a_reply_says_besides_its_question(tmp_path):
     from tui_pilot import chat_texts, drive, settle, type_line
 
     async def script(app, pilot):
-        await type_line(pilot, "make the cup red")                   # the offline grammar plans it; tiny DINO: many cups
+        await type_line(pilot, "make the cup red")  # planned by the grammar; tiny DINO: many cups
         await settle(app, pilot)
         assert app.editor.pending_question is not None
         await pilot.press("escape")                                  # answer later
@@ -153,3 +153,16 @@ def test_a_run_killed_before_its_transcript_can_be_run_again_into_the_same_out(t
     assert not (out / "transcript.json").exists()
     assert run_main([str(session), "--out", str(out), "--profile", "tiny"]) == EXIT_OK
     assert (out / "transcript.json").is_file()
+
+
+def test_a_reference_given_again_replaces_its_damaged_copy(tmp_path, coffee, chelsea, tiny_profile):
+    hat = chelsea.crop((100, 20, 300, 180))
+    toolkit = FixedDetections(tiny_profile, {"cup": [det((10, 20, 50, 60), 0.9)]})
+    replace = plan({"action": "replace", "referent": {"phrase": "cup"}, "content": "a hat"})
+    with Editor.open(coffee.resize((150, 100)), profile=tiny_profile, session_dir=tmp_path / "s",
+                     planner=QueuePlanner().push(replace, replace), toolkit=toolkit) as editor:
+        assert editor.send("replace the cup with a hat", reference=hat).version == 1
+        kept = next((tmp_path / "s" / "references").iterdir())
+        kept.write_bytes(kept.read_bytes()[:300])                    # a bad disk took the end of the copy
+        assert editor.send("replace the cup with a hat", reference=hat).version == 2
+        assert editor.store.load_reference(kept.stem).size == hat.size   # v2's reference is whole again

@@ -62,13 +62,21 @@ class SessionImages:
         return None
 
     def _put_png(self, kind: str, image: Image.Image, *, durable: bool) -> str:
-        """Store ``image`` (as RGB) as ``<kind>/<id>.png`` unless it is there; returns its :func:`content_id`."""
+        """Store ``image`` (as RGB) as ``<kind>/<id>.png`` unless it is there intact; returns its :func:`content_id`."""
         image = rgb(image)
         image_id = content_id(image)
         path = self._path(kind, image_id)
-        if not path.is_file():
+        if not path.is_file() or not self._intact_png(kind, image_id):
             self._write(path, png_bytes(image), durable=durable)
         return image_id
+
+    def _intact_png(self, kind: str, image_id: str) -> bool:
+        """Whether ``<kind>/<image_id>.png`` reads back as the pixels it is named by (a damaged one is written anew)."""
+        try:
+            self._load_png(kind, image_id, lambda im: im.convert("RGB"), content_id, what="the file", remedy="")
+        except SessionDamagedError:
+            return False
+        return True
 
     def _load_png(self, kind: str, image_id: str, decode: Callable[[Image.Image], Decoded],
                   identify: Callable[[Decoded], str], *, what: str, remedy: str, sized: bool = False) -> Decoded:
