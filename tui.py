@@ -190,7 +190,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             self.chat.say(self.editor.opening_note, "system")
         self._forced_mode_notice()
         if snap.question is not None:
-            self._ask(snap.question, modal=not self.queued)
+            self._ask(snap.question)
         self._send_queued()
 
     @on(Progress)
@@ -227,7 +227,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             await self._apply(message.snapshot)
         self._finish(ok=not errors)
         if reply is not None and reply.question is not None:
-            self._ask(reply.question, modal=not self.queued)   # a queued message is the next thing said
+            self._ask(reply.question)
         self._send_queued()
         self._preview_pointing()
 
@@ -248,11 +248,19 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             self._start("finding what you pointed at", lambda editor: self._pointed_mask(editor, pointing))
 
     def _send_queued(self) -> None:
-        """Send queued messages in order while the app is free (the rest follow as each turn ends)."""
-        while self.queued and self.editor is not None and not self.busy:
+        """Send queued messages in order while the app is free (the rest follow as each turn ends).
+
+        They wait while a question is open: typed before the question was seen, a message is no
+        answer to it, and sent as a new instruction it would drop the question unseen. They follow
+        once it is answered or dropped; what is typed meanwhile goes at once (as the answer).
+        """
+        while self.queued and self.editor is not None and not self.busy and not self._question_open():
             text, line = self.queued.pop(0)
             line.remove()
             self._submit(text)
+
+    def _question_open(self) -> bool:
+        return self.snapshot is not None and self.snapshot.question is not None
 
     def _queue(self, text: str) -> None:
         self.queued.append((text, self.chat.say(text, "pending")))
@@ -270,6 +278,10 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         lines = (f"{len(question.candidates)} candidates, numbered on the image." if len(labels) == 1 else
                  " · ".join(f"**{c.number}** {c.label}" for c in question.candidates))
         self.chat.say(f"{question.text}\n\n{lines}", "agent")
+        if self.queued:
+            waiting = ", ".join(f"\"{text}\"" for text, _ in self.queued)
+            self.chat.say(f"What you typed during the edit waits until this is answered ({waiting}); answer it, "
+                          "or say \"cancel\" to drop the question, and it follows.", "system")
         if modal:
             self.push_screen(ClarifyScreen(question, self.image_mode), callback=self._answered)
 
@@ -298,7 +310,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
                 logger.warning("could not keep the input history: %s", exc)
         if text.startswith("/") and text[1:].split(" ")[0].lower() in IMMEDIATE:
             self.run_command(text)
-        elif self.editor is None or self.busy or self.queued:
+        elif self.editor is None or self.busy or (self.queued and not self._question_open()):
             self._queue(text)
         else:
             self._submit(text)

@@ -216,6 +216,39 @@ def test_input_typed_during_an_edit_is_queued_shown_droppable_and_sent_after_in_
     drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
 
 
+def test_input_typed_during_an_edit_that_ends_with_a_question_waits_for_the_answer(tmp_path):
+    """Neither is lost: the question is shown (not dropped unseen by the queued message), the message waits,
+    and runs once the question is answered."""
+    gate = threading.Event()
+
+    def replies():
+        yield AIMessage(content=recolor_box())
+        gate.wait(timeout=120)
+        yield AIMessage(content=plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"}))
+        yield AIMessage(content=recolor_box())
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        await type_line(pilot, "make the cup blue")
+        await pilot.pause(0.2)
+        assert app.busy
+        await type_line(pilot, "make the cup green")
+        gate.set()
+        await settle(app, pilot)
+        assert isinstance(app.screen, tui.ClarifyScreen), "the question is shown, not dropped unseen"
+        assert app.snapshot.question is not None and pending(app) == ["make the cup green"]
+        assert any("waits until this is answered" in t and "make the cup green" in t for t in chat_texts(app))
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert pending(app) == [] and app.snapshot.question is None and not errors(app)
+        assert [v.instruction for v in app.editor.history[1:]] == ["make the cup red", "make the cup blue",
+                                                                  "make the cup green"]
+        assert not any("Dropped the question" in t for t in chat_texts(app))
+
+    drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+
+
 def test_one_click_on_a_version_previews_it_and_a_double_click_reverts(tmp_path):
     async def script(app, pilot):
         await type_line(pilot, "make the cup red")
