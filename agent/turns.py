@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -107,10 +108,11 @@ class Turns:
 
     def say(self, text: str, context: Any, *, direct: Plan | None = None,
             planned_by: dict[str, str] | None = None, pointing: Pointing | None = None,
-            reference: Reference | None = None) -> Reply:
-        """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert, or a
-        move the command layer read from words; ``planned_by`` says which; ``pointing``: where the
-        person pointed, logged with the words; ``reference``: a reference image already stored)."""
+            reference: Reference | None = None, replies: Sequence[str] = ()) -> Reply:
+        """Start a turn with the user's words (``direct``: a given plan, for /undo, /redo, /revert, a
+        move the command layer read from words, or a plan made before the turn; ``planned_by`` says
+        which, ``replies`` are the planner's behind it; ``pointing``: where the person pointed, logged
+        with the words; ``reference``: a reference image already stored)."""
         turn = self.store.conversation.last_turn + 1
         kind = "move" if direct is not None else "say"
         try:
@@ -118,7 +120,8 @@ class Turns:
         except ChatEditError as e:
             return Reply(f"Your message could not be saved, so nothing was done: {e}", error=str(e))
         return self._invoke({"text": text, "turn": turn, "direct": direct, "planned_by": dict(planned_by or {}),
-                             "pointing": pointing, "reference": reference}, context, turn)
+                             "direct_replies": list(replies), "pointing": pointing, "reference": reference},
+                            context, turn)
 
     def read(self, value: str | int) -> Reading:
         """What the command layer makes of ``value`` as a reply to the open question (a move, a new
@@ -148,11 +151,25 @@ class Turns:
         nothing done and the question gone: then the question stays open and the reply says why.
         """
         probe = getattr(getattr(context, "planner", None), "probe", None)
-        if callable(probe) and read_plan(text, pointed=pointing is not None) is None:
+        if callable(probe) and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
             problem = probe()
             if problem:
                 return Reply(f"{problem.rstrip('.')}. \"{quoted(text, 60)[1:-1]}\" was not done; the question is "
                              "still open.", question=self.question(), error=problem)
+            # a server that lists its models may still fail to plan: plan first, drop the question after
+            from agent.graph.nodes.plan import plan_words
+
+            context.report("plan")
+            planned = plan_words(context, text, self.store.conversation.last_turn + 1, pointing=pointing,
+                                 reference=reference)
+            if planned.get("halt") or planned.get("plan") is None:
+                why = " ".join(planned.get("notes") or ["The planner could not plan that."]).rstrip(".")
+                return Reply(f"{why}. \"{quoted(text, 60)[1:-1]}\" was not done; the question is still open.",
+                             question=self.question(), error=planned.get("error") or "no plan")
+            dropped = self.cancel_question(context)
+            reply = self.say(text, context, direct=planned["plan"], planned_by=planned.get("planned_by"),
+                             pointing=pointing, reference=reference, replies=planned.get("planner_replies") or ())
+            return replace(reply, text=f"{dropped} {reply.text}")
         dropped = self.cancel_question(context)
         reply = self.say(text, context, pointing=pointing, reference=reference)
         return replace(reply, text=f"{dropped} {reply.text}")

@@ -8,6 +8,7 @@ question; a damaged recorded reference; a run killed before its transcript.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,28 @@ def test_a_reference_given_again_replaces_its_damaged_copy(tmp_path, coffee, che
         kept.write_bytes(kept.read_bytes()[:300])                    # a bad disk took the end of the copy
         assert editor.send("replace the cup with a hat", reference=hat).version == 2
         assert editor.store.load_reference(kept.stem).size == hat.size   # v2's reference is whole again
+
+
+def test_a_new_instruction_the_served_planner_then_fails_to_plan_keeps_the_question(server, asked):
+    """The server lists its models (the probe passes) but fails the plan: the question stays open."""
+    server.fake.reset()
+    editor = asked(server.url)
+    question = editor.pending_question
+    server.fake.mode = "fail"
+    reply = editor.send("actually give the whole scene a gloomy autumn mood")
+    assert reply.version is None and reply.error and "\n" not in reply.text
+    assert "was not done; the question is still open" in reply.text and "Dropped" not in reply.text
+    assert reply.question == question and editor.pending_question == question and editor.current_version == 0
+    assert editor.answer(1).version == 1                                     # and it can still be answered
+
+
+def test_a_new_instruction_the_served_planner_plans_drops_the_question_and_keeps_its_replies(server, asked):
+    server.fake.reset()
+    editor = asked(server.url)
+    plan = {"reasoning": "The user wants the whole scene gloomy and autumnal.",
+            "steps": [{"action": "global", "content": "a gloomy autumn mood"}]}
+    server.fake.push(plan)
+    reply = editor.send("actually give the whole scene a gloomy autumn mood")
+    assert reply.text.startswith("(Dropped the question about the cup.)") and reply.version == 1, reply.text
+    assert editor.pending_question is None and reply.planned_by["kind"] == "planner"
+    assert [json.loads(r)["steps"] for r in reply.planner_replies] == [plan["steps"]]

@@ -89,7 +89,9 @@ class InputState:
     turn: int = 0
     """The conversation turn this is (its number in the session's conversation log)."""
     direct: Plan | None = None
-    """A plan the caller gives (direct undo/redo/revert): the planner is not asked."""
+    """A plan the caller gives (direct undo/redo/revert, or one planned before the turn): the planner is not asked."""
+    direct_replies: list[str] = field(default_factory=list)
+    """The planner's raw replies behind ``direct`` when a planner made it (kept as the turn's provenance)."""
     planned_by: dict[str, str] = field(default_factory=dict)
     """Who made this turn's plan, for provenance: {"kind": "planner" | "grammar" | "direct" | "commands",
     and for a model "class", "model" (its id) and "endpoint" when it has one}. The caller gives it with

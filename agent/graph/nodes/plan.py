@@ -58,32 +58,42 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     A planner with random weights never plans: the offline grammar does (:mod:`agent.graph.grammar`),
     and so it does when the planner cannot be reached. A failed plan ends the turn with a clear reply.
     """
+    ctx = runtime.context
+    update: dict[str, Any] = {**turn_reset(), "version": ctx.store.history.head}
+    if state.direct is not None:       # replies: those of a plan made before the turn (see Turns.instead)
+        return {**update, "plan": state.direct, "planned_by": dict(state.planned_by) or {"kind": "direct"},
+                "planner_replies": list(state.direct_replies)}
+    ctx.report("plan")
+    return {**update, **plan_words(ctx, state.text, state.turn, pointing=state.pointing, reference=state.reference)}
+
+
+def plan_words(ctx: Context, text: str, turn: int, *, pointing: Pointing | None = None,
+               reference: Any = None) -> dict[str, Any]:
+    """The plan of the user's words ``text`` for turn ``turn`` as a state update: ``plan`` and ``planned_by``
+    (and ``planner_replies``), or ``halt`` with an ``error`` and ``notes`` saying why nothing will change.
+    Reads the session, changes nothing: :meth:`agent.turns.Turns.instead` plans with it before it drops a
+    question, so a planner that fails leaves the question open."""
     from agent.graph.planning import MAX_IMAGE_SIDE, make_plan
 
-    ctx = runtime.context
     store = ctx.store
-    update: dict[str, Any] = {**turn_reset(), "version": store.history.head}
-    if state.direct is not None:
-        return {**update, "plan": state.direct, "planned_by": dict(state.planned_by) or {"kind": "direct"}}
-    ctx.report("plan")
+    update: dict[str, Any] = {}
     if ctx.planner is None:
         return {**update, "halt": True, "error": "no planner model",
                 "notes": ["There is no planner model to understand that; nothing changed."]}
     if ctx.planner_has_random_weights():
-        return {**update, **by_grammar(state.text, "the planner model has random weights", pointing=state.pointing,
-                                       referenced=state.reference is not None)}
-    earlier = [m for m in store.conversation.recent(24) if m.turn < state.turn]
-    text = digest(store.history, earlier)
+        return {**update, **by_grammar(text, "the planner model has random weights", pointing=pointing,
+                                       referenced=reference is not None)}
+    earlier = [m for m in store.conversation.recent(24) if m.turn < turn]
+    history = digest(store.history, earlier)
     try:
         head = store.history.current.image
         image = store.load_image(head)
         png = store.version_png(head) if max(image.size) <= MAX_IMAGE_SIDE else None   # sent as it is
-        said = state.text if state.pointing is None else \
-            f"{state.text}\n(The user pointed at: {state.pointing.describe()}.)"
-        if state.reference is not None:
-            said += (f"\n(The user attached a reference image: {state.reference.describe()}. The step that paints "
+        said = text if pointing is None else f"{text}\n(The user pointed at: {pointing.describe()}.)"
+        if reference is not None:
+            said += (f"\n(The user attached a reference image: {reference.describe()}. The step that paints "
                      "the new object or look takes it from that image.)")
-        outcome = make_plan(ctx.planner, image=image, png=png, digest=text, text=said)
+        outcome = make_plan(ctx.planner, image=image, png=png, digest=history, text=said)
     except Cancelled:
         return {**update, "halt": True, "notes": ["Cancelled. Nothing changed."]}
     except Exception as e:  # the planner is any chat model (served, local): none of its failures may end the app
@@ -101,9 +111,9 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if outcome.said:        # the model's own line already says what is wrong and what to do
             line = failure.rstrip(".")
             reason, note = f"{line[:1].lower()}{line[1:]}", f"{line}. Nothing changed."
-        referenced = state.reference is not None
-        if read_plan(state.text, pointed=state.pointing is not None, referenced=referenced) is not None:
-            return {**update, **by_grammar(state.text, reason, pointing=state.pointing, referenced=referenced)}
+        referenced = reference is not None
+        if read_plan(text, pointed=pointing is not None, referenced=referenced) is not None:
+            return {**update, **by_grammar(text, reason, pointing=pointing, referenced=referenced)}
         return {**update, "halt": True, "error": outcome.error, "notes": [note]}
     if outcome.plan is None:
         why = outcome.error or "no usable plan"
@@ -111,7 +121,7 @@ def plan(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 "notes": [f"I couldn't work out what to do ({why}). Nothing changed; try rephrasing, "
                           "e.g. \"remove the cup\" or \"make the sky blue\"."]}
     logger.info("plan: %s", [s.action for s in outcome.plan.steps])
-    return {**update, "plan": aim(outcome.plan, state.pointing), "planned_by": planned_by(ctx.planner)}
+    return {**update, "plan": aim(outcome.plan, pointing), "planned_by": planned_by(ctx.planner)}
 
 
 def by_grammar(text: str, reason: str, *, pointing: Pointing | None = None, referenced: bool = False) -> dict[str, Any]:
