@@ -215,10 +215,7 @@ class SlashCommands(_App):
         self.prompt.border_subtitle = f"reference: {where.name} (goes with your next message; Esc clears)"
 
     def _move(self, stage: str, call: Callable[[Any], Any]) -> None:
-        """Start a move in the version tree, saying first that it drops a pending question."""
-        if self.editor is not None and not self.busy and self.snapshot is not None \
-                and self.snapshot.question is not None:
-            self.chat.say(f"The question ({self.snapshot.question.text}) is dropped.", "system")
+        """Start a move in the version tree (its reply says when it dropped a pending question)."""
         self._start(stage, call)
 
     def action_undo(self, n: int = 1) -> None:
