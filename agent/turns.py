@@ -386,10 +386,28 @@ class Turns:
             shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
             notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
                          "those versions cannot be shown until they are put back.")
+        if unreadable := self._unreadable_references():
+            shown = ", ".join(f"{store.root.name}/references/{r[:12]}...png" for r in unreadable[:3]) + \
+                (f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else "")
+            notes.append(f"{len(unreadable)} reference image(s) of this session are missing or damaged ({shown}); "
+                         "the versions made with them are intact, but a replay or an answer that needs one asks "
+                         "for the reference again.")
         if not store.read_only and store.find_strays(self.in_flight()):
             notes.append(f"{len(store.strays)} file(s) in this session belong to no version; "
                          f"`chatedit sessions --gc {store.root}` removes them.")
         return " ".join(notes) or None
+
+    def _unreadable_references(self, checked: int = 8) -> list[str]:
+        """Ids of the session's reference images (those of versions and of the turn in flight) whose files are
+        missing, or, for the ``checked`` newest and the open turn's, do not hold the pixels they are named by."""
+        ids: list[str] = []
+        for version in reversed(self.store.history.versions):
+            ids += [r.reference.id for r in version.steps if r.reference is not None]
+        pending = self.graph.get_state(self.config).values.get("reference")
+        first = [pending.id] if getattr(pending, "id", None) else []
+        ordered = list(dict.fromkeys([*first, *ids]))
+        return [i for n, i in enumerate(ordered)
+                if not (self.store.reference_intact(i) if n < checked else self.store.reference_path(i).is_file())]
 
     def recover(self) -> str | None:
         """Finish the story of a turn a crash cut short; returns what was said about it (None: nothing to say)."""

@@ -329,3 +329,24 @@ def test_tui_ref_through_the_real_editor_records_it(tmp_path, hat, tiny_profile)
             assert any("cannot use a reference image" in text for _, text in app.editor.conversation)
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("damage", ["garbled", "missing"])
+def test_reopening_says_when_a_reference_file_is_missing_or_damaged(make, hat, tiny_profile, damage):
+    editor = make(HAT)
+    assert editor.send("put this hat on the cup", reference=hat).version == 1
+    kept = editor.session_dir / "references" / f"{step_reference(editor)['id']}.png"
+    folder = editor.session_dir
+    editor.close()
+    assert Editor.open(folder, profile=tiny_profile, toolkit=FixedDetections(tiny_profile, {})).opening_note is None
+    if damage == "missing":
+        kept.unlink()
+    else:
+        kept.write_bytes(kept.read_bytes()[:40] + bytes(200))
+    again = Editor.open(folder, profile=tiny_profile, toolkit=FixedDetections(tiny_profile, {}))
+    try:
+        note = again.opening_note or ""
+        assert "1 reference image(s) of this session are missing or damaged" in note and kept.name[:12] in note
+        assert "\n" not in note and again.current_version == 1 and again.history[1].steps[0]["reference"]
+    finally:
+        again.close()

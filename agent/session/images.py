@@ -300,6 +300,10 @@ class SessionImages:
         """Store a reference image (RGB) durably as ``references/<id>.png``; returns its :func:`content_id`."""
         return self._put_png("references", image, durable=True)
 
+    def reference_intact(self, reference_id: str) -> bool:
+        """Whether ``references/<reference_id>.png`` is there and holds the pixels it is named by."""
+        return self._path("references", reference_id).is_file() and self._intact_png("references", reference_id)
+
     def reference_path(self, content_id: str) -> Path:
         return self._path("references", content_id)
 
