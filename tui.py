@@ -189,9 +189,9 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         if getattr(self.editor, "opening_note", None):
             self.chat.say(self.editor.opening_note, "system")
         self._forced_mode_notice()
-        if snap.question is not None:
-            self._ask(snap.question)
-        self._send_queued()
+        if snap.question is not None:       # reopened with it: what was typed while opening may answer it
+            self._ask(snap.question, modal=not self.queued, hold=False)
+        self._send_queued(past_question=True)
 
     @on(Progress)
     def _progressed(self, message: Progress) -> None:
@@ -247,17 +247,21 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         if self.editor is not None and not self.busy and (pointing := self.image_pane.preview_due()):
             self._start("finding what you pointed at", lambda editor: self._pointed_mask(editor, pointing))
 
-    def _send_queued(self) -> None:
+    def _send_queued(self, *, past_question: bool = False) -> None:
         """Send queued messages in order while the app is free (the rest follow as each turn ends).
 
-        They wait while a question is open: typed before the question was seen, a message is no
-        answer to it, and sent as a new instruction it would drop the question unseen. They follow
-        once it is answered or dropped; what is typed meanwhile goes at once (as the answer).
+        They wait while a question an edit just asked is open: typed before the question was seen, a
+        message is no answer to it, and sent as a new instruction it would drop the question unseen.
+        They follow once it is answered or dropped; what is typed meanwhile goes at once (as the answer).
+        ``past_question``: the question was there when the session was reopened (``--resume`` shows it
+        in the conversation), so a message typed while it opened is the next thing said.
         """
-        while self.queued and self.editor is not None and not self.busy and not self._question_open():
+        while self.queued and self.editor is not None and not self.busy \
+                and (past_question or not self._question_open()):
             text, line = self.queued.pop(0)
             line.remove()
             self._submit(text)
+            past_question = False
 
     def _question_open(self) -> bool:
         return self.snapshot is not None and self.snapshot.question is not None
@@ -273,12 +277,12 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         self.query_one(StatusLine).planner = str(getattr(self.open_kwargs["planner"], "label", "") or "")
         self.watch_busy(self.busy)
 
-    def _ask(self, question: Any, modal: bool = True) -> None:
+    def _ask(self, question: Any, modal: bool = True, *, hold: bool = True) -> None:
         labels = {c.label for c in question.candidates}
         lines = (f"{len(question.candidates)} candidates, numbered on the image." if len(labels) == 1 else
                  " · ".join(f"**{c.number}** {c.label}" for c in question.candidates))
         self.chat.say(f"{question.text}\n\n{lines}", "agent")
-        if self.queued:
+        if self.queued and hold:
             waiting = ", ".join(f"\"{text}\"" for text, _ in self.queued)
             self.chat.say(f"What you typed during the edit waits until this is answered ({waiting}); answer it, "
                           "or say \"cancel\" to drop the question, and it follows.", "system")
