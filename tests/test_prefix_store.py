@@ -72,10 +72,15 @@ def test_a_new_planner_reads_the_saved_prefix_and_plans_as_without_it(fresh, cof
     assert len(saved(second)) == 1
 
 
-def test_the_prefix_is_computed_in_chunks_with_the_same_keys_and_values(fresh):
+def test_the_prefix_is_computed_in_chunks_with_sdpa_and_the_same_keys_and_values(fresh):
     llava = fresh()
     forwards = count_forwards(llava)
+    seen: list[str] = []
+    attention = llava.model.model.language_model.layers[0].self_attn
+    attention.register_forward_pre_hook(lambda *_: seen.append(llava.model.config.text_config._attn_implementation))
     llava.warm(system_turn())
+    assert set(seen) == {"sdpa"}                                   # computed with SDPA (5x eager's speed on a CPU)
+    assert llava.model.config.text_config._attn_implementation == "eager"      # decoding keeps its own
     chunked = llava._prefix[1]
     n = len(llava._prefix[0])
     assert forwards[0] == PREFILL_CHUNK and sum(forwards) == n and len(forwards) == -(-n // PREFILL_CHUNK)

@@ -37,15 +37,18 @@ IMAGE_MODES = ("anyres", "frame")
 
 PREFILL_CHUNK = 512
 """Tokens per forward pass when the system turn's keys and values are computed (see ``Llava._prefill``)."""
+PREFILL_ATTENTION = "sdpa"
+"""The attention the system turn's keys and values are computed with, whatever the model decodes with."""
 
 ATTENTIONS = ("eager", "sdpa")
 """The language model's attention implementations a planner can load with."""
 
 
 def attention_for(placement: Placement) -> str:
-    """The language model's attention for ``placement``: ``eager`` on the CPU, where SDPA's kernel takes half
-    of each decode step at a 5-7k context and eager is 1.2-1.4x faster (benchmarks/bench_attention.py);
-    ``sdpa`` on accelerators. Greedy replies are the same either way (tests/test_llava.py)."""
+    """The language model's attention for ``placement``: ``eager`` on the CPU, where it decodes 1.47x faster than
+    SDPA at a 3.8k context (92 vs 135 ms a token, bf16, 2 cores; the same at 300 tokens:
+    benchmarks/bench_attention.py), ``sdpa`` on accelerators. The long system prompt is prefilled with SDPA
+    either way (see ``Llava._prefill``). Greedy replies are the same either way (tests/test_llava.py)."""
     return "eager" if placement.device == "cpu" else "sdpa"
 
 
@@ -383,16 +386,26 @@ class Llava:
 
     @staticmethod
     def _prefill(model: Any, ids: torch.Tensor) -> Any:
-        """The keys and values of ``ids``, computed :data:`PREFILL_CHUNK` tokens at a time: eager attention
-        holds a (heads x chunk x length) score matrix instead of (heads x length x length), about 1 GB
-        per layer for a 4.4k-token prompt in one pass."""
+        """The keys and values of ``ids``, computed :data:`PREFILL_CHUNK` tokens at a time with SDPA attention
+        (the language model's own attention is put back after): eager attention's prefill of a 3.8k-token
+        prompt takes 5x SDPA's on a CPU (benchmarks/bench_attention.py), though it decodes faster there.
+        Chunks keep the memory of any attention bounded by (heads x chunk x length)."""
         from transformers import DynamicCache
 
+        text = model.config.get_text_config()
+        own = getattr(text, "_attn_implementation", None)
+        switch = own not in (None, PREFILL_ATTENTION)
         cache = DynamicCache(config=model.config)
         ids = ids[None].to(model.device)
-        for start in range(0, ids.shape[1], PREFILL_CHUNK):
-            cache = model(input_ids=ids[:, start:start + PREFILL_CHUNK], past_key_values=cache,
-                          use_cache=True).past_key_values
+        try:
+            if switch:
+                model.set_attn_implementation({"text_config": PREFILL_ATTENTION})
+            for start in range(0, ids.shape[1], PREFILL_CHUNK):
+                cache = model(input_ids=ids[:, start:start + PREFILL_CHUNK], past_key_values=cache,
+                              use_cache=True).past_key_values
+        finally:
+            if switch:
+                model.set_attn_implementation({"text_config": own})
         return cache
 
     def _store_key(self, ids: Sequence[int]) -> str | None:
@@ -402,7 +415,7 @@ class Llava:
 
         model = self.loaded_model()
         return prefix_key(model=self._weights, dtype=str(model.dtype), device=model.device.type,
-                          attention=str(self._attention), ids=ids)
+                          attention=f"{self._attention}, prefill {PREFILL_ATTENTION}", ids=ids)
 
     def warm(self, system: Conversation) -> None:
         """Make the system turn's keys and values ready before the first reply (from disk, or computed):
