@@ -342,9 +342,10 @@ def _recolor(clause: str) -> list[Step] | None:
 
 
 def _remove(clause: str) -> list[Step] | None:
-    m = (re.match(r"^make (?P<x>.+?) (?:disappear|vanish|go away)$", clause) or re.match(r"^(?:remove|delete|erase|get rid of|take out|take away|eliminate|cut out|rub out|clear away|"
-                  r"clear out) (?P<x>.+?)(?: (?:from|in|out of) (?:the |this )?(?:image|picture|photo|pic|scene|"
-                  r"shot))?$", clause)
+    m = (re.match(r"^make (?P<x>.+?) (?:disappear|vanish|go away)$", clause)
+         or re.match(r"^(?:remove|delete|erase|get rid of|take out|take away|eliminate|cut out|rub out|clear away|"
+                     r"clear out) (?P<x>.+?)(?: (?:from|in|out of) (?:the |this )?(?:image|picture|photo|pic|scene|"
+                     r"shot))?$", clause)
          or re.match(r"^take (?P<x>.+?) (?:out|away)$", clause))
     if m is None:
         return None
