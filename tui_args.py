@@ -16,6 +16,10 @@ COMMANDS = {
 }
 
 
+ENGINES = ("sd", "sdxl", "flux2-klein")
+"""The repaint engines ``--engine`` takes: ``tools.engines.ENGINES`` (not imported here: that pulls in torch)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chatedit", description="Talk to a photo: say what to change, and chatedit finds it and repaints "
@@ -26,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "default: coffee")
     p.add_argument("--profile", default="auto", choices=("auto", "full", "lite", "tiny"),
                    help="models to use: auto (default: full on CUDA, lite on CPU, tiny offline), full, lite, tiny")
-    p.add_argument("--engine", choices=("sd", "sdxl", "flux2-klein"), default=None,
+    p.add_argument("--engine", choices=ENGINES, default=None,
                    help="repaint engine (default: the profile's; full takes FLUX.2 klein where it fits beside the "
                         "planner, else SDXL)")
     p.add_argument("--quality", choices=("fast", "balanced", "best"), default=None,

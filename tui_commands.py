@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from textual.command import Hit, Hits, Provider
 
+from tui_args import ENGINES
 from tui_snapshot import tree_text
 from tui_widgets import HelpScreen
 
@@ -42,6 +43,7 @@ clears it |
 | `/question` | show the pending question again |
 | `/drop` | take back the last message queued while an edit runs |
 | `/verify on`, `/verify off` | let the planner judge each edit and redo a bad one (slower), or not, from now on |
+| `/engine` | which repaint engine paints the edits, and how to start with another |
 | `/help`, `/quit` | this help (**F1**); leave (**ctrl+q**) |
 
 **Enter** sends; **ctrl+j** starts a new line. Typed while an edit runs, a message is queued and sent when
@@ -79,7 +81,7 @@ def _rst(doc: str | None) -> str:
     return "\n".join(out + (["```"] if block else []))
 
 
-IMMEDIATE = ("ref", "help", "drop", "history", "question", "before", "mask", "quit", "exit", "sessions")
+IMMEDIATE = ("ref", "help", "drop", "history", "question", "before", "mask", "quit", "exit", "sessions", "engine")
 """Slash commands that run at once even while an edit runs (the others are queued after it)."""
 
 
@@ -197,7 +199,10 @@ class SlashCommands(_App):
             self.action_sessions()
         elif name == "verify":
             self.action_verify(arg)
+        elif name == "engine":
+            self.action_engine()
         else:
+            self.chat.say(f"There is no command /{name}; `/help` lists them. Nothing changed.", "system")
             self.notify(f"Unknown command /{name}; /help lists them.", severity="warning", markup=False)
 
     def action_reference(self, path: str = "") -> None:
@@ -238,6 +243,17 @@ class SlashCommands(_App):
             return
         on = None if not state else state.lower() == "on"
         self._start("verification", lambda editor: _verify(editor, on))
+
+    def action_engine(self) -> None:
+        """``/engine``: say which repaint engine paints the edits; it is chosen when the session starts."""
+        if self.editor is None:
+            self.chat.say("The session is still opening; `/engine` says which engine paints once it is open.", "system")
+            return
+        name = str(getattr(self.editor.toolkit, "engine_name", "") or "the profile's")
+        others = " or ".join(f"`{e}`" for e in ENGINES if e != name)
+        self.chat.say(f"Edits are painted by the **{name}** engine. It is chosen when chatedit starts: "
+                      f"`chatedit --resume {self.editor.session_dir} --engine ENGINE` (ENGINE: {others}) keeps "
+                      "every version and paints the next edits with it.", "system")
 
     def action_history(self) -> None:
         if self.snapshot is not None:

@@ -293,3 +293,23 @@ def test_the_progress_strip_shows_a_load_in_bytes_from_a_real_model_load(tmp_pat
         assert app.query_one(tui.StatusLine).models == "1 of 5 loaded"
 
     drive(script, tmp_path / "s", fake=planner(recolor_box()))
+
+
+def test_slash_engine_says_which_engine_paints_and_an_unknown_command_is_said_in_the_chat(tmp_path):
+    import tui_args
+    from tools.engines import ENGINES
+
+    assert tui_args.ENGINES == ENGINES                  # --engine's choices are the engines there are
+
+    async def script(app, pilot):
+        await type_line(pilot, "/engine")
+        await pilot.pause()
+        said = chat_texts(app, "system")[-1]
+        assert "**sd** engine" in said and f"--resume {app.editor.session_dir} --engine ENGINE" in said
+        assert "`sdxl` or `flux2-klein`" in said
+        await type_line(pilot, "/engnie")
+        await pilot.pause()
+        assert chat_texts(app, "system")[-1] == "There is no command /engnie; `/help` lists them. Nothing changed."
+        assert app.snapshot.current == 0
+
+    drive(script, tmp_path / "s")
