@@ -437,7 +437,8 @@ class Turns:
         hist = self.store.history
         made = [v.number for v in hist.versions if v.turn == turn]
         if made:
-            text = f"The session stopped while finishing the last edit; it was saved as version {made[-1]}."
+            text = (f"The last edit was saved as version {made[-1]}, but its reply is missing from the conversation "
+                    "(the session stopped before it was written, or the end of the log is damaged).")
         elif opened.head is not None and hist.head != opened.head:
             text = f"The session stopped in the middle of a turn; now at version {hist.head}."
         elif interrupted:
