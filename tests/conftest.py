@@ -53,6 +53,14 @@ def chelsea():
 
 
 @pytest.fixture
+def hat(tmp_path, chelsea) -> Path:
+    """A small picture file to give as a reference image (the cat photo at 64x48, ``hat.png``)."""
+    path = tmp_path / "hat.png"
+    chelsea.resize((64, 48)).save(path)
+    return path
+
+
+@pytest.fixture
 def astronaut():
     return _sample("astronaut")
 

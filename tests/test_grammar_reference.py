@@ -3,7 +3,6 @@ reference; through Editor.send(..., reference=) on the tiny profile, whose rando
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,13 +69,6 @@ def test_other_forms_read_as_they_do_without_a_reference(text, action):
 def test_what_it_is_not_sure_of_is_not_a_reference_replace(text):
     found = read_plan(text, referenced=True)
     assert found is None or all(s.action != "replace" for s in found.steps)
-
-
-@pytest.fixture
-def hat(tmp_path, chelsea) -> Path:
-    path = tmp_path / "hat.png"
-    chelsea.resize((64, 48)).save(path)
-    return path
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,13 +24,6 @@ HAT = plan({"action": "replace", "referent": {"phrase": "cup"}, "content": "a st
 def flux_kit(profile, detections) -> FixedDetections:
     """The real tiny toolkit with the tiny FLUX.2 klein engine as its repaint engine."""
     return FixedDetections(profile, detections, engine="flux2-klein")
-
-
-@pytest.fixture
-def hat(tmp_path, chelsea) -> Path:
-    path = tmp_path / "hat.png"
-    chelsea.resize((64, 48)).save(path)
-    return path
 
 
 @pytest.fixture
