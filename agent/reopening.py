@@ -1,0 +1,97 @@
+"""What reopening a session finds and says once: a turn a crash cut short, missing version images,
+damaged reference images, stray files. A part of :class:`agent.turns.Turns`, which holds the graph."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agent.session.store import SessionStore
+
+logger = logging.getLogger("agent.turns")
+
+
+class Reopening:
+    """The reopening side of :class:`agent.turns.Turns` (it provides the graph, the log and the store)."""
+
+    store: SessionStore
+    graph: Any
+    config: dict[str, Any]
+    # and from Turns: in_flight(), _try_log(), _close()
+
+    def reopen(self) -> str | None:
+        """What reopening found, said once: a turn a crash cut short, missing images, stray files."""
+        store = self.store
+        recovered = self.recover()
+        notes = [recovered] if recovered else []
+        if store.missing:
+            shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
+            notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
+                         "those versions cannot be shown until they are put back.")
+        if unreadable := self._unreadable_references():
+            shown = ", ".join(f"{store.root.name}/references/{r[:12]}...png" for r in unreadable[:3]) + \
+                (f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else "")
+            notes.append(f"{len(unreadable)} reference image(s) of this session are missing or damaged ({shown}); "
+                         "the versions made with them are intact, but a replay or an answer that needs one asks "
+                         "for the reference again.")
+        if not store.read_only and store.find_strays(self.in_flight()):
+            notes.append(f"{len(store.strays)} file(s) in this session belong to no version; "
+                         f"`chatedit sessions --gc {store.root}` removes them.")
+        return " ".join(notes) or None
+
+    def _unreadable_references(self, checked: int = 8) -> list[str]:
+        """Ids of the session's reference images (those of versions and of the turn in flight) whose files are
+        missing, or, for the ``checked`` newest and the open turn's, do not hold the pixels they are named by."""
+        ids: list[str] = []
+        for version in reversed(self.store.history.versions):
+            ids += [r.reference.id for r in version.steps if r.reference is not None]
+        pending = self.graph.get_state(self.config).values.get("reference")
+        first = [pending.id] if getattr(pending, "id", None) else []
+        ordered = list(dict.fromkeys([*first, *ids]))
+        return [i for n, i in enumerate(ordered)
+                if not (self.store.reference_intact(i) if n < checked else self.store.reference_path(i).is_file())]
+
+    def recover(self) -> str | None:
+        """Finish the story of a turn a crash cut short; returns what was said about it (None: nothing to say)."""
+        if self.store.read_only:
+            return None
+        opened = self.store.conversation.open_turn()
+        snapshot = self.graph.get_state(self.config)
+        values, interrupted = snapshot.values, bool(snapshot.interrupts)
+        if opened is None:
+            if not interrupted:
+                self.store.clear_drafts()
+            return None
+        turn = opened.turn
+        last = self.store.conversation.recent(1)[0]
+        if interrupted and values.get("turn") == turn:
+            if last.kind == "question":
+                return None                             # a question waits for its answer: nothing was lost
+            payload = snapshot.interrupts[-1].value
+            if last.kind != "answer":                   # stopped after asking, before the question was logged
+                self._try_log("assistant", payload["text"], turn, "question", image=payload["image"])
+                return None
+        reply = values.get("reply") or {}
+        if not snapshot.next and values.get("turn") == turn and reply:
+            text = "The session stopped just before this reply was shown: " + str(reply.get("text", ""))
+            self._try_log("assistant", text, turn, "recovered", version=reply.get("version"))
+            return text
+        hist = self.store.history
+        made = [v.number for v in hist.versions if v.turn == turn]
+        if made:
+            text = (f"The last edit was saved as version {made[-1]}, but its reply is missing from the conversation "
+                    "(the session stopped before it was written, or the end of the log is damaged).")
+        elif opened.head is not None and hist.head != opened.head:
+            text = f"The session stopped in the middle of a turn; now at version {hist.head}."
+        elif interrupted:
+            payload = snapshot.interrupts[-1].value
+            text = (f"The edit in flight when the session stopped was lost; nothing changed. "
+                    f"The question is still open: {payload['text']}")
+            self._try_log("assistant", text, turn, "question", image=payload["image"])
+            return text
+        else:
+            said = opened.text if len(opened.text) <= 60 else opened.text[:57] + "..."
+            text = f"The session stopped before \"{said}\" was done; nothing changed."
+        logger.warning("%s", text)
+        self._close(text, turn, version=made[-1] if made else None, kind="recovered")
+        return text
