@@ -60,20 +60,17 @@ class PrefixStore:
         """The ``DynamicCache`` saved under ``key`` on ``device`` (built for the model ``config``), or None:
         no such file, or one that cannot be used (it is removed)."""
         import torch
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors import SafetensorError, safe_open
         from transformers import DynamicCache
 
         path = self.path(key)
         if not path.is_file():
             return None
         try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
+            with safe_open(str(path), framework="pt", device=str(device)) as f:     # one read: metadata and tensors
                 meta = f.metadata() or {}
+                tensors = {name: f.get_tensor(name) for name in f.keys()}
             layers = int(meta.get("layers", "-1"))
-            tensors = load_file(str(path), device=str(device))
             if meta.get("key") != key or layers < 1 or len(tensors) != 2 * layers:
                 raise ValueError("written for another prompt or model")
             pairs = [(tensors[f"k.{i}"], tensors[f"v.{i}"]) for i in range(layers)]
