@@ -75,9 +75,11 @@ def _prompt(phrases: list[str]) -> tuple[str, list[tuple[int, int]]]:
 
 
 def fp32_on_cpu(placement: Placement) -> Placement:
-    """``placement``, but fp32 where it asks for bf16 on the CPU: Grounding DINO's two-stage query
-    selection turns bf16 scores into inf and its decoder then returns NaN boxes (transformers 5.2x,
-    tests/test_bf16.py); bf16 would gain only about 1.2x here."""
+    """``placement``, but fp32 where it asks for bf16 on the CPU. Grounding DINO's multi-scale deformable
+    attention samples its feature maps with ``grid_sample``; in bf16 on the CPU that kernel returned NaN for
+    sampling points just outside the map, where fp32 on the same inputs is finite, and the decoder then
+    returned NaN boxes (torch 2.14, transformers 5.23, on an AVX512-BF16 CPU; another CPU in CI gave finite
+    boxes, so it depends on the kernel a CPU takes). bf16 would gain only about 1.2x here."""
     if placement.device != "cpu" or placement.dtype != torch.bfloat16:
         return placement
     return replace(placement, dtype=torch.float32, dtype_reason="bf16 gives NaN boxes in Grounding DINO")
