@@ -111,10 +111,12 @@ class Editor:
         """
         resolved = opening.resolve(profile, engine=engine, verify=verify, quality=quality)
         planner = opening.given_planner(planner, resolved)
-        store = opening.open_store(image_or_session, session_dir=session_dir, read_only=read_only)
+        store, notes = opening.open_store(image_or_session, session_dir=session_dir, read_only=read_only)
         try:
             toolkit = opening.make_toolkit(resolved, engine) if toolkit is None else toolkit
-            return cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
+            editor = cls(store, resolved, toolkit=toolkit, planner=planner, seed=seed)
+            editor.opening_note = editor.opening_note or notes  # a new session's: how its image was read
+            return editor
         except BaseException:
             store.close()
             raise

@@ -49,12 +49,37 @@ def given_planner(planner: Any, profile: Profile) -> Any:
 
 
 def open_store(image_or_session: str | Path | Image.Image, *, session_dir: str | Path | None = None,
-               read_only: bool = False) -> SessionStore:
+               read_only: bool = False) -> tuple[SessionStore, str | None]:
     """A session folder reopened (``read_only``: without its lock), or a new session for an image
-    under ``session_dir`` (None: a new folder under the default sessions folder)."""
-    if isinstance(image_or_session, (str, Path)) and is_session(image_or_session):
-        return SessionStore.open(image_or_session, read_only=read_only)
-    return SessionStore.start(image_or_session, session_dir or default_session_dir())
+    under ``session_dir`` (None: a new folder under the default sessions folder); with what reading
+    the image said (its conversion to 8-bit RGB, the one frame used; None: nothing).
+
+    Raises:
+        ImageLoadError: the image cannot be read (one line naming the problem and what to do).
+    """
+    if isinstance(image_or_session, (str, Path)) and str(image_or_session).strip():
+        folder = Path(image_or_session).expanduser()
+        if is_session(folder):
+            return SessionStore.open(folder, read_only=read_only), None
+    loaded = read_image(image_or_session)
+    store = SessionStore.create(session_dir or default_session_dir(), loaded.image, alpha=loaded.alpha)
+    return store, " ".join(f"Note: {w}." for w in loaded.warnings) or None
+
+
+def read_image(source: Any) -> Any:
+    """``source`` (a path, a bundled sample's name or a PIL image) read as a :class:`tools.imageio.LoadedImage`.
+
+    Raises:
+        ImageLoadError: it cannot be read; InvalidInputError: it is neither a path nor an image.
+    """
+    from tools.imageio import as_rgb, load_image
+    from tools.samples import is_sample, sample_path
+
+    if isinstance(source, Image.Image):
+        return as_rgb(source)
+    if isinstance(source, str) and is_sample(source) and not Path(source).exists():
+        source = sample_path(source)
+    return load_image(source)
 
 
 def make_toolkit(profile: Profile, engine: str | None) -> Any:

@@ -62,7 +62,7 @@ def test_decompression_bomb_caught_by_pil(tmp_path):
 def test_pixel_limit_is_configurable(tmp_path):
     path = tmp_path / "big.png"
     _noise(200, 100).save(path)
-    _load_fails(path, "limit", "max_pixels", max_pixels=10_000)
+    _load_fails(path, "limit", "at most 0.01 mp", max_pixels=10_000)
     assert load_image(path, max_pixels=20_000).image.size == (200, 100)
 
 
@@ -81,6 +81,40 @@ def test_text_file_named_png(tmp_path):
     path.write_text("this is not a picture\n")
     error = _load_fails(path, "not an image")
     assert error.__cause__ is not None
+
+
+@pytest.mark.parametrize(("given", "words"), [
+    ("https://example.com/cat.png", ("https://example.com/cat.png", "url", "download it first")),
+    ("file:///tmp/cat.png", ("url",)),
+    ("", ("no path was given",)),
+    ("   ", ("no path was given",)),
+    (None, ("expected a file path", "nonetype")),
+    (42, ("expected a file path", "int")),
+    (b"/tmp/cat.png", ("expected a file path", "bytes")),
+])
+def test_what_is_not_a_local_path_is_one_line_naming_it(given, words):
+    with pytest.raises(ImageLoadError) as info:
+        load_image(given)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("cannot open image")
+    for word in words:
+        assert word in message.lower()
+
+
+def test_a_heic_photo_pillow_cannot_read_says_so_and_what_to_do(tmp_path):
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(range(256)) * 4)
+    _load_fails(path, "heic", "convert it to jpeg or png")
+
+
+def test_a_path_with_unicode_and_spaces_and_a_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / "mes photos d'été"
+    folder.mkdir()
+    img = _noise(13, 7, seed=5)
+    img.save(folder / "chat noir ☕.png")
+    loaded = load_image("~/mes photos d'été/chat noir ☕.png")
+    assert np.array_equal(np.asarray(loaded.image), np.asarray(img)) and loaded.warnings == ()
 
 
 def test_directory(tmp_path):
@@ -213,7 +247,8 @@ def test_animated_gif_first_frame_and_warning(tmp_path):
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
     loaded = load_image(path)
     assert tuple(np.asarray(loaded.image)[5, 5]) == (255, 0, 0)
-    assert len(loaded.warnings) == 1 and "3 frames" in loaded.warnings[0] and "anim.gif" in loaded.warnings[0]
+    [frames] = [note for note in loaded.warnings if "frames" in note]
+    assert "3 frames" in frames and "anim.gif" in frames
 
 
 def test_as_rgb_normalises_in_memory_images():
@@ -284,3 +319,36 @@ def test_jpeg_drops_alpha_and_unknown_suffix_fails(tmp_path):
     assert not tmp_path.with_name(tmp_path.name + ".png").exists()
     with pytest.raises(InvalidInputError, match="alpha size"):
         save_image(img, tmp_path / "y.png", alpha=Image.new("L", (3, 3)))
+
+
+# ---- what was converted is said ----------------------------------------------------------------------------------
+
+
+def _deep_rgb(path: Path) -> None:
+    cv2.imwrite(str(path), np.full((6, 8, 3), 40000, np.uint16))
+
+
+@pytest.mark.parametrize(("name", "make", "said", "alpha"), [
+    ("bw.png", lambda p: Image.new("1", (8, 6), 1).save(p), "1-bit black and white", False),
+    ("grey.jpg", lambda p: Image.new("L", (8, 6), 90).save(p), "greyscale", False),
+    ("grey_alpha.png", lambda p: Image.new("LA", (8, 6), (90, 30)).save(p), "greyscale with transparency", True),
+    ("pal.png", lambda p: Image.new("P", (8, 6), 3).save(p, transparency=3), "a palette image", True),
+    ("print.tif", lambda p: Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(p), "cmyk", False),
+    ("deep_grey.png", lambda p: Image.fromarray(np.full((6, 8), 40000, np.uint16)).save(p), "16-bit greyscale", False),
+    ("deep_rgb.png", _deep_rgb, "16 bits per channel", False),
+    ("float.tif", lambda p: Image.new("F", (8, 6), 0.5).save(p), "32-bit float greyscale", False),
+])
+def test_a_converted_mode_is_said_in_one_note(tmp_path, name, make, said, alpha):
+    path = tmp_path / name
+    make(path)
+    loaded = load_image(path)
+    [note] = loaded.warnings
+    assert note.startswith(name) and said in note.lower() and "\n" not in note
+    assert note.endswith("8-bit RGBA" if alpha else "8-bit RGB") and (loaded.alpha is not None) == alpha
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_8_bit_rgb_and_rgba_are_kept_without_a_note(tmp_path, mode):
+    path = tmp_path / "plain.png"
+    _noise(9, 5, channels=len(mode)).save(path)
+    assert load_image(path).warnings == ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import struct
 import warnings
 from collections.abc import Callable, Mapping
@@ -51,6 +52,11 @@ class LoadedImage:
     warnings: tuple[str, ...] = ()
 
 
+def _mp(pixels: int) -> str:
+    """Megapixels in a few digits: 108, 1.5, 0.01."""
+    return f"{pixels / 1e6:.0f}" if pixels >= 10_000_000 else f"{pixels / 1e6:.2g}"
+
+
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= 200 else text[:197] + "..."
@@ -70,7 +76,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         ImageLoadError: missing, a folder, empty, unreadable, not an image, truncated or corrupt, or too large;
             the one-line message names the path and what to do.
     """
-    p = Path(path).expanduser()
+    p = _local_path(path)
 
     def fail(problem: str, advice: str) -> ImageLoadError:
         return ImageLoadError(f"cannot open image {p}: {problem}; {advice}")
@@ -84,7 +90,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             raise fail("the file is empty (0 bytes)", "re-export or re-download it")
     except PermissionError as e:
         raise fail("permission denied", "check the file's permissions") from e
-    except OSError as e:  # e.g. a name too long, a broken network mount
+    except (OSError, ValueError) as e:  # e.g. a name too long, a broken network mount, a NUL byte
         raise fail(_one_line(e), "check the path") from e
 
     try:
@@ -93,9 +99,9 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 if max_pixels is not None and im.width * im.height > max_pixels:
-                    raise fail(f"{im.width}x{im.height} is {im.width * im.height / 1e6:.0f} MP, over the "
-                               f"{max_pixels / 1e6:.0f} MP limit (a possible decompression bomb)",
-                               "downscale it first or raise max_pixels if you trust it")
+                    raise fail(f"{im.width}x{im.height} is {_mp(im.width * im.height)} MP, over the "
+                               f"{_mp(max_pixels)} MP limit (a possible decompression bomb)",
+                               f"downscale it to at most {_mp(max_pixels)} MP first")
                 return _normalise(im, p)
     except ImageLoadError:
         raise
@@ -109,11 +115,42 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     except UnidentifiedImageError as e:
         if _is_tiff(p):  # a TIFF Pillow cannot decode, such as 32-bit float RGB from HDR or scientific tools
             return _load_tiff(p, max_pixels, fail)
+        if _is_heif(p):
+            raise fail("a HEIC/HEIF photo, which this install cannot decode",
+                       "convert it to JPEG or PNG first (or install pillow-heif)") from e
         raise fail("not an image format that can be read", "give a PNG, JPEG, WebP, TIFF, BMP or GIF file") from e
     except _DECODE_ERRORS as e:
         if isinstance(e, EOFError) or "truncat" in str(e).lower():
             raise fail("the file is truncated (incomplete)", "re-export or re-download it") from e
         raise fail(f"the image data is corrupt ({_one_line(e)})", "re-export or re-download it") from e
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _local_path(path: object) -> Path:
+    """``path`` as a local Path (``~`` expanded), or ImageLoadError for no path, a URL or another type."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ImageLoadError(f"cannot open image {path!r}: expected a file path, got {type(path).__name__}; "
+                             "give the path of an image file")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise ImageLoadError(f"cannot open image {text!r}: the path is bytes; give it as text")
+    if not text.strip():
+        raise ImageLoadError("cannot open image: no path was given; give the path of an image file")
+    if _URL.match(text.strip()):
+        raise ImageLoadError(f"cannot open image {text.strip()}: it is a URL and only local files are read; "
+                             "download it first and give the file's path")
+    return Path(text).expanduser()
+
+
+def _is_heif(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim")
 
 
 def _is_tiff(path: Path) -> bool:
@@ -135,8 +172,8 @@ def _load_tiff(p: Path, max_pixels: int | None, fail: Callable[[str, str], Image
         with tifffile.TiffFile(p) as tif:
             page, pages = tif.pages[0], len(tif.pages)
             if max_pixels is not None and page.imagewidth * page.imagelength > max_pixels:
-                raise fail(f"{page.imagewidth}x{page.imagelength} is over the {max_pixels / 1e6:.0f} MP limit "
-                           f"(a possible decompression bomb)", "downscale it first or raise max_pixels if you trust it")
+                raise fail(f"{page.imagewidth}x{page.imagelength} is over the {_mp(max_pixels)} MP limit "
+                           f"(a possible decompression bomb)", f"downscale it to at most {_mp(max_pixels)} MP first")
             data, axes = page.asarray(), page.axes
     except ImageLoadError:
         raise
@@ -190,6 +227,7 @@ def _normalise(im: Image.Image, path: Path | None) -> LoadedImage:
     """Decode ``im`` fully and turn it into LoadedImage (first frame, upright, RGB 8-bit, alpha aside)."""
     notes: list[str] = []
     name = path.name if path is not None else "the image"
+    deep = _deep_samples(im)  # read before decoding: Pillow forgets the stored sample format after load
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         position = im.tell()
@@ -213,7 +251,33 @@ def _normalise(im: Image.Image, path: Path | None) -> LoadedImage:
         upright = frame.copy()
     rgb, alpha = _split_rgb_alpha(upright)
     rgb = _to_srgb(rgb, upright, name, notes)
+    converted = _conversion(upright.mode, deep)
+    if converted:
+        notes.append(f"{name} is {converted}; it is edited and exported as 8-bit RGB{'A' if alpha else ''}")
     return LoadedImage(image=rgb, alpha=alpha, path=path, warnings=tuple(notes))
+
+
+def _deep_samples(im: Image.Image) -> bool:
+    """Whether the file stores 16-bit samples that Pillow decodes as an 8-bit mode (a 16-bit RGB PNG)."""
+    for tile in getattr(im, "tile", None) or ():
+        raw = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        if im.mode in ("RGB", "RGBA") and isinstance(raw, str) and ";16" in raw:
+            return True
+    return False
+
+
+_MODE_NAMES = {"1": "1-bit black and white", "L": "greyscale", "LA": "greyscale with transparency",
+               "La": "greyscale with transparency", "P": "a palette image", "PA": "a palette image",
+               "I": "32-bit integer greyscale", "F": "32-bit float greyscale", "CMYK": "CMYK",
+               "I;16": "16-bit greyscale", "I;16L": "16-bit greyscale", "I;16B": "16-bit greyscale",
+               "I;16N": "16-bit greyscale"}
+
+
+def _conversion(mode: str, deep: bool) -> str | None:
+    """What the source was, when it is not 8-bit RGB(A) (None: nothing was converted)."""
+    if mode in ("RGB", "RGBA"):
+        return "16 bits per channel" if deep else None
+    return _MODE_NAMES.get(mode, f"in {mode} mode")
 
 
 def _split_rgb_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
