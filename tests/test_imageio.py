@@ -352,3 +352,18 @@ def test_8_bit_rgb_and_rgba_are_kept_without_a_note(tmp_path, mode):
     path = tmp_path / "plain.png"
     _noise(9, 5, channels=len(mode)).save(path)
     assert load_image(path).warnings == ()
+
+
+@pytest.mark.parametrize(("mode", "key"), [("L", 5), ("RGB", (5, 5, 5)), ("I;16", 5000)])
+def test_a_png_transparent_colour_key_becomes_alpha_and_is_restored(tmp_path, mode, key):
+    grey = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    values = {"L": grey, "RGB": np.stack([grey] * 3, -1), "I;16": grey.astype(np.uint16) * 1000}[mode]
+    path = tmp_path / "keyed.png"
+    Image.fromarray(values).save(path, transparency=key)
+    loaded = load_image(path)
+    assert loaded.alpha is not None and "RGBA" in loaded.warnings[0]
+    expected = np.where(grey == 5, 0, 255)
+    assert np.array_equal(np.asarray(loaded.alpha), expected)
+    out = save_image(loaded.image, tmp_path / "out.png", alpha=loaded.alpha)
+    with Image.open(out) as back:
+        assert back.mode == "RGBA" and np.array_equal(np.asarray(back)[..., 3], expected)

@@ -251,7 +251,8 @@ def _normalise(im: Image.Image, path: Path | None) -> LoadedImage:
         upright = frame.copy()
     rgb, alpha = _split_rgb_alpha(upright)
     rgb = _to_srgb(rgb, upright, name, notes)
-    converted = _conversion(upright.mode, deep)
+    converted = _conversion(upright.mode, deep) or ("RGB with one colour keyed transparent"
+                                                    if upright.mode == "RGB" and alpha is not None else None)
     if converted:
         notes.append(f"{name} is {converted}; it is edited and exported as 8-bit RGB{'A' if alpha else ''}")
     return LoadedImage(image=rgb, alpha=alpha, path=path, warnings=tuple(notes))
@@ -283,13 +284,13 @@ def _conversion(mode: str, deep: bool) -> str | None:
 def _split_rgb_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """Convert any PIL mode to (RGB, alpha "L" or None) without clipping high bit depths."""
     mode = im.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return _gray_to_rgb(_scale_16bit(np.asarray(im))), None
-    if mode == "I":  # 32-bit ints: 8-bit data widened (L -> I), 16-bit data (PGM, TIFF), or anything else
+    key = im.info.get("transparency")  # a PNG tRNS colour: pixels of exactly this value are transparent
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         values = np.asarray(im)
-        if values.size and values.min() >= 0 and values.max() <= 255:
-            return _gray_to_rgb(values), None
-        return _gray_to_rgb(_scale_16bit(values)), None
+        alpha = _keyed_alpha(values == key) if isinstance(key, int) and not isinstance(key, bool) else None
+        if mode == "I" and values.size and values.min() >= 0 and values.max() <= 255:  # 8-bit data widened
+            return _gray_to_rgb(values), alpha
+        return _gray_to_rgb(_scale_16bit(values)), alpha  # 16-bit data (PNG, PGM, TIFF) or wider
     if mode == "F":
         return _gray_to_rgb(_scale_float(np.asarray(im, dtype=np.float32))), None
     if mode == "P":
@@ -299,11 +300,18 @@ def _split_rgb_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         if mode == "La":  # premultiplied: PIL converts it only to LA
             im = im.convert("LA")
         im = im.convert("RGBA") if im.mode != "RGBA" else im
+    elif mode in ("L", "RGB") and key is not None:
+        im = im.convert("RGBA")  # Pillow turns the tRNS colour into alpha 0
     elif mode != "RGB":
         im = im.convert("RGB")  # L, 1, CMYK, YCbCr, RGBX, HSV ...
     if im.mode == "RGBA":
         return im.convert("RGB"), im.getchannel("A")
     return im, None
+
+
+def _keyed_alpha(transparent: np.ndarray) -> Image.Image | None:
+    """Alpha "L" from a tRNS key's matches: 0 where transparent, 255 elsewhere (None: no pixel matches)."""
+    return Image.fromarray(np.where(transparent, 0, 255).astype(np.uint8), "L") if transparent.any() else None
 
 
 def _gray_to_rgb(gray8: np.ndarray) -> Image.Image:
