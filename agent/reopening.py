@@ -23,7 +23,7 @@ class Reopening:
         """What reopening found, said once: a turn a crash cut short, missing images, stray files."""
         store = self.store
         recovered = self.recover()
-        notes = [recovered] if recovered else []
+        notes = [*store.repairs, *([recovered] if recovered else [])]
         if store.missing:
             shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
             notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "

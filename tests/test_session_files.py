@@ -1,15 +1,19 @@
-"""Session files are untrusted input: bombs, depth, size, bad bytes and odd values end in one-line errors, quickly."""
+"""Session files are untrusted input: a scripted session file's bombs, depth, size, bad bytes and odd values end in
+one-line errors, quickly; a session folder's damaged files reopen with everything that can be read back, said once."""
 
 from __future__ import annotations
 
 import os
 import random
+import re
+import shutil
 import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from agent.editor import Editor
 from agent.scripted.runner import EXIT_BAD_FILE, EXIT_OK, run_main
 from agent.scripted.session_file import (MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_TURNS,
                                          SessionFileError, load_session_file, parse_text)
@@ -205,3 +209,131 @@ def test_mangled_session_files_only_ever_give_session_file_errors():
         except SessionFileError as e:
             assert str(e).startswith(f"{WHERE} line ") and str(e).isprintable(), str(e)
         assert time.perf_counter() - start < 2.0
+
+
+# -- a session folder's own files, damaged -----------------------------------------------------------
+
+BRANCHED = [("cup", "red"), ("table", "blue"), "undo", ("cup", "green"), "revert 2", ("table", "white"), "undo"]
+"""Versions 1 and 2 on one branch, 3 from 1, 4 from 2; the head ends at 2."""
+START = re.compile(rb'\{"number": (\d+), "parent": (?:null|\d+), "image": "[0-9a-f]{64}"')
+
+
+@pytest.fixture(scope="module")
+def branched(tmp_path_factory, tiny_profile):
+    """A session made by real turns (tiny models, fixed detections) with a branched history; copy it to use."""
+    from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
+    from tools.samples import sample_image
+
+    toolkit = FixedDetections(tiny_profile, {"cup": [det((10, 20, 50, 60), 0.9)],
+                                             "table": [det((0, 70, 150, 100), 0.9)]})
+    root = tmp_path_factory.mktemp("branched") / "session"
+    planner = QueuePlanner()
+    editor = Editor.open(sample_image("coffee").resize((150, 100)), profile=tiny_profile, session_dir=root,
+                         planner=planner, toolkit=toolkit)
+    for step in BRANCHED:
+        if isinstance(step, tuple):
+            planner.push(plan({"action": "recolor", "referent": {"phrase": step[0]}, "content": step[1]}))
+            assert editor.send(f"make the {step[0]} {step[1]}").version is not None
+        elif step == "undo":
+            editor.undo()
+        else:
+            editor.revert(2)
+    tree = [(v.image, v.parent) for v in editor.store.history.versions]
+    editor.close()
+    assert [p for _, p in tree] == [None, 0, 1, 1, 2]
+    return root, tree, toolkit
+
+
+def _copy(branched, tmp_path) -> Path:
+    root = tmp_path / "copy"
+    shutil.copytree(branched[0], root)
+    return root
+
+
+def _reopen(branched, root: Path, **kwargs) -> Editor:
+    from tests.agent_fakes import QueuePlanner
+
+    return Editor.open(root, profile="tiny", planner=QueuePlanner(), toolkit=branched[2], **kwargs)
+
+
+def _tree(editor: Editor) -> list[tuple[str, int | None]]:
+    return [(v.image, v.parent) for v in editor.store.history.versions]
+
+
+def test_a_history_cut_anywhere_reopens_with_every_version_its_lines_or_backup_hold(branched, tmp_path):
+    """history.json cut at seeded random offsets, with and without its backup: the session opens (never a
+    traceback, never a refusal) with every version whose line start survived, each the same as before, and the
+    images no line names any more added after them, oldest first (never left for the collector)."""
+    data = (branched[0] / "history.json").read_bytes()
+    rng = random.Random(11)
+    for n, cut in enumerate(sorted(rng.sample(range(1, len(data)), 10))):
+        for backup in (True, False):
+            root = tmp_path / f"cut{n}{backup}"
+            shutil.copytree(branched[0], root)
+            (root / "history.json").write_bytes(data[:cut])
+            if not backup:
+                (root / "history.json.bak").unlink()
+            kept = 5 if backup else max(1, len(START.findall(data[:cut])))
+            editor = _reopen(branched, root)
+            try:
+                note = editor.opening_note
+                assert note.startswith("history.json was damaged") and "\n" not in note, note
+                tree = _tree(editor)
+                assert tree[:kept] == branched[1][:kept], (cut, backup)
+                assert [image for image, _ in tree] == [image for image, _ in branched[1]]
+                assert [parent for _, parent in tree[kept:]] == list(range(kept - 1, 4))
+                for number in range(5):
+                    editor.version_image(number)                   # every version read back shows its pixels
+                assert not [p for p in editor.store.find_strays() if p.parent.name == "versions"]
+                assert (root / "history.json.damaged").read_bytes() == data[:cut]
+            finally:
+                editor.close()
+            again = _reopen(branched, root)                         # the repair was saved: nothing to say twice
+            assert _tree(again) == tree and "damaged" not in (again.opening_note or "")
+            again.close()
+
+
+@pytest.mark.parametrize("damage", ["half-written end", "garbage", "empty", "a folder", "removed", "head is text",
+                                    "a flipped byte in a hash", "duplicate line", "lines out of order",
+                                    "a parent that does not exist"])
+def test_a_damaged_history_reopens_with_what_can_be_read_back_and_says_so(branched, tmp_path, damage):
+    root = _copy(branched, tmp_path)
+    path = root / "history.json"
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if damage == "half-written end":
+        path.write_bytes(data + b'{"number": 5, "parent": 2, "ima')
+    elif damage == "garbage":
+        path.write_bytes(bytes(random.Random(3).randrange(256) for _ in range(300)))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "a folder":
+        path.unlink()
+        path.mkdir()
+    elif damage == "removed":
+        path.unlink()
+    elif damage == "head is text":
+        path.write_bytes(data.replace(b'"head": 2', b'"head": "2"', 1))
+    elif damage == "a flipped byte in a hash":
+        at = data.index(branched[1][3][0].encode()) + 5
+        path.write_bytes(data[:at] + b"Z" + data[at + 1:])
+    elif damage == "duplicate line":
+        path.write_bytes(b"\n".join([*lines[:3], lines[2], *lines[3:]]))
+    elif damage == "lines out of order":
+        path.write_bytes(b"\n".join([lines[0], lines[1], lines[3], lines[2], *lines[4:]]))
+    elif damage == "a parent that does not exist":
+        path.write_bytes(data.replace(b'"number": 3, "parent": 1', b'"number": 3, "parent": 9', 1))
+    editor = _reopen(branched, root)
+    try:
+        note = editor.opening_note
+        assert note.startswith("history.json was damaged") and "\n" not in note, note
+        # versions come back from the file's own lines where they read, else from the backup (all five there)
+        assert _tree(editor) == branched[1]
+        assert editor.current_version == (2 if damage in ("half-written end", "a flipped byte in a hash",
+                                                          "duplicate line", "lines out of order",
+                                                          "a parent that does not exist") else 4)
+        assert f"now at version {editor.current_version}" in note or \
+            f"reopened at version {editor.current_version}" in note
+        assert editor.undo().error is None and editor.redo().error is None
+    finally:
+        editor.close()

@@ -141,7 +141,7 @@ def test_a_failed_or_interrupted_history_write_leaves_the_old_file_whole(store, 
     again.close()
 
 
-def test_a_missing_image_off_the_current_branch_is_reported_and_of_the_head_refused(store, small):
+def test_a_missing_image_off_the_current_branch_is_reported_and_of_the_head_opens_its_parent(store, small):
     for angle in (90, 180, 270):
         store.history.commit(store.put_image(small.rotate(angle)), instruction=f"turn {angle}")
     store.history.revert(1)
@@ -157,7 +157,14 @@ def test_a_missing_image_off_the_current_branch_is_reported_and_of_the_head_refu
         again.version_image(2)
     again.close()
     store.image_path(hist[1].image).unlink()                                  # now the current version's own
-    with pytest.raises(SessionDamagedError, match="current version 1") as raised:
+    again = SessionStore.open(root)
+    assert again.history.head == 0 and again.history.latest == 3 and again.missing == [1, 2]
+    assert again.repairs == ["The image of version 1, the current one, is missing from versions/; the session "
+                             "opened at version 0, made before it (put the file back and revert to 1 to see it)."]
+    again.close()
+    (root / "original.png").unlink()
+    store.image_path(hist[0].image).unlink()                                  # no version on the way has one
+    with pytest.raises(SessionDamagedError) as raised:
         SessionStore.open(root)
     assert "\n" not in str(raised.value)
 
@@ -183,29 +190,37 @@ def test_create_refuses_a_folder_with_files_and_open_refuses_a_non_session(tmp_p
                                      '{"format": 2, "head": 0, "versions": [1, 2, 3]}', '{"format": 2, "head": 1e400}',
                                      "[" * 100_000, '{"format": 2, "head": 0, "versions": [' + "{" * 5000 + "]}",
                                      '\x00\xff garbage'])
-def test_any_damaged_history_is_one_line_naming_the_file_with_a_suggestion(store, content):
+def test_any_damaged_history_reopens_with_a_one_line_note_and_is_kept(store, content):
     root = store.root
     store.close()
     (root / "history.json").write_text(content, encoding="utf-8", errors="surrogateescape")
-    with pytest.raises(SessionDamagedError) as raised:
+    again = SessionStore.open(root)
+    assert again.history.latest == 0 and len(again.repairs) == 1
+    note = again.repairs[0]
+    assert "\n" not in note and note.startswith("history.json was damaged") and "history.json.damaged" in note
+    assert (root / "history.json.damaged").read_text(encoding="utf-8", errors="surrogateescape") == content
+    again.close()
+    (root / "history.json").write_text(content, encoding="utf-8", errors="surrogateescape")
+    (root / "original.png").unlink()
+    (root / "history.json.bak").unlink(missing_ok=True)
+    for path in (root / "versions").iterdir():
+        path.unlink()
+    with pytest.raises(SessionDamagedError) as raised:                     # nothing left to read back
         SessionStore.open(root)
     message = str(raised.value)
     assert "\n" not in message and "history.json" in message and "damaged" in message
-    assert "versions" in message or "history.json.bak" in message          # what to do about it
 
 
-def test_the_backup_is_offered_when_the_history_is_damaged(store, small):
+def test_the_backup_is_read_back_when_the_history_is_damaged(store, small):
     store.history.commit(store.put_image(small.rotate(90)), instruction="turn")
     store.save_history()
     store.save_history()
     root = store.root
     store.close()
     (root / "history.json").write_text("[]")
-    with pytest.raises(SessionDamagedError, match="history.json.bak"):
-        SessionStore.open(root)
-    os.replace(root / "history.json.bak", root / "history.json")             # what the message says to do
     again = SessionStore.open(root)
-    assert again.history.latest == 1
+    assert again.history.latest == 1 and again.history[1].instruction == "turn"
+    assert "read back from history.json.bak" in again.repairs[0]
     again.close()
 
 
@@ -234,7 +249,7 @@ def test_a_version_file_that_is_not_its_pixels_is_a_damaged_session_error(store,
     assert "\n" not in str(raised.value) and path.name in str(raised.value)
 
 
-def test_checkpointer_is_sqlite_in_the_folder_and_a_damaged_or_foreign_one_is_refused(tmp_path, small):
+def test_checkpointer_is_sqlite_in_the_folder_a_damaged_one_set_aside_and_a_foreign_one_refused(tmp_path, small):
     store = SessionStore.create(tmp_path / "s", small)
     saver = store.checkpointer()
     assert type(saver).__name__ == "SqliteSaver" and store.checkpoints_path.is_file()
@@ -244,8 +259,9 @@ def test_checkpointer_is_sqlite_in_the_folder_and_a_damaged_or_foreign_one_is_re
     for path in root.glob("checkpoints.sqlite-*"):
         path.unlink()
     again = SessionStore.open(root)
-    with pytest.raises(SessionDamagedError, match="checkpoints.sqlite.*move it aside"):
-        again.checkpointer()
+    assert type(again.checkpointer()).__name__ == "SqliteSaver"               # a new one, the damaged one kept
+    assert again.repairs and "moved aside to checkpoints.sqlite.damaged" in again.repairs[0]
+    assert (root / "checkpoints.sqlite.damaged").read_bytes() == b"junk " * 1000
     again.close()
     (root / "checkpoints.sqlite").unlink()
     conn = sqlite3.connect(root / "checkpoints.sqlite")

@@ -147,6 +147,7 @@ class SessionImages:
             if cached is not None:
                 self._decoded.move_to_end(key)
                 return cached.copy()
+        damaged: SessionDamagedError | None = None
         for _ in range(2):                     # the raw file may turn into a PNG between the look and the read
             path = self._version_file(content_id)
             if path is None:
@@ -155,10 +156,25 @@ class SessionImages:
                 image = self._read(path, content_id)
             except FileNotFoundError:
                 continue
+            except SessionDamagedError as e:
+                damaged = e
+                break
             self._remember("versions", content_id, image)
             return image.copy()
+        if (original := self._original(content_id)) is not None:      # version 0's pixels are the original's too
+            self._remember("versions", content_id, original)
+            return original.copy()
+        if damaged is not None:
+            raise damaged
         raise SessionDamagedError(f"the image {content_id[:12]}... of this session is missing from "
                                   f"{self.root / 'versions'}; put the file back, or revert to another version")
+
+    def _original(self, content_id: str) -> Image.Image | None:
+        """original.png's pixels when they are ``content_id`` (version 0's), else None."""
+        try:
+            return self._read(self.root / "original.png", content_id)
+        except (OSError, SessionDamagedError):
+            return None
 
     def _read(self, path: Path, expected: str) -> Image.Image:
         """Decode a session image, refusing any that is not the session's size or not the pixels it is named by."""

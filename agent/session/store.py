@@ -48,8 +48,8 @@ from agent.session.history_file import (
     ORIGINAL,
     is_session,
     keep_backup,
-    original_size,
-    read_history,
+    open_history,
+    open_original,
 )
 from agent.session.images import SessionImages
 from agent.session.lock import SessionLock
@@ -83,6 +83,8 @@ class SessionStore(SessionImages):
         self.strays: list[Path] = []
         self.missing: list[int] = []
         """Files in the folder that belong to no version (found on opening; :meth:`collect` removes them)."""
+        self.repairs: list[str] = []
+        """What opening repaired (a damaged history.json or original.png), one sentence each."""
         self._lock_file = lock
         self._conn: Any = None
         self._writer = Writer(background=background)
@@ -166,9 +168,10 @@ class SessionStore(SessionImages):
         if lock is not None:
             lock.acquire()
         try:
-            history = read_history(root)
-            size = original_size(root)
+            history, repaired = open_history(root, writable=lock is not None)
+            size, remade = open_original(root, history, writable=lock is not None)
             store = cls(root, history, size=size, lock=lock, background=background)
+            store.repairs = [note for note in (repaired, remade) if note]
             if lock is not None:
                 store._tidy()
             store._check_images()
@@ -179,9 +182,20 @@ class SessionStore(SessionImages):
         return store
 
     def _check_images(self) -> None:
-        """The head's image must be there (as PNG or raw pixels); other missing images are reported."""
-        self.missing = [v.number for v in self.history.versions if self._version_file(v.image) is None]
+        """Find the versions whose image file is gone; a missing head's image moves the head to the nearest
+        earlier version that has one (said in :attr:`repairs`)."""
+        self.missing = [v.number for v in self.history.versions if self._version_file(v.image) is None
+                        and not (v.number == 0 and self._original(v.image) is not None)]
         """Versions whose image file is gone (found on opening); reverting to one says so."""
+        lost = self.history.head
+        shown = next((n for n in reversed(self.history.path()) if n not in self.missing), None)
+        if lost in self.missing and shown is not None:      # open at the nearest earlier version that has one
+            self.history.revert(shown)
+            if not self.read_only:
+                self.save_history()
+            self.repairs.append(f"The image of version {lost}, the current one, is missing from versions/; the "
+                                f"session opened at version {shown}, made before it (put the file back and "
+                                f"revert to {lost} to see it).")
         if self.history.head in self.missing:
             raise SessionDamagedError(f"session {self.root} lacks the image of its current version "
                                       f"{self.history.head} in versions/; put the file back, or copy "
@@ -308,14 +322,16 @@ class SessionStore(SessionImages):
         Args:
             types: ``(module, class)`` pairs the checkpoints may revive (the graph state's models).
 
+        A damaged file is set aside and a new one started (said in :attr:`repairs`).
+
         Raises:
-            SessionDamagedError: the file is not a database, or not chatedit's.
+            SessionDamagedError: the file is not chatedit's.
         """
         from agent.session.checkpoints import open_checkpointer
 
         if self._conn is None:
             self._conn, self._saver = open_checkpointer(self.checkpoints_path, read_only=self.read_only,
-                                                        types=types)
+                                                        types=types, repairs=self.repairs)
         return self._saver
 
     def close(self) -> None:
