@@ -38,6 +38,8 @@ from agent.scripted.transcript import (
     write_json,
     write_markdown,
 )
+from agent.session.errors import SessionLockedError
+from agent.session.lock import remove_session
 from tools.errors import ChatEditError, ImageLoadError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,9 @@ def prepare_out(out: Path) -> None:
                 raise InvalidInputError(f"--out {out} holds other files; give an empty folder or a previous run's")
             for name in OUTPUTS:
                 target = out / name
-                if target.is_dir():
+                if target.is_dir() and name == "session":
+                    remove_session(target)             # refused while another chatedit has it open
+                elif target.is_dir():
                     shutil.rmtree(target)
                 else:
                     target.unlink(missing_ok=True)
@@ -70,6 +74,8 @@ def prepare_out(out: Path) -> None:
             (out / sub).mkdir(parents=True, exist_ok=True)
     except InvalidInputError:
         raise
+    except SessionLockedError as e:
+        raise InvalidInputError(f"--out {out} is in use: {e}") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         shown = str(out) if str(out).isprintable() else ascii(str(out))
         raise InvalidInputError(f"--out {shown} cannot be created: {_unusable(out, e)}; choose another folder") from e
@@ -354,6 +360,7 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
     root = None if args.replay else Path(args.out or "out")
     sources = [args.replay] if args.replay else list(args.files)
     jobs, bad = [], []
+    taken: set[Path] = set()
     for index, source in enumerate(sources):
         out = Path(args.out) if args.out else None
         if args.out and len(sources) > 1:
@@ -380,8 +387,18 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
             script = dataclasses.replace(script, engine=args.engine)
         if args.quality is not None:
             script = dataclasses.replace(script, quality=args.quality)
-        jobs.append(Job(index=index, source=str(source), script=script, out=out))
+        jobs.append(Job(index=index, source=str(source), script=script, out=_own_folder(out, taken)))
     return jobs, bad, root
+
+
+def _own_folder(out: Path, taken: set[Path]) -> Path:
+    """``out``, or ``out-2``, ``out-3``... when another session of this run (same file name) writes there already."""
+    path, n = out, 1
+    while Path(os.path.abspath(path)) in taken:          # abspath: no system call (a NUL byte is said later)
+        n += 1
+        path = out.with_name(f"{out.name}-{n}")
+    taken.add(Path(os.path.abspath(path)))
+    return path
 
 
 def _served_settings(args: argparse.Namespace) -> Any:
