@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import httpx2
 import openai
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
@@ -93,7 +94,11 @@ class ServedPlanner(ChatOpenAI):
             self.model_name = self.discover_model()
         fitted = [fit_images(m, self.image_side or IMAGE_SIDES["anyres"]) for m in messages]
         parent = super()._generate
-        return self._call(lambda: parent(fitted, stop, run_manager, **kwargs))
+        result = self._call(lambda: parent(fitted, stop, run_manager, **kwargs))
+        if not result.generations:      # "choices": [] (LangChain would fail on it with an IndexError)
+            raise PlannerServerError(self.endpoint, "answered with no reply (an empty list of choices)",
+                                     "see its log, or serve the planner with vLLM or Ollama's /v1")
+        return result
 
     def discover_model(self) -> str:
         """The model the server lists first (GET /models), for a planner built without one.
@@ -101,7 +106,8 @@ class ServedPlanner(ChatOpenAI):
         Raises:
             PlannerServerError: the server cannot be reached, fails, or lists no model.
         """
-        listed = self._call(lambda: [m.id for m in self.root_client.models.list().data])
+        listed = self._call(lambda: [m.id for m in self.root_client.models.list().data or ()
+                                     if isinstance(getattr(m, "id", None), str) and m.id.strip()])
         if not listed:
             raise PlannerServerError(self.endpoint, "lists no models (GET /models is empty)",
                                      "load one in the server, or name it with --planner-model")
@@ -161,11 +167,55 @@ class ServedPlanner(ChatOpenAI):
             return PlannerServerError(where, f"refused the request (HTTP {code}{detail})",
                                       "serve a vision model with structured outputs (see README 'Serving the "
                                       "planner') or run without --planner")
-        if isinstance(error, (openai.APIResponseValidationError, ValueError, TypeError, KeyError, AttributeError)):
+        if isinstance(error, openai.LengthFinishReasonError):
+            return PlannerServerError(where, "cut its reply off at the token limit before the plan was complete",
+                                      "give it a larger max_tokens, or serve a model that answers in fewer tokens")
+        if isinstance(error, (openai.APIResponseValidationError, ValueError, TypeError, KeyError, AttributeError,
+                              IndexError)):
             return PlannerServerError(where, f"answered with something that is not a chat reply "
                                              f"({type(error).__name__}: {_short(str(error))})",
                                       "give --planner the server's OpenAI-compatible address, ending in /v1")
         return PlannerServerError(where, f"failed ({type(error).__name__}: {_short(str(error))})")
+
+
+class DeadlineTransport(httpx2.BaseTransport):
+    """HTTP that also bounds a whole answer by the request's read timeout.
+
+    httpx's timeouts bound each read, so a server that trickles its answer a few bytes at a time
+    would hold a turn for as long as it likes; here the body must be in within that many seconds
+    of the request (the headers still get the read timeout per read).
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpx2.HTTPTransport()
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        seconds = (request.extensions.get("timeout") or {}).get("read")
+        start = time.monotonic()
+        response = self._inner.handle_request(request)
+        if not isinstance(seconds, (int, float)):
+            return response
+        return httpx2.Response(response.status_code, headers=response.headers, extensions=response.extensions,
+                               stream=_Until(response.stream, start + seconds, seconds, request))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _Until(httpx2.SyncByteStream):
+    """A response body that raises ``httpx2.ReadTimeout`` once it is still coming after its deadline."""
+
+    def __init__(self, inner: Any, deadline: float, seconds: float, request: httpx2.Request) -> None:
+        self._inner, self._deadline, self._seconds, self._request = inner, deadline, seconds, request
+
+    def __iter__(self) -> Any:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                raise httpx2.ReadTimeout(f"the answer was not in within {self._seconds:g} s", request=self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _worth_retrying(error: Exception) -> bool:
@@ -282,7 +332,8 @@ def served_planner(url: str, *, model: str | None = None, image_side: int | None
     key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
     return ServedPlanner(base_url=check_url(url), model=(model or "").strip(), api_key=key, timeout=float(timeout_s),
                          max_retries=0, retries=retries, backoff_s=backoff_s, image_side=image_side,
-                         temperature=0.0, max_tokens=max_tokens, use_responses_api=False)
+                         temperature=0.0, max_tokens=max_tokens, use_responses_api=False,
+                         http_client=openai.DefaultHttpxClient(transport=DeadlineTransport()))
 
 
 def for_profile(planner: str | ServedPlanner, profile: Any) -> ServedPlanner:

@@ -129,3 +129,181 @@ def test_nasty_replies_twice_end_in_a_one_line_error():
     assert outcome.plan is None and model.calls == 2
     assert outcome.error == ("the planner gave no valid plan after a retry: "
                              "the reply's JSON holds a number too long to read; answer with one plan object")
+
+
+# -- through the Editor: whatever the planner says, a turn ends in a truthful Reply and the session reopens --
+
+
+@pytest.fixture
+def make(tmp_path, coffee, tiny_profile):
+    from tests.editor_helpers import Opener
+
+    opener = Opener(tmp_path, coffee, tiny_profile)
+    yield opener
+    opener.close_all()
+
+
+def _printable(text: str) -> bool:
+    return all(line.isprintable() for line in text.split("\n"))
+
+
+class _BrokenStr(RuntimeError):
+    def __str__(self) -> str:
+        raise ValueError("even str() fails")
+
+
+def test_a_planner_that_raises_is_said_to_have_failed_not_misread(make):
+    import numpy as np
+
+    editor = make(RecursionError("deep"), _BrokenStr(), MemoryError())
+    before = np.asarray(editor.current_image).copy()
+    replies = [editor.send("remove the cup") for _ in range(3)]
+    assert [r.text for r in replies] == [
+        "The planner model failed (RecursionError: deep); nothing changed. Try again.",
+        "The planner model failed (_BrokenStr); nothing changed. Try again.",       # its str() raised: its name
+        "The planner model failed (MemoryError); nothing changed. Try again."]
+    assert all(r.version is None and r.error for r in replies)
+    assert np.array_equal(np.asarray(editor.current_image), before) and editor.current_version == 0
+
+
+def test_words_the_planner_writes_reach_the_reply_without_invisible_or_terminal_characters(make):
+    said = "a\x7fb\x9b31mc\x85d\u200e\u200f\u061ce\u2028f\u2029g\ufeffh\u200bi\u2066j\u2060k"
+    editor = make(plan({"action": "answer", "content": said}))
+    reply = editor.send("what is this?")
+    assert reply.text == "ab31mcde\nf\ngh" + "ijk" and reply.version is None
+    assert _printable(reply.text)
+    # emoji sequences keep their zero-width joiner
+    assert Plan.model_validate(plan({"action": "answer", "content": "👩\u200d💻"})).steps[0].content == "👩\u200d💻"
+
+
+@pytest.mark.slow
+def test_blank_attributes_are_dropped_not_shown(make):
+    editor = make(plan({"action": "remove", "referent": {"phrase": "cup", "selector": "leftmost",
+                                                         "attributes": ["\x1b", "", "   ", "\u202e"]}}))
+    reply = editor.send("remove the left cup")
+    assert reply.version == 1 and reply.text == "Removed the cup. (version 1)"
+    assert reply.plan.steps[0].referent.attributes == []
+    # an exclusion whose only attributes were blank says nothing: the plan is refused, not run on everything
+    bare = plan({"action": "remove", "referent": {"phrase": "cup", "exclude": [{"attributes": ["\x00"]}]}})
+    assert parse_plan(json.dumps(bare))[0] is None
+
+
+def test_a_truncated_reply_is_described_in_plain_words():
+    found, reason = parse_plan('{"reas')
+    assert found is None and reason == "the reply's JSON is malformed (Unterminated string starting at, at character 1)"
+
+
+_ACTIONS = ["replace", "remove", "recolor", "add", "background", "global", "undo", "redo", "revert", "answer",
+            "ask", "zap", "", None, 3]
+_NUMBERS = [0, 1, 2, 7, 49, 50, 51, -1, 10**6, 1e308, -1e308, 0.5, True, "3", None, float("nan"), float("inf")]
+
+
+def _value(rng: random.Random) -> Any:
+    """A hostile JSON value: a number from :data:`_NUMBERS`, odd text, an empty or nested container."""
+    return rng.choice([rng.choice(_NUMBERS), "", " ", "\x1b[2J", "\u202ecup", "😀" * rng.randint(1, 300),
+                       "x" * rng.randint(0, 600), [], {}, [rng.choice(_NUMBERS)] * rng.randint(0, 6), {"a": {"b": []}}])
+
+
+def _referent(rng: random.Random) -> dict[str, Any]:
+    referent: dict[str, Any] = {}
+    if rng.random() < 0.7:
+        referent["phrase"] = rng.choice(["cup", "cup", "table", "saucer", "elephant", "", "\x00", " cup "])
+    if rng.random() < 0.3:
+        referent["box"] = [rng.choice([rng.uniform(-300, 300), *_NUMBERS[:12]]) for _ in range(rng.choice([4, 4, 3]))]
+    for key, values in (("selector", ["leftmost", "rightmost", "all", "nth_from_left", "largest", "middle"]),
+                        ("n", _NUMBERS), ("count", _NUMBERS), ("last_edited", [True, False, 1]),
+                        ("pointed", [True, False]), ("attributes", [[], ["red"], [""], ["\x1b"] * 9]),
+                        ("exclude", [[{"selector": "leftmost"}], [{}], [{"count": 50, "selector": "all"}]]),
+                        ("relation", ["left_of", "on", "inside"]), ("anchor", [{"phrase": "cup"}, {"phrase": ""}])):
+        if rng.random() < 0.15:
+            referent[key] = rng.choice(values)
+    if rng.random() < 0.05:
+        referent[rng.choice(["extra", "__class__"])] = _value(rng)
+    return referent
+
+
+def _step(rng: random.Random) -> dict[str, Any]:
+    step: dict[str, Any] = {"action": rng.choice(_ACTIONS)}
+    if rng.random() < 0.8:
+        step["referent"] = _referent(rng) if rng.random() < 0.9 else _value(rng)
+    if rng.random() < 0.7:
+        step["content"] = rng.choice(["red", "blue", "a red mug", "😀", "", "\x07", "watercolor", "which one?"]) \
+            if rng.random() < 0.85 else _value(rng)
+    for key in ("count", "version", "place", "two_stage"):
+        if rng.random() < 0.1:
+            step[key] = rng.choice([*_NUMBERS, "next_to", "on", True])
+    return step
+
+
+def _plausible(rng: random.Random) -> dict[str, Any]:
+    """A step that mostly validates: a known action with the fields it needs, numbers and boxes at the edges."""
+    cup = {"phrase": rng.choice(["cup", "table", "elephant", "saucer"])}
+    if rng.random() < 0.5:
+        cup.update(rng.choice([{"selector": "leftmost"}, {"selector": "all"}, {"count": rng.choice([1, 2, 50])},
+                               {"selector": "nth_from_left", "n": rng.choice([1, 2, 50])}, {"last_edited": True},
+                               {"box": rng.choice([[10, 20, 50, 60], [-50, -50, -1, -1], [0, 0, 1e308, 1e308],
+                                                   [149, 99, 400, 400], [10.1, 10.1, 10.5, 10.5]])},
+                               {"relation": "left_of", "anchor": {"phrase": "cup"}}, {"pointed": True}]))
+    return rng.choice([
+        {"action": "recolor", "referent": cup, "content": rng.choice(["red", "navy", "😀", "striped", "x" * 500])},
+        {"action": "remove", "referent": cup},
+        {"action": "replace", "referent": cup, "content": "a red mug"},
+        {"action": "answer", "content": rng.choice(["ok", "\x9b2J\u202e" * 50])},
+        {"action": "ask", "content": "which one?"},
+        {"action": "undo", "count": rng.choice([1, 2, 100])}, {"action": "redo"},
+        {"action": "revert", "version": rng.choice([0, 1, 2, 99_999])}])
+
+
+def _reply(rng: random.Random) -> str:
+    """A planner reply drawn from hostile plans: plausible and broken steps, broken JSON, prose around it."""
+    if rng.random() < 0.5:
+        steps = [_plausible(rng) for _ in range(rng.choice([1, 1, 1, 2, 3, 8]))]
+        data: Any = {"reasoning": rng.choice(["r", "w " * 60_000 if rng.random() < 0.1 else "The user asked."]),
+                     "steps": steps}
+    else:
+        data = {"reasoning": rng.choice(["r", "", "w " * 60_000, "\ud800", 5, None]),
+                "steps": [_step(rng) for _ in range(rng.choice([0, 1, 1, 1, 2, 3, 9, 1000]))]}
+    if rng.random() < 0.05:
+        data = _value(rng)
+    text = json.dumps(data, allow_nan=True, ensure_ascii=rng.random() < 0.5)
+    roll = rng.random()
+    if roll < 0.1:
+        text = text[: rng.randint(0, len(text))]
+    elif roll < 0.2:
+        text = f"Sure! Here is the plan:\n```json\n{text}\n```\nAnything else?"
+    elif roll < 0.25:
+        text = rng.choice(["", " \n\t", "\x00" * 50, "I cannot help with that."])
+    return text
+
+
+_MOVED = ("Undid", "Redid", "Went back", "Went forward", "Switched")
+
+
+@pytest.mark.slow
+def test_seeded_hostile_plans_through_the_editor_never_escape_and_never_change_the_image_silently(make):
+    """Turns on 120 random hostile replies (a turn takes one, or two after a re-ask): every turn is a Reply in
+    printable words, the image changes only with the version the reply names or a move it states, and the
+    session reopens where it was."""
+    import numpy as np
+
+    from agent.editor import Reply
+
+    rng = random.Random(20261203)
+    editor = make(*(_reply(rng) for _ in range(120)))
+    turns = 0
+    while editor.planner.left and turns < 100:
+        turns += 1
+        before, head = np.asarray(editor.current_image).copy(), editor.current_version
+        reply = editor.send(rng.choice(["do it", "remove the cup", "make it red"]))
+        assert isinstance(reply, Reply) and reply.text.strip() and _printable(reply.text), reply.text
+        assert reply.error is None or "\n" not in reply.error
+        if reply.version is not None:
+            assert reply.version == editor.current_version and f"(version {reply.version})" in reply.text
+        elif not np.array_equal(np.asarray(editor.current_image), before) or editor.current_version != head:
+            assert any(word in reply.text for word in _MOVED), reply.text
+        if reply.question is not None:
+            assert editor.answer("cancel").question is None
+    assert turns >= 60
+    head, session = editor.current_version, editor.session_dir
+    editor.close()
+    assert make(session=session).current_version == head

@@ -37,17 +37,29 @@ decoding enforces it; a longer reasoning from an unconstrained planner is cut to
 MAX_VERSION = 100_000
 """The largest version a revert step may name (the decoding schema's cap too)."""
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\u202a-\u202e\u2066-\u2069]")
-"""C0 control characters but tab and newline, and the bidi embeddings/overrides/isolates."""
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064"
+                      "\u2066-\u2069\ufeff\ufff9-\ufffb]")
+"""C0 control characters but tab and newline, DEL and the C1 controls (0x9b starts an escape sequence in some
+terminals), the bidi marks, embeddings, overrides and isolates, and invisible characters (zero-width space,
+word joiner, BOM). Zero-width (non-)joiners stay: emoji and some scripts need them."""
+_LINE_BREAKS = re.compile("[\u2028\u2029]")
 
 
 def clean_text(text: str) -> str:
-    """``text`` without control characters and bidi overrides (they could garble a reply or history.json)."""
-    return _CONTROL.sub("", text)
+    """``text`` without control, bidi and invisible characters (they could garble a reply or history.json);
+    the Unicode line and paragraph separators become newlines."""
+    return _CONTROL.sub("", _LINE_BREAKS.sub("\n", text))
+
+
+def _filled(values: list[str]) -> list[str]:
+    """The attributes that say something (blank ones, or ones that were only control characters, go)."""
+    return [v for v in values if v.strip()]
 
 
 Attribute = Annotated[str, Field(max_length=100), AfterValidator(clean_text)]
 """One word or phrase that narrows a referent down ("black top", "red"), without control characters."""
+Attributes = Annotated[list[Attribute], Field(max_length=8), AfterValidator(_filled)]
+"""A referent's, anchor's or exclusion's attributes; blank ones are dropped."""
 
 
 def _no_bool(value: Any) -> Any:
@@ -63,7 +75,7 @@ class Anchor(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phrase: str = Field(min_length=1, max_length=200, description="noun phrase to ground, e.g. 'plate'")
-    attributes: list[Attribute] = Field(default_factory=list, max_length=8)
+    attributes: Attributes = Field(default_factory=list)
     selector: Selector | None = Field(default=None, description="which one, when there are several")
     n: int | None = Field(default=None, ge=1, le=50)
 
@@ -94,8 +106,7 @@ class Exclusion(BaseModel):
 
     selector: Selector | None = Field(default=None, description="the excluded one's place, e.g. leftmost")
     n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
-    attributes: list[Attribute] = Field(default_factory=list, max_length=8,
-                                                                    description="e.g. ['red']")
+    attributes: Attributes = Field(default_factory=list, description="e.g. ['red']")
     count: int | None = Field(default=None, ge=1, le=50, description="how many are left out (the two on the left)")
 
     @field_validator("n", "count", mode="before")
@@ -123,8 +134,8 @@ class Referent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phrase: str = Field(default="", max_length=200, description="noun phrase to ground, e.g. 'the dog'")
-    attributes: list[Attribute] = Field(default_factory=list, max_length=8,
-                                  description="attributes that narrow it down, e.g. ['black top']")
+    attributes: Attributes = Field(default_factory=list,
+                                   description="attributes that narrow it down, e.g. ['black top']")
     selector: Selector | None = Field(default=None, description="spatial choice among candidates")
     n: int | None = Field(default=None, ge=1, le=50, description="1-based index for nth_from_left/right")
     box: list[Annotated[float, Field(allow_inf_nan=False, strict=True)]] | None = Field(

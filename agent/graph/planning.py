@@ -57,6 +57,8 @@ class PlanOutcome:
     unreachable: bool = False
     said: bool = False
     """``error`` is the model's own one-line message (a ChatEditError's: what is wrong and what to do)."""
+    failed: bool = False
+    """The model raised (a fault in it), as opposed to answering with no valid plan."""
 
 
 _UNREACHABLE_NAMES = frozenset({
@@ -123,12 +125,16 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
         except Cancelled:
             raise
         except ChatEditError as e:  # a failure the model says in one line (a served planner's server is down...)
-            logger.warning("the planner model failed: %s", e)
-            return PlanOutcome(None, tuple(replies), _one_line(str(e)), unreachable=is_unreachable(e), said=True)
+            said = _said(e) or type(e).__name__
+            logger.warning("the planner model failed: %s", said)
+            return PlanOutcome(None, tuple(replies), _one_line(said), unreachable=is_unreachable(e), said=True,
+                               failed=True)
         except Exception as e:  # a failing model must not take the conversation down with it
             logger.exception("the planner model failed")
-            return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}: {e}"),
-                               unreachable=is_unreachable(e))
+            said = _said(e)
+            return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}"
+                                                               + (f": {said}" if said else "")),
+                               unreachable=is_unreachable(e), failed=True)
         replies.append(reply)
         plan, error = parse_plan(reply)
         if plan is not None:
@@ -199,7 +205,7 @@ def _find_json(reply: str) -> tuple[str | None, str]:
 def _malformed(error: ValueError | RecursionError) -> str:
     """Why the decoder refused the reply's JSON, in words the re-ask can show the model."""
     if isinstance(error, json.JSONDecodeError):
-        return f"the reply's JSON is malformed ({error.msg} at character {error.pos})"
+        return f"the reply's JSON is malformed ({error.msg}, at character {error.pos})"
     if isinstance(error, RecursionError):
         return "the reply's JSON nests too deeply; answer with one plan object"
     return "the reply's JSON holds a number too long to read; answer with one plan object"
@@ -387,6 +393,14 @@ def decoding_schema() -> dict[str, Any]:
             "properties": {"reasoning": {"type": "string", "maxLength": MAX_REASONING_CHARS},
                            "steps": {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}},
             "required": ["reasoning", "steps"], "additionalProperties": False}
+
+
+def _said(error: BaseException) -> str:
+    """``str(error)``, or "" when even that fails (a model's exception may be anything)."""
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure it reports
+        return ""
 
 
 def _reply_text(message: Any) -> str:

@@ -115,6 +115,11 @@ def plan_words(ctx: Context, text: str, turn: int, *, pointing: Pointing | None 
         if read_plan(text, pointed=pointing is not None, referenced=referenced) is not None:
             return {**update, **by_grammar(text, reason, pointing=pointing, referenced=referenced)}
         return {**update, "halt": True, "error": outcome.error, "notes": [note]}
+    if outcome.plan is None and outcome.failed:
+        why = outcome.error or "the planner failed"
+        return {**update, "halt": True, "error": why,
+                "notes": [f"The planner model failed ({why.removeprefix('the planner failed: ')}); nothing changed. "
+                          "Try again."]}
     if outcome.plan is None:
         why = outcome.error or "no usable plan"
         return {**update, "halt": True, "error": why,
