@@ -130,6 +130,15 @@ def test_a_reference_image_changes_the_flux_result_and_is_recorded(kits, photo):
     assert np.array_equal(np.asarray(again.image), np.asarray(with_ref.image))   # seeded: reproducible
 
 
+@pytest.mark.parametrize("size", [(1, 1), (3, 500), (500, 3), (7, 7)])
+def test_a_tiny_or_strip_shaped_reference_is_used_and_the_edit_stays_exact(kits, photo, size):
+    kit, m = kits["flux2-klein"], _mask(SIZE, CUP)
+    reference = Image.fromarray(np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    result = kit.replace(photo, m, "a teapot", seed=9, reference=reference)
+    _exact_outside(photo, result.image, result.region)
+    assert result.details["reference_size"] == size
+
+
 def test_an_engine_without_references_says_so_in_one_line(kits, photo):
     with pytest.raises(InvalidInputError, match="sd engine cannot use a reference image.*flux2-klein") as e:
         kits["sd"].replace(photo, _mask(SIZE, CUP), "a teapot", reference=photo)

@@ -202,12 +202,16 @@ class Flux2KleinEngine:
         return float(guidance_scale)
 
     def _reference(self, reference: Image.Image | None) -> Image.Image | None:
-        """A reference brought to at most the native size, sides on the grid (what the model conditions on)."""
+        """A reference brought to at most the native size, sides on the grid (what the model conditions on);
+        one longer than :data:`MAX_ASPECT`:1 (which the pipeline refuses) is centred on white to that ratio."""
         if reference is None:
             return None
-        if max(reference.size) > MAX_ASPECT * min(reference.size):
-            raise InvalidInputError(f"the reference image is {reference.width}x{reference.height}; FLUX.2 klein "
-                                    f"takes references up to {MAX_ASPECT}:1, crop it")
+        w, h = reference.size
+        if max(w, h) > MAX_ASPECT * min(w, h):
+            short = -(-max(w, h) // MAX_ASPECT)
+            canvas = Image.new("RGB", (w, short) if w > h else (short, h), (255, 255, 255))
+            canvas.paste(reference, ((canvas.width - w) // 2, (canvas.height - h) // 2))
+            reference = canvas
         return reference.resize(self._global_size(reference.size), Image.Resampling.LANCZOS)
 
     def _global_size(self, size: tuple[int, int]) -> tuple[int, int]:
