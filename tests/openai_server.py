@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 
 class FakeOpenAI:
@@ -26,7 +26,9 @@ class FakeOpenAI:
         requests: every chat request body, in order.
         replies: the assistant contents to answer with, in order (running out is HTTP 500).
         models: what GET /v1/models lists.
-        mode: ``ok``, ``fail`` (HTTP 500), ``slow`` (HTTP 503 after ``delay_s``) or ``html`` (200, not JSON).
+        mode: ``ok``, ``fail`` (HTTP 500), ``slow`` (HTTP 503 after ``delay_s``), ``html`` (200, not JSON),
+            ``trickle`` (the next reply, a byte every ``delay_s``), ``no-choices`` (200, ``"choices": []``)
+            or ``length`` (the next reply, cut off at the token limit).
     """
 
     def __init__(self) -> None:
@@ -67,14 +69,28 @@ class FakeOpenAI:
             return PlainTextResponse("too late", status_code=503)
         if self.mode == "html":
             return PlainTextResponse("<html><body>It works!</body></html>", media_type="text/html")
+        if self.mode == "no-choices":
+            return {"id": "chatcmpl-0", "object": "chat.completion", "created": 0, "model": body.get("model"),
+                    "choices": []}
         if not self.replies:
             return JSONResponse({"object": "error", "message": "the test pinned no reply", "code": 500},
                                 status_code=500)
         content = self.replies.popleft()
-        return {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 0,
-                "model": body.get("model"), "choices": [{"index": 0, "finish_reason": "stop",
-                                                         "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        finish = "length" if self.mode == "length" else "stop"
+        reply = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 0,
+                 "model": body.get("model"), "choices": [{"index": 0, "finish_reason": finish,
+                                                          "message": {"role": "assistant", "content": content}}],
+                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        if self.mode == "trickle":      # every byte well within a read timeout, the whole far beyond it
+            data, pause = json.dumps(reply).encode(), self.delay_s
+
+            async def bytes_slowly():
+                for i in range(len(data)):
+                    yield data[i:i + 1]
+                    await asyncio.sleep(pause)
+
+            return StreamingResponse(bytes_slowly(), media_type="application/json")
+        return reply
 
 
 class Served:

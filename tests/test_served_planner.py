@@ -180,6 +180,36 @@ def test_a_body_that_is_not_a_chat_reply_is_said(fake, server, open_editor):
     assert_nothing_lost(editor, reply, VAGUE)
 
 
+def test_a_server_that_trickles_its_answer_is_cut_at_the_timeout_in_all(fake, server, open_editor):
+    """Every byte comes well within the read timeout, the whole answer would take a minute: httpx alone waits."""
+    import time
+
+    fake.mode, fake.delay_s = "trickle", 0.15
+    fake.push(RECOLOR)
+    editor = open_editor(quick(server.url, model="m", timeout_s=1.0))
+    start = time.monotonic()
+    reply = editor.send(VAGUE)
+    assert time.monotonic() - start < 5 and len(fake.requests) == 1             # a timeout is not retried
+    assert reply.text.startswith(f"The planner at {server.url} did not answer within 1 s; check its load")
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
+def test_no_choices_and_a_cut_off_reply_are_one_line_each(fake, server, open_editor):
+    fake.mode = "no-choices"
+    editor = open_editor(quick(server.url, model="m"))
+    reply = editor.send(VAGUE)
+    assert reply.text == (f"The planner at {server.url} answered with no reply (an empty list of choices); see its "
+                          "log, or serve the planner with vLLM or Ollama's /v1. Nothing changed.")
+    assert_nothing_lost(editor, reply, VAGUE)
+    fake.mode = "length"
+    fake.push(json.dumps(RECOLOR)[:30])
+    reply = editor.send(VAGUE)
+    assert reply.text == (f"The planner at {server.url} cut its reply off at the token limit before the plan was "
+                          "complete; give it a larger max_tokens, or serve a model that answers in fewer tokens. "
+                          "Nothing changed.")
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
 @pytest.mark.parametrize("replies", [("no plan here", "still none"),
                                      ({"reasoning": "x", "steps": [{"action": "fly"}]}, "{not json")])
 def test_garbage_plans_are_re_asked_once_then_said(fake, server, open_editor, replies):
