@@ -23,7 +23,7 @@ class Reopening:
         """What reopening found, said once: a turn a crash cut short, missing images, stray files."""
         store = self.store
         recovered = self.recover()
-        notes = [*store.repairs, *([recovered] if recovered else [])]
+        notes = [*store.repairs, *filter(None, [store.conversation.note, recovered])]
         if store.missing:
             shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
             notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
@@ -55,9 +55,11 @@ class Reopening:
         """Finish the story of a turn a crash cut short; returns what was said about it (None: nothing to say)."""
         if self.store.read_only:
             return None
-        opened = self.store.conversation.open_turn()
         snapshot = self.graph.get_state(self.config)
         values, interrupted = snapshot.values, bool(snapshot.interrupts)
+        if (lost := self._log_lost_its_end(values.get("turn"), interrupted)) is not None:
+            return lost
+        opened = self.store.conversation.open_turn()
         if opened is None:
             if not interrupted:
                 self.store.clear_drafts()
@@ -94,4 +96,23 @@ class Reopening:
             text = f"The session stopped before \"{said}\" was done; nothing changed."
         logger.warning("%s", text)
         self._close(text, turn, version=made[-1] if made else None, kind="recovered")
+        return text
+
+    def _log_lost_its_end(self, checkpoint_turn: Any, interrupted: bool) -> str | None:
+        """When the history or the checkpoint knows of a later turn than the conversation log holds (its end was
+        cut or damaged), say so and close that turn, so no later turn reuses its number; else None."""
+        hist, conversation = self.store.history, self.store.conversation
+        turns = [v.turn for v in hist.versions if isinstance(v.turn, int)]
+        if isinstance(checkpoint_turn, int) and not isinstance(checkpoint_turn, bool):
+            turns.append(checkpoint_turn)
+        known = max(turns, default=0)
+        if known <= conversation.last_turn:
+            return None
+        where = f"it stops at turn {conversation.last_turn}" if conversation.last_turn else "it is empty"
+        text = (f"The conversation log lost its end (it was cut short or damaged): {where}, but the session went "
+                f"on to turn {known}; every saved version is kept, now at version {hist.head}.")
+        if interrupted:
+            text += " The question that was open is dropped; say the instruction again."
+        logger.warning("%s", text)
+        self._close(text, known, kind="recovered")
         return text

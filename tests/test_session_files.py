@@ -12,8 +12,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from agent.editor import Editor
+from agent.session.content import content_id
 from agent.scripted.runner import EXIT_BAD_FILE, EXIT_OK, run_main
 from agent.scripted.session_file import (MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_TURNS,
                                          SessionFileError, load_session_file, parse_text)
@@ -337,3 +339,94 @@ def test_a_damaged_history_reopens_with_what_can_be_read_back_and_says_so(branch
         assert editor.undo().error is None and editor.redo().error is None
     finally:
         editor.close()
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "removed", "a folder", "removed while open"])
+def test_a_damaged_original_is_made_again_from_version_0_and_stands_in_for_it(branched, tmp_path, damage):
+    root = _copy(branched, tmp_path)
+    original = root / "original.png"
+    pixels = original.read_bytes()
+    if damage == "empty":
+        original.write_bytes(b"")
+    elif damage == "garbage":
+        original.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    elif damage == "a folder":
+        original.unlink()
+        original.mkdir()
+    elif damage == "removed":
+        original.unlink()
+    if damage != "removed while open":
+        editor = _reopen(branched, root)
+        assert editor.opening_note.startswith("original.png was missing or damaged") and "\n" not in editor.opening_note
+        assert _tree(editor) == branched[1] and editor.current_version == 2
+        if damage != "a folder":
+            with Image.open(original) as im:                          # made again: the same pixels
+                assert content_id(im) == branched[1][0][0]
+        editor.close()
+    # version 0's own file gone: the original stands in for it (it holds the same pixels), nothing is missing
+    if damage in ("a folder", "removed while open"):
+        if original.is_dir():
+            original.rmdir()
+        original.write_bytes(pixels)
+    (root / "versions" / f"{branched[1][0][0]}.png").unlink()
+    editor = _reopen(branched, root)
+    assert editor.store.missing == [] and editor.opening_note is None
+    assert content_id(editor.version_image(0)) == branched[1][0][0]
+    assert editor.revert(0).error is None and content_id(editor.current_image) == branched[1][0][0]
+    editor.close()
+
+
+@pytest.mark.parametrize("cut", ["at a line", "mid-line", "empty", "a folder"])
+def test_a_conversation_log_that_lost_its_end_says_so_and_no_turn_number_is_used_twice(branched, tmp_path, cut):
+    """The log cut after turn 2 (the history went on to turn 6, the checkpoint to 7): reopening says the log lost its
+    end instead of claiming an instruction was never done, and the next edit's turn follows the last one."""
+    root = _copy(branched, tmp_path)
+    path = root / "conversation.jsonl"
+    data = path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    if cut == "at a line":
+        path.write_bytes(b"".join(lines[:4]))
+    elif cut == "mid-line":
+        path.write_bytes(b"".join(lines[:4]) + lines[4][:30])
+    elif cut == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+        path.mkdir()
+    from tests.agent_fakes import QueuePlanner, plan
+
+    planner = QueuePlanner().push(plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "pink"}))
+    editor = Editor.open(root, profile="tiny", planner=planner, toolkit=branched[2])
+    try:
+        note = editor.opening_note
+        assert "The conversation log lost its end" in note and "every saved version is kept" in note, note
+        assert "nothing changed" not in note and "\n" not in note
+        if cut == "a folder":
+            assert note.startswith("conversation.jsonl was not a file; it was moved aside")
+            assert (root / "conversation.jsonl.damaged").is_dir()
+        assert _tree(editor) == branched[1] and editor.current_version == 2
+        reply = editor.send("make the cup pink")
+        assert reply.version == 5 and editor.store.history[5].turn == 8, reply.text
+    finally:
+        editor.close()
+    again = _reopen(branched, root)
+    assert again.opening_note is None or "lost its end" not in again.opening_note
+    assert [m[1] for m in again.conversation][-1].startswith("Made the cup pink")
+    again.close()
+
+
+def test_a_damaged_checkpoint_file_is_set_aside_and_read_only_left_alone(branched, tmp_path):
+    root = _copy(branched, tmp_path)
+    path = root / "checkpoints.sqlite"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])                        # cut in half: SQLite finds it malformed
+    viewer = _reopen(branched, root, read_only=True)
+    assert "checkpoints.sqlite is damaged" in viewer.opening_note and "left as it is" in viewer.opening_note
+    assert _tree(viewer) == branched[1] and viewer.current_version == 2
+    viewer.close()
+    assert path.read_bytes() == data[: len(data) // 2]
+    editor = _reopen(branched, root)
+    assert editor.opening_note.startswith("checkpoints.sqlite was damaged") and "\n" not in editor.opening_note
+    assert (root / "checkpoints.sqlite.damaged").read_bytes() == data[: len(data) // 2]
+    assert _tree(editor) == branched[1] and editor.undo().error is None
+    editor.close()

@@ -49,6 +49,9 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         # and since nobody can be writing, the file may be read as an immutable one.
         conn.close()
         return sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
 
 
 def open_checkpointer(path: Path, *, read_only: bool, types: Iterable[tuple[str, str]],
@@ -119,6 +122,8 @@ def _open(path: Path, *, read_only: bool, types: Iterable[tuple[str, str]]) -> t
     try:
         conn = _connect(path, read_only=read_only)
     except sqlite3.Error as e:
+        if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError):
+            raise _damaged(path, str(e)) from e
         raise SessionReadOnlyError(f"{path} cannot be opened ({e}); check the folder's permissions, "
                                    "or open the session read-only") from e
     try:

@@ -69,6 +69,10 @@ class Conversation:
         self.path = path
         self.writable = writable
         self._lock = threading.Lock()
+        self.note: str | None = None
+        """What opening had to do to the log (a folder in its place was moved aside), in one sentence."""
+        if writable and (path.is_dir() or (path.exists() and not path.is_file())):
+            self.note = _set_aside(path)
         self._messages: list[Message] = _read(path)
 
     @property
@@ -127,6 +131,23 @@ class Conversation:
         """Whether the file ends in a torn line (a crash mid-append): the next line must start afresh."""
         size = os.fstat(fd).st_size
         return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _set_aside(path: Path) -> str:
+    """Move what stands where the log should be (a folder) aside, so the conversation can be written again."""
+    kept = path.with_name(f"{path.name}.damaged")
+    n = 1
+    while kept.exists() or kept.is_symlink():
+        n += 1
+        kept = path.with_name(f"{path.name}.damaged.{n}")
+    try:
+        os.replace(path, kept)
+    except OSError as e:
+        return (f"{path.name} is not a file and could not be moved aside ({e.strerror or e}): nothing said can "
+                "be saved until it is.")
+    note = f"{path.name} was not a file; it was moved aside to {kept.name} and the conversation starts anew."
+    logger.warning("%s", note)
+    return note
 
 
 def _read(path: Path) -> list[Message]:
