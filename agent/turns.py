@@ -148,15 +148,19 @@ class Turns(Reopening):
                 reference: Reference | None = None) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it.
 
-        A served planner that does not answer (and words the offline grammar cannot read) would leave
-        nothing done and the question gone: then the question stays open and the reply says why.
+        A served planner that does not answer (and words the offline grammar cannot read), or words the
+        offline grammar cannot read when it plans (a random-weights planner), would leave nothing done and
+        the question gone: then the question stays open and the reply says why.
         """
+        offline = getattr(context, "planner_has_random_weights", lambda: False)()
+        if offline and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
+            return self._not_done(text, "The offline grammar plans here (the planner model has random weights) "
+                                        "and knows no such instruction", "the offline grammar could not read that")
         probe = getattr(getattr(context, "planner", None), "probe", None)
         if callable(probe) and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
             problem = probe()
             if problem:
-                return Reply(f"{problem.rstrip('.')}. \"{quoted(text, 60)[1:-1]}\" was not done; the question is "
-                             "still open.", question=self.question(), error=problem)
+                return self._not_done(text, problem, problem)
             # a server that lists its models may still fail to plan: plan first, drop the question after
             from agent.graph.nodes.plan import plan_words
 
@@ -164,9 +168,8 @@ class Turns(Reopening):
             planned = plan_words(context, text, self.store.conversation.last_turn + 1, pointing=pointing,
                                  reference=reference)
             if planned.get("halt") or planned.get("plan") is None:
-                why = " ".join(planned.get("notes") or ["The planner could not plan that."]).rstrip(".")
-                return Reply(f"{why}. \"{quoted(text, 60)[1:-1]}\" was not done; the question is still open.",
-                             question=self.question(), error=planned.get("error") or "no plan")
+                why = " ".join(planned.get("notes") or ["The planner could not plan that."])
+                return self._not_done(text, why, planned.get("error") or "no plan")
             dropped = self.cancel_question(context)
             reply = self.say(text, context, direct=planned["plan"], planned_by=planned.get("planned_by"),
                              pointing=pointing, reference=reference, replies=planned.get("planner_replies") or ())
@@ -174,6 +177,15 @@ class Turns(Reopening):
         dropped = self.cancel_question(context)
         reply = self.say(text, context, pointing=pointing, reference=reference)
         return replace(reply, text=f"{dropped} {reply.text}")
+
+    def _not_done(self, text: str, problem: str, error: str) -> Reply:
+        """An instruction sent while asked that cannot run: it and the reply are logged, the question stays open."""
+        said = f"{problem.rstrip('.')}. \"{quoted(text, 60)[1:-1]}\" was not done; the question is still open."
+        turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
+        payload = self.question_payload() or {}
+        note = self._try_log("user", text, turn, "answer")
+        note = note or self._try_log("assistant", said, turn, "question", image=payload.get("image"))
+        return Reply(said + note, question=self.question(), error=error)
 
     def refuse_answer(self, value: object) -> Reply | None:
         """Why ``value`` cannot answer now (no question; not a string or a 64-bit int), or None.
@@ -351,6 +363,13 @@ class Turns(Reopening):
             text = f"There is no version {name}; versions go from 0 (the original) to {hist.latest}."
             return self._refused_move(text, words)
         amount = min(amount, MAX_VERSIONS)              # no tree is deeper than it has versions
+        if self.question_payload() is not None:         # a move that would not move keeps the question open
+            where = "the original" if hist.head == 0 else f"version {hist.head}"
+            idle = {"undo": "There is nothing to undo: this is the original." if not hist.can_undo() else "",
+                    "redo": "There is nothing to redo." if not hist.can_redo() else "",
+                    "revert": f"Already at {where}." if amount == hist.head else ""}[kind]
+            if idle:
+                return self._refused_move(idle, words, error=False)
         dropped = self.cancel_question(context) + " " if self.question_payload() is not None else ""
         # validated above (a direct undo may go further back than a planner's 100 steps)
         step = Step.model_construct(action=kind, count=amount) if kind != "revert" \
@@ -361,11 +380,15 @@ class Turns(Reopening):
                          planned_by={"kind": "direct" if words is None else "commands"})
         return replace(reply, text=dropped + reply.text) if dropped else reply
 
-    def _refused_move(self, text: str, words: str | None) -> Reply:
-        """A move that cannot be made; said in words, they and the reply are logged (an open question stays)."""
-        if words is None:
-            return Reply(text, error=text)
+    def _refused_move(self, text: str, words: str | None, *, error: bool = True) -> Reply:
+        """A move that cannot be made (``error``: False for one with nothing to do); said in words, they and
+        the reply are logged (an open question stays)."""
         payload = self.question_payload()
+        if words is None:
+            if payload is None:
+                return Reply(text, error=text if error else None)
+            text += " The question is still open."
+            return Reply(text, question=self._question(payload), error=text if error else None)
         if payload is None:
             turn = self.store.conversation.last_turn + 1
             note = self._try_log("user", words, turn, "move")
@@ -374,7 +397,7 @@ class Turns(Reopening):
         text += " The question is still open."
         note = self._try_log("user", words, turn, "answer")
         note = note or self._try_log("assistant", text, turn, "question", image=payload["image"])
-        return Reply(text + note, question=self._question(payload), error=text)
+        return Reply(text + note, question=self._question(payload), error=text if error else None)
 
 
 def _pointed(pointing: Pointing | None) -> dict[str, Any]:

@@ -278,3 +278,91 @@ def test_no_message_makes_the_reader_raise():
                               image_size=SIZE, colour_of=lambda box: (50.0, 0.0, 0.0))
                 assert out.kind in ("pick", "all", "cancel", "unclear")
                 assert out.kind != "unclear" or out.why
+
+
+# -- ordinary phrasings, and negations that must never run ------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "move"), [
+    ("undo undo", Move("undo", 2)), ("undo, undo, undo", Move("undo", 3)), ("redo redo", Move("redo", 2)),
+    ("go back twice", Move("undo", 2)), ("undo it all", Move("revert", 0)), ("revert back", Move("undo", 1)),
+    ("undo once more", Move("undo", 1)), ("undo one more time", Move("undo", 1)), ("one more undo", Move("undo", 1)),
+    ("another undo", Move("undo", 1)), ("undo what you just did", Move("undo", 1)),
+    ("go back to version #3", Move("revert", 3)), ("revert to number 2", Move("revert", 2)),
+    ("no, undo", Move("undo", 1)), ("nope, undo that", Move("undo", 1)), ("UNDO!!", Move("undo", 1)),
+    ("could you please undo the last two?", Move("undo", 2)),
+])
+def test_more_ordinary_moves(text, move):
+    assert read_move(text) == move
+
+
+@pytest.mark.parametrize("text", [
+    "don't undo", "do not undo", "dont undo that", "no undo", "not undo", "never undo", "don't redo",
+    "don't go back", "do not go back to version 3", "don't revert", "don't start over", "don't reset",
+    "please don't undo that", "no don't undo", "oh no undo that", "undo, no wait, redo",
+])
+def test_a_negated_move_is_never_a_move(text):
+    assert read_move(text) is None
+    reading = read_reply(text, phrase="cup", action="remove")
+    assert reading.kind != "move" and reading.kind != "instruction" and reading.answer is None
+
+
+@pytest.mark.parametrize("text", ["don't undo", "no undo", "do not remove the left one", "never paint it",
+                                  "don't cancel", "don't go back", "no cancel", "don't stop"])
+def test_a_negated_command_while_asked_says_nothing_was_done(text):
+    reading = read_reply(text, phrase="cup", action="remove")
+    assert reading.kind == "unclear" and "nothing was done" in reading.why
+
+
+THREE = [(10, 10, 40, 40), (60, 10, 100, 50), (120, 10, 140, 30)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("one and three", [1, 3]), ("one, two", [1, 2]), ("the last two", [2, 3]), ("last 2", [2, 3]),
+    ("the left one, no wait, the right one", [3]), ("left, no right", [3]), ("1, sorry 2", [2]),
+    ("the first one, I mean the second", [2]), ("all of em", [1, 2, 3]), ("neither cup", "cancel"),
+    ("none of the cups", "cancel"), ("nvm", "cancel"), ("don't bother", "cancel"), ("do not", "cancel"),
+    ("forget about it", "cancel"), ("no thank you", "cancel"), ("don't do it", "cancel"), ("no, cancel", "cancel"),
+])
+def test_more_ordinary_answers(text, expected):
+    assert picks(text, THREE) == expected
+
+
+@pytest.mark.parametrize("text", ["-1", "- 2", "the last four", "1 or 3", "either", "whichever", "yes", "one",
+                                  "the cup", "lfet", "no, not that one", "the other one", "left, no",
+                                  "I don't mind", "I don't care", "don't know", "no preference"])
+def test_answers_that_must_not_pick(text):
+    reading = read_reply(text, phrase="cup", action="remove")
+    if reading.kind == "answer":
+        out = resolve(reading.answer, THREE, image_size=SIZE)
+        assert out.kind == "unclear" and out.why
+    else:
+        assert reading.kind == "unclear" and reading.why
+
+
+SIDE_BY_SIDE = [(10, 20, 50, 60), (95, 15, 140, 65)]    # same height (centre y 40); the right one is bigger
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("the two of them", [1, 2]), ("two of the cups", [1, 2]), ("uhh the right one", [2]), ("errm, left", [1]),
+    ("yup 2", [2]), ("i'd say the right one", [2]), ("the left one thank you very much", [1]),
+    ("the bigger one", [2]), ("the left one", [1]),
+])
+def test_ordinary_answers_between_two(text, expected):
+    assert picks(text, SIDE_BY_SIDE) == expected
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("the top one", "about as far high"), ("the lower one", "about as far low"), ("1/2", "\"or\""),
+    ("the three of them", "there are 2 of them, not 3"),
+])
+def test_a_tie_or_an_open_choice_between_two_is_unclear(text, why):
+    reading = read_reply(text, phrase="cup", action="remove")
+    got = reading.why if reading.kind == "unclear" else resolve(reading.answer, SIDE_BY_SIDE, image_size=SIZE).why
+    assert why in got
+
+
+def test_boxes_of_about_the_same_size_are_no_biggest():
+    same = [(10, 10, 50, 50), (100, 10, 141, 50)]
+    assert "about the same size" in picks("the biggest", same)[1]
+    assert picks("the biggest", [(10, 10, 50, 50), (100, 10, 150, 50)]) == [2]

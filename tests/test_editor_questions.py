@@ -184,3 +184,75 @@ def test_the_planner_asked_about_an_answer_sees_the_numbered_picture_and_the_box
     kinds = [block["type"] for block in human.content]
     assert kinds == ["image", "text"] and "the chipped one" in human.content[1]["text"]
     assert "1: box [10, 20, 50, 60]" in human.content[1]["text"]
+
+
+@pytest.fixture
+def offline(tmp_path, coffee, tiny_profile):
+    """An editor whose planner has random weights (the offline grammar plans), with a cup question open
+    after one edit (version 1)."""
+    with Editor.open(coffee.resize(SIZE), profile=tiny_profile, session_dir=tmp_path / "s", planner=RandomPlanner(),
+                     toolkit=FixedDetections(tiny_profile, DETS)) as editor:
+        assert editor.send("make the table blue").version == 1
+        assert editor.send("make the cup red").question is not None
+        yield editor
+
+
+@pytest.mark.parametrize("text", ["don't undo", "do not undo", "no undo", "please don't undo that",
+                                  "don't go back to the original", "never redo", "do not remove the left one"])
+def test_a_negated_command_while_asked_runs_nothing_and_keeps_the_question(offline, text):
+    q = offline.pending_question
+    reply = offline.send(text)
+    assert reply.version is None and offline.current_version == 1 and len(offline.versions) == 2
+    assert reply.question is not None and offline.pending_question.candidates == q.candidates
+    assert "nothing was done" in reply.text and "Undid" not in reply.text
+    assert offline.conversation[-2] == ("user", text)
+    assert offline.answer("the right one").version == 2       # the question still counts
+
+
+@pytest.mark.parametrize("text", ["show history", "what did you change", "bring it back", "hmm let me think"])
+def test_words_the_offline_grammar_cannot_read_keep_the_question(offline, text):
+    q = offline.pending_question
+    reply = offline.send(text)
+    assert reply.version is None and offline.current_version == 1 and reply.question is not None
+    assert offline.pending_question.candidates == q.candidates and "Dropped" not in reply.text
+    assert "still open" in reply.text or "couldn't tell" in reply.text
+    assert ("user", text) in offline.conversation
+    assert offline.answer("cancel").text.endswith("OK, cancelled. Nothing changed.")
+    assert offline.pending_question is None and offline.current_version == 1
+
+
+@pytest.mark.parametrize(("text", "boxes"), [("one and two", [LEFT, RIGHT]), ("left, no wait, the right one", [RIGHT]),
+                                             ("both", [LEFT, RIGHT]), ("#2", [RIGHT]), ("the first", [LEFT])])
+def test_ordinary_answers_pick_what_they_say(offline, text, boxes):
+    reply = offline.send(text)
+    assert reply.version == 2 and offline.pending_question is None
+    [step] = offline.history[2].steps
+    assert step["boxes"] == [list(map(float, b)) for b in boxes]
+    assert ("2 cups" in reply.text) == (len(boxes) == 2)
+
+
+@pytest.mark.parametrize("text", ["undo undo", "undo, undo"])
+def test_a_repeated_undo_while_asked_undoes_that_many(offline, text):
+    reply = offline.send(text)
+    assert "Undid 1 edit (that is as far back as it goes); now at the original." in reply.text
+    assert offline.current_version == 0 and offline.pending_question is None
+
+
+@pytest.mark.parametrize(("text", "said"), [("redo", "There is nothing to redo."), ("redo twice", "There is nothing to redo."),
+                                            ("go back to version 1", "Already at version 1."),
+                                            (None, "There is nothing to redo.")])
+def test_a_move_with_nothing_to_do_while_asked_keeps_the_question(offline, text, said):
+    q = offline.pending_question
+    reply = offline.redo() if text is None else offline.send(text)
+    assert reply.text.startswith(said) and "still open" in reply.text and "Dropped" not in reply.text
+    assert reply.question == q and offline.pending_question == q and reply.error is None
+    assert offline.current_version == 1 and (text is None or offline.conversation[-2] == ("user", text))
+    assert offline.answer("the left one").version == 2
+
+
+def test_undo_at_the_original_while_asked_keeps_the_question(make):
+    editor = make(recolor("cup", "red"))
+    q = editor.send("make the cup red").question
+    reply = editor.send("undo")
+    assert reply.text == "There is nothing to undo: this is the original. The question is still open."
+    assert editor.pending_question == q and editor.answer("1").version == 1

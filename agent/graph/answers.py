@@ -42,8 +42,8 @@ _CORRECTION = {"no", "nope", "nah", "sorry", "oops", "whoops", "actually", "wait
 _FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "of", "side", "to", "is", "that",
            "this", "thats", "it", "its", "with", "i", "want", "wanted", "mean", "meant", "pick", "choose", "take",
            "go", "do", "lets", "just", "only", "hand", "most", "far", "very", "corner", "part", "image",
-           "picture", "photo", "thanks", "thank", "you", "yes", "ok", "okay", "yeah", "yep", "sure", "guess",
-           "think", "probably", "id", "like", "would", "be", "them", "those", "these", "thing", "things",
+           "picture", "photo", "thanks", "thank", "you", "yes", "ok", "okay", "yeah", "yep", "yup", "sure", "guess", "say",
+           "think", "probably", "id", "like", "would", "be", "them", "em", "those", "these", "thing", "things",
            "object", "objects", "item", "items", "number", "numbers", "nr", "num", "option", "options",
            "candidate", "box", "boxes", "choice", "edge", "there", "way", "all", "of", "whole", "exactly",
            "also", "too", "as", "well", "please", "then", "now", "side", "sides", "looking", "looks", "color",
@@ -226,6 +226,10 @@ def _item(words: list[str], kinds: set[str]) -> Item:
             fields["from_last"] = 2
             i += 1 if w == "penultimate" else 3
             continue
+        if w in _LAST and nxt and nxt != "one" and (number(nxt) or 0) >= 2:
+            fields["from_last"], count = 1, number(nxt)                # "the last two"
+            i += 2
+            continue
         if w in _LAST:
             fields["from_last"] = 1
             i += 1
@@ -272,6 +276,8 @@ def _item(words: list[str], kinds: set[str]) -> Item:
             fields["colour"] = colour
             i += 1
             continue
+        if w == "-" and number(nxt) is not None:
+            raise Unclear(f"{quote(words)} is not one of the numbers shown")   # "-1"
         if w in _FILLER or w in ("-",):
             i += 1
             continue
@@ -291,7 +297,7 @@ def _item(words: list[str], kinds: set[str]) -> Item:
             fields["corner"] = (horizontal[0], vertical[0])
         else:
             raise Unclear(f"{quote(words)} names places that do not go together")
-    if count is not None and "side" not in fields:
+    if count is not None and "side" not in fields and "from_last" not in fields:
         raise Unclear(f"{quote(words)} does not say which {count}")
     item = Item(numbers=tuple(numbers), nth=nth, count=count, words=tuple(words), **fields)  # type: ignore[arg-type]
     if not item.numbers and not item.described:
@@ -338,13 +344,48 @@ def _strip_front(words: list[str]) -> tuple[list[str], bool]:
     return words, corrected
 
 
-def _is_cancel(words: list[str]) -> bool:
-    rest = [w for w in words if w not in (",", "it", "that", "of", "them", "the", "above", "please", "thanks",
+_SELF_CORRECTION = {"no", "nope", "sorry", "oops", "whoops", "wait", "actually", "rather"}
+_NEGATION = {"dont", "never", "not", "no", "nope"}
+_MOVE_WORDS = {"undo", "redo", "revert", "reset", "restore", "go", "start", "take", "bring", "step", "roll",
+               "switch", "return", "jump", "cancel", "stop", "abort", "skip", "forget"}
+_UNSURE = (["dont", "mind"], ["dont", "care"], ["dont", "know"], ["not", "sure"], ["no", "idea"],
+           ["no", "preference"])
+""""I don't mind": no choice and no cancel."""
+
+
+def _corrected(words: list[str]) -> list[str] | None:
+    """What follows the last correction inside an answer ("left, no, right" → "right"; "the left one, I
+    mean the right one"), or None when no correction follows a first answer."""
+    for j in range(len(words) - 1, 0, -1):
+        starts = words[j] in _SELF_CORRECTION or words[j:j + 2] in (["i", "mean"], ["i", "meant"])
+        before = [w for w in words[:j] if w not in _CORRECTION and w != ","]
+        if starts and before:
+            tail, _ = _strip_front(words[j:])
+            return tail or None
+    return None
+
+
+def _negated_command(words: list[str]) -> str | None:
+    """The command a negation stands right before ("don't undo", "no undo", "never remove the cup"), as
+    said after it, or None: such a message never runs anything."""
+    at = next((i for i, (w, nxt) in enumerate(zip(words, words[1:]))
+               if w in _NEGATION and nxt in (_VERBS.keys() | _MOVE_WORDS) and nxt != "do"), None)
+    if at is None:
+        return None
+    rest = words[at + 1:]
+    return " ".join(rest[:next((k for k, w in enumerate(rest) if w == ","), len(rest))])
+
+
+def _is_cancel(words: list[str], kinds: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Whether the words only say to drop the question ("never mind", "neither dog", "don't bother")."""
+    rest = [w for w in words if w not in kinds and w not in (
+                                          ",", "it", "that", "of", "them", "em", "the", "above", "please", "thanks",
                                           "these", "those", "thx", "now", "then", "ok", "okay",
                                           "one", "ones", "do", "anything", "this", "about", "all", "just",
-                                          "want", "i", "any", "mind", "leave", "as", "is", "thank", "you")]
+                                          "want", "i", "any", "mind", "leave", "as", "is", "thank", "you",
+                                          "bother", "worry", "about")]
     said = [w for w in words if w != ","]
-    if not said:
+    if not said or any(said[i:i + 2] in _UNSURE for i in range(len(said))):
         return False
     cancel_word = any(w in _CANCEL for w in said)
     return cancel_word and all(w in _CANCEL for w in rest) and not any(number(w) for w in said if w != "one")
@@ -392,12 +433,22 @@ def _instruction(words: list[str], kinds: set[str], action: str | None, content:
 def _answer(words: list[str], kinds: set[str]) -> Answer:
     """Parse the answer proper (after any correction); raises :class:`Unclear`."""
     words = [w for w in words if w not in ("please", "thanks", "pls")]
-    while words and words[-1] in (",", "thank", "you", "ok", "okay", "instead"):
+    while words and words[-1] in (",", "thank", "you", "ok", "okay", "instead", "much", "very", "so", "ty", "thx"):
         words = words[:-1]
     if not words:
         raise Unclear("that names none of them")
-    if _is_cancel(words):
+    if _is_cancel(words, kinds):
         return Answer("cancel")
+    tail = _corrected(words)
+    if tail is not None:                                # "the left one, no wait, the right one": the last word counts
+        try:
+            return _answer(tail, kinds)
+        except Unclear:
+            pass
+    bare = [w for w in words if w not in ("the", ",")]
+    if len(bare) >= 2 and not bare[0].isdigit() and (number(bare[0]) or 0) >= 2 and bare[1] == "of" \
+            and all(w in _FILLER or w in kinds for w in bare[2:]):
+        return Answer("all", said=number(bare[0]))                      # "the two of them": that many, all
     cut = next((j for j, w in enumerate(words) if w in _EXCEPT), None)
     head = words[:cut] if cut is not None else words
     other = [w for w in head if w not in _ALL and w not in kinds and w not in _FILLER and w != ","
@@ -430,6 +481,8 @@ def _items(words: list[str], kinds: set[str]) -> tuple[tuple[Item, ...], tuple[t
         raise Unclear("\"or\" leaves the choice open")
     if not groups:
         raise Unclear("that names none of them")
+    if len(groups) > 1:
+        groups = [["1"] if g == ["one"] else g for g in groups]   # "one and three": in a list, "one" is 1
     kept = [j for j, g in enumerate(groups) if not all(w in _FILLER for w in g)] or list(range(len(groups)))
     commas = [commas[b - 1] for b in kept[1:]]              # "yes, the left one": "yes" is no item
     groups = [groups[j] for j in kept]
@@ -461,10 +514,14 @@ def read_reply(value: str | int, *, phrase: str | None = None, action: str | Non
     said = [w for w in words if w != ","]
     if said in (["no"], ["nope"], ["nah"]):
         return Reading("answer", Answer("cancel"))
+    negated = _negated_command(words)
+    if negated:                                         # before any move or cancel: "don't cancel", "no undo"
+        return Reading("unclear", why=f"that says not to {quote(negated.split())}, so nothing was done (to do "
+                                      "it, say it without \"no\" or \"don't\")")
     move = read_move(text)
-    if move is not None and not _is_cancel(words):
+    if move is not None and not _is_cancel(words, kinds):
         return Reading("move", move=move)
-    if _is_cancel(words):
+    if _is_cancel(words, kinds):
         return Reading("answer", Answer("cancel"))
     rest, _ = _strip_front(list(words))
     verb = _instruction(words, kinds, action, content)

@@ -25,12 +25,16 @@ digits would be slow or raise)."""
 def tokens(text: str) -> list[str]:
     """Lower-case words, numbers (``2``, ``2nd``), and the marks that carry meaning (``,`` ``-``).
 
-    "never mind" is one token; "#2" and "no. 2" read as "number 2"; "v3" as "v 3"; "&" as "and".
+    "never mind" and "nvm" are one token; "do not" is "dont"; hesitations ("uhh", "errm") are "um"; "#2" and
+    "no. 2" read as "number 2"; "v3" as "v 3"; "&" as "and"; "1/2" as "1 or 2".
     """
     text = str(text).lower().replace("\u2019", "'")
     text = re.sub(r"\bno\.\s*(?=\d)", " number ", text)
     text = re.sub(r"#\s*(?=\d)", " number ", text)
-    text = re.sub(r"\bnever\s*mind\b", "nevermind", text)
+    text = re.sub(r"\bnever\s*mind\b|\bnvm\b", "nevermind", text)
+    text = re.sub(r"\bdo\s+not\b", "dont", text)
+    text = re.sub(r"\b(?:u+h+|u+m+|e+r+m*|h+m+|a+h+|e+h+m*)\b", "um", text)   # hesitations: "uhh", "errr", "hmmm"
+    text = re.sub(r"(?<=\d)\s*/\s*(?=\d)", " or ", text)                   # "1/2": one or the other
     text = re.sub(r"\bcentre\b", "center", text)
     text = re.sub(r"(?<=[a-z])'(ll|d|m|re|ve)\b", lambda m: " " + {"ll": "will", "d": "would", "m": "am",
                                                                     "re": "are", "ve": "have"}[m.group(1)], text)
@@ -72,17 +76,24 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
     ("undo", f"undo {_THAT} {_THAT} {_THAT}", 1),
     ("undo", f"undo [the] [last|previous] <n> {_UNIT} [ago]", None),
     ("undo", "undo <t>", None),
+    ("undo", "undo [that|it|the|my] [last] [edit|change|step] [one|once] more [time]", 1),
+    ("undo", "undo what you [just] did", 1),
+    ("undo", "one more undo", 1),
+    ("undo", "another undo", 1),
     ("undo", f"take [that|it|this] back [the] [last] {_UNIT}", 1),
     ("undo", f"go back [<n>] {_UNIT}", None),
+    ("undo", "go|step back <t>", None),
     ("undo", f"go back a {_UNIT}", 1),
     ("undo", f"[go|step|move] back <n> {_UNIT}", None),
     ("undo", "[a|one] step back", 1),
     ("undo", f"roll back [<n>] {_UNIT}", None),
     ("undo", "step back", 1),
     ("undo", f"revert [that|it|this] {_THAT} {_THAT} {_THAT}", 1),
+    ("undo", "revert [it|that] back", 1),
     ("undo", "[go|get|switch|return|revert] [back] [to] the|my previous version", 1),
     ("undo", "previous version", 1),
     ("revert0", "undo everything|all [of] [it|them|the] [edits|changes]", 0),
+    ("revert0", "undo it|them|everything all", 0),
     ("redo", "undo [the|that|my] undo", 1),
     ("redo", "redo [the|that|my] [last] undo", 1),
     ("redo", f"redo {_THAT} {_THAT} {_THAT}", 1),
@@ -90,10 +101,10 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
     ("redo", "redo <t>", None),
     ("redo", f"go|step|move forward [<n>] {_UNIT}", None),
     ("redo", f"go|step|move forward a {_UNIT}", 1),
-    ("revert", "revert|restore|return|switch|jump|go|change|roll|get [back] [to] [version|v] <v>", None),
-    ("revert", "back to [version|v] <v>", None),
-    ("revert", "show|open|load|display [me] [the] version|v <v>", None),
-    ("revert", "version|v <v>", None),
+    ("revert", "revert|restore|return|switch|jump|go|change|roll|get [back] [to] [version|v] [number] <v>", None),
+    ("revert", "back to [version|v] [number] <v>", None),
+    ("revert", "show|open|load|display [me] [the] version|v [number] <v>", None),
+    ("revert", "version|v [number] <v>", None),
     ("revert0", "[revert|return|switch|jump|go|get|roll|change|restore|reset|set|bring] [it|everything] "
                 "[back] [to] the original [image|photo|picture|version|one]", 0),
     ("revert0", "back to the original [image|photo|picture|version|one]", 0),
@@ -106,7 +117,10 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
 )
 _LEAD = {"please", "pls", "ok", "okay", "oops", "oh", "hmm", "just", "now", "then", "and", "so", "no", "nope",
          "actually", "well", "can", "could", "would", "will", "you", "lets", "let", "us", "i", "want", "to",
-         "like", "id", "wanna", "try", "sorry", "whoops", "ugh", "meh", "yes", "yeah", "alright", "we", "maybe"}
+         "like", "id", "wanna", "try", "sorry", "whoops", "ugh", "meh", "yes", "yeah", "alright", "we", "maybe",
+         "um", "yep", "yup"}
+_NEGATIONS = {"no", "nope", "not", "never", "dont", "cant", "wont", "shouldnt", "without"}
+"""A negation right before a command ("no undo", "don't undo") says not to run it: no move."""
 _TRAIL = {"please", "pls", "thanks", "thank", "you", "again", "now", "for", "me", "ok", "okay", "then"}
 
 
@@ -174,7 +188,11 @@ def read_move(text: str) -> Move | None:
     words = tokens(text)
     if not words or len(words) > 16 or "-" in words:
         return None
+    if any(w in _NEGATIONS and words[i + 1:i + 2] != [","] for i, w in enumerate(words)):
+        return None                         # "no undo", "don't undo", "never go back": never run it ("no, undo" is one)
     words = _trim(words)
+    if len(words) > 1 and len(set(words)) == 1 and words[0] in ("undo", "redo"):
+        return Move(words[0], len(words))  # type: ignore[arg-type]   # "undo undo", "undo, undo, undo"
     for kind, parts, default in _COMPILED:
         ok, value = _match(parts, words)
         if not ok:

@@ -53,6 +53,24 @@ def _by_side(pool: _Pool, side: Side) -> list[int]:
     return sorted(idx, key=key)
 
 
+_TIE = 0.1
+"""Two boxes whose places (as a share of their size) or sizes differ by at most this are a tie."""
+
+
+def _distinct(pool: _Pool, ranked: list[int], at: int, side: Side) -> None:
+    """Raise :class:`Unclear` when the box ranked ``at`` toward ``side`` ties with a neighbour (two cups side by
+    side are neither "the top one")."""
+    if side == "center":
+        return
+    axis = 0 if side in ("leftmost", "rightmost") else 1
+    place = [box_center(b)[axis] for b in pool.boxes]
+    extent = sorted(b[axis + 2] - b[axis] for b in pool.boxes)[len(pool.boxes) // 2]
+    for other in (at - 1, at + 1):
+        if 0 <= other < len(ranked) and abs(place[ranked[at]] - place[ranked[other]]) <= _TIE * max(extent, 1.0):
+            word = {"leftmost": "left", "rightmost": "right", "topmost": "high", "bottommost": "low"}[side]
+            raise Unclear(f"more than one of them is about as far {word}")
+
+
 def _one(pool: _Pool, item: Item, order: Sequence[int]) -> list[int]:
     """What an item's description picks from ``pool`` (numbers are handled by the caller)."""
     picks: list[list[int]] = []
@@ -60,7 +78,12 @@ def _one(pool: _Pool, item: Item, order: Sequence[int]) -> list[int]:
     if item.from_last:
         if item.from_last > n:
             raise Unclear(f"there are only {n} of them")
-        picks.append([order[n - item.from_last]])
+        if item.count and not item.side:                            # "the last two"
+            if item.count > n:
+                raise Unclear(f"there are only {n} of them")
+            picks.append(sorted(order[n - item.count:]))
+        else:
+            picks.append([order[n - item.from_last]])
     if item.side:
         ranked = _by_side(pool, item.side)
         if item.count:
@@ -70,6 +93,7 @@ def _one(pool: _Pool, item: Item, order: Sequence[int]) -> list[int]:
         else:
             if item.nth > n:
                 raise Unclear(f"there are only {n} of them")
+            _distinct(pool, ranked, item.nth - 1, item.side)
             picks.append([ranked[item.nth - 1]])
     if item.corner:
         x0, y0, x1, y1 = outer_box(pool.boxes)
@@ -82,6 +106,9 @@ def _one(pool: _Pool, item: Item, order: Sequence[int]) -> list[int]:
             return {"largest": box_area(pool.boxes[i]), "smallest": -box_area(pool.boxes[i]),
                     "tallest": y1 - y0, "shortest": -(y1 - y0), "widest": x1 - x0, "narrowest": -(x1 - x0)}[
                 item.size or "largest"]
+        sizes = sorted((measure(i) for i in range(n)), reverse=True)
+        if n > 1 and abs(sizes[0] - sizes[1]) <= _TIE * max(abs(sizes[0]), abs(sizes[1])):
+            raise Unclear(f"{quote(item.words)} fits more than one: they are about the same size")
         picks.append([max(range(n), key=measure)])
     if item.shade or item.colour:
         if pool.colour_of is None:
