@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,26 +36,51 @@ READ_ONLY = "open this one read-only (chatedit --resume DIR --read-only, Editor.
 def _write_owner(fd: int) -> None:
     owner = {"pid": os.getpid(), "host": socket.gethostname(), "thread": threading.current_thread().name,
              "since": datetime.now().isoformat(timespec="seconds")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(owner).encode("utf-8"), 0)
+    data = json.dumps(owner).encode("utf-8")
+    os.pwrite(fd, data, 0)                  # then cut what is left of the last holder's: never an empty file
+    os.ftruncate(fd, len(data))
 
 
-def _owner(root: Path) -> dict[str, Any]:
+def _owner(root: Path, wait: float = 0.0) -> dict[str, Any]:
+    """Who the lock file names; ``wait``: seconds to wait for a holder that has just taken the lock to write
+    its name (the file names none yet, or a process of this host that has ended)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(root / LOCK, "rb") as f:
+                owner = json.loads(f.read(4096).decode("utf-8"))
+            owner = owner if isinstance(owner, dict) else {}
+        except (OSError, ValueError):
+            owner = {}
+        if _running(owner) or time.monotonic() >= deadline:
+            return owner
+        time.sleep(0.02)
+
+
+def _running(owner: dict[str, Any]) -> bool:
+    """Whether ``owner`` names a process, one that still runs when it is of this host."""
+    pid, host = owner.get("pid"), owner.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not isinstance(host, str) or pid <= 0:
+        return False
+    if host != socket.gethostname():
+        return True
     try:
-        with open(root / LOCK, "rb") as f:
-            owner = json.loads(f.read(4096).decode("utf-8"))
-        return owner if isinstance(owner, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _mine(owner: dict[str, Any]) -> bool:
     return owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname()
 
 
-def holder(root: Path) -> str:
-    """Who holds the lock of the session in ``root``, as words ("pid 4242 on host, since 10:32")."""
-    owner = _owner(root)
+def holder(root: Path, owner: dict[str, Any] | None = None) -> str:
+    """Who holds the lock of the session in ``root`` (as ``owner`` names it, None: as its lock file does), as
+    words ("pid 4242 on host, since 10:32")."""
+    owner = _owner(root) if owner is None else owner
     try:
         when = str(owner.get("since", ""))[:19].replace("T", " ")
         mine = " (this process)" if _mine(owner) else ""
@@ -65,12 +91,13 @@ def holder(root: Path) -> str:
 
 def _refusal(root: Path) -> str:
     """The one-line message for a second opener of the session in ``root``."""
-    owner = _owner(root)
+    owner = _owner(root, wait=0.5)
     if _mine(owner):
         when = str(owner.get("since", ""))[:19].replace("T", " ")
         return (f"session {root} is already open in this process (pid {os.getpid()}, since {when}), by another "
                 f"Editor; close that one first, or {READ_ONLY}")
-    return f"session {root} is already open in another chatedit ({holder(root)}); close it there, or {READ_ONLY}"
+    return (f"session {root} is already open in another chatedit ({holder(root, owner)}); close it there, "
+            f"or {READ_ONLY}")
 
 
 def _unlockable(root: Path, error: OSError) -> str:
@@ -182,8 +209,8 @@ def remove_session(root: Path) -> None:
     try:
         lock.acquire()
     except Timeout:
-        raise SessionLockedError(f"session {root} is open in another chatedit ({holder(root)}), so it cannot be "
-                                 "replaced; wait until that one ends, or choose another folder") from None
+        raise SessionLockedError(f"session {root} is open in another chatedit ({holder(root, _owner(root, 0.5))}), "
+                                 "so it cannot be replaced; wait until that one ends, or choose another folder") from None
     try:
         shutil.rmtree(root)
     finally:

@@ -38,7 +38,7 @@ from PIL import Image
 
 from agent.session import strays
 from agent.session.content import content_id, png_bytes, rgb
-from agent.session.conversation import CONVERSATION, Conversation
+from agent.session.conversation import CONVERSATION, Conversation, Message
 from agent.session.errors import SessionDamagedError, SessionReadOnlyError, SessionStorageError
 from agent.session.export import png_text
 from agent.session.history import History
@@ -79,7 +79,7 @@ class SessionStore(SessionImages):
         self.size = size
         """(width, height) of the session's images (every version has the original's size)."""
         self.read_only = lock is None
-        self.conversation = Conversation(root / CONVERSATION, writable=lock is not None)
+        self.conversation = _Conversation(root / CONVERSATION, lock)
         self.strays: list[Path] = []
         self.missing: list[int] = []
         """Files in the folder that belong to no version (found on opening; :meth:`collect` removes them)."""
@@ -120,6 +120,10 @@ class SessionStore(SessionImages):
                                       "choose a folder you can write to") from e
         lock = SessionLock(root)
         lock.acquire()
+        if is_session(root):                   # another opener made it between the look above and the lock
+            lock.release()
+            raise InvalidInputError(f"session folder {root} already exists and is not empty; "
+                                    "open it to resume, or choose a new folder")
         image = rgb(image).copy()
         store = cls(root, History.start(content_id(image)), size=image.size, lock=lock, background=background)
         try:
@@ -230,6 +234,8 @@ class SessionStore(SessionImages):
         if self.read_only:
             raise SessionReadOnlyError(f"session {self.root} is open read-only; reopen it without --read-only "
                                        "(once no other chatedit has it open) to change it")
+        if self._lock_file is not None:
+            self._lock_file.check()            # still the folder it locked: not moved, removed or replaced
 
     def _write(self, path: Path, data: bytes, *, durable: bool = True) -> None:
         self._writable()
@@ -265,6 +271,7 @@ class SessionStore(SessionImages):
         png, raw = self._path("versions", image_id), self._path("versions", image_id, ".ppm")
 
         def run() -> None:
+            self._writable()                   # a folder moved meanwhile: its raw file went with it
             pixels = image if image is not None else self.load_image(image_id)
             atomic_write(png, png_bytes(pixels))
             raw.unlink(missing_ok=True)
@@ -348,3 +355,16 @@ class SessionStore(SessionImages):
             if self._lock_file is not None:
                 self._lock_file.release()
 
+
+class _Conversation(Conversation):
+    """The conversation of a session open for writing (``lock``; None: read-only), each message appended only
+    while the folder is still the one locked (:meth:`SessionLock.check`)."""
+
+    def __init__(self, path: Path, lock: SessionLock | None) -> None:
+        super().__init__(path, writable=lock is not None)
+        self._session_lock = lock
+
+    def append(self, message: Message) -> Message:
+        if self._session_lock is not None:
+            self._session_lock.check()
+        return super().append(message)
