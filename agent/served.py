@@ -179,11 +179,11 @@ class ServedPlanner(ChatOpenAI):
 
 
 class DeadlineTransport(httpx2.BaseTransport):
-    """HTTP that also bounds a whole answer by the request's read timeout.
+    """HTTP that also bounds a whole answer's body by the request's read timeout.
 
     httpx's timeouts bound each read, so a server that trickles its answer a few bytes at a time
     would hold a turn for as long as it likes; here the body must be in within that many seconds
-    of the request (the headers still get the read timeout per read).
+    of the headers (which get the read timeout per read, as before).
     """
 
     def __init__(self) -> None:
@@ -191,12 +191,11 @@ class DeadlineTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         seconds = (request.extensions.get("timeout") or {}).get("read")
-        start = time.monotonic()
         response = self._inner.handle_request(request)
         if not isinstance(seconds, (int, float)):
             return response
         return httpx2.Response(response.status_code, headers=response.headers, extensions=response.extensions,
-                               stream=_Until(response.stream, start + seconds, seconds, request))
+                               stream=_Until(response.stream, time.monotonic() + seconds, seconds, request))
 
     def close(self) -> None:
         self._inner.close()
