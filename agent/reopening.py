@@ -84,7 +84,9 @@ class Reopening:
             text = (f"The last edit was saved as version {made[-1]}, but its reply is missing from the conversation "
                     "(the session stopped before it was written, or the end of the log is damaged).")
         elif opened.head is not None and hist.head != opened.head:
-            text = f"The session stopped in the middle of a turn; now at version {hist.head}."
+            said = opened.text if len(opened.text) <= 60 else opened.text[:57] + "..."
+            text = (f"The session stopped before its reply to \"{said}\", after moving from version {opened.head}; "
+                    f"now at version {hist.head}.")
         elif interrupted:
             payload = snapshot.interrupts[-1].value
             text = (f"The edit in flight when the session stopped was lost; nothing changed. "

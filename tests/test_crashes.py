@@ -1,4 +1,5 @@
-"""Crashes and second writers, with real processes: kill -9 at chosen moments, and a session open elsewhere."""
+"""Crashes and second writers, with real processes: kill -9 at chosen moments (a random campaign, and exact ones:
+while a session is made, after an undo on a branch was saved, halfway through a reply), and a session open elsewhere."""
 
 from __future__ import annotations
 
@@ -73,3 +74,119 @@ def test_a_second_process_is_refused_with_the_holder_named_until_the_holder_dies
             time.sleep(0.05)
     assert editor.current_version == 0
     editor.close()
+
+
+KILL_AT = """
+import os, signal, sys
+from pathlib import Path
+import agent.session.store as store_module
+from tools.atomic import atomic_write
+
+root, point = Path(sys.argv[1]), sys.argv[2]
+
+def killing_write(path, data, **kwargs):
+    if point == "before the history" and Path(path).name == "history.json":
+        os.kill(os.getpid(), signal.SIGKILL)
+    atomic_write(path, data, **kwargs)
+    if point == "after the history" and Path(path).name == "history.json":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+store_module.atomic_write = killing_write
+if point == "halfway through the reply":
+    real_write = os.write
+    def torn_write(fd, data):
+        if b'"role": "assistant"' in bytes(data):
+            real_write(fd, bytes(data)[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(fd, data)
+    os.write = torn_write
+if point == "before the history":
+    from tools.samples import sample_image
+    store_module.SessionStore.create(root, sample_image("coffee").resize((60, 40)))
+else:
+    from agent.editor import Editor
+    from tests.agent_fakes import QueuePlanner
+    Editor.open(root, profile="tiny", planner=QueuePlanner()).undo()
+print("not killed")
+"""
+
+
+def _killed(root: Path, point: str) -> None:
+    done = subprocess.run([sys.executable, "-c", KILL_AT, str(root), point], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr[-2000:]
+
+
+def _branched_store(root: Path, coffee) -> list[tuple[str, int | None]]:
+    """A session of four versions in a tree (1 and 2 from 0, 3 from 2), its head at 3."""
+    from agent.session.store import SessionStore
+
+    small = coffee.resize((60, 40))
+    store = SessionStore.create(root, small)
+    for angle, parent in ((90, 0), (180, 0), (270, 2)):
+        store.history.revert(parent)
+        store.history.commit(store.put_image(small.rotate(angle)), instruction=f"turn {angle}")
+        store.save_history()
+    tree = [(v.image, v.parent) for v in store.history.versions]
+    store.close()
+    return tree
+
+
+@pytest.mark.slow
+def test_killed_while_a_new_session_is_made_it_reopens_at_the_original(tmp_path, tiny_profile):
+    from tests.agent_fakes import QueuePlanner
+
+    root = tmp_path / "session"
+    _killed(root, "before the history")                       # original.png and version 0 written, no history.json
+    assert not (root / "history.json").exists() and (root / "original.png").is_file()
+    editor = Editor.open(root, profile=tiny_profile, planner=QueuePlanner())
+    try:
+        assert editor.current_version == 0 and len(editor.history) == 1
+        note = editor.opening_note
+        assert "the session stopped while it was being made" in note and "\n" not in note, note
+        assert editor.current_image.size == (60, 40)
+    finally:
+        editor.close()
+    assert (root / "history.json").is_file()                  # the repair was saved
+
+
+@pytest.mark.slow
+def test_killed_after_an_undo_on_a_branch_was_saved_but_before_its_reply(tmp_path, coffee, tiny_profile):
+    from tests.agent_fakes import QueuePlanner
+
+    root = tmp_path / "session"
+    tree = _branched_store(root, coffee)
+    _killed(root, "after the history")
+    editor = Editor.open(root, profile=tiny_profile, planner=QueuePlanner())
+    try:
+        assert [(v.image, v.parent) for v in editor.store.history.versions] == tree
+        assert editor.current_version == 2                    # the undo was saved: version 3's parent
+        assert editor.opening_note == ('The session stopped before its reply to "/undo 1", after moving from '
+                                       'version 3; now at version 2.')
+        assert editor.redo().version is None and editor.current_version == 3
+    finally:
+        editor.close()
+
+
+@pytest.mark.slow
+def test_killed_halfway_through_writing_a_reply_the_reply_is_recovered_and_the_log_reads_on(tmp_path, coffee,
+                                                                                          tiny_profile):
+    from tests.agent_fakes import QueuePlanner
+
+    root = tmp_path / "session"
+    tree = _branched_store(root, coffee)
+    _killed(root, "halfway through the reply")
+    assert not (root / "conversation.jsonl").read_bytes().endswith(b"\n")     # a torn last line
+    editor = Editor.open(root, profile=tiny_profile, planner=QueuePlanner())
+    try:
+        assert [(v.image, v.parent) for v in editor.store.history.versions] == tree and editor.current_version == 2
+        assert editor.opening_note == ("The session stopped just before this reply was shown: Undid 1 edit; now at "
+                                       "version 2.")
+        assert editor.undo().error is None
+    finally:
+        editor.close()
+    again = Editor.open(root, profile=tiny_profile, planner=QueuePlanner())
+    texts = [text for _, text in again.conversation]
+    again.close()
+    assert texts[-3:] == ["The session stopped just before this reply was shown: Undid 1 edit; now at version 2.",
+                          "/undo 1", "Undid 1 edit; now at the original."]

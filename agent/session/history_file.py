@@ -87,6 +87,8 @@ def open_history(root: Path, *, writable: bool) -> tuple[History, str | None]:
         return _read(root / HISTORY), None
     except (OSError, ValueError, RecursionError) as e:
         reason = _reason(e)
+        if isinstance(e, FileNotFoundError) and not (root / BACKUP).exists():
+            reason = "it is missing: the session stopped while it was being made, or the file was removed"
     images = _version_ids(root)
     got = salvage(read_lines(root / HISTORY, MAX_HISTORY_BYTES), read_lines(root / BACKUP, MAX_HISTORY_BYTES),
                   images)
