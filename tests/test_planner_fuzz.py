@@ -307,3 +307,19 @@ def test_seeded_hostile_plans_through_the_editor_never_escape_and_never_change_t
     head, session = editor.current_version, editor.session_dir
     editor.close()
     assert make(session=session).current_version == head
+
+
+def test_megabyte_replies_do_not_grow_the_session_by_as_much(make):
+    """A planner that answers 5 MB twice a turn: the turn says so, and what is kept of its replies is cut."""
+    from agent.graph.planning import MAX_KEPT_REPLY_CHARS
+
+    big = "x" * 5_000_000
+    editor = make(*[big] * 6)
+    for _ in range(3):
+        reply = editor.send("do it")
+        assert "the reply is too long (5000000 characters)" in reply.text and reply.version is None
+        assert [len(r) for r in reply.planner_replies] == [MAX_KEPT_REPLY_CHARS + 43] * 2
+        assert reply.planner_replies[0].endswith("... (cut; the reply was 5000000 characters)")
+    session = editor.session_dir
+    editor.close()
+    assert sum(f.stat().st_size for f in session.rglob("*") if f.is_file()) < 3_000_000     # 30 MB before

@@ -37,6 +37,9 @@ MAX_IMAGE_SIDE = 1536
 """Images are shrunk to this longest side before they go to the planner (it resizes further anyway)."""
 MAX_REPLY_CHARS = 100_000
 """Only this much of a reply is searched for JSON."""
+MAX_KEPT_REPLY_CHARS = 20_000
+"""A raw reply is kept (in the turn's state, its checkpoint and :attr:`agent.editor.Reply.planner_replies`) cut to
+this; a plan is a few hundred characters, and a planner answering megabytes must not grow the session by as much."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def make_plan(chat_model: BaseChatModel, *, image: Image.Image | None, digest: s
             return PlanOutcome(None, tuple(replies), _one_line(f"the planner failed: {type(e).__name__}"
                                                                + (f": {said}" if said else "")),
                                unreachable=is_unreachable(e), failed=True)
-        replies.append(reply)
+        replies.append(_kept(reply))
         plan, error = parse_plan(reply)
         if plan is not None:
             return PlanOutcome(plan, tuple(replies), None)
@@ -393,6 +396,13 @@ def decoding_schema() -> dict[str, Any]:
             "properties": {"reasoning": {"type": "string", "maxLength": MAX_REASONING_CHARS},
                            "steps": {"type": "array", "items": {"anyOf": steps}, "minItems": 1, "maxItems": MAX_STEPS}},
             "required": ["reasoning", "steps"], "additionalProperties": False}
+
+
+def _kept(reply: str) -> str:
+    """``reply`` as it is kept: cut to :data:`MAX_KEPT_REPLY_CHARS`, saying how long it was."""
+    if len(reply) <= MAX_KEPT_REPLY_CHARS:
+        return reply
+    return f"{reply[:MAX_KEPT_REPLY_CHARS]}... (cut; the reply was {len(reply)} characters)"
 
 
 def _said(error: BaseException) -> str:
