@@ -353,12 +353,12 @@ def test_ordinary_answers_between_two(text, expected):
 
 
 @pytest.mark.parametrize(("text", "why"), [
-    ("the top one", "about as far high"), ("the lower one", "about as far low"), ("1/2", "\"or\""),
+    ("the top one", "about as high"), ("the lower one", "about as low"), ("the middle one", "about as near the middle"), ("1/2", "\"or\""),
     ("the three of them", "there are 2 of them, not 3"),
 ])
 def test_a_tie_or_an_open_choice_between_two_is_unclear(text, why):
     reading = read_reply(text, phrase="cup", action="remove")
-    got = reading.why if reading.kind == "unclear" else resolve(reading.answer, SIDE_BY_SIDE, image_size=SIZE).why
+    got = reading.why if reading.kind == "unclear" else resolve(reading.answer, SIDE_BY_SIDE, image_size=(150, 100)).why
     assert why in got
 
 
@@ -366,3 +366,17 @@ def test_boxes_of_about_the_same_size_are_no_biggest():
     same = [(10, 10, 50, 50), (100, 10, 141, 50)]
     assert "about the same size" in picks("the biggest", same)[1]
     assert picks("the biggest", [(10, 10, 50, 50), (100, 10, 150, 50)]) == [2]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("both red", [1, 2]), ("all of them red", [1, 2]), ("the left one red", [1]), ("the right one, red", [2]),
+    ("both blue", "unclear"), ("all the red ones", "unclear"),
+])
+def test_an_answer_may_repeat_what_was_asked(text, expected):
+    """Asked which cup to make red: "both red" is both; "both blue" may be all or some, so it is unclear."""
+    reading = read_reply(text, phrase="cup", action="recolor", content="red")
+    if expected == "unclear":
+        assert reading.kind == "unclear" and "all of them or only some" in reading.why
+        return
+    out = resolve(reading.answer, SIDE_BY_SIDE, image_size=SIZE)
+    assert [SIDE_BY_SIDE.index(tuple(int(v) for v in b)) + 1 for b in out.boxes] == expected

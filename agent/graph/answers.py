@@ -454,6 +454,8 @@ def _answer(words: list[str], kinds: set[str]) -> Answer:
     other = [w for w in head if w not in _ALL and w not in kinds and w not in _FILLER and w != ","
              and number(w) is None]
     if any(w in _ALL for w in head) and other:
+        if not any(w in _SEPARATORS for w in head):     # "both blue", "all the red ones": all, or some?
+            raise Unclear(f"I can't tell whether {quote(words)} means all of them or only some")
         words = [w for w in words if w not in _ALL]     # "both the left one and the right one": a list
     elif any(w in _ALL for w in head):
         # "all", "them all", "both of them", "every cup", "I want all of them", "all four"
@@ -529,6 +531,10 @@ def read_reply(value: str | int, *, phrase: str | None = None, action: str | Non
         return Reading("instruction")
     if verb:
         rest = verb                                                     # "remove the left one": the choice
+    else:
+        asked = [w for w in tokens(content) if w not in ("a", "an", "the")]
+        if asked and len(rest) > len(asked) and rest[-len(asked):] == asked:
+            rest = rest[:-len(asked)]                                   # "both red" asked which to make red
     try:
         return Reading("answer", _answer(rest, kinds))
     except Unclear as e:

@@ -46,8 +46,7 @@ def _by_side(pool: _Pool, side: Side) -> list[int]:
     idx = list(range(len(pool.boxes)))
     c = [box_center(b) for b in pool.boxes]
     if side == "center":
-        cx, cy = (pool.size[0] / 2, pool.size[1] / 2) if pool.size else box_center(outer_box(pool.boxes))
-        return sorted(idx, key=lambda i: math.dist(c[i], (cx, cy)))
+        return sorted(idx, key=lambda i: math.dist(c[i], _middle(pool)))
     key = {"leftmost": lambda i: c[i][0], "rightmost": lambda i: -c[i][0],
            "topmost": lambda i: c[i][1], "bottommost": lambda i: -c[i][1]}[side]
     return sorted(idx, key=key)
@@ -61,14 +60,23 @@ def _distinct(pool: _Pool, ranked: list[int], at: int, side: Side) -> None:
     """Raise :class:`Unclear` when the box ranked ``at`` toward ``side`` ties with a neighbour (two cups side by
     side are neither "the top one")."""
     if side == "center":
-        return
-    axis = 0 if side in ("leftmost", "rightmost") else 1
-    place = [box_center(b)[axis] for b in pool.boxes]
-    extent = sorted(b[axis + 2] - b[axis] for b in pool.boxes)[len(pool.boxes) // 2]
+        middle = _middle(pool)
+        place = [math.dist(box_center(b), middle) for b in pool.boxes]
+        extent = sorted(max(b[2] - b[0], b[3] - b[1]) for b in pool.boxes)[len(pool.boxes) // 2]
+    else:
+        axis = 0 if side in ("leftmost", "rightmost") else 1
+        place = [box_center(b)[axis] for b in pool.boxes]
+        extent = sorted(b[axis + 2] - b[axis] for b in pool.boxes)[len(pool.boxes) // 2]
     for other in (at - 1, at + 1):
         if 0 <= other < len(ranked) and abs(place[ranked[at]] - place[ranked[other]]) <= _TIE * max(extent, 1.0):
-            word = {"leftmost": "left", "rightmost": "right", "topmost": "high", "bottommost": "low"}[side]
-            raise Unclear(f"more than one of them is about as far {word}")
+            word = {"leftmost": "far left", "rightmost": "far right", "topmost": "high", "bottommost": "low",
+                    "center": "near the middle"}[side]
+            raise Unclear(f"more than one of them is about as {word}")
+
+
+def _middle(pool: _Pool) -> tuple[float, float]:
+    """The point "the middle one" is nearest to: the image's centre (else the boxes' extent's)."""
+    return (pool.size[0] / 2, pool.size[1] / 2) if pool.size else box_center(outer_box(pool.boxes))
 
 
 def _one(pool: _Pool, item: Item, order: Sequence[int]) -> list[int]:
