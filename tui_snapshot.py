@@ -165,13 +165,24 @@ def take_snapshot(editor: Any) -> Snapshot:
     parent = next((r.parent for r in rows if r.number == current), None)
     image = editor.current_image
     after = thumbnail(image)
-    before = thumbnail(editor.version_image(parent)) if parent is not None else None
-    mask = editor.version_mask(current)
+    before = _shown(lambda: thumbnail(editor.version_image(parent))) if parent is not None else None
+    mask = _shown(lambda: editor.version_mask(current))
     overlay = _tint(after, mask) if mask is not None else None
     return Snapshot(current=current, versions=rows, after=after, before=before, overlay=overlay,
                     question=editor.pending_question, profile=editor.profile.name, device=_device_of(editor),
                     session_dir=Path(editor.session_dir), read_only=bool(getattr(editor, "read_only", False)),
                     image_size=image.size, engine=getattr(getattr(editor, "toolkit", None), "chosen_engine", ""))
+
+
+def _shown(read: Any) -> Any:
+    """What ``read()`` gives, or None when a session file it needs is damaged (the before image or the mask
+    is left out; the session still shows, and opening already said what is damaged)."""
+    from agent.session.errors import SessionDamagedError
+
+    try:
+        return read()
+    except SessionDamagedError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agent.session.errors import SessionDamagedError
 from agent.session.store import SessionStore
+from tools.errors import ChatEditError
 
 logger = logging.getLogger("agent.turns")
 
@@ -23,7 +25,7 @@ class Reopening:
         """What reopening found, said once: a turn a crash cut short, missing images, stray files."""
         store = self.store
         recovered = self.recover()
-        notes = [*store.repairs, *filter(None, [store.conversation.note, recovered])]
+        notes = [*store.repairs, *filter(None, [store.conversation.note, self._damaged_head(), recovered])]
         if store.missing:
             shown = ", ".join(f"v{n}" for n in store.missing[:8]) + (" ..." if len(store.missing) > 8 else "")
             notes.append(f"The image files of {shown} are missing from {store.root / 'versions'}; "
@@ -38,6 +40,34 @@ class Reopening:
             notes.append(f"{len(store.strays)} file(s) in this session belong to no version; "
                          f"`chatedit sessions --gc {store.root}` removes them.")
         return " ".join(notes) or None
+
+    def _damaged_head(self) -> str | None:
+        """When the current version's image is damaged, open at the nearest earlier version whose image reads
+        (saved unless read-only) and say so; None when the head's image reads (or no earlier one does)."""
+        hist = self.store.history
+        try:
+            self.store.load_image(hist.current.image)
+            return None
+        except SessionDamagedError:
+            damaged, name = hist.head, self.store.image_path(hist.current.image).name
+        for number in reversed(hist.path()[:-1]):
+            try:
+                self.store.load_image(hist[number].image)
+            except SessionDamagedError:
+                continue
+            hist.revert(number)
+            saved = ""
+            if not self.store.read_only:
+                try:
+                    self.store.save_history()
+                except ChatEditError as error:
+                    saved = f" (this could not be saved: {error})"
+            text = (f"The image of version {damaged}, the current one, is damaged (versions/{name[:12]}... does not "
+                    f"read back as its pixels); the session opened at version {number}, made before it{saved}; put a "
+                    f"good copy back and revert to {damaged} to see it.")
+            logger.warning("%s", text)
+            return text
+        return None
 
     def _unreadable_references(self, checked: int = 8) -> list[str]:
         """Ids of the session's reference images (those of versions and of the turn in flight) whose files are

@@ -332,10 +332,12 @@ def test_damaged_session_files_are_one_line_errors_and_a_damaged_image_is_a_repl
     editor.close()
 
     head_file.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)                 # the current version's file, broken
-    again = make(session=root)
+    again = make(session=root)                                                # opens at the version before it
+    assert again.current_version == 0 and "The image of version 1, the current one, is damaged" in again.opening_note
     with pytest.raises(SessionDamagedError) as raised:
-        again.current_image
+        again.version_image(1)
     assert "\n" not in str(raised.value) and head_file.name in str(raised.value)
+    again.revert(1)
     reply = again.send("blue table")                                          # a reply, never a raise
     assert reply.error and reply.version is None and "\n" not in reply.text
     assert again.revert(0).error is None and again.current_version == 0     # the way out still works

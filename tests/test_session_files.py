@@ -430,3 +430,32 @@ def test_a_damaged_checkpoint_file_is_set_aside_and_read_only_left_alone(branche
     assert (root / "checkpoints.sqlite.damaged").read_bytes() == data[: len(data) // 2]
     assert _tree(editor) == branched[1] and editor.undo().error is None
     editor.close()
+
+
+@pytest.mark.parametrize("damaged", ["the head's image", "its parent's image", "the head's mask"])
+def test_a_damaged_image_never_keeps_the_tui_from_showing_the_session(branched, tmp_path, damaged):
+    """What the TUI reads on opening (tui_snapshot.take_snapshot) works with any one image file damaged: a damaged
+    head opens at the version before it, saying so; a damaged before-image or mask is left out of the view."""
+    from tui_snapshot import take_snapshot
+
+    root = _copy(branched, tmp_path)
+    viewer = _reopen(branched, root, read_only=True)
+    head = viewer.store.history[2]
+    viewer.close()
+    path = {"the head's image": root / "versions" / f"{head.image}.png",
+            "its parent's image": root / "versions" / f"{branched[1][1][0]}.png",
+            "the head's mask": root / "masks" / f"{head.mask}.png"}[damaged]
+    path.write_bytes(path.read_bytes()[:100])
+    editor = _reopen(branched, root)
+    try:
+        snapshot = take_snapshot(editor)
+        if damaged == "the head's image":
+            assert editor.current_version == snapshot.current == 1 and _tree(editor) == branched[1]
+            assert editor.opening_note.startswith("The image of version 2, the current one, is damaged")
+            assert "\n" not in editor.opening_note
+        else:
+            assert snapshot.current == 2 and snapshot.after is not None
+            assert (snapshot.before is None) == (damaged == "its parent's image")
+            assert (snapshot.overlay is None) == (damaged == "the head's mask")
+    finally:
+        editor.close()
