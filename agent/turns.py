@@ -148,20 +148,22 @@ class Turns(Reopening):
                 reference: Reference | None = None) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it.
 
-        A served planner that does not answer (and words the offline grammar cannot read), or words the
-        offline grammar cannot read when it plans (a random-weights planner), would leave nothing done and
-        the question gone: then the question stays open and the reply says why.
+        Words the offline grammar cannot read are planned first: a planner that fails or does not answer
+        (or, with a random-weights planner, the offline grammar) would leave nothing done and the question
+        gone: then the question stays open, the words are logged, and the reply says why.
         """
         offline = getattr(context, "planner_has_random_weights", lambda: False)()
         if offline and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
             return self._not_done(text, "The offline grammar plans here (the planner model has random weights) "
                                         "and knows no such instruction", "the offline grammar could not read that")
         probe = getattr(getattr(context, "planner", None), "probe", None)
-        if callable(probe) and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
-            problem = probe()
+        if getattr(context, "planner", None) is not None and not offline \
+                and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
+            problem = probe() if callable(probe) else None
             if problem:
                 return self._not_done(text, problem, problem)
-            # a server that lists its models may still fail to plan: plan first, drop the question after
+            # a planner (a server that lists its models, too) may still fail to plan: plan first, drop the
+            # question after
             from agent.graph.nodes.plan import plan_words
 
             context.report("plan")

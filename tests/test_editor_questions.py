@@ -256,3 +256,14 @@ def test_undo_at_the_original_while_asked_keeps_the_question(make):
     reply = editor.send("undo")
     assert reply.text == "There is nothing to undo: this is the original. The question is still open."
     assert editor.pending_question == q and editor.answer("1").version == 1
+
+
+def test_an_instruction_a_real_planner_fails_to_plan_keeps_the_question(make):
+    editor = make(recolor("cup", "red"), RuntimeError("the model crashed"))
+    q = editor.send("make the cup red").question
+    text = "actually give the whole scene a gloomy autumn mood"
+    reply = editor.send(text)
+    assert reply.version is None and reply.error and "was not done; the question is still open" in reply.text
+    assert "Dropped" not in reply.text and reply.question == q and editor.pending_question == q
+    assert editor.conversation[-2] == ("user", text)
+    assert editor.answer("the right one").version == 1
