@@ -323,3 +323,17 @@ def test_megabyte_replies_do_not_grow_the_session_by_as_much(make):
     session = editor.session_dir
     editor.close()
     assert sum(f.stat().st_size for f in session.rglob("*") if f.is_file()) < 3_000_000     # 30 MB before
+
+
+@pytest.mark.slow
+def test_an_edit_dropped_by_a_later_failing_step_is_said_to_be_dropped(make):
+    import numpy as np
+
+    red = {"action": "recolor", "referent": {"phrase": "cup", "selector": "leftmost"}, "content": "red"}
+    editor = make(plan(red, {"action": "remove", "referent": {"phrase": "elephant"}}))
+    before = np.asarray(editor.current_image).copy()
+    reply = editor.send("make the left cup red and remove the elephant")
+    assert reply.text.startswith("Made the cup red. I couldn't find the elephant in the image. Nothing changed;")
+    assert reply.text.endswith(" Dropped the edits made earlier in this message.")
+    assert reply.version is None and editor.current_version == 0
+    assert np.array_equal(np.asarray(editor.current_image), before)

@@ -19,6 +19,9 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         # The stop sentence says "Nothing changed", but an undo/redo/revert earlier in the turn did.
         notes[-1] = notes[-1].replace("Nothing changed", "Nothing else changed") \
                              .replace("nothing changed", "nothing else changed")
+    if state.halt and state.records and state.committed is None:
+        # the edits before the step that stopped were drafts: "Made the cup red." must not stand as done
+        notes.append("Dropped the edits made earlier in this message.")
     text = " ".join(n for n in notes if n) or "Done; nothing needed changing."
     if state.committed is not None:
         text += f" (version {state.committed})"
