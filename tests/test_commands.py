@@ -353,7 +353,8 @@ def test_ordinary_answers_between_two(text, expected):
 
 
 @pytest.mark.parametrize(("text", "why"), [
-    ("the top one", "about as high"), ("the lower one", "about as low"), ("the middle one", "about as near the middle"), ("1/2", "\"or\""),
+    ("the top one", "about as high"), ("the lower one", "about as low"),
+    ("the middle one", "about as near the middle"), ("1/2", "\"or\""),
     ("the three of them", "there are 2 of them, not 3"),
 ])
 def test_a_tie_or_an_open_choice_between_two_is_unclear(text, why):

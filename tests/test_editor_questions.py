@@ -238,7 +238,8 @@ def test_a_repeated_undo_while_asked_undoes_that_many(offline, text):
     assert offline.current_version == 0 and offline.pending_question is None
 
 
-@pytest.mark.parametrize(("text", "said"), [("redo", "There is nothing to redo."), ("redo twice", "There is nothing to redo."),
+@pytest.mark.parametrize(("text", "said"), [("redo", "There is nothing to redo."),
+                                            ("redo twice", "There is nothing to redo."),
                                             ("go back to version 1", "Already at version 1."),
                                             (None, "There is nothing to redo.")])
 def test_a_move_with_nothing_to_do_while_asked_keeps_the_question(offline, text, said):

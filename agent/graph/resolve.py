@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.graph.answers import Answer, Item, Side, Unclear, quote
+from agent.graph.answers import Answer
+from agent.graph.items import Item, Side, Unclear, quote
 from agent.graph.moves import NUMBER_WORDS
 from tools.boxes import box_area, box_center, outer_box
 
