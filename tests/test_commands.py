@@ -319,7 +319,7 @@ THREE = [(10, 10, 40, 40), (60, 10, 100, 50), (120, 10, 140, 30)]
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("one and three", [1, 3]), ("one, two", [1, 2]), ("the last two", [2, 3]), ("last 2", [2, 3]),
-    ("the left one, no wait, the right one", [3]), ("left, no right", [3]), ("1, sorry 2", [2]),
+    ("the left one, no wait, the right one", [3]), ("left, no, right", [3]), ("1, sorry 2", [2]),
     ("the first one, I mean the second", [2]), ("all of em", [1, 2, 3]), ("neither cup", "cancel"),
     ("none of the cups", "cancel"), ("nvm", "cancel"), ("don't bother", "cancel"), ("do not", "cancel"),
     ("forget about it", "cancel"), ("no thank you", "cancel"), ("don't do it", "cancel"), ("no, cancel", "cancel"),
@@ -330,7 +330,8 @@ def test_more_ordinary_answers(text, expected):
 
 @pytest.mark.parametrize("text", ["-1", "- 2", "the last four", "1 or 3", "either", "whichever", "yes", "one",
                                   "the cup", "lfet", "no, not that one", "the other one", "left, no",
-                                  "I don't mind", "I don't care", "don't know", "no preference"])
+                                  "I don't mind", "I don't care", "don't know", "no preference", "1 and 2, no 3",
+                                  "left no right"])
 def test_answers_that_must_not_pick(text):
     reading = read_reply(text, phrase="cup", action="remove")
     if reading.kind == "answer":

@@ -151,6 +151,8 @@ def _corrected(words: list[str]) -> list[str] | None:
     mean the right one"), or None when no correction follows a first answer."""
     for j in range(len(words) - 1, 0, -1):
         starts = words[j] in _SELF_CORRECTION or words[j:j + 2] in (["i", "mean"], ["i", "meant"])
+        if words[j] in ("no", "nope") and words[j + 1:j + 2] not in ([","], ["wait"], ["sorry"], ["actually"], ["i"]):
+            starts = False                      # "1 and 2, no 3": not 3, or number 3? not a correction
         before = [w for w in words[:j] if w not in _CORRECTION and w != ","]
         if starts and before:
             tail, _ = _strip_front(words[j:])
