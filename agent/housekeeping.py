@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from agent.session.errors import SessionLockedError
+from agent.session.lock import holder
 from agent.session.sessions import list_sessions, sessions_root
 from agent.session.store import SessionStore
 from agent.turns import Turns
@@ -14,7 +16,11 @@ from tools.errors import ChatEditError
 
 def collect(path: Path) -> str:
     """``chatedit sessions --gc DIR``: remove the files of a session that belong to no version; what was done."""
-    store = SessionStore.open(path)
+    try:
+        store = SessionStore.open(path)
+    except SessionLockedError:                 # its message offers read-only, which cannot collect
+        raise SessionLockedError(f"{path} is open in another chatedit ({holder(path.expanduser().resolve())}); "
+                                 "close it there, then run --gc again") from None
     try:
         store.find_strays(Turns(store).in_flight())
         count, size = store.collect()

@@ -287,6 +287,23 @@ def test_a_second_run_on_an_out_whose_session_is_open_is_refused_and_leaves_it(t
     assert not (out / "session").exists() and not (out / "transcript.json").exists()
 
 
+def test_collecting_a_session_open_in_another_process_says_to_close_it_there(tmp_path, capsys):
+    from agent.housekeeping import sessions_main
+
+    root = _session(tmp_path)
+    holder = _python(HOLD, str(root), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        assert sessions_main(["--gc", str(root)]) == 1
+        err = capsys.readouterr().err
+        assert err == (f"chatedit sessions --gc: {root} is open in another chatedit (pid {holder.pid} on "
+                       f"{socket.gethostname()}, since {err.split(', since ')[1][:19]}); close it there, then run "
+                       "--gc again\n")
+    finally:
+        holder.communicate("", timeout=30)
+    assert sessions_main(["--gc", str(root)]) == 0
+
+
 def test_two_session_files_of_one_name_in_one_run_get_their_own_folders(tmp_path):
     from agent.scripted.runner import _jobs, build_parser
 
