@@ -16,6 +16,7 @@ from PIL import Image
 
 from agent.editor import Editor
 from agent.session.content import content_id
+from agent.session.errors import SessionDamagedError
 from agent.scripted.runner import EXIT_BAD_FILE, EXIT_OK, run_main
 from agent.scripted.session_file import (MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_TURNS,
                                          SessionFileError, load_session_file, parse_text)
@@ -457,5 +458,22 @@ def test_a_damaged_image_never_keeps_the_tui_from_showing_the_session(branched, 
             assert snapshot.current == 2 and snapshot.after is not None
             assert (snapshot.before is None) == (damaged == "its parent's image")
             assert (snapshot.overlay is None) == (damaged == "the head's mask")
+    finally:
+        editor.close()
+
+
+def test_with_the_original_and_version_0_both_damaged_the_other_versions_still_open(branched, tmp_path):
+    root = _copy(branched, tmp_path)
+    (root / "original.png").write_bytes(b"")
+    first = root / "versions" / f"{branched[1][0][0]}.png"
+    first.write_bytes(first.read_bytes()[:64])
+    editor = _reopen(branched, root)
+    try:
+        assert editor.opening_note.startswith("original.png and version 0's image are both missing or damaged")
+        assert _tree(editor) == branched[1] and editor.current_version == 2
+        assert content_id(editor.current_image) == branched[1][2][0]
+        with pytest.raises(SessionDamagedError) as raised:
+            editor.version_image(0)
+        assert "\n" not in str(raised.value)
     finally:
         editor.close()

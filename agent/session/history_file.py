@@ -249,4 +249,16 @@ def open_original(root: Path, history: History, *, writable: bool) -> tuple[tupl
                 note += f" (it could not be written again: {e.strerror or e})"
         logger.warning("%s", note)
         return pixels.size, note + "."
+    for version in reversed(history.versions[1:]):          # version 0 is gone too: any other gives the size
+        for suffix in (".png", ".ppm"):
+            try:
+                with Image.open(root / "versions" / f"{version.image}{suffix}") as im:
+                    size = im.size
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue
+            note = (f"{ORIGINAL} and version 0's image are both missing or damaged, so the original cannot be "
+                    "shown; the other versions are kept (put a copy of the original back as "
+                    f"{root / ORIGINAL} to see it)")
+            logger.warning("%s", note)
+            return size, note + "."
     raise damaged
