@@ -382,3 +382,12 @@ def test_an_answer_may_repeat_what_was_asked(text, expected):
         return
     out = resolve(reading.answer, SIDE_BY_SIDE, image_size=SIZE)
     assert [SIDE_BY_SIDE.index(tuple(int(v) for v in b)) + 1 for b in out.boxes] == expected
+
+
+@pytest.mark.parametrize("text", ["the non-red cup", "the other cup", "the cups other than not the left one",
+                                  "the cup that is not red"])
+def test_a_negated_or_relative_noun_phrase_is_no_kind_to_detect(text):
+    """A detector asked for "non-red cup" finds red cups: such words go to the planner, never to the detector."""
+    from agent.graph.phrases import parse_referent
+
+    assert parse_referent(text) is None

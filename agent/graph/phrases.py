@@ -58,6 +58,9 @@ _STOP = {"and", "or", "then", "to", "with", "from", "into", "is", "are", "be", "
          "the", "some", "any", "more", "less", "bigger", "smaller", "of", "at", "for", "by", "on", "in",
          "left", "right", "middle", "center", "centre", "everything", "everyone", "something", "anything",
          "nothing", "image", "picture", "photo", "pic", "scene"}
+_NOT_A_KIND = {"other", "others", "not", "non", "never", "without", "dont", "don't", "nor", "neither", "none"}
+"""Words that make a phrase no kind a detector can look for: "the other cup", "the non-red cup" (a detector
+asked for "non-red cup" finds red cups)."""
 _IT = {"it", "that", "this", "them", "that one", "this one", "the same one", "the same thing", "it again",
        "that thing", "the thing i just edited", "what you just edited"}
 _POINTED = {"here", "there", "this thing", "this part", "this area", "this spot", "this region", "this object",
@@ -111,7 +114,8 @@ def _phrase_ok(phrase: str) -> bool:
     """A kind of thing a detector can look for: one to four plain words, no verbs or pronouns, not a colour."""
     words = phrase.split()
     return (1 <= len(words) <= 4 and all(re.fullmatch(r"[a-z][a-z'-]*", w) for w in words)
-            and not any(w in _STOP for w in words) and words[-1] not in _CORE)
+            and not any(w in _STOP or w in _NOT_A_KIND or w.startswith("non-") for w in words)
+            and words[-1] not in _CORE)
 
 
 def _ordinal(word: str) -> int | None:
