@@ -32,6 +32,7 @@ class Talk:
              reference: Any = None) -> Reply:
         """A user's message (see ``Editor.send``): while a question is open it is the answer."""
         from agent.graph.commands import read_move
+        from agent.graph.moves import negated_move
 
         text = str(text).strip()
         asked = self.turns.question_payload() is not None
@@ -48,6 +49,9 @@ class Talk:
             pointing = inputs.read_pointing(self.store, point, box, points)
         except ChatEditError as e:
             return inputs.unusable("pointing", e, self.turns.question())
+        negated = negated_move(text)
+        if negated is not None:                                 # "don't undo": never a move, no model asked
+            return self.turns.not_moved(text, f"Nothing was done: that says not to \"{negated}\".")
         move = read_move(text)
         if move is not None:
             self.bench.cancel.clear()

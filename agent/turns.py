@@ -382,6 +382,10 @@ class Turns(Reopening):
                          planned_by={"kind": "direct" if words is None else "commands"})
         return replace(reply, text=dropped + reply.text) if dropped else reply
 
+    def not_moved(self, words: str, text: str) -> Reply:
+        """The reply to words that say not to make a move ("don't undo"): both are logged; nothing changes."""
+        return self._refused_move(text, words, error=False)
+
     def _refused_move(self, text: str, words: str | None, *, error: bool = True) -> Reply:
         """A move that cannot be made (``error``: False for one with nothing to do); said in words, they and
         the reply are logged (an open question stays)."""
@@ -394,7 +398,8 @@ class Turns(Reopening):
         if payload is None:
             turn = self.store.conversation.last_turn + 1
             note = self._try_log("user", words, turn, "move")
-            return Reply(text + (note or self._try_log("assistant", text, turn, "reply")), error=text)
+            return Reply(text + (note or self._try_log("assistant", text, turn, "reply")),
+                         error=text if error else None)
         turn = int(self.graph.get_state(self.config).values.get("turn", self.store.conversation.last_turn))
         text += " The question is still open."
         note = self._try_log("user", words, turn, "answer")

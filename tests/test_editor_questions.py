@@ -268,3 +268,14 @@ def test_an_instruction_a_real_planner_fails_to_plan_keeps_the_question(make):
     assert "Dropped" not in reply.text and reply.question == q and editor.pending_question == q
     assert editor.conversation[-2] == ("user", text)
     assert editor.answer("the right one").version == 1
+
+
+@pytest.mark.parametrize("text", ["don't undo", "no undo", "please do not go back to the original", "never redo"])
+def test_a_negated_move_without_a_question_runs_nothing_and_asks_no_model(make, text):
+    editor = make(recolor("table", "blue"))
+    editor.send("make the table blue")
+    planner = editor._planner
+    reply = editor.send(text)
+    assert reply.text.startswith("Nothing was done: that says not to") and reply.error is None
+    assert editor.current_version == 1 and planner.calls == 1 and reply.version is None
+    assert editor.conversation[-2:] == [("user", text), ("assistant", reply.text)]

@@ -178,6 +178,26 @@ def _trim(words: list[str]) -> list[str]:
     return words
 
 
+_MOVE_VERBS = {"undo", "redo", "revert", "reset", "restore", "go", "start", "take", "step", "roll", "switch",
+               "return", "jump"}
+
+
+def negated_move(text: str) -> str | None:
+    """The words of a move a negation stands right before ("don't undo", "no undo", "never go back to
+    version 2"), or None: such a message is never a move, and no model is asked to read it as one."""
+    words = tokens(text)
+    if len(words) > 16:
+        return None
+    for i, w in enumerate(words[:-1]):
+        if w in _NEGATIONS and words[i + 1] in _MOVE_VERBS:
+            rest = words[i + 1:]
+            rest = rest[:next((k for k, r in enumerate(rest) if r == ","), len(rest))]
+            stripped = " ".join(_trim(rest))
+            if read_move(stripped) is not None:
+                return stripped
+    return None
+
+
 def read_move(text: str) -> Move | None:
     """The move a whole message asks for, or None when it is anything else (then the planner reads it).
 
