@@ -41,6 +41,8 @@ IMAGE_SIDES = {"frame": 384, "anyres": 1152}
 """Longest side of the images sent, by the profile's ``planner_image``: one 384² view, or OneVision's
 anyres grid (at most 3x3 views of 384², so the server would shrink anything larger)."""
 START_IT = "start it (see README 'Serving the planner') or run without --planner"
+MAX_ANSWER_BYTES = 32_000_000
+"""A larger answer is refused while it arrives (a plan is a few kB; a server must not fill the memory)."""
 
 T = TypeVar("T")
 
@@ -167,6 +169,9 @@ class ServedPlanner(ChatOpenAI):
             return PlannerServerError(where, f"refused the request (HTTP {code}{detail})",
                                       "serve a vision model with structured outputs (see README 'Serving the "
                                       "planner') or run without --planner")
+        if isinstance(error, AnswerTooLarge):
+            return PlannerServerError(where, f"answered with more than {MAX_ANSWER_BYTES / 1e6:g} MB, not a chat reply",
+                                      "see its log, or give --planner the server's OpenAI-compatible address")
         if isinstance(error, openai.LengthFinishReasonError):
             return PlannerServerError(where, "cut its reply off at the token limit before the plan was complete",
                                       "give it a larger max_tokens, or serve a model that answers in fewer tokens")
@@ -179,7 +184,7 @@ class ServedPlanner(ChatOpenAI):
 
 
 class DeadlineTransport(httpx2.BaseTransport):
-    """HTTP that also bounds a whole answer's body by the request's read timeout.
+    """HTTP that also bounds a whole answer's body by the request's read timeout, and its size.
 
     httpx's timeouts bound each read, so a server that trickles its answer a few bytes at a time
     would hold a turn for as long as it likes; here the body must be in within that many seconds
@@ -192,25 +197,34 @@ class DeadlineTransport(httpx2.BaseTransport):
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         seconds = (request.extensions.get("timeout") or {}).get("read")
         response = self._inner.handle_request(request)
-        if not isinstance(seconds, (int, float)):
-            return response
+        timed = isinstance(seconds, (int, float))
         return httpx2.Response(response.status_code, headers=response.headers, extensions=response.extensions,
-                               stream=_Until(response.stream, time.monotonic() + seconds, seconds, request))
+                               stream=_Until(response.stream, time.monotonic() + seconds if timed else None,
+                                             seconds if timed else 0.0, request))
 
     def close(self) -> None:
         self._inner.close()
 
 
-class _Until(httpx2.SyncByteStream):
-    """A response body that raises ``httpx2.ReadTimeout`` once it is still coming after its deadline."""
+class AnswerTooLarge(openai.OpenAIError):
+    """The server's answer passed :data:`MAX_ANSWER_BYTES` (an OpenAIError, so the client passes it on as it is)."""
 
-    def __init__(self, inner: Any, deadline: float, seconds: float, request: httpx2.Request) -> None:
+
+class _Until(httpx2.SyncByteStream):
+    """A response body that raises ``httpx2.ReadTimeout`` once it is still coming after its deadline, and
+    :class:`AnswerTooLarge` past :data:`MAX_ANSWER_BYTES`."""
+
+    def __init__(self, inner: Any, deadline: float | None, seconds: float, request: httpx2.Request) -> None:
         self._inner, self._deadline, self._seconds, self._request = inner, deadline, seconds, request
 
     def __iter__(self) -> Any:
+        size = 0
         for chunk in self._inner:
-            if time.monotonic() > self._deadline:
+            if self._deadline is not None and time.monotonic() > self._deadline:
                 raise httpx2.ReadTimeout(f"the answer was not in within {self._seconds:g} s", request=self._request)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
             yield chunk
 
     def close(self) -> None:

@@ -173,7 +173,8 @@ def test_words_the_planner_writes_reach_the_reply_without_invisible_or_terminal_
     assert reply.text == "ab31mcde\nf\ngh" + "ijk" and reply.version is None
     assert _printable(reply.text)
     # emoji sequences keep their zero-width joiner
-    assert Plan.model_validate(plan({"action": "answer", "content": "👩\u200d💻"})).steps[0].content == "👩\u200d💻"
+    coder = "👩\u200d💻"
+    assert Plan.model_validate(plan({"action": "answer", "content": coder})).steps[0].content == coder
 
 
 @pytest.mark.slow

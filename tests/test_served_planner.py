@@ -194,6 +194,19 @@ def test_a_server_that_trickles_its_answer_is_cut_at_the_timeout_in_all(fake, se
     assert_nothing_lost(editor, reply, VAGUE)
 
 
+def test_an_answer_too_large_to_be_a_reply_is_refused_as_it_arrives(fake, server, open_editor, monkeypatch):
+    import agent.served
+
+    monkeypatch.setattr(agent.served, "MAX_ANSWER_BYTES", 50_000)
+    fake.push("x" * 60_000)
+    editor = open_editor(quick(server.url, model="m"))
+    reply = editor.send(VAGUE)
+    assert len(fake.requests) == 1                                               # not retried
+    assert reply.text == (f"The planner at {server.url} answered with more than 0.05 MB, not a chat reply; see its "
+                          "log, or give --planner the server's OpenAI-compatible address. Nothing changed.")
+    assert_nothing_lost(editor, reply, VAGUE)
+
+
 def test_no_choices_and_a_cut_off_reply_are_one_line_each(fake, server, open_editor):
     fake.mode = "no-choices"
     editor = open_editor(quick(server.url, model="m"))
