@@ -364,6 +364,24 @@ def test_a_lock_file_that_is_not_a_file_is_named_with_what_to_do(tmp_path, kind)
     SessionStore.open(root).close()
 
 
+def test_a_file_system_without_locks_is_said_as_such(tmp_path, monkeypatch):
+    import errno
+
+    import filelock._unix
+
+    from agent.session.errors import SessionReadOnlyError
+    from agent.session.store import SessionStore
+
+    root = _session(tmp_path)
+
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(filelock._unix.fcntl, "flock", no_flock)
+    with pytest.raises(SessionReadOnlyError, match="its file system does not support file locks.*local disk"):
+        SessionStore.open(root)
+
+
 def test_a_folder_moved_removed_or_replaced_while_open_is_never_written_into(tmp_path):
     from agent.session.conversation import Message
     from agent.session.errors import SessionStorageError
