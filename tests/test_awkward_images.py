@@ -13,6 +13,7 @@ from PIL import Image
 
 from agent.editor import Editor
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
+from tools.errors import ChatEditError
 from tools.imageio import load_image
 from tools.profiles import TINY
 
@@ -50,7 +51,6 @@ KINDS: dict[str, tuple[str, Callable[[Path], None], str | None]] = {
     "3x90 strip": ("strip.png", lambda p: Image.fromarray(_noise(3, 90)).save(p), None),
 }
 CASES = [(engine, kind) for engine in ("sd", "sdxl", "flux2-klein") for kind in KINDS]
-pytestmark = pytest.mark.slow  # each case opens a session and runs four turns: 10-50 s on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,7 @@ def _outside_kept(editor: Editor, before: np.ndarray) -> np.ndarray:
     return mask
 
 
+@pytest.mark.slow  # each case opens a session and runs four turns: 10-50 s on 2 cores
 @pytest.mark.parametrize(("engine", "kind"), CASES)
 def test_awkward_images_keep_every_pixel_outside_each_mask_over_turns(tmp_path, toolkits, engine, kind):
     name, make, said = KINDS[kind]
@@ -118,3 +119,36 @@ def test_awkward_images_keep_every_pixel_outside_each_mask_over_turns(tmp_path, 
         assert np.array_equal(exported[..., :3][kept], original[kept])
     finally:
         editor.close()
+
+
+def _file(name: str, data: Callable[[], bytes]) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        (folder / name).write_bytes(data())
+        return folder / name
+    return make
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda d: "https://example.com/cat.png", ("url", "download it first")),
+    (lambda d: "", ("no path was given",)),
+    (lambda d: d, ("folder",)),
+    (_file("empty.png", lambda: b""), ("empty",)),
+    (_file("notes.png", lambda: b"not a picture"), ("not an image",)),
+    (_file("cut.jpg", lambda: _jpeg()[:400]), ("truncated",)),
+])
+def test_what_cannot_be_opened_is_one_line_and_leaves_no_session(tmp_path, make, words):
+    given = make(tmp_path)
+    with pytest.raises(ChatEditError) as info:
+        Editor.open(given, profile=TINY, session_dir=tmp_path / "session", planner=QueuePlanner(),
+                    toolkit=FixedDetections(TINY, {}))
+    message = str(info.value).lower()
+    assert "\n" not in message and all(word in message for word in words)
+    assert not (tmp_path / "session").exists()
+
+
+def _jpeg() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(_noise(64, 64)).save(buf, "JPEG")
+    return buf.getvalue()
