@@ -330,7 +330,11 @@ def test_reopening_says_when_a_reference_file_is_missing_or_damaged(make, hat, t
     kept = editor.session_dir / "references" / f"{step_reference(editor)['id']}.png"
     folder = editor.session_dir
     editor.close()
-    assert Editor.open(folder, profile=tiny_profile, toolkit=FixedDetections(tiny_profile, {})).opening_note is None
+    intact = Editor.open(folder, profile=tiny_profile, toolkit=FixedDetections(tiny_profile, {}))
+    try:
+        assert intact.opening_note is None
+    finally:
+        intact.close()
     if damage == "missing":
         kept.unlink()
     else:
