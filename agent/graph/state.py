@@ -145,6 +145,10 @@ class State(InputState):
     notes: list[str] = field(default_factory=list)
     """Sentences of this turn's reply, in order."""
 
+    drafted: list[int] = field(default_factory=list)
+    """Indices into :attr:`notes` of the sentences that announce this turn's accepted, uncommitted edits
+    ("Made the cup red."): a turn that stops before committing says they were not kept."""
+
     halt: bool = False
     """True when the turn stops early (not found, cancelled, failed): nothing is committed."""
 

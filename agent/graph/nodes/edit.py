@@ -239,5 +239,5 @@ def accept(state: State, draft: str, record: EditRecord) -> dict[str, Any]:
     if record.reference is not None:
         said = f"{said} {reference_note(record.reference)}"
     return {"draft": draft, "records": [*state.records, record], "step_index": state.step_index + 1,
-            "notes": [*state.notes, said], "result": None, "attempt": 0,
+            "notes": [*state.notes, said], "drafted": [*state.drafted, len(state.notes)], "result": None, "attempt": 0,
             "chosen": [], "mask": None}

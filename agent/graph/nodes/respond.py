@@ -20,8 +20,7 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         notes[-1] = notes[-1].replace("Nothing changed", "Nothing else changed") \
                              .replace("nothing changed", "nothing else changed")
     if state.halt and state.records and state.committed is None:
-        # the edits before the step that stopped were drafts: "Made the cup red." must not stand as done
-        notes.append("Dropped the edits made earlier in this message.")
+        notes = _not_kept(notes, state.drafted)
     text = " ".join(n for n in notes if n) or "Done; nothing needed changing."
     if state.committed is not None:
         text += f" (version {state.committed})"
@@ -30,6 +29,19 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     made = ctx.store.history[state.committed].image if state.committed is not None else None
     reply: ReplyPayload = {"text": text, "version": state.committed, "image": made, "error": state.error}
     return {"reply": reply, "question": None, "draft": None, "result": None, "version": ctx.store.history.head}
+
+
+def _not_kept(notes: list[str], drafted: list[int]) -> list[str]:
+    """``notes`` of a turn that stopped before committing: the sentences announcing its earlier edits (drafts,
+    never saved) must not stand as done, so they move to the end, quoted, as not kept."""
+    said = [notes[i] for i in drafted if 0 <= i < len(notes)]
+    rest = [n for i, n in enumerate(notes) if i not in set(drafted)]
+    if not said:
+        return [*rest, "The edits made earlier in this message were not kept either."]
+    quoted = " ".join(f'"{s.strip()}"' for s in said)
+    if len(said) == 1:
+        return [*rest, f"The edit before it in this message ({quoted}) was not kept either."]
+    return [*rest, f"The edits before it in this message ({quoted}) were not kept either."]
 
 
 def _moved_history(state: State) -> bool:
