@@ -367,3 +367,17 @@ def test_a_png_transparent_colour_key_becomes_alpha_and_is_restored(tmp_path, mo
     out = save_image(loaded.image, tmp_path / "out.png", alpha=loaded.alpha)
     with Image.open(out) as back:
         assert back.mode == "RGBA" and np.array_equal(np.asarray(back)[..., 3], expected)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".tif", ".bmp"])
+def test_an_export_keeps_every_pixel_in_lossless_formats(tmp_path, suffix):
+    """WebP is written lossless (it was quality 95, which moved pixels an edit never touched); alpha kept."""
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    alpha = Image.fromarray(rng.integers(0, 256, (37, 53), dtype=np.uint8))
+    written = save_image(rgb, tmp_path / f"out{suffix}", alpha=alpha if suffix != ".bmp" else None)
+    with Image.open(written) as back:
+        back.load()
+        assert np.array_equal(np.asarray(back.convert("RGB")), np.asarray(rgb))
+        if suffix != ".bmp":
+            assert np.array_equal(np.asarray(back.getchannel("A")), np.asarray(alpha))

@@ -417,7 +417,8 @@ def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image
     out = _with_alpha(image, alpha)
     if fmt == "JPEG" and out.mode not in ("RGB", "L"):
         out = out.convert("RGB")  # JPEG has no transparency
-    options: dict[str, object] = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    # WebP can be lossless, so it is: an export keeps every pixel an edit left alone; JPEG cannot.
+    options: dict[str, object] = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True, "exact": True}}.get(fmt, {})
     if metadata:
         if fmt == "PNG":
             options["pnginfo"] = _png_text(metadata)
