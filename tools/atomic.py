@@ -61,3 +61,12 @@ def sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def aside_name(path: Path, tag: str = "damaged") -> Path:
+    """A free name beside ``path`` to keep a damaged file under: ``NAME.damaged``, else ``NAME.damaged.2``, ..."""
+    kept, n = path.with_name(f"{path.name}.{tag}"), 1
+    while kept.exists() or kept.is_symlink():
+        n += 1
+        kept = path.with_name(f"{path.name}.{tag}.{n}")
+    return kept

@@ -22,6 +22,7 @@ from agent.session.errors import (
     SessionReadOnlyError,
     SessionStorageError,
 )
+from tools.atomic import aside_name
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +96,7 @@ def set_aside(path: Path) -> Path:
     Raises:
         SessionReadOnlyError: it cannot be moved.
     """
-    kept = path.with_name(f"{path.name}.damaged")
-    n = 1
-    while kept.exists() or kept.is_symlink():
-        n += 1
-        kept = path.with_name(f"{path.name}.damaged.{n}")
+    kept = aside_name(path)
     try:
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from agent.session.errors import SessionStorageError
 from agent.session.history import now
+from tools.atomic import aside_name
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,7 @@ class Conversation:
 
 def _set_aside(path: Path) -> str:
     """Move what stands where the log should be (a folder) aside, so the conversation can be written again."""
-    kept = path.with_name(f"{path.name}.damaged")
-    n = 1
-    while kept.exists() or kept.is_symlink():
-        n += 1
-        kept = path.with_name(f"{path.name}.damaged.{n}")
+    kept = aside_name(path)
     try:
         os.replace(path, kept)
     except OSError as e:
