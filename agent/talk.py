@@ -33,6 +33,7 @@ class Talk:
         """A user's message (see ``Editor.send``): while a question is open it is the answer."""
         from agent.graph.commands import read_move
         from agent.graph.moves import negated_move
+        from agent.graph.queries import answer_query, read_query
 
         text = str(text).strip()
         asked = self.turns.question_payload() is not None
@@ -49,6 +50,9 @@ class Talk:
             pointing = inputs.read_pointing(self.store, point, box, points)
         except ChatEditError as e:
             return inputs.unusable("pointing", e, self.turns.question())
+        query = read_query(text)
+        if query is not None:                                   # "show history": the tree answers, no model
+            return self.turns.inform(text, answer_query(query, self.store.history))
         negated = negated_move(text)
         if negated is not None:                                 # "don't undo": never a move, no model asked
             return self.turns.not_moved(text, f"Nothing was done: that says not to \"{negated}\".")
@@ -79,6 +83,11 @@ class Talk:
             pointing = inputs.read_pointing(self.store, point, box, points)
         except ChatEditError as e:
             return inputs.unusable("pointing", e, self.turns.question())
+        from agent.graph.queries import answer_query, read_query
+
+        query = read_query(str(value))
+        if query is not None:                                   # asked "which version is this?" meanwhile
+            return self.turns.inform(str(value), answer_query(query, self.store.history))
         self.bench.cancel.clear()
         reading = self.turns.read(value)
         if reading.kind == "move" and reading.move is not None:

@@ -386,6 +386,11 @@ class Turns(Reopening):
         """The reply to words that say not to make a move ("don't undo"): both are logged; nothing changes."""
         return self._refused_move(text, words, error=False)
 
+    def inform(self, words: str, text: str) -> Reply:
+        """The reply to a question about the versions, answered without a model ("show history"): both are
+        logged; nothing changes, and an open question stays open."""
+        return self._refused_move(text, words, error=False)
+
     def _refused_move(self, text: str, words: str | None, *, error: bool = True) -> Reply:
         """A move that cannot be made (``error``: False for one with nothing to do); said in words, they and
         the reply are logged (an open question stays)."""

@@ -391,3 +391,17 @@ def test_a_negated_or_relative_noun_phrase_is_no_kind_to_detect(text):
     from agent.graph.phrases import parse_referent
 
     assert parse_referent(text) is None
+
+
+@pytest.mark.parametrize(("text", "query"), [
+    ("show history", "history"), ("history", "history"), ("can you show me the history, please?", "history"),
+    ("what did you change?", "history"), ("what have you done so far", "history"), ("list the versions", "history"),
+    ("show the edit history", "history"), ("what changed", "history"),
+    ("which version is this?", "current"), ("what version am I on", "current"), ("where am i", "current"),
+    ("show me version 2", None), ("undo", None), ("remove the history book", None), ("show me the cup", None),
+    ("don't show the history", None), ("what is the cup made of", None), ("tree", None),
+])
+def test_questions_about_the_versions_are_read_without_a_model(text, query):
+    from agent.graph.queries import read_query
+
+    assert read_query(text) == query

@@ -279,3 +279,29 @@ def test_a_negated_move_without_a_question_runs_nothing_and_asks_no_model(make, 
     assert reply.text.startswith("Nothing was done: that says not to") and reply.error is None
     assert editor.current_version == 1 and planner.calls == 1 and reply.version is None
     assert editor.conversation[-2:] == [("user", text), ("assistant", reply.text)]
+
+
+def test_questions_about_the_versions_are_answered_from_the_tree_without_a_model(make):
+    """"show history", "what did you change?", "which version is this?" are answered from the version tree (the
+    planner is never asked); the answer names every version and the current one, and an open question stays."""
+    editor = make(recolor("cup", "red", selector="leftmost"), recolor("table", "blue"), recolor("cup", "green"))
+    editor.send("make the left cup red")
+    editor.send("make the table blue")
+    editor.send("undo")
+    planner = editor._planner
+    calls = planner.calls
+    text = editor.send("can you show me the history?").text
+    assert text.startswith('This is version 1, made by "make the left cup red", of 3 versions.')
+    assert 'v0: the original; v1: "make the left cup red" ← current; v2: "make the table blue"' in text
+    assert editor.send("which version is this").text == \
+        'This is version 1, made by "make the left cup red", of 3 versions.'
+    assert editor.current_version == 1 and planner.calls == calls
+    asked = editor.send("make the cup green")                   # two cups: a question opens
+    assert asked.question is not None
+    reply = editor.send("what did you change so far")
+    assert reply.text.endswith("The question is still open.") and reply.question == asked.question
+    assert editor.pending_question == asked.question and planner.calls == calls + 1
+    assert editor.send("the right one").version == 3            # the answer still answers it
+    assert "v3: \"make the cup green\" (from v1) ← current" in editor.send("history").text
+    said = [text for role, text in editor.conversation if role == "user"]
+    assert "can you show me the history?" in said and "what did you change so far" in said

@@ -25,6 +25,11 @@ Moves (the whole message; "please", "ok", "oops", "just", "can you" ... around i
     [go|revert|return|switch] back to the original | start over | start again | reset | restore the original
                                                                       → revert 0
 
+Questions about the versions (:mod:`agent.graph.queries`: answered from the version tree, no model)::
+
+    [show [me] [the]] history | list [the] versions | what did you change | what changed  → every version
+    which version is this | what version am i on | where am i                           → the current one
+
 Answers (to "I found 4 cups. Which one do you mean?")::
 
     reply      := move | instruction | answer

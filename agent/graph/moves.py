@@ -168,7 +168,7 @@ def _match(parts: list[tuple[set[str] | str, bool]], words: list[str],
     return False, None
 
 
-def _trim(words: list[str]) -> list[str]:
+def trim(words: list[str]) -> list[str]:
     """Politeness around a command: "ok, please undo that, thanks" → "undo that"."""
     words = [w for w in words if w != ","]
     while words and words[0] in _LEAD and words[0] not in ("undo", "redo"):
@@ -192,7 +192,7 @@ def negated_move(text: str) -> str | None:
         if w in _NEGATIONS and words[i + 1] in _MOVE_VERBS:
             rest = words[i + 1:]
             rest = rest[:next((k for k, r in enumerate(rest) if r == ","), len(rest))]
-            stripped = " ".join(_trim(rest))
+            stripped = " ".join(trim(rest))
             if read_move(stripped) is not None:
                 return stripped
     return None
@@ -210,7 +210,7 @@ def read_move(text: str) -> Move | None:
         return None
     if any(w in _NEGATIONS and words[i + 1:i + 2] != [","] for i, w in enumerate(words)):
         return None                         # "no undo", "don't undo", "never go back": never run it ("no, undo" is one)
-    words = _trim(words)
+    words = trim(words)
     if len(words) > 1 and len(set(words)) == 1 and words[0] in ("undo", "redo"):
         return Move(words[0], len(words))  # type: ignore[arg-type]   # "undo undo", "undo, undo, undo"
     for kind, parts, default in _COMPILED:
