@@ -119,6 +119,12 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         self.idle = threading.Event()
         """Set while no turn runs on the worker thread (quitting waits for it)."""
         self.idle.set()
+        self.quitting = False
+        """Set when quitting begins: what the worker still posts is not shown (the screen is going)."""
+        self.running: str | None = None
+        """The message the running turn is about (None for a move, a save, or when idle)."""
+        self.unsent: list[str] = []
+        """Said in the terminal after quitting: what was typed and not sent or not kept, and where it is."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -172,6 +178,9 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
 
     @on(Opened)
     async def _opened(self, message: Opened) -> None:
+        if self.quitting:                   # quit while opening: the editor is still closed on unmount
+            self.editor, self.session_dir = message.editor, message.snapshot.session_dir
+            return
         self.editor, self.model_total = message.editor, message.models
         self.session_dir = message.snapshot.session_dir
         if message.banner is not None:      # the profile first: on tiny, why pictures are noise and who plans
@@ -195,7 +204,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
 
     @on(Progress)
     def _progressed(self, message: Progress) -> None:
-        if self.busy:
+        if self.busy and not self.quitting:
             self.query_one(ProgressStrip).set_progress(message.stage, message.step, message.total)
             if message.stage.startswith("load "):
                 self.query_one(StatusLine).models = stage_label(message.stage)
@@ -203,6 +212,9 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
 
     @on(TurnDone)
     async def _turn_done(self, message: TurnDone) -> None:
+        if self.quitting:                   # the screen is going; action_quit says what became of the turn
+            return
+        self.running = None
         committed = message.reply is not None and message.reply.version is not None
         if message.cancelled or (self.cancel_asked and not committed):
             self.notify("Cancelled; nothing changed.", severity="warning")
@@ -333,6 +345,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             pointed["reference"] = self.reference
             self.chat.say(f"(with the reference image {self.reference.name})", "system")
             self.action_reference("")
+        self.running = text
         if self.snapshot is not None and self.snapshot.question is not None:
             answer: str | int = int(text) if text.isdigit() else text
             self._start("resolving your answer", lambda editor: editor.answer(answer, **pointed))
@@ -402,7 +415,15 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             self.image_pane.show(self.snapshot)
 
     async def action_quit(self) -> None:
-        """Leave at once; wait only for a running edit to stop and the last version's image to be written."""
+        """Leave at once; wait only for a running edit to stop and the last version's image to be written.
+
+        Nothing typed is lost unsaid: queued messages, the draft in the input and a running turn's message
+        stay in the input history (Up brings them back after ``--resume``) and :attr:`unsent` says so.
+        """
+        if self.quitting:
+            return
+        self.quitting = True
+        shown = self.snapshot.current if self.snapshot is not None else None
         if self.editor is not None and not self.idle.is_set():
             self.editor.cancel()
             self.query_one(ProgressStrip).set_progress("stopping the edit before quitting", 0, 0)
@@ -410,7 +431,28 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         if self.editor is not None and getattr(getattr(self.editor, "store", None), "writing", False):
             self.query_one(ProgressStrip).start("writing the last version's image before quitting")
             await asyncio.to_thread(self.editor.flush)
+        self._keep_unsent(shown)
         self.exit()
+
+    def _keep_unsent(self, shown: int | None) -> None:
+        """Put what was typed and not done in the input history and :attr:`unsent` (said after quitting)."""
+        draft = self.prompt.text.strip()
+        queued = [text for text, _ in self.queued]
+        kept = self.session_dir is not None and not (self.snapshot and self.snapshot.read_only)
+        later = " (Up brings it back after --resume)" if kept else ""
+        if self.running is not None and self.editor is not None and self.busy:
+            now = getattr(self.editor, "current_version", shown)
+            self.unsent.append(f"Stopped by quitting, nothing of it kept: \"{self.running}\"{later}" if now == shown
+                               else f"Finished before quitting (kept as v{now}): \"{self.running}\"")
+        self.unsent += [f"Not sent (queued when you quit): \"{text}\"{later}" for text in queued]
+        if draft:
+            self.unsent.append(f"Not sent (left in the input): \"{draft}\"{later}")
+            self.prompt.remember(draft)
+        if kept and self.session_dir is not None and (draft or queued):
+            try:
+                write_input_history(self.session_dir, self.prompt.recall)
+            except OSError as exc:
+                self.unsent.append(f"(the input history could not be written: {exc})")
 
     def on_unmount(self) -> None:
         if self.editor is not None:
@@ -453,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
                       image_mode=args.image_mode, read_only=args.read_only, verify=args.verify, planner=planner,
                       engine=args.engine, quality=args.quality)
     app.run()
+    for line in app.unsent:
+        print(line)
     if app.close_error:
         print(f"chatedit: the session could not be saved on quitting: {app.close_error}", file=sys.stderr)
     elif app.session_dir is not None:

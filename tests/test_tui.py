@@ -315,3 +315,34 @@ def test_verify_on_and_off_changes_the_next_turns_and_the_status_line_names_the_
 
     fake = planner(recolor_box(), "Yes.", recolor_box("blue"))
     drive(script, tmp_path / "s", fake=fake)
+
+
+def test_quitting_during_an_edit_keeps_what_was_typed_and_says_what_became_of_it(tmp_path):
+    """ctrl+q while an edit runs, with messages queued and a draft in the input: nothing typed is lost unsaid
+    (each is in the input history for --resume, and `unsent` is printed after the screen is restored), and the
+    edit's late reply does not reach a screen that is going (it was a MountError traceback)."""
+    gate = threading.Event()
+
+    def replies():
+        gate.wait(timeout=120)
+        yield AIMessage(content=recolor_box())
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await pilot.pause(0.2)
+        assert app.busy
+        await type_line(pilot, "make the cup green")
+        await pilot.press(*"half typed")
+        await pilot.pause()
+        gate.set()
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.5)
+
+    app = drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+    assert app.return_code == 0 and app.close_error is None
+    kept = len(app.editor.history) > 1
+    assert any(("Finished before quitting" if kept else "Stopped by quitting") in u and "make the cup red" in u
+               for u in app.unsent), app.unsent
+    assert any("queued" in u and "make the cup green" in u for u in app.unsent)
+    assert any("left in the input" in u and "half typed" in u for u in app.unsent)
+    assert tui.read_input_history(tmp_path / "s")[-3:] == ["make the cup red", "make the cup green", "half typed"]
