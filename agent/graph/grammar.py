@@ -70,7 +70,7 @@ _GLOBAL_WORDS = _STYLE | _SEASON | _TIME | _LIGHT
 _MONO = re.compile(r"\b(?:black and white|black-and-white|b&w)\b")
 
 _VAGUE = {"something", "anything", "whatever", "nicer", "better", "prettier", "different", "else", "stuff",
-          "cooler", "interesting", "etc"}
+          "cooler", "interesting", "etc", "colour", "color"}
 """Words that leave the new content open: the grammar does not guess what they mean."""
 _WHOLE = re.compile(r"(?:it|this|everything|all of it|the (?:whole |entire )?(?:image|picture|pic|photo|photograph"
                     r"|scene|thing|shot|view))")
@@ -78,12 +78,24 @@ _DEFINITE = re.compile(r"^(?:the|this|that|these|those|my|your|his|her|their|our
 _VERB = (r"(?:remove|delete|erase|get rid of|take out|take away|eliminate|replace|swap|switch|exchange|substitute|"
          r"turn|change|transform|convert|make|colou?r|paint|recolou?r|dye|tint|put|place|set|add|insert|give|"
          r"render|stylize|stylise|apply|draw)\b")
-_SEPARATOR = re.compile(r"\s*(?:;|,\s*and\s+then|\band\s+then|,\s*then|\bthen|,\s*and|\band\b|,)\s*")
-_FILLERS = re.compile(r"^(?:please|pls|kindly|ok|okay|now|also|and|then|just|so|hey|hi|right|alright|great|good|"
-                      r"actually|instead|rather|no|nope|oh|ah|um|uhm|hmm+|wait|sorry|well|fine|cool|yes|yeah|"
-                      r"on second thought|never mind that|forget (?:it|that)|"
+_SEPARATOR = re.compile(r"\s*(?:;|\.\s+(?:and\s+)?(?:then\s+)?|,\s*and\s+then|\band\s+then|,\s*then|\bthen|,\s*and|\band\b|,)\s*")
+_FILLERS = re.compile(r"^(?:(?:please|pls|plz|kindly|ok|okay|now|also|and|then|just|so|hey|hi|hello|right|alright|"
+                      r"great|good|actually|instead|rather|oh|ah|um|uhm|hmm+|wait|sorry|well|fine|cool|yes|yeah|"
+                      r"thanks|thank you|maybe|perhaps|on second thought|never mind that|forget (?:it|that)|"
                       r"(?:can|could|would|will) you(?: please)?|i(?:'d| would)? (?:like|want)(?: you)? to|"
-                      r"i want|let's|lets|go ahead and|try to)(?:\s*,\s*|\s+)")
+                      r"i want|let's|lets|go ahead and|try to)(?:\s*,\s*|\s+)|(?:no|nope)\s*,\s*)")
+"""Words before an instruction that change nothing. "no" needs its comma: "no remove the cup" says not to."""
+_TYPOS = {"teh": "the", "hte": "the", "adn": "and", "nad": "and", "plese": "please", "pleas": "please",
+          "remvoe": "remove", "rmeove": "remove", "reomve": "remove", "remoev": "remove", "delte": "delete",
+          "chnage": "change", "cahnge": "change", "maek": "make", "mkae": "make", "repalce": "replace",
+          "relpace": "replace", "colur": "colour", "backgroud": "background", "backround": "background"}
+"""Common slips of the keyboard on the grammar's own words (never on the names of things)."""
+_CORRECTION = re.compile(r"(?:\s*,\s*(?:no|nope|sorry|wait|i mean|i meant|or rather|rather|actually|scratch that)\b"
+                         r"|\s+(?:no,? wait|wait|sorry|i mean|i meant|or rather)\b)+\s*,?\s*")
+"""A change of mind inside one message: "make it a watercolour, no wait, a sketch"."""
+_NOTHING = re.compile(r"(?:nothing|none|nothing at all|empty space|blank space|empty|blank|thin air|air|"
+                      r"(?:the )?background|(?:an? )?empty (?:space|spot|area))")
+"""New content that is no thing: "replace the cup with nothing" means remove it."""
 _TRAILING = re.compile(r"\s+(?:please|for me|thanks|thank you|if you can|if possible|instead|as well|too)$")
 
 
@@ -105,12 +117,12 @@ def read_plan(text: str, *, pointed: bool = False, referenced: bool = False) -> 
     """
     if not isinstance(text, str) or not text.strip() or len(text) > 1000:
         return None
-    clauses = split_clauses(_strip_fillers(normalize(text)))
+    clauses = split_clauses(corrected(_strip_fillers(normalize(text))))
     if clauses is None:
         return None
     steps: list[Step] = []
     for clause in clauses:
-        read = (_from_reference(clause) if referenced else None) or _elided(clause) or read_clause(clause)
+        read = (_from_reference(clause) if referenced else None) or _read_one(clause)
         if read is None and pointed:
             read = _objectless(clause)
         if read is None:
@@ -127,7 +139,9 @@ def read_plan(text: str, *, pointed: bool = False, referenced: bool = False) -> 
 
 def normalize(text: str) -> str:
     """Lower case, one space between words, plain quotes, no final full stop ("" for a question)."""
+    text = re.sub(r"[.!;]?\s*[\r\n]+\s*", ". ", text.strip())           # one instruction a line
     text = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").lower().split()).strip("\"' ")
+    text = re.sub(r"[a-z]+", lambda m: _TYPOS.get(m.group(), m.group()), text)
     polite = re.match(r"^(?:\w+,? )?(?:can|could|would|will) you\b", text) is not None   # "could you ...?"
     while text and text[-1] in ".!?":
         if text[-1] == "?" and not polite:
@@ -170,6 +184,32 @@ def read_clause(clause: str) -> list[Step] | None:
         if steps is not None:
             return steps
     return None
+
+
+def corrected(text: str) -> str:
+    """``text`` with each change of mind applied ("" when one cannot be read): "make it a watercolour, no wait,
+    a sketch" is "make it a sketch"; "make the cup red, no, blue" is "make the cup blue"; "remove the cup,
+    no, the saucer" is "remove the saucer"; "make the cup red, no, make it blue" is "make it blue"."""
+    marks = [m for m in _CORRECTION.finditer(text) if m.start() > 0 and m.end() < len(text)]
+    if not marks:
+        return text
+    mark = marks[-1]
+    left, right = corrected(text[:mark.start()]), _strip_fillers(text[mark.end():])
+    clauses = split_clauses(left)
+    if not left or not right or clauses is None:
+        return ""
+    if re.match(_VERB, right):                          # a whole new clause takes the last one's place
+        return "; ".join([*clauses[:-1], right])
+    words = clauses[-1].split()
+    for n in range(len(words) - 1, 0, -1):              # the correction takes the place of the last n words
+        clause = " ".join([*words[:-n], right])
+        if _read_one(clause) is not None:
+            return "; ".join([*clauses[:-1], clause])
+    return ""
+
+
+def _read_one(clause: str) -> list[Step] | None:
+    return _elided(clause) or read_clause(clause)
 
 
 def _elided(clause: str) -> list[Step] | None:
@@ -301,8 +341,10 @@ def _replace(clause: str) -> list[Step] | None:
          or re.match(r"^make (?P<x>.+?) (?P<y>(?:a|an) .+)$", clause))
     if m is None:
         return None
-    content = _content(m.group("y"))
     refs = parse_referents(m.group("x"))
+    if refs is not None and _NOTHING.fullmatch(m.group("y")):   # "replace the cup with nothing": remove it
+        return _steps(*(_step(action="remove", referent=r) for r in refs))
+    content = _content(m.group("y"))
     if content is None or refs is None:
         return None
     action = "replace"
@@ -360,6 +402,8 @@ def _content(text: str) -> str | None:
         return None
     if is_reference(text):
         return None                                     # "turn the vase into this": only a reference says what
+    if _NOTHING.fullmatch(text):
+        return None                                     # "add nothing next to the cup"
     if set(text.split()) & _VAGUE:
         return None                                     # "something nicer": a question for a real planner
     if re.search(rf"(?:,|\band|\bthen)\s+{_VERB}", text):

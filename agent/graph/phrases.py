@@ -110,6 +110,18 @@ def _singular(word: str) -> str:
     return word
 
 
+_ONLY_PLURAL = {"glasses", "sunglasses", "pants", "jeans", "trousers", "shorts", "scissors", "pliers", "tongs",
+                "goggles", "binoculars", "headphones", "earphones", "clothes", "stairs", "leggings", "overalls",
+                "pajamas", "pyjamas", "news", "series", "species", "lens", "dress", "grass", "glass", "blinds",
+                "curtains", "drapes", "sweets", "leaves", "remains", "belongings", "surroundings", "lips", "eyes"}
+"""Words ending in "s" that name one thing, or a pair people mean as one ("the glasses", "the eyes")."""
+
+
+def _plural(word: str) -> bool:
+    """Whether ``word`` is a plain plural noun ("cups", "dogs"): "the cups" then means all of them."""
+    return word not in _ONLY_PLURAL and word not in _STOP and _singular(word) != word and word[-1] == "s"
+
+
 def _phrase_ok(phrase: str) -> bool:
     """A kind of thing a detector can look for: one to four plain words, no verbs or pronouns, not a colour."""
     words = phrase.split()
@@ -174,9 +186,12 @@ def _parse(text: str, *, allow_empty: bool) -> dict | None:
             fields["count"], text = _count(first), rest
     elif (m := re.match(r"^both(?: of)?(?: the| these| those| my)? (?P<x>.+)$", text)) is not None:
         fields["count"], text = 2, m.group("x")
-    elif (m := re.match(r"^(?:the|these|those|my) (?P<n>\w+) (?P<x>.+)$", text)) is not None \
+    elif (m := re.match(r"^(?:(?:the|these|those|my) )?(?P<n>\w+) (?P<x>.+)$", text)) is not None \
             and _count(m.group("n")) is not None:
-        fields["count"], text = _count(m.group("n")), m.group("x")
+        fields["count"], text = _count(m.group("n")), m.group("x")    # "the two cups", "two cups", "2 cups"
+    elif (m := re.fullmatch(r"(?:the|these|those|my) (?P<x>(?:[a-z'-]+ ){0,3}[a-z'-]+)", text)) is not None \
+            and _plural(m.group("x").split()[-1]):
+        fields["selector"], text = "all", m.group("x")                 # "the cups": every cup
     elif fields.get("exclude"):
         fields["selector"] = "all"                      # "the cups except the red one": all but that
     else:

@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
 from agent.graph.grammar import FORMS, read_plan
+from agent.graph.unread import unread_reason
 from agent.graph.pointing import Pointing, aim
 from agent.graph.state import State, turn_reset
 from agent.session.conversation import Message
@@ -139,9 +140,11 @@ def by_grammar(text: str, reason: str, *, pointing: Pointing | None = None, refe
     found = aim(read_plan(text, pointed=pointing is not None, referenced=referenced), pointing)
     if found is None:
         forms = "; ".join(f"\"{f}\"" for f in FORMS)
+        why = unread_reason(text, read_plan)
         return {"halt": True, "error": "the offline grammar could not read that",
                 "notes": [f"{reason[0].upper()}{reason[1:]}, so the offline grammar plans turns; it could not "
-                          f"read that. Nothing changed. It reads forms like {forms}; and undo, redo, revert N."]}
+                          f"read that{': ' + why if why else ''}. Nothing changed. It reads forms like {forms}; "
+                          "and undo, redo, revert N."]}
     logger.info("plan (offline grammar): %s", [s.action for s in found.steps])
     return {"plan": found, "planned_by": {"kind": "grammar"},
             "notes": [f"(Planned by the offline grammar: {reason}.)"]}
