@@ -155,7 +155,7 @@ class SlashCommands(_App):
     def action_drop(self) -> None:
         """Take back the last queued message."""
         if not self.queued:
-            self.notify("Nothing is queued.")
+            self._refuse("Nothing is queued; /drop takes back a message typed while an edit runs.")
             return
         text, line = self.queued.pop()
         line.remove()
@@ -168,17 +168,19 @@ class SlashCommands(_App):
         self.chat.say(text, "user")
         if name in ("undo", "redo", "revert"):
             if (name == "revert" and not arg.isdigit()) or (arg and not arg.isdigit()):
-                self.notify(f"/{name} takes a number" + (", e.g. /revert 2" if name == "revert" else " (or none)"),
-                            severity="warning")
+                self._refuse(f"/{name} takes a version number, e.g. /revert 2" if name == "revert" else
+                             f"/{name} takes a number of steps (or none), e.g. /{name} 2")
             elif name == "revert":
                 self.action_revert(int(arg))
             else:
                 getattr(self, f"action_{name}")(int(arg or 1))
         elif name == "save":
             if not arg:
-                self.notify("/save needs a path, e.g. /save out/cup.png", severity="warning")
+                self._refuse("/save needs a path, e.g. /save out/cup.png")
+            elif (where := _expand(arg)) is None:
+                self._refuse(f"/save: {arg} names a home folder that does not exist; give a full path")
             else:
-                self._start("saving", lambda editor: _save(editor, Path(arg).expanduser()))
+                self._start("saving", lambda editor: _save(editor, where))
         elif name == "help":
             self.action_help()
         elif name == "drop":
@@ -200,6 +202,9 @@ class SlashCommands(_App):
         elif name == "verify":
             self.action_verify(arg)
         elif name == "engine":
+            if arg:
+                self._refuse(f"/engine {arg}: the engine is chosen when chatedit starts, not switched in a session "
+                             "(see below).")
             self.action_engine()
         else:
             self.chat.say(f"There is no command /{name}; `/help` lists them. Nothing changed.", "system")
@@ -211,13 +216,17 @@ class SlashCommands(_App):
             self.reference = None
             self.prompt.border_subtitle = ""
             return
-        where = Path(path).expanduser()
-        if not where.is_file():
-            self.notify(f"/ref: {where} is not an image file; give the path of one, e.g. /ref ~/hat.png",
-                        severity="warning", markup=False)
+        where = _expand(path)
+        if where is None or not _is_image(where):
+            self._refuse(f"/ref: {where or path} is not an image file; give the path of one, e.g. /ref ~/hat.png")
             return
         self.reference = where
         self.prompt.border_subtitle = f"reference: {where.name} (goes with your next message; Esc clears)"
+
+    def _refuse(self, text: str) -> None:
+        """Say in the chat (and as a notice) why a command did nothing."""
+        self.chat.say(f"{text} Nothing changed.", "error")
+        self.notify(text, severity="warning", markup=False)
 
     def _move(self, stage: str, call: Callable[[Any], Any]) -> None:
         """Start a move in the version tree (its reply says when it dropped a pending question)."""
@@ -239,7 +248,7 @@ class SlashCommands(_App):
     def action_verify(self, state: str = "") -> None:
         """``/verify on|off``: whether the planner judges each edit, from the next turn on (``/verify``: say which)."""
         if state.lower() not in ("on", "off", ""):
-            self.notify("/verify takes on or off, e.g. /verify off", severity="warning")
+            self._refuse("/verify takes on or off, e.g. /verify off")
             return
         on = None if not state else state.lower() == "on"
         self._start("verification", lambda editor: _verify(editor, on))
@@ -263,7 +272,7 @@ class SlashCommands(_App):
         if self.snapshot is not None and self.snapshot.question is not None:
             self._ask(self.snapshot.question)
         else:
-            self.notify("No question is pending.")
+            self._refuse("No question is pending.")
 
     def action_sessions(self) -> None:
         """List the saved sessions in the chat, newest first, with the command that resumes each."""
@@ -314,6 +323,31 @@ def _verify(editor: Any, on: bool | None) -> str:
     return f"Verification is **off**{now}: edits are not judged. `/verify on` turns it on."
 
 
+def _expand(path: str) -> Path | None:
+    """``path`` with ``~`` expanded (None when it names a home folder that does not exist)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return None
+
+
+def _is_image(path: Path) -> bool:
+    """Whether ``path`` is a file PIL can read as an image (its header only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
+    return True
+
+
 def _save(editor: Any, path: Path) -> str:
-    written = editor.export(path)
+    from tools.errors import ImageSaveError
+
+    try:
+        written = editor.export(path)
+    except OSError as exc:              # what export does not name itself (a name too long for the disk, say)
+        raise ImageSaveError(f"cannot save {path}: {exc.strerror or exc}; check the path") from exc
     return f"Saved v{editor.current_version} to `{written}`."

@@ -313,3 +313,28 @@ def test_slash_engine_says_which_engine_paints_and_an_unknown_command_is_said_in
         assert app.snapshot.current == 0
 
     drive(script, tmp_path / "s")
+
+
+def test_a_slash_command_with_a_bad_argument_says_why_in_the_chat_never_a_bare_exception(tmp_path):
+    """Each refusal is one line in the chat (a toast alone scrolls away); none reaches the worker as an
+    exception's repr (a ~user that does not exist was 'RuntimeError: Could not determine home directory.')."""
+    (tmp_path / "notes.png").write_text("not an image")
+    cases = {"/revert abc": "/revert takes a version number", "/undo x": "/undo takes a number of steps",
+             "/save": "/save needs a path", "/save ~no_such_user_h7/x.png": "names a home folder that does not exist",
+             f"/save {tmp_path}/{'a' * 300}.png": "check the path", "/verify maybe": "/verify takes on or off",
+             f"/ref {tmp_path / 'notes.png'}": "is not an image file", "/ref /no/such.png": "is not an image file",
+             "/engine x": "the engine is chosen when chatedit starts", "/question": "No question is pending",
+             "/drop": "Nothing is queued", "/revert 99": "There is no version 99"}
+
+    async def script(app, pilot):
+        for command, why in cases.items():
+            app.prompt.load_text(command)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            said = chat_texts(app)
+            at = len(said) - 1 - said[::-1].index(command)
+            assert any(why in t for t in said[at + 1:]), (command, said[at:])
+            assert not any("Error:" in t for t in said[at + 1:]), (command, said[at:])
+        assert app.reference is None and app.snapshot.current == 0
+
+    drive(script, tmp_path / "s")
