@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.graph.grammar import read_plan
+from agent.graph.unread import unread_reason
 
 CUP = {"phrase": "cup"}
 
@@ -207,3 +208,125 @@ def test_vague_content_is_not_guessed():
     for text in ("swap the cup for something nicer, whatever", "replace the cup with something else",
                  "make the cup a better color", "turn the cup into anything"):
         assert read_plan(text) is None, text
+
+
+# ------------------------------------------------------------------ first-run phrasings (regressions)
+
+SAUCER = {"phrase": "saucer"}
+# (user words, expected steps): politeness, typos, case, corrections, "nothing", counts, several sentences
+FIRST_RUN = [
+    ("pls remove teh cup", [{"action": "remove", "referent": CUP}]),
+    ("rmeove the cup", [{"action": "remove", "referent": CUP}]),
+    ("REMOVE THE CUP!!", [{"action": "remove", "referent": CUP}]),
+    ("could you maybe get rid of the cup?", [{"action": "remove", "referent": CUP}]),
+    ("thank you, now remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("hello remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("no, remove the cup", [{"action": "remove", "referent": CUP}]),
+    # "nothing" as the new content is a remove
+    ("replace the cup with nothing", [{"action": "remove", "referent": CUP}]),
+    ("swap the cup for nothing", [{"action": "remove", "referent": CUP}]),
+    ("replace the cup with empty space", [{"action": "remove", "referent": CUP}]),
+    ("replace the cup with the background", [{"action": "remove", "referent": CUP}]),
+    ("replace the cup and the saucer with nothing", [{"action": "remove", "referent": CUP},
+                                                     {"action": "remove", "referent": SAUCER}]),
+    # a change of mind: the correction wins
+    ("make it a watercolour, no wait, a sketch", [{"action": "global", "content": "make it a sketch"}]),
+    ("make it a watercolour no wait a sketch", [{"action": "global", "content": "make it a sketch"}]),
+    ("make it a watercolour, no wait, a sketch, no, an oil painting",
+     [{"action": "global", "content": "make it an oil painting"}]),
+    ("make it autumn, no, winter", [{"action": "global", "content": "make it winter"}]),
+    ("make the cup red, no, blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
+    ("make the cup red, actually blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
+    ("make the cup red i mean blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
+    ("make the cup and the saucer red, no, blue", [{"action": "recolor", "referent": CUP, "content": "blue"},
+                                                   {"action": "recolor", "referent": SAUCER, "content": "blue"}]),
+    ("remove the cup, no, the saucer", [{"action": "remove", "referent": SAUCER}]),
+    ("replace the cup with a vase, no, a teapot", [{"action": "replace", "referent": CUP, "content": "a teapot"}]),
+    ("replace the cup with a vase, no wait, make it a teapot",
+     [{"action": "replace", "referent": CUP, "content": "a teapot"}]),
+    ("remove the cup and make the table white, no, blue",
+     [{"action": "remove", "referent": CUP}, {"action": "recolor", "referent": {"phrase": "table"}, "content": "blue"}]),
+    # counts and plurals
+    ("remove two cups", [{"action": "remove", "referent": {"phrase": "cup", "count": 2}}]),
+    ("remove 2 cups", [{"action": "remove", "referent": {"phrase": "cup", "count": 2}}]),
+    ("remove the cups", [{"action": "remove", "referent": {"phrase": "cup", "selector": "all"}}]),
+    ("the cups should be red", [{"action": "recolor", "referent": {"phrase": "cup", "selector": "all"},
+                                 "content": "red"}]),
+    ("remove the glasses", [{"action": "remove", "referent": {"phrase": "glasses"}}]),
+    # several sentences or lines
+    ("make the cup red. remove the saucer",
+     [{"action": "recolor", "referent": CUP, "content": "red"}, {"action": "remove", "referent": SAUCER}]),
+    ("make the cup red\nremove the saucer",
+     [{"action": "recolor", "referent": CUP, "content": "red"}, {"action": "remove", "referent": SAUCER}]),
+    ("remove the cup, make the table white and the saucer blue",
+     [{"action": "remove", "referent": CUP}, {"action": "recolor", "referent": {"phrase": "table"}, "content": "white"},
+      {"action": "recolor", "referent": SAUCER, "content": "blue"}]),
+]
+
+# words that must not be read (no edit runs), with what the reply then says (None: the general sentence)
+UNREAD = [
+    ("no remove the cup", 'says not to remove the cup ("no, remove the cup" with the comma'),
+    ("don't remove the cup", 'says not to remove the cup ("remove the cup" does it)'),
+    ("do not make it red", "says not to make it red"),
+    ("hi", "is a greeting"),
+    ("thanks", "asks for no edit"),
+    ("no thanks", "asks for no edit"),
+    ("help", "asks what it can do"),
+    ("what can you do?", "asks what it can do"),
+    ("can you see a cup?", "not questions"),
+    ("what is in the picture?", "not questions"),
+    ("\U0001f642", "no words"),
+    ("a" * 5000, "5000 characters long"),
+    ("crop it", "no tool here can crop"),
+    ("rotate 90 degrees", "no tool here can rotate"),
+    ("make it bigger", "no tool here can make things bigger"),
+    ("enhance", "no tool here can enhance"),
+    ("move the cup left", "no tool here can move"),
+    ("remove every cup but one", "which to keep"),
+    ("make the cup red, no, the left one", "change of mind"),
+    ("add nothing next to the cup", None),
+    ("make the cup a colour", None),
+    ("asdf", None),
+]
+
+
+@pytest.mark.parametrize(("text", "steps"), FIRST_RUN, ids=[t for t, _ in FIRST_RUN])
+def test_first_run_phrasings_read_into_what_was_meant(text, steps):
+    plan = read_plan(text)
+    assert plan is not None, text
+    assert [s.model_dump(exclude_defaults=True) for s in plan.steps] == steps
+
+
+@pytest.mark.parametrize(("text", "says"), UNREAD, ids=[t[:40] for t, _ in UNREAD])
+def test_what_is_not_read_gets_its_own_reason(text, says):
+    assert read_plan(text) is None
+    why = unread_reason(text, read_plan)
+    assert why == says if says is None else says in why
+
+
+@pytest.mark.slow
+def test_through_the_editor_the_reply_says_what_the_pixels_show(tmp_path, coffee, tiny_profile):
+    """On the tiny profile (random-weights planner): "replace the cup with nothing" removes the cup and says so,
+    pixels outside its mask kept; "no remove the cup" changes nothing and says why; a correction runs only
+    the corrected edit."""
+    import numpy as np
+
+    from agent.editor import Editor
+    from tests.agent_fakes import FixedDetections, det
+
+    dets = {"cup": [det((10, 20, 50, 60), 0.8)], "saucer": [det((60, 30, 120, 80), 0.9)]}
+    with Editor.open(coffee.resize((150, 100)), profile=tiny_profile, session_dir=tmp_path / "s",
+                     toolkit=FixedDetections(tiny_profile, dets)) as editor:
+        original = np.asarray(editor.current_image).copy()
+        reply = editor.send("no remove the cup")
+        assert reply.version is None and editor.current_version == 0 and "says not to remove the cup" in reply.text
+        assert np.array_equal(np.asarray(editor.current_image), original)
+
+        reply = editor.send("replace the cup with nothing")
+        assert reply.version == 1 and "Removed the cup." in reply.text and "nothing" not in reply.text
+        after, region = np.asarray(editor.current_image), editor.version_mask(1)
+        assert (after != original).any(axis=-1)[region].any()
+        assert np.array_equal(after[~region], original[~region])
+
+        reply = editor.send("make the saucer red, no wait, blue")
+        assert reply.version == 2 and "Made the saucer blue." in reply.text and "red" not in reply.text

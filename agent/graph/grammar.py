@@ -198,14 +198,35 @@ def corrected(text: str) -> str:
     clauses = split_clauses(left)
     if not left or not right or clauses is None:
         return ""
+    dropped = _read_one(clauses[-1])
     if re.match(_VERB, right):                          # a whole new clause takes the last one's place
-        return "; ".join([*clauses[:-1], right])
+        return "; ".join([*clauses[:-1], _bind_it(right, clauses[-1], dropped)])
     words = clauses[-1].split()
-    for n in range(len(words) - 1, 0, -1):              # the correction takes the place of the last n words
+    for n in range(1, len(words)):                      # the correction takes the place of the last n words
+        if words[-n - 1] in ("a", "an", "the", "some") and right.split()[0] in ("a", "an", "the", "some", "my"):
+            continue                                    # "make it a a sketch": not this n
         clause = " ".join([*words[:-n], right])
-        if _read_one(clause) is not None:
+        read = _read_one(clause)
+        if read is not None and (dropped is None or [s.action for s in read] == [s.action for s in dropped]):
             return "; ".join([*clauses[:-1], clause])
     return ""
+
+
+def _bind_it(clause: str, dropped_clause: str, dropped: list[Step] | None) -> str:
+    """``clause`` with "it" naming what the dropped clause named: in "replace the cup with a vase, no, make it
+    a teapot", "it" is the cup, not the last edit."""
+    read = _read_one(clause)
+    if not dropped or not read or not any(s.referent is not None and s.referent.last_edited for s in read):
+        return clause
+    named = [s.referent for s in dropped]
+    words = dropped_clause.split()
+    for i in range(len(words)):
+        for j in range(len(words), i, -1):
+            span = " ".join(words[i:j])
+            if parse_referents(span) == named:
+                bound = re.sub(r"\b(?:it|that|this|them)\b", span, clause, count=1)
+                return bound if _read_one(bound) is not None else clause
+    return clause
 
 
 def _read_one(clause: str) -> list[Step] | None:

@@ -10,7 +10,7 @@ MAX_CHARS = 1000
 """The longest message the grammar reads."""
 
 _GREETING = re.compile(r"(?:hi|hello|hey|hiya|yo|howdy|good (?:morning|afternoon|evening)|greetings)(?: there)?")
-_THANKS = re.compile(r"(?:thanks|thank you|thx|ty|cheers|great|nice|perfect|cool|awesome|ok|okay|bye|goodbye)"
+_THANKS = re.compile(r"(?:no thanks|thanks|thank you|thx|ty|cheers|great|nice|perfect|cool|awesome|ok|okay|bye|goodbye)"
                      r"(?: a lot| so much| very much| again)?")
 _HELP = re.compile(r"(?:help|commands|usage|what can (?:you|i) do|what do you do|how does (?:this|it) work|how do i "
                    r"(?:use (?:this|it)|start)|what (?:can|should|do) i (?:say|type|ask|write)|what are the commands"
@@ -53,10 +53,13 @@ def unread_reason(text: str, read: object = None) -> str | None:
     negated = _NEGATED.fullmatch(bare)
     if negated and callable(read) and read(negated.group("rest")) is not None:
         rest = negated.group("rest")
-        return f"\"{bare}\" says not to {rest} (\"no, {rest}\" with the comma, or \"{rest}\", does it)"
+        hint = f"\"no, {rest}\" with the comma, or \"{rest}\"" if bare.startswith("no ") else f"\"{rest}\""
+        return f"\"{bare}\" says not to {rest} ({hint} does it)"
     found = [_UNSUPPORTED[w] for w in bare.split() if w in _UNSUPPORTED]
     if found:
         return f"no tool here can {found[0]}"
+    if re.search(r"\b(?:but|except(?: for)?|other than|save|apart from) (?:one|1|a single one|a few|some)$", bare):
+        return "it cannot tell which to keep; name them (\"all the cups except the one on the left\")"
     if plain.endswith("?") or _QUESTION.match(bare):
         return "it reads edit instructions, not questions (a planner model answers those)"
     if re.search(r"(?:,\s*(?:no|nope|sorry|wait|i mean|i meant|actually|rather)|\bno,? wait|\bi meant?)\b", raw.lower()):
