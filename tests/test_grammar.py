@@ -222,6 +222,14 @@ FIRST_RUN = [
     ("thank you, now remove the cup", [{"action": "remove", "referent": CUP}]),
     ("hello remove the cup", [{"action": "remove", "referent": CUP}]),
     ("no, remove the cup", [{"action": "remove", "referent": CUP}]),
+    ("remove the cup pls", [{"action": "remove", "referent": CUP}]),     # not a "cup pls"
+    ("get rid of the cup asap", [{"action": "remove", "referent": CUP}]),
+    ("remove the cup :)", [{"action": "remove", "referent": CUP}]),
+    ("remove the cup \U0001f642", [{"action": "remove", "referent": CUP}]),
+    ("Hey! Remove the cup please", [{"action": "remove", "referent": CUP}]),
+    ("remove the cup!!! thanks :)", [{"action": "remove", "referent": CUP}]),
+    ("can u remove the cup?", [{"action": "remove", "referent": CUP}]),
+    ("would it be possible to remove the cup?", [{"action": "remove", "referent": CUP}]),
     # "nothing" as the new content is a remove
     ("replace the cup with nothing", [{"action": "remove", "referent": CUP}]),
     ("swap the cup for nothing", [{"action": "remove", "referent": CUP}]),

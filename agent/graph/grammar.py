@@ -82,7 +82,8 @@ _SEPARATOR = re.compile(r"\s*(?:;|\.\s+(?:and\s+)?(?:then\s+)?|,\s*and\s+then|\b
 _FILLERS = re.compile(r"^(?:(?:please|pls|plz|kindly|ok|okay|now|also|and|then|just|so|hey|hi|hello|right|alright|"
                       r"great|good|actually|instead|rather|oh|ah|um|uhm|hmm+|wait|sorry|well|fine|cool|yes|yeah|"
                       r"thanks|thank you|maybe|perhaps|on second thought|never mind that|forget (?:it|that)|"
-                      r"(?:can|could|would|will) you(?: please)?|i(?:'d| would)? (?:like|want)(?: you)? to|"
+                      r"(?:can|could|would|will) (?:you|u)(?: please| pls)?|(?:would|will) it be possible to|"
+                      r"is it possible to|i(?:'d| would)? (?:like|want)(?: you)? to|"
                       r"i want|let's|lets|go ahead and|try to)(?:\s*,\s*|\s+)|(?:no|nope)\s*,\s*)")
 """Words before an instruction that change nothing. "no" needs its comma: "no remove the cup" says not to."""
 _TYPOS = {"teh": "the", "hte": "the", "adn": "and", "nad": "and", "plese": "please", "pleas": "please",
@@ -96,7 +97,10 @@ _CORRECTION = re.compile(r"(?:\s*,\s*(?:no|nope|sorry|wait|i mean|i meant|or rat
 _NOTHING = re.compile(r"(?:nothing|none|nothing at all|empty space|blank space|empty|blank|thin air|air|"
                       r"(?:the )?background|(?:an? )?empty (?:space|spot|area))")
 """New content that is no thing: "replace the cup with nothing" means remove it."""
-_TRAILING = re.compile(r"\s+(?:please|for me|thanks|thank you|if you can|if possible|instead|as well|too)$")
+_TRAILING = re.compile(r"\s*,?\s+(?:please|pls|plz|for me|thanks|thank you|thx|if you can|if possible|instead|"
+                       r"as well|too|asap|now|quickly|lol)$")
+_EMOTICON = re.compile(r"(?:\s*(?::-?[)(dp]|;-?\)|<3|\bxd|[\U0001F300-\U0001FAFF\u2600-\u27BF\uFE0F]))+$")
+"""Smileys and emoji after the words: "remove the cup :)"."""
 
 
 # ------------------------------------------------------------------ entry point
@@ -142,7 +146,9 @@ def normalize(text: str) -> str:
     text = re.sub(r"[.!;]?\s*[\r\n]+\s*", ". ", text.strip())           # one instruction a line
     text = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").lower().split()).strip("\"' ")
     text = re.sub(r"[a-z]+", lambda m: _TYPOS.get(m.group(), m.group()), text)
-    polite = re.match(r"^(?:\w+,? )?(?:can|could|would|will) you\b", text) is not None   # "could you ...?"
+    text = _EMOTICON.sub("", re.sub(r"\s*!+\s+", ", ", text)).strip()   # "hey! remove the cup :)"
+    polite = re.match(r"^(?:\w+,? )?(?:(?:can|could|would|will) (?:you|u)|(?:would|will|is) it (?:be )?possible)\b",
+                      text) is not None                                               # "could you ...?"
     while text and text[-1] in ".!?":
         if text[-1] == "?" and not polite:
             return ""                                   # a question is not an instruction
