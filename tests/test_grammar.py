@@ -261,6 +261,10 @@ FIRST_RUN = [
     ("the cups should be red", [{"action": "recolor", "referent": {"phrase": "cup", "selector": "all"},
                                  "content": "red"}]),
     ("remove the glasses", [{"action": "remove", "referent": {"phrase": "glasses"}}]),
+    ("remove the cup completely", [{"action": "remove", "referent": CUP}]),
+    ("make the cup red, the saucer blue and the table white",
+     [{"action": "recolor", "referent": CUP, "content": "red"}, {"action": "recolor", "referent": SAUCER, "content": "blue"},
+      {"action": "recolor", "referent": {"phrase": "table"}, "content": "white"}]),
     # several sentences or lines
     ("make the cup red. remove the saucer",
      [{"action": "recolor", "referent": CUP, "content": "red"}, {"action": "remove", "referent": SAUCER}]),
@@ -295,6 +299,7 @@ UNREAD = [
     ("add nothing next to the cup", None),
     ("make the cup a colour", None),
     ("asdf", None),
+    ("remove the cup twice", None),                                   # never a "cup twice"
 ]
 
 

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 from agent.graph.phrases import (REFERENCE_RE, RELATION_RE, RELATIONS, is_colour, is_reference, parse_referent,
                                  parse_referents)
 from agent.graph.plan import MAX_STEPS, Plan, Referent, Step
+from agent.graph.wording import CORRECTION, normalize, strip_fillers
 
 FORMS = ('remove the cup', 'replace the cup with a vase', 'make the cup red',
          'put the cat on a beach background', 'make it a watercolour / autumn / night',
@@ -79,28 +80,9 @@ _VERB = (r"(?:remove|delete|erase|get rid of|take out|take away|eliminate|replac
          r"turn|change|transform|convert|make|colou?r|paint|recolou?r|dye|tint|put|place|set|add|insert|give|"
          r"render|stylize|stylise|apply|draw)\b")
 _SEPARATOR = re.compile(r"\s*(?:;|\.\s+(?:and\s+)?(?:then\s+)?|,\s*and\s+then|\band\s+then|,\s*then|\bthen|,\s*and|\band\b|,)\s*")
-_FILLERS = re.compile(r"^(?:(?:please|pls|plz|kindly|ok|okay|now|also|and|then|just|so|hey|hi|hello|right|alright|"
-                      r"great|good|actually|instead|rather|oh|ah|um|uhm|hmm+|wait|sorry|well|fine|cool|yes|yeah|"
-                      r"thanks|thank you|maybe|perhaps|on second thought|never mind that|forget (?:it|that)|"
-                      r"(?:can|could|would|will) (?:you|u)(?: please| pls)?|(?:would|will) it be possible to|"
-                      r"is it possible to|i(?:'d| would)? (?:like|want)(?: you)? to|"
-                      r"i want|let's|lets|go ahead and|try to)(?:\s*,\s*|\s+)|(?:no|nope)\s*,\s*)")
-"""Words before an instruction that change nothing. "no" needs its comma: "no remove the cup" says not to."""
-_TYPOS = {"teh": "the", "hte": "the", "adn": "and", "nad": "and", "plese": "please", "pleas": "please",
-          "remvoe": "remove", "rmeove": "remove", "reomve": "remove", "remoev": "remove", "delte": "delete",
-          "chnage": "change", "cahnge": "change", "maek": "make", "mkae": "make", "repalce": "replace",
-          "relpace": "replace", "colur": "colour", "backgroud": "background", "backround": "background"}
-"""Common slips of the keyboard on the grammar's own words (never on the names of things)."""
-_CORRECTION = re.compile(r"(?:\s*,\s*(?:no|nope|sorry|wait|i mean|i meant|or rather|rather|actually|scratch that)\b"
-                         r"|\s+(?:no,? wait|wait|sorry|i mean|i meant|or rather)\b)+\s*,?\s*")
-"""A change of mind inside one message: "make it a watercolour, no wait, a sketch"."""
 _NOTHING = re.compile(r"(?:nothing|none|nothing at all|empty space|blank space|empty|blank|thin air|air|"
                       r"(?:the )?background|(?:an? )?empty (?:space|spot|area))")
 """New content that is no thing: "replace the cup with nothing" means remove it."""
-_TRAILING = re.compile(r"\s*,?\s+(?:please|pls|plz|for me|thanks|thank you|thx|if you can|if possible|instead|"
-                       r"as well|too|asap|now|quickly|lol)$")
-_EMOTICON = re.compile(r"(?:\s*(?::-?[)(dp]|;-?\)|<3|\bxd|[\U0001F300-\U0001FAFF\u2600-\u27BF\uFE0F]))+$")
-"""Smileys and emoji after the words: "remove the cup :)"."""
 
 
 # ------------------------------------------------------------------ entry point
@@ -121,7 +103,7 @@ def read_plan(text: str, *, pointed: bool = False, referenced: bool = False) -> 
     """
     if not isinstance(text, str) or not text.strip() or len(text) > 1000:
         return None
-    clauses = split_clauses(corrected(_strip_fillers(normalize(text))))
+    clauses = split_clauses(corrected(strip_fillers(normalize(text))))
     if clauses is None:
         return None
     steps: list[Step] = []
@@ -141,31 +123,6 @@ def read_plan(text: str, *, pointed: bool = False, referenced: bool = False) -> 
         return None
 
 
-def normalize(text: str) -> str:
-    """Lower case, one space between words, plain quotes, no final full stop ("" for a question)."""
-    text = re.sub(r"[.!;]?\s*[\r\n]+\s*", ". ", text.strip())           # one instruction a line
-    text = " ".join(text.replace("\u2019", "'").replace("\u2018", "'").lower().split()).strip("\"' ")
-    text = re.sub(r"[a-z]+", lambda m: _TYPOS.get(m.group(), m.group()), text)
-    text = _EMOTICON.sub("", re.sub(r"\s*!+\s+", ", ", text)).strip()   # "hey! remove the cup :)"
-    polite = re.match(r"^(?:\w+,? )?(?:(?:can|could|would|will) (?:you|u)|(?:would|will|is) it (?:be )?possible)\b",
-                      text) is not None                                               # "could you ...?"
-    while text and text[-1] in ".!?":
-        if text[-1] == "?" and not polite:
-            return ""                                   # a question is not an instruction
-        text = text[:-1].rstrip()
-    return text
-
-
-def _strip_fillers(text: str) -> str:
-    for _ in range(6):
-        stripped = _FILLERS.sub("", text)
-        stripped = _TRAILING.sub("", stripped)
-        if stripped == text:
-            break
-        text = stripped
-    return text.strip(" ,")
-
-
 def split_clauses(text: str) -> list[str] | None:
     """``text`` cut into clauses at "and", "then", commas and semicolons that come before a verb."""
     if not text:
@@ -174,12 +131,12 @@ def split_clauses(text: str) -> list[str] | None:
     for m in _SEPARATOR.finditer(text):
         if m.start() < start or not m.group().strip():
             continue
-        rest = _strip_fillers(text[m.end():])
+        rest = strip_fillers(text[m.end():])
         if m.start() > start and re.match(_VERB, rest):
             clauses.append(text[start:m.start()])
             start = m.end()
     clauses.append(text[start:])
-    clauses = [_strip_fillers(c) for c in clauses]
+    clauses = [strip_fillers(c) for c in clauses]
     return clauses if all(clauses) else None
 
 
@@ -196,11 +153,11 @@ def corrected(text: str) -> str:
     """``text`` with each change of mind applied ("" when one cannot be read): "make it a watercolour, no wait,
     a sketch" is "make it a sketch"; "make the cup red, no, blue" is "make the cup blue"; "remove the cup,
     no, the saucer" is "remove the saucer"; "make the cup red, no, make it blue" is "make it blue"."""
-    marks = [m for m in _CORRECTION.finditer(text) if m.start() > 0 and m.end() < len(text)]
+    marks = [m for m in CORRECTION.finditer(text) if m.start() > 0 and m.end() < len(text)]
     if not marks:
         return text
     mark = marks[-1]
-    left, right = corrected(text[:mark.start()]), _strip_fillers(text[mark.end():])
+    left, right = corrected(text[:mark.start()]), strip_fillers(text[mark.end():])
     clauses = split_clauses(left)
     if not left or not right or clauses is None:
         return ""
@@ -247,7 +204,7 @@ def _elided(clause: str) -> list[Step] | None:
         if not left or not right or not re.match(r"(?:the|a|an|that|this|my|all|both|every|it)\b", right):
             continue
         first = read_clause(left)
-        second = read_clause(f"{verb} {right}") if first is not None else None
+        second = _read_one(f"{verb} {right}") if first is not None else None   # "…, the saucer blue and …"
         if first is not None and second is not None:
             return first + second
     return None

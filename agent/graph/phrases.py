@@ -58,7 +58,8 @@ _STOP = {"and", "or", "then", "to", "with", "from", "into", "is", "are", "be", "
          "the", "some", "any", "more", "less", "bigger", "smaller", "of", "at", "for", "by", "on", "in",
          "left", "right", "middle", "center", "centre", "everything", "everyone", "something", "anything",
          "nothing", "image", "picture", "photo", "pic", "scene"}
-_NOT_A_KIND = {"other", "others", "not", "non", "never", "without", "dont", "don't", "nor", "neither", "none"}
+_NOT_A_KIND = {"other", "others", "not", "non", "never", "without", "dont", "don't", "nor", "neither", "none",
+               "twice", "thrice", "times", "again", "pls", "plz", "asap"}
 """Words that make a phrase no kind a detector can look for: "the other cup", "the non-red cup" (a detector
 asked for "non-red cup" finds red cups)."""
 _IT = {"it", "that", "this", "them", "that one", "this one", "the same one", "the same thing", "it again",
