@@ -298,6 +298,7 @@ UNREAD = [
     ("make the cup red, no, the left one", "change of mind"),
     ("add nothing next to the cup", None),
     ("make the cup a colour", None),
+    ("add a bird", 'say "add a bird next to the ..."'),
     ("asdf", None),
     ("remove the cup twice", None),                                   # never a "cup twice"
 ]

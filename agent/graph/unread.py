@@ -60,6 +60,10 @@ def unread_reason(text: str, read: object = None) -> str | None:
         return f"no tool here can {found[0]}"
     if re.search(r"\b(?:but|except(?: for)?|other than|save|apart from) (?:one|1|a single one|a few|some)$", bare):
         return "it cannot tell which to keep; name them (\"all the cups except the one on the left\")"
+    if re.fullmatch(r"(?:add|insert|put|place|draw) (?:a|an|some|one|two|\d+) [a-z' -]+", bare) \
+            and not re.search(r"\b(?:on|in|next to|beside|behind|above|below|under|over|left|right|near|here|there)\b",
+                              bare):
+        return f"it needs to know where: say \"{bare} next to the ...\" (or on, left of, behind ...)"
     if plain.endswith("?") or _QUESTION.match(bare):
         return "it reads edit instructions, not questions (a planner model answers those)"
     if re.search(r"(?:,\s*(?:no|nope|sorry|wait|i mean|i meant|actually|rather)|\bno,? wait|\bi meant?)\b", raw.lower()):
