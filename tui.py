@@ -34,7 +34,7 @@ from tui_clarify import ClarifyScreen
 from tui_image import ImagePane, Pointed
 from tui_pointing import Pointing
 from tui_snapshot import Opened, Progress, Snapshot, TurnDone, models_label, stage_label
-from tui_widgets import ChatLog, HistoryList, ProgressStrip, PromptArea, StatusLine, VersionItem
+from tui_widgets import ChatLog, HistoryList, ProgressStrip, PromptArea, StatusLine, VersionItem, printable
 from tui_worker import EditorWorker, error_text
 
 if TYPE_CHECKING:
@@ -315,7 +315,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
 
     @on(PromptArea.Submitted, "#prompt")
     def _submitted(self, event: PromptArea.Submitted) -> None:
-        text = event.text.strip()
+        text = printable(event.text).strip()
         if not text:
             return
         event.area.remember(text)

@@ -7,6 +7,7 @@ and textual-image only when an image widget is first built.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -26,6 +27,14 @@ IMAGE_MODES = ("auto", "halfcell", "unicode", "sixel", "tgp")
 """How images can be drawn (``--image-mode``); see :func:`image_widget_class`."""
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (an ESC would reach the terminal and garble it); CR ends a line."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 # ---------------------------------------------------------------- widgets
 
 class ChatMessage(Markdown):
@@ -40,7 +49,7 @@ class ChatMessage(Markdown):
     """
 
     def __init__(self, text: str, role: str) -> None:
-        super().__init__(text, classes=f"message {role}", open_links=False)
+        super().__init__(printable(text), classes=f"message {role}", open_links=False)
         self.role, self.source_text = role, text
 
 
@@ -58,7 +67,7 @@ class UserMessage(Static):
 
     def __init__(self, text: str, role: str = "user") -> None:
         shown = f"{text}\n(queued: sent when the edit ends; /drop takes it back)" if role == "pending" else text
-        super().__init__(Content(shown), classes=f"message {role}")
+        super().__init__(Content(printable(shown)), classes=f"message {role}")
         self.role, self.source_text = role, text
 
     @property
@@ -94,7 +103,7 @@ class VersionItem(ListItem):
     def __init__(self, row: VersionRow, mark: str, indent: int, branch: bool) -> None:
         text = row.instruction or "original"
         start = f"└ from v{row.parent}: " if branch else ""
-        super().__init__(Label(f"{'  ' * indent}{mark} v{row.number}  {start}{text}", markup=False),
+        super().__init__(Label(printable(f"{'  ' * indent}{mark} v{row.number}  {start}{text}"), markup=False),
                          classes="redo" if mark == "↷" else "other" if mark == "·" else "")
         self.row = row
         self.clicks = 1
@@ -226,6 +235,11 @@ class PromptArea(TextArea, inherit_bindings=False):
             self.insert("\n")
         else:
             await super()._on_key(event)
+
+    async def _on_paste(self, event: Any) -> None:
+        """Paste without control characters (what a terminal would act on, not show); TextArea's own handler
+        (called next by Textual, base classes' handlers too) inserts it."""
+        event.text = printable(event.text)
 
     def remember(self, text: str) -> None:
         """Add ``text`` to :attr:`recall` (a repeat of the last one is kept once)."""

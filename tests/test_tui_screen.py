@@ -338,3 +338,29 @@ def test_a_slash_command_with_a_bad_argument_says_why_in_the_chat_never_a_bare_e
         assert app.reference is None and app.snapshot.current == 0
 
     drive(script, tmp_path / "s")
+
+
+def test_pasted_control_characters_never_reach_the_terminal_and_a_long_paste_is_kept_whole(tmp_path):
+    """An ESC in a paste would be drawn raw (garbling the terminal); a 20,000-character paste is sent whole."""
+    from textual import events
+
+    async def script(app, pilot):
+        app.post_message(events.Paste("make\x1b[31m the\x00 cup\x07 red\r\nplease\x7f"))     # as the driver does
+        await pilot.pause()
+        assert app.prompt.text == "make[31m the cup red\nplease"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "make[31m the cup red\nplease" in chat_texts(app, "user")
+        app.chat.say("a reply naming \x1b]0;title\x07 a file", "agent")
+        await pilot.pause()
+        shown = app.export_screenshot()
+        assert not any(c in shown for c in "\x1b\x00\x07\x7f"), "a control character reached the screen"
+        big = ("make the cup red " * 1200)[:20000]
+        app.post_message(events.Paste(big))
+        await pilot.pause()
+        assert app.prompt.text == big
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert big.strip() in chat_texts(app, "user") and app.prompt.text == ""
+
+    drive(script, tmp_path / "s")
