@@ -243,6 +243,7 @@ FIRST_RUN = [
     ("make it a watercolour, no wait, a sketch, no, an oil painting",
      [{"action": "global", "content": "make it an oil painting"}]),
     ("make it autumn, no, winter", [{"action": "global", "content": "make it winter"}]),
+    ("make it black & white", [{"action": "global", "content": "make it black & white"}]),
     ("make the cup red, no, blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
     ("make the cup red, actually blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),
     ("make the cup red i mean blue", [{"action": "recolor", "referent": CUP, "content": "blue"}]),

@@ -68,7 +68,7 @@ _TIME = {"night", "nighttime", "night-time", "midnight", "day", "daytime", "dayl
 _LIGHT = {"brighter", "darker", "warmer", "cooler", "moodier", "vibrant", "saturated", "desaturated",
           "dramatic", "gloomy", "cheerful", "spooky", "hdr"}
 _GLOBAL_WORDS = _STYLE | _SEASON | _TIME | _LIGHT
-_MONO = re.compile(r"\b(?:black and white|black-and-white|b&w)\b")
+_MONO = re.compile(r"\b(?:black (?:and|&) white|black-and-white|b&w)\b")
 
 _VAGUE = {"something", "anything", "whatever", "nicer", "better", "prettier", "different", "else", "stuff",
           "cooler", "interesting", "etc", "colour", "color"}
