@@ -152,6 +152,8 @@ class SlashCommands(_App):
 
         def _ask(self, question: Any, modal: bool = True, *, hold: bool = True) -> None: ...
 
+        def _queue(self, text: str) -> None: ...
+
     def action_drop(self) -> None:
         """Take back the last queued message."""
         if not self.queued:
@@ -228,18 +230,22 @@ class SlashCommands(_App):
         self.chat.say(f"{text} Nothing changed.", "error")
         self.notify(text, severity="warning", markup=False)
 
-    def _move(self, stage: str, call: Callable[[Any], Any]) -> None:
-        """Start a move in the version tree (its reply says when it dropped a pending question)."""
-        self._start(stage, call)
+    def _move(self, stage: str, call: Callable[[Any], Any], command: str) -> None:
+        """Start a move in the version tree (its reply says when it dropped a pending question); while an edit
+        runs (ctrl+z, say) it is queued as ``command``, like a typed one, and runs after the edit."""
+        if self.busy and self.editor is not None:
+            self._queue(command)
+        else:
+            self._start(stage, call)
 
     def action_undo(self, n: int = 1) -> None:
-        self._move("undo", lambda editor: editor.undo(n))
+        self._move("undo", lambda editor: editor.undo(n), "/undo" + (f" {n}" if n != 1 else ""))
 
     def action_redo(self, n: int = 1) -> None:
-        self._move("redo", lambda editor: editor.redo(n))
+        self._move("redo", lambda editor: editor.redo(n), "/redo" + (f" {n}" if n != 1 else ""))
 
     def action_revert(self, number: int) -> None:
-        self._move(f"reverting to v{number}", lambda editor: editor.revert(number))
+        self._move(f"reverting to v{number}", lambda editor: editor.revert(number), f"/revert {number}")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

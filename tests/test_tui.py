@@ -346,3 +346,27 @@ def test_quitting_during_an_edit_keeps_what_was_typed_and_says_what_became_of_it
     assert any("queued" in u and "make the cup green" in u for u in app.unsent)
     assert any("left in the input" in u and "half typed" in u for u in app.unsent)
     assert tui.read_input_history(tmp_path / "s")[-3:] == ["make the cup red", "make the cup green", "half typed"]
+
+
+def test_ctrl_z_during_an_edit_is_queued_like_a_typed_undo_and_runs_after_it(tmp_path):
+    """It was refused with a passing toast: the undo was asked for and silently never done."""
+    gate = threading.Event()
+
+    def replies():
+        gate.wait(timeout=120)
+        yield AIMessage(content=recolor_box())
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await pilot.pause(0.2)
+        assert app.busy
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert pending(app) == ["/undo"]
+        gate.set()
+        await settle(app, pilot)
+        assert pending(app) == [] and not errors(app)
+        assert app.editor.current_version == 0 and len(app.editor.history) == 2, chat_texts(app)
+        assert chat_texts(app, "user") == ["make the cup red", "/undo"]
+
+    drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
