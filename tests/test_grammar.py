@@ -262,6 +262,8 @@ FIRST_RUN = [
     ("the cups should be red", [{"action": "recolor", "referent": {"phrase": "cup", "selector": "all"},
                                  "content": "red"}]),
     ("remove the glasses", [{"action": "remove", "referent": {"phrase": "glasses"}}]),
+    ("remove the canvas", [{"action": "remove", "referent": {"phrase": "canvas"}}]),
+    ("remove the boxes", [{"action": "remove", "referent": {"phrase": "box", "selector": "all"}}]),
     ("remove the cup completely", [{"action": "remove", "referent": CUP}]),
     ("make the cup red, the saucer blue and the table white",
      [{"action": "recolor", "referent": CUP, "content": "red"}, {"action": "recolor", "referent": SAUCER, "content": "blue"},

@@ -114,7 +114,9 @@ def _singular(word: str) -> str:
 _ONLY_PLURAL = {"glasses", "sunglasses", "pants", "jeans", "trousers", "shorts", "scissors", "pliers", "tongs",
                 "goggles", "binoculars", "headphones", "earphones", "clothes", "stairs", "leggings", "overalls",
                 "pajamas", "pyjamas", "news", "series", "species", "lens", "dress", "grass", "glass", "blinds",
-                "curtains", "drapes", "sweets", "leaves", "remains", "belongings", "surroundings", "lips", "eyes"}
+                "curtains", "drapes", "sweets", "leaves", "remains", "belongings", "surroundings", "lips", "eyes",
+                "canvas", "atlas", "gas", "christmas", "pancreas", "physics", "graphics", "electronics", "woods",
+                "headquarters", "barracks", "means", "odds", "thanks", "arms", "suds", "scales", "stands"}
 """Words ending in "s" that name one thing, or a pair people mean as one ("the glasses", "the eyes")."""
 
 
