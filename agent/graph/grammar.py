@@ -22,6 +22,9 @@ reads only what it is sure of and returns None for anything else; it never guess
   ``replace|swap X with R``: replace X, guided by the reference (X "the image": a whole-picture edit);
   without one, R is not read as new content
 - several clauses: ``A and B``, ``A, then B``, ``A; B`` (a split happens only before a verb)
+- a change of mind: ``A, no wait, B`` / ``A, no, B`` / ``A i mean B``: B takes the place of the smallest tail
+  of A it reads in ("make the cup red, no, blue"), or of A's last clause when B has a verb; "replace X with
+  nothing" is a remove; "no A" without the comma is not read (it says not to; :mod:`agent.graph.unread`)
 
 Referents: "the man on the left" (selector leftmost), "the second cup from the left"
 (nth_from_left, n=2), "the biggest dog" (largest), "all the cups" (all), "both cups" (count 2),
