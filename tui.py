@@ -299,12 +299,15 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             self.chat.say(f"What you typed during the edit waits until this is answered ({waiting}); answer it, "
                           "or say \"cancel\" to drop the question, and it follows.", "system")
         if modal:
-            self.push_screen(ClarifyScreen(question, self.image_mode), callback=self._answered)
+            screen = ClarifyScreen(question, self.image_mode)
+            self.push_screen(screen, callback=lambda answer: self._answered(answer, screen.draft))
 
-    def _answered(self, answer: object) -> None:
+    def _answered(self, answer: object, draft: str = "") -> None:
         if answer is None:
-            self.chat.say("Answer when you like: type a number or describe it (`/question` shows it again).",
-                          "system")
+            self.chat.say("Answer when you like: type a number or describe it (`/question` shows it again)."
+                          + (" What you typed in the question is in the input." if draft else ""), "system")
+            if draft:                       # put off with an answer half typed: it is not lost
+                self.action_prefill(" ".join(filter(None, (self.prompt.text.strip(), draft))))
             return
         if isinstance(answer, Pointing):                  # a click on the question's picture, outside every box
             self.chat.say(f"this one ({answer.describe()})", "user")
@@ -436,7 +439,8 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
 
     def _keep_unsent(self, shown: int | None) -> None:
         """Put what was typed and not done in the input history and :attr:`unsent` (said after quitting)."""
-        draft = self.prompt.text.strip()
+        draft = " ".join(filter(None, (self.prompt.text.strip(),
+                                       self.screen.typed() if isinstance(self.screen, ClarifyScreen) else "")))
         queued = [text for text, _ in self.queued]
         kept = self.session_dir is not None and not (self.snapshot and self.snapshot.read_only)
         later = " (Up brings it back after --resume)" if kept else ""

@@ -122,6 +122,8 @@ class ClarifyScreen(ModalScreen[object]):
     def __init__(self, question: Any, image_mode: str = "auto") -> None:
         super().__init__()
         self.question, self.image_mode = question, image_mode
+        self.draft = ""
+        """What was typed in the answer box when the question was put off (the app puts it in its input)."""
         self.image_size = _image_size(Path(question.image_path))
 
     def compose(self) -> ComposeResult:
@@ -199,7 +201,12 @@ class ClarifyScreen(ModalScreen[object]):
         if any(c.number == number for c in self.question.candidates):
             self.dismiss(number)
 
+    def typed(self) -> str:
+        """What is typed in the answer box and not sent."""
+        return self.query_one("#answer", Input).value.strip()
+
     def action_later(self) -> None:
+        self.draft = self.typed()
         self.dismiss(None)
 
     def action_open_full(self) -> None:

@@ -370,3 +370,28 @@ def test_ctrl_z_during_an_edit_is_queued_like_a_typed_undo_and_runs_after_it(tmp
         assert chat_texts(app, "user") == ["make the cup red", "/undo"]
 
     drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+
+
+def test_an_answer_half_typed_in_the_question_is_kept_when_it_is_put_off_or_the_app_quits(tmp_path):
+    """Esc put the question off and dropped what was typed in its answer box; quitting dropped it too."""
+    fake = planner(plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"}))
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup blue")
+        await settle(app, pilot)
+        assert isinstance(app.screen, tui.ClarifyScreen)
+        await pilot.press(*"the left")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, tui.ClarifyScreen)
+        assert app.prompt.text == "the left" and "in the input" in chat_texts(app, "system")[-1]
+        app.prompt.clear()
+        await type_line(pilot, "/question")
+        await pilot.pause()
+        await pilot.press(*"the right one")
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.5)
+
+    app = drive(script, tmp_path / "s", fake=fake)
+    assert any("the right one" in u for u in app.unsent), app.unsent
+    assert tui.read_input_history(tmp_path / "s")[-1] == "the right one"
