@@ -347,3 +347,27 @@ def test_through_the_editor_the_reply_says_what_the_pixels_show(tmp_path, coffee
 
         reply = editor.send("make the saucer red, no wait, blue")
         assert reply.version == 2 and "Made the saucer blue." in reply.text and "red" not in reply.text
+
+
+@pytest.mark.parametrize(("text", "steps"), [
+    ("remove the cup and saucer", [("remove", "cup", ""), ("remove", "saucer", "")]),
+    ("make the cup and saucer blue", [("recolor", "cup", "blue"), ("recolor", "saucer", "blue")]),
+    ("remove my cup & spoon", [("remove", "cup", ""), ("remove", "spoon", "")]),
+    ("make the table wooden", [("recolor", "table", "wooden")]),
+    ("make the table dark wooden", [("recolor", "table", "dark wooden")]),
+    ("turn the sofa leopard print", [("recolor", "sofa", "leopard print")]),
+    ("make the wooden table red", [("recolor", "wooden table", "red")]),
+    ("replace the cup with a glass", [("replace", "cup", "a glass")]),        # a glass is a thing, not a look
+])
+def test_a_shared_the_is_two_things_and_a_material_is_a_look(text, steps):
+    """"the cup and saucer" shares its "the" (two things; "the cup and dance" stays unread); "make the table
+    wooden" is a look after "make X" (a diffusion recolour, said so by the edit), as the README lists."""
+    plan = read_plan(text)
+    assert plan is not None
+    assert [(s.action, s.referent.phrase, s.content) for s in plan.steps] == steps
+
+
+@pytest.mark.parametrize("text", ["remove the cup and dance", "remove the cup and then", "remove the cup and stuff",
+                                  "remove the cup and quickly"])
+def test_the_cup_and_a_word_that_is_no_thing_is_not_read(text):
+    assert read_plan(text) is None

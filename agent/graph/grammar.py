@@ -42,7 +42,7 @@ import re
 
 from pydantic import ValidationError
 
-from agent.graph.phrases import (REFERENCE_RE, RELATION_RE, RELATIONS, is_colour, is_reference, parse_referent,
+from agent.graph.phrases import (REFERENCE_RE, RELATION_RE, RELATIONS, is_colour, is_look, is_reference, parse_referent,
                                  parse_referents)
 from agent.graph.plan import MAX_STEPS, Plan, Referent, Step
 from agent.graph.wording import CORRECTION, normalize, strip_fillers
@@ -358,6 +358,8 @@ def _recolor(clause: str) -> list[Step] | None:
             return None
         words = m.group("rest").split()
         cut = next((i for i in range(1, len(words)) if is_colour(words[i:])), None)
+        if cut is None:                                 # "make the table wooden": a look, not a colour
+            cut = next((i for i in range(1, len(words)) if is_look(words[i:])), None)
         if cut is None:
             return None
         head = words[:cut]

@@ -99,6 +99,23 @@ def is_colour(words: list[str]) -> bool:
     return any(p in _COLOURS or p.startswith("#") for p in parts)
 
 
+_MATERIALS = {"wooden", "marble", "marbled", "leather", "velvet", "denim", "chrome", "chromed", "glassy", "striped",
+              "stripy", "checkered", "chequered", "plaid", "tartan", "spotted", "floral", "camo", "camouflage",
+              "speckled", "leopard", "zebra", "tiger"}
+"""Words that say a look without a colour ("make the table wooden"): read as the new look after "make X"."""
+
+
+def is_look(words: list[str]) -> bool:
+    """Whether ``words`` are a colour, or a material or pattern said alone ("wooden", "leopard print",
+    "dark wooden"): the new look of a "make the table wooden" clause (a diffusion recolour)."""
+    if is_colour(words):
+        return True
+    parts = [p for w in words for p in w.split("-") if p]
+    known = _COLOURS | _SHADES | _PATTERNS
+    return bool(parts) and any(p in _MATERIALS for p in parts) and all(p in known for p in parts) \
+        and parts[-1] not in ("and", "with")
+
+
 def _singular(word: str) -> str:
     if word in _IRREGULAR:
         return _IRREGULAR[word]
@@ -146,10 +163,30 @@ def parse_referents(text: str) -> list[Referent] | None:
     """One or more referents: "the cup and the spoon" is two (each side starts with a determiner)."""
     parts = re.split(r"\s*(?:,\s*and|,|\band)\s+(?=(?:the|a|an|that|this|my|all|both|every|it)\b)", text.strip())
     refs = [parse_referent(p) for p in parts]
+    shared = re.fullmatch(r"(?P<d>the|my|this|that|these|those|your) (?P<a>[a-z][a-z' -]*?) (?:and|&) (?P<b>[a-z][a-z' -]*)",
+                          " ".join(text.split()))
+    if (any(r is None for r in refs) or not refs) and shared and not re.match(
+            r"(?:the|a|an|that|this|my|all|both|every|it)\b", shared["b"]) and not _verbish(shared["b"]):
+        # "the cup and saucer": the determiner is shared, two things
+        refs = [parse_referent(f"{shared['d']} {shared['a']}"), parse_referent(f"{shared['d']} {shared['b']}")]
     if any(r is None for r in refs) or not refs:
         whole = parse_referent(text)
         return [whole] if whole is not None else None
     return refs  # type: ignore[return-value]
+
+
+_NOT_THINGS = {"dance", "go", "leave", "stop", "run", "sing", "jump", "sit", "stand", "wait", "walk", "smile", "fly",
+               "swim", "come", "stay", "look", "see", "watch", "play", "sleep", "eat", "drink", "move", "help", "continue",
+               "finish", "save", "exit", "quit", "then", "so", "more", "also", "too", "again", "now", "done", "thanks",
+               "stuff", "things", "everything", "anything", "something", "whatever", "etc"}
+
+
+def _verbish(text: str) -> bool:
+    """Whether the words after "the cup and" are plainly not a thing ("dance", "then", "running"): then "the
+    cup and ..." is not two things."""
+    first = text.split()[0]
+    return first in _NOT_THINGS or (first.endswith(("ing", "ly")) and first not in ("ring", "king", "wing", "string",
+                                                                                  "building", "painting", "ceiling"))
 
 
 def parse_referent(text: str) -> Referent | None:
