@@ -119,6 +119,8 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         self.idle = threading.Event()
         """Set while no turn runs on the worker thread (quitting waits for it)."""
         self.idle.set()
+        self.last_turn: tuple[Any, str | None, bool] = (None, None, False)
+        """The last editor call's (reply, error, cancelled), set on the worker thread before ``idle``."""
         self.quitting = False
         """Set when quitting begins: what the worker still posts is not shown (the screen is going)."""
         self.running: str | None = None
@@ -437,6 +439,18 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         self._keep_unsent(shown)
         self.exit()
 
+    def _quit_turn(self, text: str, shown: int | None, later: str) -> str:
+        """What became of the turn about ``text`` that quitting stopped (or that ended as the app quit)."""
+        reply, error, cancelled = self.last_turn
+        now = getattr(self.editor, "current_version", shown)
+        if getattr(reply, "question", None) is not None:
+            return f"\"{text}\" asked a question before quitting; it waits for your answer after --resume."
+        if now != shown:
+            return f"\"{text}\" finished before quitting (kept as v{now})."
+        why = "" if cancelled else str(getattr(reply, "text", "") or error or "")
+        why = "" if why.startswith("Cancelled") else why
+        return f"\"{text}\" was stopped by quitting; nothing of it was kept{later}." + (f" ({why})" if why else "")
+
     def _keep_unsent(self, shown: int | None) -> None:
         """Put what was typed and not done in the input history and :attr:`unsent` (said after quitting)."""
         draft = " ".join(filter(None, (self.prompt.text.strip(),
@@ -445,9 +459,7 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         kept = self.session_dir is not None and not (self.snapshot and self.snapshot.read_only)
         later = " (Up brings it back after --resume)" if kept else ""
         if self.running is not None and self.editor is not None and self.busy:
-            now = getattr(self.editor, "current_version", shown)
-            self.unsent.append(f"Stopped by quitting, nothing of it kept: \"{self.running}\"{later}" if now == shown
-                               else f"Finished before quitting (kept as v{now}): \"{self.running}\"")
+            self.unsent.append(self._quit_turn(self.running, shown, later))
         self.unsent += [f"Not sent (queued when you quit): \"{text}\"{later}" for text in queued]
         if draft:
             self.unsent.append(f"Not sent (left in the input): \"{draft}\"{later}")

@@ -50,6 +50,7 @@ class EditorWorker(_App):
         open_kwargs: dict[str, Any]
         editor: Any
         idle: threading.Event
+        last_turn: tuple[Any, str | None, bool]
 
         @property
         def image_pane(self) -> ImagePane: ...
@@ -97,6 +98,7 @@ class EditorWorker(_App):
             except Exception as exc:  # noqa: BLE001
                 snapshot, error = None, error or error_text(exc)
         finally:
+            self.last_turn = (reply, error, cancelled)
             self.idle.set()
         note = reply if isinstance(reply, str) else ""
         self.post_message(TurnDone(None if note else reply, snapshot, error, cancelled, note))

@@ -341,7 +341,7 @@ def test_quitting_during_an_edit_keeps_what_was_typed_and_says_what_became_of_it
     app = drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
     assert app.return_code == 0 and app.close_error is None
     kept = len(app.editor.history) > 1
-    assert any(("Finished before quitting" if kept else "Stopped by quitting") in u and "make the cup red" in u
+    assert any(("finished before quitting" if kept else "stopped by quitting") in u and "make the cup red" in u
                for u in app.unsent), app.unsent
     assert any("queued" in u and "make the cup green" in u for u in app.unsent)
     assert any("left in the input" in u and "half typed" in u for u in app.unsent)
