@@ -122,6 +122,8 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         self.last_turn: tuple[Any, str | None, bool] = (None, None, False)
         """The last editor call's (reply, error, cancelled), set on the worker thread before ``idle``."""
         self.quitting = False
+        self.open_failed = ""
+        """Why the session did not open ("" while it opens or once it is open): then nothing can be sent."""
         """Set when quitting begins: what the worker still posts is not shown (the screen is going)."""
         self.running: str | None = None
         """The message the running turn is about (None for a move, a save, or when idle)."""
@@ -173,6 +175,8 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
             self.run_editor(call)
 
     def watch_busy(self, busy: bool) -> None:
+        if self.open_failed:
+            return
         self.prompt.placeholder = (
             "working… (Esc cancels; what you type now is sent after)" if busy else
             "Answer: a number, or words like 'the left one'" if self.snapshot and self.snapshot.question else
@@ -251,8 +255,24 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         status = self.query_one(StatusLine)
         if self.editor is None:
             status.models = "session failed to open" if not ok else "starting"
+            if not ok:
+                self._open_failed()
         else:
             status.models = models_label(len(self.loaded), self.model_total)
+
+    def _open_failed(self) -> None:
+        """The session did not open: what was queued while it opened is said to be unsent, never left 'queued'."""
+        self.open_failed = "the session did not open (see above)"
+        self.prompt.placeholder = "The session did not open: nothing can be changed; ctrl+q quits"
+        if self.queued:
+            texts = [text for text, _ in self.queued]
+            for _, line in self.queued:
+                line.remove()
+            self.queued.clear()
+            self.chat.say("Not sent, since the session did not open: " + ", ".join(f"\"{t}\"" for t in texts)
+                          + ". Fix what is said above and start chatedit again (Up brings them back until you quit).",
+                          "error")
+            self.unsent += [f"Not sent (the session did not open): \"{t}\"" for t in texts]
 
     @on(Pointed)
     def _preview_pointing(self) -> None:
@@ -331,6 +351,10 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
                 logger.warning("could not keep the input history: %s", exc)
         if text.startswith("/") and text[1:].split(" ")[0].lower() in IMMEDIATE:
             self.run_command(text)
+        elif self.open_failed:
+            self.chat.say(text, "user")
+            self.chat.say(f"Not sent: {self.open_failed}. Fix that and start chatedit again; ctrl+q quits.", "error")
+            self.unsent.append(f"Not sent (the session did not open): \"{text}\"")
         elif self.editor is None or self.busy or (self.queued and not self._question_open()):
             self._queue(text)
         else:

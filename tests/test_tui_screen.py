@@ -364,3 +364,26 @@ def test_pasted_control_characters_never_reach_the_terminal_and_a_long_paste_is_
         assert big.strip() in chat_texts(app, "user") and app.prompt.text == ""
 
     drive(script, tmp_path / "s")
+
+
+def test_a_session_that_does_not_open_says_what_is_typed_is_not_sent_never_queued_for_ever(tmp_path):
+    """It was shown as 'queued: sent when the edit ends' and never sent."""
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("someone else's")
+    app = tui.ChatEditApp(sample_path("coffee"), profile="tiny", session_dir=taken, image_mode="halfcell")
+
+    async def script(app, pilot):
+        await type_line(pilot, "make the cup red")              # while it opens, or just after it failed
+        await settle(app, pilot)
+        await type_line(pilot, "make the cup blue")
+        await pilot.pause()
+        assert app.editor is None and app.queued == [] and not app.query(".pending")
+        said = chat_texts(app)
+        assert any("already exists and is not empty" in t for t in said)
+        assert [t for t in said if "make the cup blue" in t] == ["make the cup blue"]
+        assert said[-1].startswith("Not sent") and "did not open" in app.prompt.placeholder
+        await pilot.press("ctrl+q")
+
+    play(app, script)
+    assert any("make the cup red" in u for u in app.unsent) and any("make the cup blue" in u for u in app.unsent)
