@@ -33,13 +33,14 @@ logger = logging.getLogger(__name__)
 
 
 def error_text(error: BaseException) -> str:
-    """What to say about ``error``: a ChatEditError's own message, else its type and message (and it is logged)."""
+    """What to say about ``error``: a ChatEditError's own message, else its type and message on one line (and it
+    is logged, with its traceback, to the log, never the screen)."""
     from tools.errors import ChatEditError
 
     if isinstance(error, ChatEditError):
         return str(error)
     logger.error("unexpected error in the editor", exc_info=error)
-    return f"{type(error).__name__}: {error}"
+    return " ".join(f"{type(error).__name__}: {error}".split())      # one line, whatever the message held
 
 
 class EditorWorker(_App):

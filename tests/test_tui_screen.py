@@ -387,3 +387,10 @@ def test_a_session_that_does_not_open_says_what_is_typed_is_not_sent_never_queue
 
     play(app, script)
     assert any("make the cup red" in u for u in app.unsent) and any("make the cup blue" in u for u in app.unsent)
+
+
+def test_an_unexpected_error_is_one_line_whatever_its_message_holds():
+    from tui_worker import error_text
+
+    said = error_text(RuntimeError("boom\nTraceback (most recent call last):\n  File \"x.py\", line 1\nValueError: no"))
+    assert "\n" not in said and said.startswith("RuntimeError: boom Traceback")
