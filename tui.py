@@ -201,8 +201,11 @@ class ChatEditApp(EditorWorker, SlashCommands, App[None]):
         mode = " read-only (changes are refused)" if snap.read_only else ""
         self.chat.say(f"Session **{snap.session_dir.name}** is open{mode}{at}. Say what to change, or `/help`.",
                       "system")
-        if getattr(self.editor, "opening_note", None):
-            self.chat.say(self.editor.opening_note, "system")
+        note = getattr(self.editor, "opening_note", None) or ""
+        for _, said in message.conversation[-2:]:   # a recovered reply is in the conversation shown above already
+            note = note.replace(said, "").strip()
+        if note:
+            self.chat.say(note, "system")
         self._forced_mode_notice()
         if snap.question is not None:       # reopened with it: what was typed while opening may answer it
             self._ask(snap.question, modal=not self.queued, hold=False)

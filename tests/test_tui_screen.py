@@ -394,3 +394,24 @@ def test_an_unexpected_error_is_one_line_whatever_its_message_holds():
 
     said = error_text(RuntimeError("boom\nTraceback (most recent call last):\n  File \"x.py\", line 1\nValueError: no"))
     assert "\n" not in said and said.startswith("RuntimeError: boom Traceback")
+
+
+def test_a_reply_recovered_on_reopening_is_shown_once(tmp_path):
+    """A reply whose conversation line was lost (the log's end damaged) is recovered into the conversation on
+    reopening; the chat shows it with the earlier messages, not a second time as the opening note."""
+    session = tmp_path / "s"
+
+    async def edit(app, pilot):
+        await type_line(pilot, "make the cup red")
+        await settle(app, pilot)
+        assert app.snapshot.current == 1
+
+    drive(edit, session, fake=planner(recolor_box("red")))
+    log = session / "conversation.jsonl"
+    log.write_bytes(log.read_bytes()[:-30])                   # the reply's line cut short
+
+    async def resumed(app, pilot):
+        recovered = [t for t in chat_texts(app) if t.startswith("The session stopped just before this reply")]
+        assert len(recovered) == 1 and "(version 1)" in recovered[0]
+
+    drive(resumed, None, source=session, fake=planner())
