@@ -282,7 +282,7 @@ def test_a_negated_move_without_a_question_runs_nothing_and_asks_no_model(make, 
 
 
 def test_questions_about_the_versions_are_answered_from_the_tree_without_a_model(make):
-    """"show history", "what did you change?", "which version is this?" are answered from the version tree (the
+    """"show history", "list the versions", "which version is this?" are answered from the version tree (the
     planner is never asked); the answer names every version and the current one, and an open question stays."""
     editor = make(recolor("cup", "red", selector="leftmost"), recolor("table", "blue"), recolor("cup", "green"))
     editor.send("make the left cup red")
@@ -298,10 +298,10 @@ def test_questions_about_the_versions_are_answered_from_the_tree_without_a_model
     assert editor.current_version == 1 and planner.calls == calls
     asked = editor.send("make the cup green")                   # two cups: a question opens
     assert asked.question is not None
-    reply = editor.send("what did you change so far")
+    reply = editor.send("list all the versions please")
     assert reply.text.endswith("The question is still open.") and reply.question == asked.question
     assert editor.pending_question == asked.question and planner.calls == calls + 1
     assert editor.send("the right one").version == 3            # the answer still answers it
     assert "v3: \"make the cup green\" (from v1) ← current" in editor.send("history").text
     said = [text for role, text in editor.conversation if role == "user"]
-    assert "can you show me the history?" in said and "what did you change so far" in said
+    assert "can you show me the history?" in said and "list all the versions please" in said

@@ -27,7 +27,7 @@ Moves (the whole message; "please", "ok", "oops", "just", "can you" ... around i
 
 Questions about the versions (:mod:`agent.graph.queries`: answered from the version tree, no model)::
 
-    [show [me] [the]] history | list [the] versions | what did you change | what changed  → every version
+    [show [me] [the]] history | list [the] versions | what edits are there              → every version
     which version is this | what version am i on | where am i                           → the current one
 
 Answers (to "I found 4 cups. Which one do you mean?")::

@@ -1,9 +1,9 @@
 """Questions about the session's versions that need no model, answered from the version tree itself.
 
-:func:`read_query` reads a whole message as such a question ("show history", "what did you change?",
-"list the versions", "which version is this?"); politeness around it is allowed ("can you show me the
-history, please"). Anything else is None and goes on to the planner. "show me version 2" is not a
-question but a move (it is read by :func:`agent.graph.moves.read_move` first).
+:func:`read_query` reads a whole message as such a question ("show history", "list the versions",
+"which version is this?"); politeness around it is allowed ("can you show me the
+history, please"). Anything else is None and goes on to the planner, which also answers "what did you
+change?" (it can say what the edit looks like). "show me version 2" is not a question but a move (it is read by :func:`agent.graph.moves.read_move` first).
 
 :func:`answer_query` answers from the :class:`agent.session.history.History`: it is the truth by
 construction, so a planner with random weights (the tiny profile) or no planner at all answers alike.
@@ -23,8 +23,7 @@ _HISTORY = re.compile(
     r"(?:show|list|give|tell|display|print|see)?(?: me| us)?(?: the| all| all the| your| my)?"
     r" ?(?:(?:version|edit|edits|change|undo) )?(?:history|versions|edits|changes|version tree)"
     r"(?: so far| of (?:edits|changes|versions))?"
-    r"|what (?:did|have|has) (?:you|we|i) (?:change|changed|do|done|edit|edited|made)(?: so far| to (?:it|this|the \w+))?"
-    r"|what (?:has |have )?changed(?: so far)?|what (?:edits|changes|versions) (?:are there|have been made|do i have)"
+    r"|what (?:edits|changes|versions) (?:are there|have been made|do i have)"
     r"|(?:history|versions)")
 _CURRENT = re.compile(
     r"(?:which|what) version (?:is (?:this|it|that|shown)|am i (?:on|at|looking at)|are we (?:on|at))"
