@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage
 from PIL import ImageChops
 
 import tui
+import tui_leaving
 from tui_pilot import (CUP_BOX, chat_texts, drive, errors, history_rows, palette, pending, plan, planner, recolor_box,
                        settle, type_line)
 
@@ -345,7 +346,7 @@ def test_quitting_during_an_edit_keeps_what_was_typed_and_says_what_became_of_it
                for u in app.unsent), app.unsent
     assert any("queued" in u and "make the cup green" in u for u in app.unsent)
     assert any("left in the input" in u and "half typed" in u for u in app.unsent)
-    assert tui.read_input_history(tmp_path / "s")[-3:] == ["make the cup red", "make the cup green", "half typed"]
+    assert tui_leaving.read_input_history(tmp_path / "s")[-3:] == ["make the cup red", "make the cup green", "half typed"]
 
 
 def test_ctrl_z_during_an_edit_is_queued_like_a_typed_undo_and_runs_after_it(tmp_path):
@@ -394,4 +395,4 @@ def test_an_answer_half_typed_in_the_question_is_kept_when_it_is_put_off_or_the_
 
     app = drive(script, tmp_path / "s", fake=fake)
     assert any("the right one" in u for u in app.unsent), app.unsent
-    assert tui.read_input_history(tmp_path / "s")[-1] == "the right one"
+    assert tui_leaving.read_input_history(tmp_path / "s")[-1] == "the right one"

@@ -13,6 +13,7 @@ from textual.app import App
 from textual.widgets import Label
 
 import tui
+import tui_leaving
 import tui_snapshot
 import tui_widgets
 from tools.samples import sample_path
@@ -164,7 +165,7 @@ def test_user_messages_are_plain_text_and_up_recalls_earlier_inputs_kept_per_ses
         assert app.prompt.text == ""
 
     drive(first, tmp_path / "s", fake=planner(recolor_box()))
-    assert json.loads((tmp_path / "s" / tui.INPUT_HISTORY).read_text()) == [odd, "/history"]
+    assert json.loads((tmp_path / "s" / tui_leaving.INPUT_HISTORY).read_text()) == [odd, "/history"]
 
     async def again(app, pilot):
         await pilot.press("up", "up")
