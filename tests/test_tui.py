@@ -3,18 +3,15 @@ instructions, undo/redo/revert, questions, failed and cancelled edits, branches,
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
 from PIL import ImageChops
 
 import tui
 import tui_leaving
-from tui_pilot import (CUP_BOX, chat_texts, drive, errors, history_rows, palette, pending, plan, planner, recolor_box,
-                       settle, type_line)
+from tui_pilot import (CUP_BOX, chat_texts, drive, errors, held_planner, history_rows, palette, pending, plan, planner,
+                       recolor_box, settle, type_line)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
 
@@ -95,12 +92,7 @@ def test_a_failed_edit_is_a_notification_and_the_app_goes_on(tmp_path):
 
 
 def test_esc_cancels_a_running_edit_and_nothing_is_half_applied(tmp_path):
-    gate = threading.Event()
-
-    def replies():
-        gate.wait(timeout=120)  # the planner "thinks" until the test has pressed Esc
-        yield AIMessage(content=plan({"action": "remove", "referent": {"box": CUP_BOX}}))
-        yield AIMessage(content=recolor_box())
+    gate, fake = held_planner(plan({"action": "remove", "referent": {"box": CUP_BOX}}), recolor_box())
 
     async def script(app, pilot):
         await type_line(pilot, "remove the cup")
@@ -118,7 +110,7 @@ def test_esc_cancels_a_running_edit_and_nothing_is_half_applied(tmp_path):
         await settle(app, pilot)
         assert app.snapshot.current == 1
 
-    drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+    drive(script, tmp_path / "s", fake=fake)
 
 
 def test_a_compound_instruction_is_two_steps_and_one_version(tmp_path):
@@ -189,12 +181,7 @@ def test_an_edit_after_undo_starts_a_branch_shown_in_the_history_and_by_slash_hi
 
 
 def test_input_typed_during_an_edit_is_queued_shown_droppable_and_sent_after_in_order(tmp_path):
-    gate = threading.Event()
-
-    def replies():
-        gate.wait(timeout=120)  # the planner "thinks" until the test has queued its messages
-        yield AIMessage(content=plan({"action": "remove", "referent": {"box": CUP_BOX}}))
-        yield AIMessage(content=recolor_box())
+    gate, fake = held_planner(plan({"action": "remove", "referent": {"box": CUP_BOX}}), recolor_box())
 
     async def script(app, pilot):
         await type_line(pilot, "remove the cup")
@@ -214,19 +201,14 @@ def test_input_typed_during_an_edit_is_queued_shown_droppable_and_sent_after_in_
         assert app.snapshot.current == 2
         assert [v.instruction for v in app.editor.history[1:]] == ["remove the cup", "make the cup red"]
 
-    drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+    drive(script, tmp_path / "s", fake=fake)
 
 
 def test_input_typed_during_an_edit_that_ends_with_a_question_waits_for_the_answer(tmp_path):
     """Neither is lost: the question is shown (not dropped unseen by the queued message), the message waits,
     and runs once the question is answered."""
-    gate = threading.Event()
-
-    def replies():
-        yield AIMessage(content=recolor_box())
-        gate.wait(timeout=120)
-        yield AIMessage(content=plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"}))
-        yield AIMessage(content=recolor_box())
+    blue = plan({"action": "recolor", "referent": {"phrase": "the cup"}, "content": "blue"})
+    gate, fake = held_planner(recolor_box(), blue, recolor_box(), after=1)
 
     async def script(app, pilot):
         await type_line(pilot, "make the cup red")
@@ -247,7 +229,7 @@ def test_input_typed_during_an_edit_that_ends_with_a_question_waits_for_the_answ
                                                                   "make the cup green"]
         assert not any("Dropped the question" in t for t in chat_texts(app))
 
-    drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+    drive(script, tmp_path / "s", fake=fake)
 
 
 def test_one_click_on_a_version_previews_it_and_a_double_click_reverts(tmp_path):
@@ -322,11 +304,7 @@ def test_quitting_during_an_edit_keeps_what_was_typed_and_says_what_became_of_it
     """ctrl+q while an edit runs, with messages queued and a draft in the input: nothing typed is lost unsaid
     (each is in the input history for --resume, and `unsent` is printed after the screen is restored), and the
     edit's late reply does not reach a screen that is going (it was a MountError traceback)."""
-    gate = threading.Event()
-
-    def replies():
-        gate.wait(timeout=120)
-        yield AIMessage(content=recolor_box())
+    gate, fake = held_planner(recolor_box())
 
     async def script(app, pilot):
         await type_line(pilot, "make the cup red")
@@ -339,23 +317,20 @@ def test_quitting_during_an_edit_keeps_what_was_typed_and_says_what_became_of_it
         await pilot.press("ctrl+q")
         await pilot.pause(0.5)
 
-    app = drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+    app = drive(script, tmp_path / "s", fake=fake)
     assert app.return_code == 0 and app.close_error is None
     kept = len(app.editor.history) > 1
     assert any(("finished before quitting" if kept else "stopped by quitting") in u and "make the cup red" in u
                for u in app.unsent), app.unsent
     assert any("queued" in u and "make the cup green" in u for u in app.unsent)
     assert any("left in the input" in u and "half typed" in u for u in app.unsent)
-    assert tui_leaving.read_input_history(tmp_path / "s")[-3:] == ["make the cup red", "make the cup green", "half typed"]
+    kept_inputs = tui_leaving.read_input_history(tmp_path / "s")
+    assert kept_inputs[-3:] == ["make the cup red", "make the cup green", "half typed"]
 
 
 def test_ctrl_z_during_an_edit_is_queued_like_a_typed_undo_and_runs_after_it(tmp_path):
     """It was refused with a passing toast: the undo was asked for and silently never done."""
-    gate = threading.Event()
-
-    def replies():
-        gate.wait(timeout=120)
-        yield AIMessage(content=recolor_box())
+    gate, fake = held_planner(recolor_box())
 
     async def script(app, pilot):
         await type_line(pilot, "make the cup red")
@@ -370,7 +345,7 @@ def test_ctrl_z_during_an_edit_is_queued_like_a_typed_undo_and_runs_after_it(tmp
         assert app.editor.current_version == 0 and len(app.editor.history) == 2, chat_texts(app)
         assert chat_texts(app, "user") == ["make the cup red", "/undo"]
 
-    drive(script, tmp_path / "s", fake=GenericFakeChatModel(messages=replies()))
+    drive(script, tmp_path / "s", fake=fake)
 
 
 def test_an_answer_half_typed_in_the_question_is_kept_when_it_is_put_off_or_the_app_quits(tmp_path):

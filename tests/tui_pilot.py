@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +38,20 @@ def recolor_box(color: str = "red") -> str:
 
 def planner(*replies: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(content=r) for r in replies]))
+
+
+def held_planner(*replies: str, after: int = 0) -> tuple[threading.Event, GenericFakeChatModel]:
+    """A planner that gives its first ``after`` replies at once, then "thinks" until the returned gate is set
+    (so a test can act while an edit runs), then gives the rest."""
+    gate = threading.Event()
+
+    def messages():
+        for i, reply in enumerate(replies):
+            if i == after:
+                gate.wait(timeout=120)
+            yield AIMessage(content=reply)
+
+    return gate, GenericFakeChatModel(messages=messages())
 
 
 async def settle(app: tui.ChatEditApp, pilot: Pilot, timeout: float = 300.0) -> None:
