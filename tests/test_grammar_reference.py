@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from agent.editor import Editor
-from agent.graph.grammar import REFERENCE_CONTENT, read_plan
+from agent.graph.forms import REFERENCE_CONTENT
+from agent.graph.grammar import read_plan
 from tests.agent_fakes import FixedDetections, QueuePlanner, det
 
 SIZE = (150, 100)
