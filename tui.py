@@ -22,6 +22,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Resize
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, ListView
@@ -59,7 +60,11 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
     #image-side { width: 1fr; border-left: vkey $panel; }
     #prompt { margin: 0 1; border: round $primary 40%; }
     #prompt:focus { border: round $primary; }
+    Screen.-narrow #image-side { display: none; }
+    Screen.-narrow #chat-side { min-width: 0; }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (56, "-wide")]
+    """Below 56 columns the image side would be a sliver: it is hidden and the chat takes the width."""
     BINDINGS = [
         Binding("ctrl+z", "undo", "Undo"),
         Binding("ctrl+y", "redo", "Redo"),
@@ -105,6 +110,8 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
         """Set when quitting begins: what the worker still posts is not shown (the screen is going)."""
         self.running: str | None = None
         """The message the running turn is about (None for a move, a save, or when idle)."""
+        self.said_narrow = False
+        """Whether the terminal was last too narrow for the image (said once, when it becomes so)."""
         self.unsent: list[str] = []
         """Said in the terminal after quitting: what was typed and not sent or not kept, and where it is."""
 
@@ -135,7 +142,7 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
     def on_mount(self) -> None:
         self.prompt.focus()
         self.chat.say(f"Opening **{Path(self.source).name}**…", "system")
-        self.query_one(ProgressStrip).start("opening the session")
+        self.query_one(ProgressStrip).start("opening the session", cancellable=False)
         self.busy = True
         self.open_editor()
 
@@ -156,6 +163,7 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
         if self.open_failed:
             return
         self.prompt.placeholder = (
+            "opening… (what you type now is sent once the session is open)" if busy and self.editor is None else
             "working… (Esc cancels; what you type now is sent after)" if busy else
             "Answer: a number, or words like 'the left one'" if self.snapshot and self.snapshot.question else
             "Say what to change (F1: help)")
@@ -185,8 +193,9 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
         if note:
             self.chat.say(note, "system")
         self._forced_mode_notice()
+        answering = self.offer_unsent()     # what a run killed before left typed and not sent (tui_leaving)
         if snap.question is not None:       # reopened with it: what was typed while opening may answer it
-            self._ask(snap.question, modal=not self.queued, hold=False)
+            self._ask(snap.question, modal=not (self.queued or answering), hold=False)
         self._send_queued(past_question=True)
 
     @on(Progress)
@@ -283,6 +292,7 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
 
     def _queue(self, text: str) -> None:
         self.queued.append((text, self.chat.say(text, "pending")))
+        self.keep_typed()                   # on disk at once: a killed app loses no queued message
 
     async def _apply(self, snap: Snapshot) -> None:
         self.snapshot = snap
@@ -317,6 +327,7 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
             self._start("resolving your answer", lambda editor: editor.answer("this one", **answer.kwargs()))
             return
         self.chat.say(str(answer), "user")
+        self.keep_typed(sending=str(answer))
         self._start("resolving your answer", lambda editor: editor.answer(answer))
 
     @on(PromptArea.Submitted, "#prompt")
@@ -343,6 +354,7 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
 
     def _submit(self, text: str) -> None:
         """Send what was typed: a slash command, an answer to the pending question, or an instruction."""
+        self.keep_typed(sending=text)       # kept in unsent.json until its turn ends (then the log holds it)
         if text.startswith("/"):
             self.run_command(text)
             return
@@ -390,11 +402,24 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
             self.chat.say(f"{where} did not say it can draw `--image-mode {self.image_mode}` images, so the image "
                           "pane may stay blank: restart with `--image-mode halfcell` (or `auto`).", "error")
 
+    def on_resize(self, event: Resize) -> None:
+        """Say once when the terminal becomes too narrow for the image (the chat takes the whole width)."""
+        narrow = event.size.width < self.HORIZONTAL_BREAKPOINTS[1][0]
+        if narrow and not self.said_narrow:
+            self.notify(f"The terminal is {event.size.width} columns wide: the image and its history are hidden "
+                        f"(/history lists the versions). Widen it to {self.HORIZONTAL_BREAKPOINTS[1][0]} or more "
+                        "to see them.", timeout=8, markup=False)
+        self.said_narrow = narrow
+
     def action_cancel(self) -> None:
+        """Esc: cancel the running edit; else back to the input from the history or the chat (ending a
+        preview); else clear what is pointed, then the reference image."""
         if self.busy and self.editor is not None:
             self.editor.cancel()
             self.cancel_asked = True
             self.query_one(ProgressStrip).set_progress("cancelling", 0, 0)
+        elif self.focused is not self.prompt and self.focused is not None:
+            self.prompt.focus()
         elif not self.image_pane.clear_pointing():
             self.action_reference("")
 

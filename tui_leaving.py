@@ -1,18 +1,26 @@
 """Leaving the chat TUI with nothing typed lost: the session's input history (Up/Down, kept in the session
-folder) and what quitting says of a running turn, queued messages and the draft. A part of
-:class:`tui.ChatEditApp` (a mixin, like `tui_worker` and `tui_commands`)."""
+folder), what is typed and not taken yet (kept in the session's ``unsent.json`` as it changes, so a killed app
+loses none of it, and offered back on reopening), and what quitting says of a running turn, queued messages and
+the draft. A part of :class:`tui.ChatEditApp` (a mixin, like `tui_worker` and `tui_commands`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+from textual.css.query import NoMatches
+
 from tui_clarify import ClarifyScreen
-from tui_widgets import ProgressStrip
+from tui_widgets import ProgressStrip, printable
 from tui_worker import error_text
 
+logger = logging.getLogger(__name__)
+
+KEEP_EVERY = 0.25
+"""Seconds between looks at the drafts (the input, a question's answer box); queueing or sending writes at once."""
 INPUT_HISTORY = "input_history.json"
 """Earlier inputs (Up/Down), kept in the session folder beside its record."""
 
@@ -79,14 +87,16 @@ class Leaving:
 
     def _keep_unsent(self, shown: int | None) -> None:
         """Put what was typed and not done in the input history and :attr:`unsent` (said after quitting)."""
+        self.keep_typed()
         draft = " ".join(filter(None, (self.prompt.text.strip(),
-                                       self.screen.typed() if isinstance(self.screen, ClarifyScreen) else "")))
+                                       self._answer_typed())))
         queued = [text for text, _ in self.queued]
         kept = self.session_dir is not None and not (self.snapshot and self.snapshot.read_only)
         later = " (Up brings it back after --resume)" if kept else ""
         if self.running is not None and self.editor is not None and self.busy:
             self.unsent.append(self._quit_turn(self.running, shown, later))
         self.unsent += [f"Not sent (queued when you quit): \"{text}\"{later}" for text in queued]
+        self.unsent += [f"Not sent (given back when the session opened): \"{e.text}\"{later}" for e in self._offered]
         if draft:
             self.unsent.append(f"Not sent (left in the input): \"{draft}\"{later}")
             self.prompt.remember(draft)
@@ -95,6 +105,108 @@ class Leaving:
                 write_input_history(self.session_dir, self.prompt.recall)
             except OSError as exc:
                 self.unsent.append(f"(the input history could not be written: {exc})")
+
+    # -- what is typed and not taken yet, kept in unsent.json (agent.session.unsent) --------------
+
+    _kept: tuple = ()
+    _sending: Any = None
+    _offered: tuple = ()
+    _since: dict[str, str] | None = None
+    _keep_failed = False
+
+    def _keeping(self) -> bool:
+        return self.session_dir is not None and self.editor is not None and not (
+            self.snapshot is not None and self.snapshot.read_only)
+
+    def _typed_now(self) -> list[Any]:
+        """What is typed and not taken: the message being sent, the queue, a half-typed answer, the input's draft,
+        what reopening gave back (each with the time it was first seen)."""
+        from agent.session.history import now
+        from agent.session.unsent import Unsent
+
+        since = self._since if self._since is not None else {}
+        entries = [self._sending] if self._sending is not None else []
+        entries += [Unsent(text, "queued") for text, _ in self.queued]
+        if answer := self._answer_typed():
+            entries.append(Unsent(answer, "answer"))
+        if draft := self.prompt.text.strip():
+            entries.append(Unsent(draft, "draft"))
+        entries += self._offered
+        self._since = {e.text: e.time or since.get(e.text) or now() for e in entries}
+        return [Unsent(e.text, e.kind, self._since[e.text]) for e in entries]
+
+    def _answer_typed(self) -> str:
+        """What is typed in the open question's answer box ("" when none is open, or not composed yet)."""
+        try:
+            return self.screen.typed() if isinstance(self.screen, ClarifyScreen) else ""
+        except NoMatches:
+            return ""
+
+    def keep_typed(self, *, sending: str | None = None) -> None:
+        """Write what is typed and not taken to ``unsent.json`` when it changed (fsynced unless only a draft did).
+
+        ``sending``: the text just handed to the session; it is kept until the turn it started ends (the
+        conversation log holds it by then), and a given-back entry of that text is dropped.
+        """
+        from agent.session.unsent import Unsent, write_unsent
+
+        if not self._keeping() or self.session_dir is None:
+            return
+        if sending is not None:
+            self._sending = Unsent(sending, "sending", (self._since or {}).get(sending, ""))
+            self._offered = tuple(e for e in self._offered if e.text != sending.strip())
+        elif self._sending is not None and not self.busy:
+            self._sending = None
+        entries = tuple(self._typed_now())
+        if entries == self._kept:
+            return
+        settled = [e for e in entries if e.kind not in ("draft", "answer")]
+        durable = settled != [e for e in self._kept if e.kind not in ("draft", "answer")]
+        try:
+            write_unsent(self.session_dir, entries, durable=durable)
+        except OSError as exc:
+            logger.warning("could not keep what is typed in %s: %s", self.session_dir, exc)
+            if not self._keep_failed:
+                self._keep_failed = True
+                self.notify(f"What you type cannot be kept in case chatedit stops ({exc}); it is still sent.",
+                            severity="warning", markup=False)
+            return
+        self._kept = entries
+
+    def offer_unsent(self) -> bool:
+        """On opening: say what an earlier run left typed and not taken, put the first (a half-typed answer while
+        its question is open) in the input and the rest in Up, and start keeping what is typed. Nothing is sent.
+        Returns whether a half-typed answer was put in the input (then the question is asked without its box)."""
+        from agent.session.unsent import Unsent, left_unsent
+
+        if not self._keeping() or self.session_dir is None:
+            return False
+        self.set_interval(KEEP_EVERY, self.keep_typed)
+        left = left_unsent(self.session_dir, self.editor.store.conversation.messages)
+        if not left:
+            self.keep_typed()                        # an unsent.json of what the log took since is removed
+            return False
+        question = self.snapshot is not None and self.snapshot.question is not None
+        answer = next((e for e in left if e.kind == "answer"), None) if question else None
+        first = answer or left[0]
+        rest = [e for e in left if e is not first]
+        self._since = {e.text: e.time for e in left}
+        self._offered = tuple(Unsent(e.text, "offered", e.time) for e in rest)
+        if not self.prompt.text.strip():
+            self.action_prefill(first.text)
+        else:
+            rest.insert(0, first)
+            self._offered = (Unsent(first.text, "offered", first.time), *self._offered)
+        self.prompt.recall += [e.text for e in reversed(rest)]
+        where = ("your half-typed answer to the question is in the input" if answer is first
+                 else "the first is in the input") if self.prompt.text.strip() == first.text else ""
+        how = "; ".join(filter(None, [where, "Up brings back the others" if rest else "",
+                                      "nothing is sent until you press Enter"]))
+        self.chat.say("Not sent yet (typed before chatedit last stopped): "
+                      + ", ".join(f"\"{printable(e.text)}\"" for e in left) + f". {how[:1].upper()}{how[1:]}.",
+                      "system")
+        self.keep_typed()
+        return answer is first and answer is not None
 
     def on_unmount(self) -> None:
         if self.editor is not None:
