@@ -29,6 +29,26 @@ def _guarded_connect(self: socket.socket, address):  # noqa: ANN001 - socket's o
 socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 
 
+@pytest.fixture(scope="module")
+def inpainter():
+    """The tiny profile's inpainting pipeline, loaded through the production path (once per test module)."""
+    from tools.inpainting import Inpainter
+    from tools.loading import model_path
+    from tools.profiles import get_profile
+
+    spec = get_profile("tiny").inpainting
+    return Inpainter.from_pretrained(model_path(spec), family=spec.family)
+
+
+@pytest.fixture
+def unet_inputs(inpainter):
+    """Records the latent (h, w) of every call of the inpainter's UNet."""
+    from tests.diffusion_helpers import latent_sizes
+
+    with latent_sizes(inpainter.pipe.unet) as shapes:
+        yield shapes
+
+
 @pytest.fixture(scope="session")
 def tiny_profile():
     from tools.profiles import get_profile

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.diffusion_helpers import latent_sizes, pixel_diff
 from tools.diffedit import DiffEdit
 from tools.errors import Cancelled, InvalidInputError
 from tools.masks import box_mask
@@ -25,15 +26,9 @@ def model() -> DiffEdit:
 
 @pytest.fixture
 def unet_inputs(model: DiffEdit):
-    """Records the (h, w) of every latent the UNet is called on."""
-    shapes: list[tuple[int, int]] = []
-    handle = model.unet.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape[-2:])))
-    yield shapes
-    handle.remove()
-
-
-def _diff(a: Image.Image, b: Image.Image) -> np.ndarray:
-    return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max(axis=2)
+    """Records the latent (h, w) of every UNet call."""
+    with latent_sizes(model.unet) as shapes:
+        yield shapes
 
 
 def test_auto_mask_is_a_seeded_bool_mask_at_the_image_size(model: DiffEdit, coffee: Image.Image) -> None:
@@ -66,7 +61,7 @@ def test_edit_changes_only_the_region(model: DiffEdit, chelsea: Image.Image) -> 
     calls: list[tuple[int, int]] = []
     result = model.edit(chelsea, "a cat", "a tiger", mask=mask, steps=3, strength=0.7,
                         progress=lambda step, total: calls.append((step, total)))
-    diff = _diff(chelsea, result.image)
+    diff = pixel_diff(chelsea, result.image)
     assert result.image.size == chelsea.size and result.image.mode == "RGB"
     assert result.operation == "diffedit" and result.prompt == "a tiger" and result.seed == 0
     assert result.region[mask].all() and not result.region.all()
@@ -82,7 +77,7 @@ def test_edit_follows_the_target_prompt(model: DiffEdit, chelsea: Image.Image) -
     dog = model.edit(chelsea, "a cat", "a dog on grass", mask=mask, steps=2, strength=1.0)
     again = model.edit(chelsea, "a cat", "a tiger", mask=mask, steps=2, strength=1.0)
     assert np.array_equal(np.asarray(tiger.image), np.asarray(again.image))
-    assert _diff(tiger.image, dog.image)[mask].max() > 0
+    assert pixel_diff(tiger.image, dog.image)[mask].max() > 0
 
 
 def test_edit_with_inferred_mask_on_an_odd_size(model: DiffEdit, astronaut: Image.Image) -> None:
@@ -90,7 +85,7 @@ def test_edit_with_inferred_mask_on_an_odd_size(model: DiffEdit, astronaut: Imag
     result = model.edit(odd, "an astronaut", "a robot", steps=2, seed=1)
     assert result.image.size == (333, 517)
     assert result.region.shape == (517, 333) and result.region.any()
-    assert _diff(odd, result.image)[~result.region].max() == 0
+    assert pixel_diff(odd, result.image)[~result.region].max() == 0
     assert result.details["auto_mask"] is True
 
 
@@ -102,7 +97,7 @@ def test_huge_image_diffuses_at_native_size_and_pastes_exactly(model: DiffEdit, 
     native_latent = model.resolution // model.factor
     assert unet_inputs and all(max(shape) <= native_latent for shape in unet_inputs)
     assert result.image.size == (4000, 3000)
-    assert _diff(big, result.image)[~result.region].max() == 0
+    assert pixel_diff(big, result.image)[~result.region].max() == 0
     assert result.region.mean() < 0.3
 
 
@@ -117,7 +112,7 @@ def test_rgba_input_keeps_its_alpha_and_outside_pixels_through_save(model: DiffE
     mask = box_mask((40, 30, 100, 90), (120, 160))
     result = model.edit(loaded.image, "an astronaut", "a robot", mask=mask, steps=2, strength=1.0)
     assert result.region[mask].all() and not result.region.all()
-    assert _diff(loaded.image, result.image)[~result.region].max() == 0
+    assert pixel_diff(loaded.image, result.image)[~result.region].max() == 0
     with Image.open(save_image(result.image, tmp_path / "out.png", alpha=loaded.alpha)) as saved:
         assert saved.mode == "RGBA"
         back = np.asarray(saved)

@@ -10,34 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.diffusion_helpers import pixel_diff
 from tools import edits
 from tools.color import oklab, classify_recolor, parse_color, parse_colour, rgb_to_lab
 from tools.edits import EditResult
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import Inpainter
 from tools.masks import box_mask, dilate, erode
-
-
-@pytest.fixture(scope="module")
-def inpainter() -> Inpainter:
-    from tools.loading import model_path
-    from tools.profiles import get_profile
-
-    spec = get_profile("tiny").inpainting
-    return Inpainter.from_pretrained(model_path(spec), family=spec.family)
-
-
-@pytest.fixture
-def unet_inputs(inpainter: Inpainter):
-    """Records the latent (h, w) of every UNet call."""
-    shapes: list[tuple[int, int]] = []
-    handle = inpainter.pipe.unet.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape[-2:])))
-    yield shapes
-    handle.remove()
-
-
-def _diff(a: Image.Image, b: Image.Image) -> np.ndarray:
-    return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max(axis=2)
 
 
 def _object(image: Image.Image) -> np.ndarray:
@@ -66,7 +45,7 @@ OPERATIONS: dict[str, Edit] = {
 
 
 def _check_fidelity(before: Image.Image, result: EditResult, mask: np.ndarray, operation: str) -> None:
-    diff = _diff(before, result.image)
+    diff = pixel_diff(before, result.image)
     assert result.image.size == before.size and result.image.mode == "RGB"
     assert result.region.dtype == bool and result.region.shape == (before.height, before.width)
     assert diff[~result.region].max() == 0, f"{operation} changed pixels outside its region"
@@ -138,7 +117,7 @@ def test_huge_image_is_edited_on_native_size_crops_and_pasted_exactly(inpainter:
     latent = inpainter.resolution // inpainter.factor
     assert all(max(shape) <= latent for shape in unet_inputs)  # never diffusion at full size
     assert bool(unet_inputs) == (operation != "recolor_lab")
-    assert _diff(big, result.image)[~result.region].max() == 0
+    assert pixel_diff(big, result.image)[~result.region].max() == 0
     _check_region_hugs_the_mask(result, mask, operation)
 
 
@@ -331,7 +310,7 @@ def test_a_pattern_goes_to_diffusion_and_says_why(inpainter: Inpainter, coffee: 
     assert result.details["method"] == "diffusion" and result.details["why"] == "patterns"
     assert result.prompt == "a red and white striped cup"             # no "a ... the cup"
     assert result.details["strength"] == 0.95
-    assert _diff(image, result.image)[~result.region].max() == 0
+    assert pixel_diff(image, result.image)[~result.region].max() == 0
     with pytest.raises(InvalidInputError, match="needs an inpainter"):
         edits.recolor(image, mask, "wooden")
     with pytest.raises(InvalidInputError, match="not one colour"):

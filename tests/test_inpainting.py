@@ -8,31 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.diffusion_helpers import pixel_diff
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import Inpainter, context_crop
 from tools.masks import box_mask
-
-
-@pytest.fixture(scope="module")
-def inpainter() -> Inpainter:
-    from tools.loading import model_path
-    from tools.profiles import get_profile
-
-    spec = get_profile("tiny").inpainting
-    return Inpainter.from_pretrained(model_path(spec), family=spec.family)
-
-
-@pytest.fixture
-def unet_inputs(inpainter: Inpainter):
-    """Records the latent (h, w) of every UNet call: what resolution diffusion really ran at."""
-    shapes: list[tuple[int, int]] = []
-    handle = inpainter.pipe.unet.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape[-2:])))
-    yield shapes
-    handle.remove()
-
-
-def _diff(a: Image.Image, b: Image.Image) -> np.ndarray:
-    return np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max(axis=2)
 
 
 def _mask(image: Image.Image, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -52,14 +31,14 @@ def test_tiny_sdxl_inpaint_builds_and_reloads_through_the_production_path(coffee
     mask = _mask(coffee, (200, 100, 320, 220))  # the cup of the real photo
     result = inpainter.inpaint(coffee, mask, "a red cup", steps=2)
     assert result.image.size == coffee.size and result.region[mask].all()
-    assert _diff(coffee, result.image)[~result.region].max() == 0
-    assert _diff(coffee, result.image)[mask].mean() > 5
+    assert pixel_diff(coffee, result.image)[~result.region].max() == 0
+    assert pixel_diff(coffee, result.image)[mask].mean() > 5
 
 
 def test_pixels_outside_the_dilated_mask_are_bit_identical(inpainter: Inpainter, coffee: Image.Image) -> None:
     mask = _mask(coffee, (150, 100, 300, 200))
     result = inpainter.inpaint(coffee, mask, "a red cup", steps=2, seed=1)
-    diff = _diff(coffee, result.image)
+    diff = pixel_diff(coffee, result.image)
     assert result.image.size == coffee.size and result.image.mode == "RGB"
     assert result.region[mask].all() and result.region.sum() > mask.sum()
     assert diff[~result.region].max() == 0
@@ -81,7 +60,7 @@ def test_odd_sizes_run_at_the_crop_size_up_to_native_and_paste_exactly(inpainter
     mask = _mask(image, (size[0] * 0.3, size[1] * 0.4, size[0] * 0.6, size[1] * 0.7))
     result = inpainter.inpaint(image, mask, "a cat", steps=2, dilate_px=2)
     assert result.image.size == size
-    assert _diff(image, result.image)[~result.region].max() == 0
+    assert pixel_diff(image, result.image)[~result.region].max() == 0
     w, h = result.working_size
     assert w % 8 == 0 and h % 8 == 0 and max(w, h) <= inpainter.resolution
     crop_w, crop_h = result.crop_box[2] - result.crop_box[0], result.crop_box[3] - result.crop_box[1]
@@ -101,7 +80,7 @@ def test_native_working_size_always_brings_the_crop_to_native(coffee: Image.Imag
         inpainter.working = "crop"
     assert max(result.working_size) == inpainter.resolution
     assert all(max(shape) == inpainter.resolution // inpainter.factor for shape in unet_inputs)
-    assert _diff(image, result.image)[~result.region].max() == 0
+    assert pixel_diff(image, result.image)[~result.region].max() == 0
     with pytest.raises(InvalidInputError, match="'huge'"):
         Inpainter(inpainter.pipe, working="huge")
 
@@ -112,7 +91,7 @@ def test_a_small_object_in_a_photo_is_not_upscaled(inpainter: Inpainter, coffee:
     result = inpainter.inpaint(image, mask, "a cat", steps=2, dilate_px=1)
     x0, y0, x1, y1 = result.crop_box
     assert (x1 - x0, y1 - y0) == (48, 48) and result.working_size == (48, 48)
-    assert _diff(image, result.image)[~result.region].max() == 0
+    assert pixel_diff(image, result.image)[~result.region].max() == 0
 
 
 def test_huge_image_runs_diffusion_on_a_native_size_crop(inpainter: Inpainter, rocket: Image.Image,
@@ -122,7 +101,7 @@ def test_huge_image_runs_diffusion_on_a_native_size_crop(inpainter: Inpainter, r
     result = inpainter.inpaint(big, mask, "a red balloon", steps=2)
     latent = inpainter.resolution // inpainter.factor
     assert unet_inputs and all(max(shape) <= latent for shape in unet_inputs)
-    assert _diff(big, result.image)[~result.region].max() == 0
+    assert pixel_diff(big, result.image)[~result.region].max() == 0
     assert result.working_size[0] <= inpainter.resolution and result.working_size[1] <= inpainter.resolution
     x0, y0, x1, y1 = result.crop_box
     assert x1 - x0 < 1500 and y1 - y0 < 1500  # a window around the object, not the whole photo
@@ -158,7 +137,7 @@ def test_progress_reports_each_step_and_strength_shortens_the_run(inpainter: Inp
     calls.clear()
     result = inpainter.inpaint(image, mask, "a cup", steps=4, strength=0.5, progress=lambda s, n: calls.append((s, n)))
     assert calls == [(0, 2), (1, 2), (2, 2)]
-    assert _diff(image, result.image)[~result.region].max() == 0
+    assert pixel_diff(image, result.image)[~result.region].max() == 0
 
 
 def test_cancel_during_the_run_raises_and_returns_nothing(inpainter: Inpainter, coffee: Image.Image,

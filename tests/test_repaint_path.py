@@ -17,7 +17,6 @@ from PIL import Image
 from tools import masks
 from tools.diffusion_utils import PipelineSteps, following_size, native_size
 from tools.errors import Cancelled
-from tools.inpainting import Inpainter
 from tools.profiles import TINY
 from tools.repaint import context_crop
 from tools.toolkit import Toolkit
@@ -31,13 +30,6 @@ def photo() -> Image.Image:
     from tools.samples import sample_image
 
     return sample_image("coffee").resize(SIZE)
-
-
-@pytest.fixture(scope="module")
-def inpainter() -> Inpainter:
-    from tools.loading import model_path
-
-    return Inpainter.from_pretrained(model_path(TINY.inpainting), family=TINY.inpainting.family)
 
 
 @pytest.fixture(scope="module")
