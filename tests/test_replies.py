@@ -84,7 +84,7 @@ def test_a_result_that_fails_the_check_twice_is_kept_and_the_reply_says_so(tmp_p
     record = s.store.history.current.steps[0]
     assert record.verified is False and record.attempt == 1
     assert 'The check says this may not show a red cup; say "undo" to take it back.' in reply["text"]
-    assert reply["text"].index("Made the cup red.") < reply["text"].index("The check says")
+    assert reply["text"].index("Tried to make the cup red.") < reply["text"].index("The check says")
 
 
 @pytest.mark.parametrize("verdict", ["maybe?", "", "I cannot tell"])

@@ -296,16 +296,51 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 
 def _lab_to_rgb_float(lab: np.ndarray) -> np.ndarray:
-    """float Lab (..., 3) to float sRGB in about [0, 1]; out-of-gamut colours fall outside it."""
-    flat = np.ascontiguousarray(lab, dtype=np.float32).reshape(-1, 1, 3)
-    return cv2.cvtColor(flat, cv2.COLOR_Lab2RGB).reshape(np.shape(lab))
+    """float Lab (..., 3) to float sRGB, unclipped: in [0, 1] inside the gamut, outside it beyond.
+
+    The inverse of :func:`rgb_to_lab` (OpenCV's D65 Lab) done here, because OpenCV clips its float
+    result into [0, 1], which would hide out-of-gamut colours (and shift their hue when clipped).
+    """
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    xyz = np.where(f > 6.0 / 29.0, f ** 3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0)) * _WHITE
+    linear = xyz @ _XYZ_TO_LINEAR.T
+    magnitude = np.abs(linear)
+    rgb = np.where(magnitude <= 0.0031308, 12.92 * magnitude, 1.055 * magnitude ** (1 / 2.4) - 0.055)
+    return (np.sign(linear) * rgb).astype(np.float32)
+
+
+_WHITE = np.asarray([0.950456, 1.0, 1.088754])
+"""OpenCV's D65 white point (X, Y, Z) for Lab."""
+_XYZ_TO_LINEAR = np.linalg.inv(np.asarray([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169],
+                                           [0.019334, 0.119193, 0.950227]]))
+"""OpenCV's XYZ → linear sRGB matrix (the inverse of its sRGB → XYZ)."""
+SHOWN_CHROMA = 0.8
+"""A colour shift must reach this share of the target's chroma: where the object's lightness cannot show it
+(yellow on a black cup, red on a white one), the lightness moves as far as needed (:func:`recolor_lab`)."""
+
+
+def _in_gamut(lab: np.ndarray, tol: float = 0.5 / 255.0) -> np.ndarray:
+    """bool (...,): which Lab colours sRGB can show."""
+    rgb = _lab_to_rgb_float(lab)
+    return ((rgb >= -tol) & (rgb <= 1 + tol)).all(axis=-1)
+
+
+def _showing_lightness(lightness: float, target: np.ndarray) -> float:
+    """The lightness nearest ``lightness`` (towards the target's) at which sRGB shows the target's hue
+    with at least :data:`SHOWN_CHROMA` of its chroma; ``lightness`` itself when it already can."""
+    candidates = np.linspace(lightness, float(target[0]), 101)
+    scaled = np.empty((len(candidates), 3))
+    scaled[:, 0] = candidates
+    scaled[:, 1:] = target[1:] * SHOWN_CHROMA
+    fits = np.flatnonzero(_in_gamut(scaled))
+    return float(candidates[fits[0]]) if len(fits) else float(target[0])
 
 
 def _into_gamut(lab: np.ndarray, iterations: int = 10) -> np.ndarray:
     """Lab (N x 3) moved into sRGB by shrinking chroma only: lightness and hue angle stay (no RGB clipping shift)."""
-    tol = 0.5 / 255.0
-    rgb = _lab_to_rgb_float(lab)
-    outside = ((rgb < -tol) | (rgb > 1 + tol)).any(axis=1)
+    outside = ~_in_gamut(lab)
     if not outside.any():
         return lab
     sub = lab[outside]
@@ -313,8 +348,7 @@ def _into_gamut(lab: np.ndarray, iterations: int = 10) -> np.ndarray:
     for _ in range(iterations):  # bisect the largest chroma scale that stays in gamut
         mid = (lo + hi) / 2
         trial = np.concatenate([sub[:, :1], sub[:, 1:] * mid[:, None]], axis=1)
-        t = _lab_to_rgb_float(trial)
-        ok = ((t >= -tol) & (t <= 1 + tol)).all(axis=1)
+        ok = _in_gamut(trial)
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
     out = lab.copy()
     out[outside, 1:] = sub[:, 1:] * lo[:, None]
@@ -329,8 +363,10 @@ def recolor_lab(pixels: np.ndarray, color: tuple[int, int, int], *,
     shading and texture (the per-pixel deviations) survive and L is untouched. For achromatic
     targets (white, black, greys) the mean lightness moves to the target's too, again by one
     offset, or "make it white" would only grey the object; so does ``match_lightness`` (the words
-    fixed it: "light blue", "dark navy"). Colours sRGB cannot show at that
-    lightness lose chroma, never hue (no per-channel clipping).
+    fixed it: "light blue", "dark navy"). Where the object's lightness cannot show the colour at
+    :data:`SHOWN_CHROMA` of its chroma (yellow on a black cup, red on a white one), the mean lightness
+    moves, by one offset, only as far as needed; pixels sRGB still cannot show lose chroma, never
+    hue (no per-channel clipping).
 
     Returns:
         uint8 N x 3.
@@ -341,4 +377,7 @@ def recolor_lab(pixels: np.ndarray, color: tuple[int, int, int], *,
     out[:, 1:] += target[1:] - lab[:, 1:].mean(axis=0)
     if match_lightness or float(np.hypot(target[1], target[2])) < ACHROMATIC_CHROMA:
         out[:, 0] = np.clip(out[:, 0] + (target[0] - lab[:, 0].mean()), 0.0, 100.0)
+    elif len(out):
+        mean = float(out[:, 0].mean())
+        out[:, 0] = np.clip(out[:, 0] + (_showing_lightness(mean, target) - mean), 0.0, 100.0)
     return lab_to_rgb(_into_gamut(out))

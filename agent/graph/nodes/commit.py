@@ -8,8 +8,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
-from agent.graph.nodes.common import stop, versions_text
+from agent.graph.nodes.common import stop, unchanged, versions_text
+from agent.graph.plan import Step
 from agent.graph.state import State
+from agent.session.records import EditRecord
 from tools.errors import ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,10 @@ def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     The version records who planned the turn (``state.planned_by``) and every step's seed.
 
+    A step whose region looks as it did in the current version (a cup made red that was red: no pixel
+    moved visibly, :func:`_changed`) is not claimed: its sentence says nothing visible changed (its record
+    stays: its region may hold invisible changes). When no step changed anything visibly, no version is made.
+
     A version made where other versions already branch off starts a new branch: those are kept,
     and the reply says so. When the version cannot be saved (disk full...), the history in memory
     is put back as it was and the turn ends saying so: no version exists that the reply does not name.
@@ -51,6 +57,11 @@ def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     parent = before.head
     kept = before.descendants(parent)
     try:
+        changed = _changed(store, state)
+        notes = _said_unchanged(state, changed)
+        if not any(changed):
+            logger.info("the turn's %d steps changed no pixels; no version", len(state.records))
+            return {"notes": notes, "drafted": []}
         image = store.promote_draft(state.draft)
         regions = [store.load_mask(r.region) for r in state.records if r.region]
         mask = store.put_mask(union(*regions) if len(regions) > 1 else regions[0]) if regions else None
@@ -69,4 +80,49 @@ def commit(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if kept:
         verb = "is" if len(kept) == 1 else "are"
         branched = f"Started a new branch from v{parent}; {versions_text(kept)} {verb} kept: /history."
-    return {"committed": version.number, "version": version.number, "branched": branched}
+    return {"committed": version.number, "version": version.number, "branched": branched, "notes": notes}
+
+
+VISIBLE_DELTA_E = 2.3
+"""A pixel moved by less than this CIE76 ΔE (about one just-noticeable difference) looks unchanged."""
+VISIBLE_SHARE = 0.01
+"""A step changed its region visibly when at least this share of the region's pixels moved visibly."""
+
+
+def _changed(store: Any, state: State) -> list[bool]:
+    """For each of the turn's records, whether the turn's result differs visibly from the current version
+    inside the record's region (:data:`VISIBLE_DELTA_E`, :data:`VISIBLE_SHARE`; no region: the whole image)."""
+    import numpy as np
+
+    from tools.color import rgb_to_lab
+
+    before = np.asarray(store.version_image().convert("RGB"))
+    after = np.asarray(store.load_draft(state.draft).convert("RGB"))
+    if before.shape != after.shape:
+        return [True] * len(state.records)
+    moved = (before != after).any(axis=-1)
+    delta = np.linalg.norm(rgb_to_lab(after[moved]) - rgb_to_lab(before[moved]), axis=-1)
+    visible = np.zeros(moved.shape, dtype=bool)
+    visible[moved] = delta >= VISIBLE_DELTA_E
+    out = []
+    for record in state.records:
+        region = np.asarray(store.load_mask(record.region), dtype=bool) if record.region else None
+        if region is None or region.shape != visible.shape:
+            region = np.ones(visible.shape, dtype=bool)
+        seen = int(visible[region].sum())
+        out.append(seen > 0 and seen >= VISIBLE_SHARE * max(1, int(region.sum())))
+    return out
+
+
+def _said_unchanged(state: State, changed: list[bool]) -> list[str]:
+    """The turn's notes, each unchanged step's sentence replaced by one that claims no change."""
+    notes = list(state.notes)
+    said = state.drafted[-len(state.records):] if state.records else []
+    for record, index, done in zip(state.records, said, changed, strict=False):
+        if not done and 0 <= index < len(notes):
+            notes[index] = unchanged(_step(record), count=max(1, len(record.boxes)))
+    return notes
+
+
+def _step(record: EditRecord) -> Step:
+    return Step.model_validate(record.step)

@@ -122,6 +122,27 @@ def describe(step: Step, *, count: int = 1, words: str = "") -> str:
     return f"Did {step.action}."
 
 
+_TRIED = {"Removed": "remove", "Replaced": "replace", "Made": "make", "Repainted": "repaint", "Added": "add",
+          "Changed": "change", "Applied": "apply"}
+
+
+def tried(said: str) -> str:
+    """A step's sentence (:func:`describe`, :func:`agent.graph.nodes.edit.added`) as an attempt, for a result the
+    check doubts: "Made the cup red." → "Tried to make the cup red."."""
+    verb, _, rest = said.partition(" ")
+    return f"Tried to {_TRIED[verb]} {rest}" if verb in _TRIED and rest else said
+
+
+def unchanged(step: Step, *, count: int = 1) -> str:
+    """The sentence for a step whose result looks like its input inside its region: no change is claimed."""
+    target = many(step, count) if count > 1 else what(step)
+    content = " ".join(step.content.split())
+    if step.action == "recolor" and content and not _recolour_kind(content):
+        verb = "are" if count > 1 else "is"
+        return f"{target[:1].upper()}{target[1:]} already {verb} {content}: nothing visible changed."
+    return f"The edit of {target} made no visible change."
+
+
 def goal(step: Step, *, words: str = "") -> str:
     """What a step's result should show, for a verdict sentence: "a red cup", "the cup gone"."""
     target = what(step)

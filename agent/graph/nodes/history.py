@@ -77,4 +77,4 @@ def history(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if text:
         notes.append(text)
     return {"notes": notes, "version": hist.head, "step_index": state.step_index + 1,
-            "draft": None, "records": [], "chosen": [], "mask": None}
+            "draft": None, "records": [], "drafted": [], "chosen": [], "mask": None}

@@ -20,7 +20,7 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         notes[-1] = notes[-1].replace("Nothing changed", "Nothing else changed") \
                              .replace("nothing changed", "nothing else changed")
     if state.halt and state.records and state.committed is None:
-        notes = _not_kept(notes, state.drafted)
+        notes = _not_kept(notes, state.drafted, saving=_all_steps_ran(state))
     text = " ".join(n for n in notes if n) or "Done; nothing needed changing."
     if state.committed is not None:
         text += f" (version {state.committed})"
@@ -31,17 +31,28 @@ def respond(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"reply": reply, "question": None, "draft": None, "result": None, "version": ctx.store.history.head}
 
 
-def _not_kept(notes: list[str], drafted: list[int]) -> list[str]:
+def _not_kept(notes: list[str], drafted: list[int], *, saving: bool = False) -> list[str]:
     """``notes`` of a turn that stopped before committing: the sentences announcing its earlier edits (drafts,
-    never saved) must not stand as done, so they move to the end, quoted, as not kept."""
+    never saved) must not stand as done, so they move to the end, quoted, as not kept. ``saving``: every
+    step ran and saving them failed (there is no later step they came "before")."""
     said = [notes[i] for i in drafted if 0 <= i < len(notes)]
     rest = [n for i, n in enumerate(notes) if i not in set(drafted)]
+    quoted = " ".join(f'"{s.strip()}"' for s in said)
+    if saving:
+        if not said:
+            return [*rest, "This message's edits were not kept."]
+        return [*rest, f"So this message's {'edit' if len(said) == 1 else 'edits'} ({quoted}) "
+                       f"{'was' if len(said) == 1 else 'were'} not kept."]
     if not said:
         return [*rest, "The edits made earlier in this message were not kept either."]
-    quoted = " ".join(f'"{s.strip()}"' for s in said)
     if len(said) == 1:
         return [*rest, f"The edit before it in this message ({quoted}) was not kept either."]
     return [*rest, f"The edits before it in this message ({quoted}) were not kept either."]
+
+
+def _all_steps_ran(state: State) -> bool:
+    """Whether the turn stopped after its last step (at commit), not at one of its steps."""
+    return state.plan is not None and state.step_index >= len(state.plan.steps)
 
 
 def _moved_history(state: State) -> bool:

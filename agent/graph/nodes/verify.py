@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agent.graph.context import Context
-from agent.graph.nodes.common import current_step, goal, stop, working_image
+from agent.graph.nodes.common import current_step, goal, stop, tried, working_image
 from agent.graph.nodes.edit import accept
 from agent.graph.state import State
 from tools.errors import Cancelled
@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Judge the pending result: a yes keeps it; a no asks the edit node for one retry (another seed,
-    a larger mask); a second no keeps it too (the user asked for it) but the reply says the check
-    failed and how to take it back; no clear verdict keeps it and the reply says it could not be checked.
+    a larger mask); a second no keeps it too (the user asked for it) but the reply says it was tried,
+    not done ("Tried to make the cup red."), that the check failed, and how to take it back; no clear verdict keeps it and the reply says it could not be checked.
     The record's ``verified`` is True, False or None accordingly.
     """
     from agent.graph.planning import verify_result
@@ -44,7 +44,9 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     update = accept(state, draft, record.model_copy(update={"verified": verdict}))
     shows = goal(step, words=state.text)
     if verdict is False:
-        update["notes"] = [*update["notes"], f"The check says this may not show {shows}; say \"undo\" to take it back."]
+        notes = list(update["notes"])
+        notes[-1] = tried(notes[-1])           # the check doubts it: the step's sentence must not say it was done
+        update["notes"] = [*notes, f"The check says this may not show {shows}; say \"undo\" to take it back."]
     elif verdict is None:
         update["notes"] = [*update["notes"], f"I could not check that it shows {shows} (the check gave no clear "
                                              "yes or no)."]
