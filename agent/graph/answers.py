@@ -9,17 +9,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.graph.cancels import is_cancel, said_cancel
 from agent.graph.items import FILLER as _FILLER
 from agent.graph.items import Item, Unclear, is_colour, parse_item, quote
 from agent.graph.moves import Move, number, read_move, tokens
+from agent.graph.nonanswers import why_not
 
 
 # -- answers: the syntax tree ---------------------------------------------------------------------------
 
 _ALL = {"all", "both", "every", "each", "everything", "everyone", "everybody"}
 _EXCEPT = {"except", "but", "besides", "excluding", "excl", "save", "minus", "without", "not", "apart", "other"}
-_CANCEL = {"cancel", "nevermind", "none", "neither", "nothing", "forget", "stop", "abort", "quit", "skip",
-           "leave", "nah", "nope", "no", "dont", "mind"}
 _CORRECTION = {"no", "nope", "nah", "sorry", "oops", "whoops", "actually", "wait", "hmm", "oh", "i", "meant",
                "mean", "well", "um", "uh", "instead", "rather", "correction", "ah", "ehm", "er", "erm"}
 _SEPARATORS = {",", "and", "plus", "also"}
@@ -47,6 +47,8 @@ _COMPARATIVES = {"bigger", "larger", "smaller", "taller", "shorter", "wider", "n
 _VERB_PARTICLES = {"rid", "of", "out", "away", "off", "up", "into", "in", "the"}
 _ASKING = {"what", "why", "how", "where", "who", "whats", "hows", "wheres", "whos", "describe", "tell",
            "explain", "is", "are", "does", "can", "could"}
+_OUTER = {"outer", "outermost", "outside", "ends"}
+""""the outer ones", "both ends": the leftmost and the rightmost."""
 _INSTRUCTION_MARKS = {"actually", "instead", "rather", "forget", "scratch", "wait", "new", "also", "now"}
 
 
@@ -141,9 +143,6 @@ _SELF_CORRECTION = {"no", "nope", "sorry", "oops", "whoops", "wait", "actually",
 _NEGATION = {"dont", "never", "not", "no", "nope"}
 _MOVE_WORDS = {"undo", "redo", "revert", "reset", "restore", "go", "start", "take", "bring", "step", "roll",
                "switch", "return", "jump", "cancel", "stop", "abort", "skip", "forget"}
-_UNSURE = (["dont", "mind"], ["dont", "care"], ["dont", "know"], ["not", "sure"], ["no", "idea"],
-           ["no", "preference"])
-""""I don't mind": no choice and no cancel."""
 
 
 def _corrected(words: list[str]) -> list[str] | None:
@@ -169,21 +168,6 @@ def _negated_command(words: list[str]) -> str | None:
         return None
     rest = words[at + 1:]
     return " ".join(rest[:next((k for k, w in enumerate(rest) if w == ","), len(rest))])
-
-
-def _is_cancel(words: list[str], kinds: set[str] | frozenset[str] = frozenset()) -> bool:
-    """Whether the words only say to drop the question ("never mind", "neither dog", "don't bother")."""
-    rest = [w for w in words if w not in kinds and w not in (
-                                          ",", "it", "that", "of", "them", "em", "the", "above", "please", "thanks",
-                                          "these", "those", "thx", "now", "then", "ok", "okay",
-                                          "one", "ones", "do", "anything", "this", "about", "all", "just",
-                                          "want", "i", "any", "mind", "leave", "as", "is", "thank", "you",
-                                          "bother", "worry", "about")]
-    said = [w for w in words if w != ","]
-    if not said or any(said[i:i + 2] in _UNSURE for i in range(len(said))):
-        return False
-    cancel_word = any(w in _CANCEL for w in said)
-    return cancel_word and all(w in _CANCEL for w in rest) and not any(number(w) for w in said if w != "one")
 
 
 def _instruction(words: list[str], kinds: set[str], action: str | None, content: str) -> list[str] | bool:
@@ -225,6 +209,24 @@ def _instruction(words: list[str], kinds: set[str], action: str | None, content:
     return rest                                         # "make the red one blue" (asked about blue): an answer
 
 
+_NOT = {"not", "isnt", "arent", "aint"}
+_BEFORE_NOT = {"the", "one", "ones", "that", "which", "is", "are", "other", ",", "but"}
+
+
+def _reframed(words: list[str], kinds: set[str]) -> list[str]:
+    """Ways of saying a pick or its negation rewritten to the plain form: "the one not on the
+    left" / "the one that isn't on the left" / "the other one, not the left" are "not on the left"; "not the
+    right one, the left one" / "not 2, 1" are what follows the comma."""
+    at = next((i for i, w in enumerate(words) if w in _NOT), None)
+    if at and at + 1 < len(words) and all(w in _BEFORE_NOT or w in kinds for w in words[:at]):
+        return ["not", *words[at + 1:]]
+    if words[0] == "not" and "," in words[2:]:
+        after = words[words.index(",", 2) + 1:]
+        if after and after[0] not in ("not", "and", "or", "nor", "but", ","):
+            return after
+    return words
+
+
 def _answer(words: list[str], kinds: set[str]) -> Answer:
     """Parse the answer proper (after any correction); raises :class:`Unclear`."""
     words = [w for w in words if w not in ("please", "thanks", "pls")]
@@ -232,14 +234,18 @@ def _answer(words: list[str], kinds: set[str]) -> Answer:
         words = words[:-1]
     if not words:
         raise Unclear("that names none of them")
-    if _is_cancel(words, kinds):
+    if is_cancel(words, kinds):
         return Answer("cancel")
+    words = _reframed(words, kinds)
     tail = _corrected(words)
     if tail is not None:                                # "the left one, no wait, the right one": the last word counts
         try:
             return _answer(tail, kinds)
         except Unclear:
             pass
+    if _OUTER & set(words) and all(w in _OUTER or w in _FILLER or w in kinds or w in ("both", "two", "2", ",")
+                                   for w in words):
+        return Answer("pick", (Item(side="leftmost", words=tuple(words)), Item(side="rightmost", words=tuple(words))))
     bare = [w for w in words if w not in ("the", ",")]
     if len(bare) >= 2 and not bare[0].isdigit() and (number(bare[0]) or 0) >= 2 and bare[1] == "of" \
             and all(w in _FILLER or w in kinds for w in bare[2:]):
@@ -289,6 +295,31 @@ def _items(words: list[str], kinds: set[str]) -> tuple[tuple[Item, ...], tuple[t
     return items, appositions
 
 
+_PRONOUNS = {"it", "them", "that", "this", "those", "these"}
+
+
+def _pronoun_object(words: list[str], action: str | None) -> str | None:
+    """The pronoun an edit verb acts on when nothing but a colour or a size follows it and the verb says no
+    other action than the question's ("make it blue instead", "remove it" asked which to remove; not "paint it
+    green" asked which to remove), else None."""
+    at = next((j for j, w in enumerate(words) if w in _VERBS and w not in ("do", "show", "use", "get")), None)
+    if at is None or at + 1 >= len(words) or words[at + 1] not in _PRONOUNS \
+            or _VERBS[words[at]] not in (None, action):
+        return None
+    tail = [w for w in words[at + 2:] if w not in (",", "please", "instead", "too", "now", "then", "to", "in")]
+    if not tail or tail[-1] in _COMPARATIVES or is_colour(tail) or is_colour(tail[-1:]):
+        return words[at + 1]
+    return None
+
+
+def _parses(words: list[str], kinds: set[str]) -> bool:
+    """Whether ``words`` are an answer that picks some candidates (not a cancel)."""
+    try:
+        return _answer(words, kinds).kind != "cancel"
+    except Unclear:
+        return False
+
+
 def read_reply(value: str | int, *, phrase: str | None = None, action: str | None = None,
                content: str = "") -> Reading:
     """Read a message sent while a question about ``phrase`` is open (``action`` and ``content``: the
@@ -311,18 +342,26 @@ def read_reply(value: str | int, *, phrase: str | None = None, action: str | Non
     said = [w for w in words if w != ","]
     if said in (["no"], ["nope"], ["nah"]):
         return Reading("answer", Answer("cancel"))
+    if said_cancel(words, kinds):                       # "leave them alone", "don't change anything"
+        return Reading("answer", Answer("cancel"))
     negated = _negated_command(words)
     if negated:                                         # before any move or cancel: "don't cancel", "no undo"
         return Reading("unclear", why=f"that says not to {quote(negated.split())}, so nothing was done (to do "
                                       "it, say it without \"no\" or \"don't\")")
     move = read_move(text)
-    if move is not None and not _is_cancel(words, kinds):
+    if move is not None and not is_cancel(words, kinds):
         return Reading("move", move=move)
-    if _is_cancel(words, kinds):
+    if is_cancel(words, kinds):
         return Reading("answer", Answer("cancel"))
     rest, _ = _strip_front(list(words))
+    said_rest = rest
     verb = _instruction(words, kinds, action, content)
     if verb is True:
+        pronoun = _pronoun_object(words, action)
+        if pronoun is not None:                         # "make it blue instead": "it" is the one asked about
+            noun = (phrase or "one").split()[0]
+            return Reading("unclear", why=f"\"{pronoun}\" is the {noun} I asked about, and which one is still "
+                                          "open; answer first, then say the rest")
         return Reading("instruction")
     if verb:
         rest = verb                                                     # "remove the left one": the choice
@@ -333,7 +372,7 @@ def read_reply(value: str | int, *, phrase: str | None = None, action: str | Non
     try:
         return Reading("answer", _answer(rest, kinds))
     except Unclear as e:
-        why = str(e)
+        why = why_not(said_rest, _VERBS.keys(), lambda some: _parses(some, kinds)) or str(e)
     if any(w in _INSTRUCTION_MARKS for w in words[:3]) and len(said) >= 3:
         why += "; to do something else instead, say the whole instruction (e.g. \"make the saucer blue\")"
     return Reading("unclear", why=why)

@@ -37,8 +37,10 @@ FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "o
           "candidate", "box", "boxes", "choice", "edge", "there", "way", "all", "of", "whole", "exactly",
           "also", "too", "as", "well", "please", "then", "now", "side", "sides", "looking", "looks", "color",
           "colour", "colored", "coloured", "size", "sized", "shaped", "guy", "over", "end", "row", "will", "am",
-          "have", "are", "closest", "nearest", "near", "nearer", "closer", "sure", "fine", "alright"}
-_NUMBER_MARKS = {"number", "nr", "num", "option", "candidate", "box", "choice"}
+          "have", "are", "closest", "nearest", "near", "nearer", "closer", "sure", "fine", "alright", "maybe",
+          "perhaps"}
+_NUMBER_MARKS = {"number", "nr", "num", "option", "candidate", "box", "choice", "numbered", "labelled", "labeled",
+                 "marked", "tagged"}
 _LAST = {"last", "final"}
 
 

@@ -92,22 +92,32 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
     ("undo", "revert [it|that] back", 1),
     ("undo", "[go|get|switch|return|revert] [back] [to] the|my previous version", 1),
     ("undo", "previous version", 1),
-    ("revert0", "undo everything|all [of] [it|them|the] [edits|changes]", 0),
+    ("undo", "[go|get|switch|return|revert] [back] [to] [the|my] previous [one|edit|change]", 1),
+    ("undo", f"<n> {_UNIT} back", None),
+    ("undo", "back", 1),
+    ("undo", "undo x <n>", None),
+    ("undo", "undo <n> x", None),
+    ("undo", "cancel|remove|delete|discard|scrap|drop|ditch [that|the|my] [last|latest|previous] edit|change", 1),
+    ("revert0", "undo|revert everything|all [of] [it|them|the] [edits|changes]", 0),
     ("revert0", "undo it|them|everything all", 0),
     ("redo", "undo [the|that|my] undo", 1),
     ("redo", "redo [the|that|my] [last] undo", 1),
     ("redo", f"redo {_THAT} {_THAT} {_THAT}", 1),
     ("redo", f"redo [the] [last|next] <n> {_UNIT}", None),
     ("redo", "redo <t>", None),
-    ("redo", f"go|step|move forward [<n>] {_UNIT}", None),
+    ("redo", "redo x <n>", None),
+    ("redo", "redo <n> x", None),
+    ("redo", f"[go|step|move] forward [<n>] {_UNIT}", None),
     ("redo", f"go|step|move forward a {_UNIT}", 1),
     ("revert", "revert|restore|return|switch|jump|go|change|roll|get [back] [to] [version|v] [number] <v>", None),
     ("revert", "back to [version|v] [number] <v>", None),
-    ("revert", "show|open|load|display [me] [the] version|v [number] <v>", None),
+    ("revert", "show|open|load|display|see|view [me] [the] version|v [number] <v>", None),
     ("revert", "version|v [number] <v>", None),
     ("revert0", "[revert|return|switch|jump|go|get|roll|change|restore|reset|set|bring] [it|everything] "
-                "[back] [to] the original [image|photo|picture|version|one]", 0),
+                "[back] [to] [the] original [image|photo|picture|version|one]", 0),
     ("revert0", "back to the original [image|photo|picture|version|one]", 0),
+    ("revert0", "[get|bring|give] [me] [back] the original [image|photo|picture|version|one] back", 0),
+    ("revert0", "[go|get] [back] [to] square one", 0),
     ("revert0", "start [all] over|again [from] [scratch] [again]", 0),
     ("revert0", "[go|get] [back] [to] the start|beginning", 0),
     ("revert0", "show|open [me] the original [image|photo|picture|version|one]", 0),
@@ -118,7 +128,7 @@ _MOVES: tuple[tuple[str, str, int | None], ...] = (
 _LEAD = {"please", "pls", "ok", "okay", "oops", "oh", "hmm", "just", "now", "then", "and", "so", "no", "nope",
          "actually", "well", "can", "could", "would", "will", "you", "lets", "let", "us", "i", "want", "to",
          "like", "id", "wanna", "try", "sorry", "whoops", "ugh", "meh", "yes", "yeah", "alright", "we", "maybe",
-         "um", "yep", "yup"}
+         "um", "yep", "yup", "me", "nevermind"}
 _NEGATIONS = {"no", "nope", "not", "never", "dont", "cant", "wont", "shouldnt", "without"}
 """A negation right before a command ("no undo", "don't undo") says not to run it: no move."""
 _TRAIL = {"please", "pls", "thanks", "thank", "you", "again", "now", "for", "me", "ok", "okay", "then"}
@@ -173,7 +183,7 @@ def trim(words: list[str]) -> list[str]:
     words = [w for w in words if w != ","]
     while words and words[0] in _LEAD and words[0] not in ("undo", "redo"):
         words = words[1:]
-    while words and words[-1] in _TRAIL:
+    while words and words[-1] in _TRAIL and words[-2:] != ["start", "again"]:   # "start again": a move
         words = words[:-1]
     return words
 
