@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, Vertical
+from textual.containers import Center, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
@@ -103,7 +103,10 @@ class ClarifyScreen(ModalScreen[object]):
     DEFAULT_CSS = """
     ClarifyScreen { align: center middle; }
     ClarifyScreen #dialog { width: 90%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
-    ClarifyScreen #question { height: auto; margin-bottom: 1; }
+    ClarifyScreen #question { height: auto; max-height: 40%; margin-bottom: 1; }
+    ClarifyScreen.-small #dialog { width: 100%; height: 100%; padding: 0; }
+    ClarifyScreen.-small #question { margin-bottom: 0; }
+    ClarifyScreen.-small OptionList { border: none; }
     ClarifyScreen #body { height: 1fr; layout: vertical; }
     ClarifyScreen #body.-side { layout: horizontal; }
     ClarifyScreen #body Center { height: 1fr; align: center middle; }
@@ -129,8 +132,9 @@ class ClarifyScreen(ModalScreen[object]):
     def compose(self) -> ComposeResult:
         q = self.question
         with Vertical(id="dialog"):
-            yield Static(Content.assemble((q.text, "bold"), "\nPress a number key or click a box, or type an "
-                                          "answer and Enter; Esc answers later."), id="question")
+            with VerticalScroll(id="question"):        # a long question scrolls; the list and input stay in view
+                yield Static(Content.assemble((q.text, "bold"), "\nPress a number key or click a box, or type an "
+                                              "answer and Enter; Esc answers later."))
             with Vertical(id="body"):
                 with Center():
                     yield image_widget_class(self.image_mode)(classes="picture")
@@ -163,8 +167,10 @@ class ClarifyScreen(ModalScreen[object]):
         self._fit()
 
     def _fit(self) -> None:
-        """Picture beside the list on wide screens, above it on narrow ones, none when too few rows are left."""
+        """Picture beside the list on wide screens, above it on narrow ones, none when too few rows are left; on a
+        small terminal the dialog takes it all."""
         width, height = self.app.size
+        self.set_class(height < 20 or width < 50, "-small")
         side = width >= 100
         rows = int(height * 0.9) - 2 - 4 - 3 - 1 - (0 if side else len(self.question.candidates) + 1)
         body = self.query_one("#body")

@@ -227,7 +227,8 @@ class SlashCommands(_App):
 
     def _refuse(self, text: str) -> None:
         """Say in the chat (and as a notice) why a command did nothing."""
-        self.chat.say(f"{text} Nothing changed.", "error")
+        said = text if text.endswith((".", "?", "!")) else f"{text}."     # "e.g. /revert 2." then the next sentence
+        self.chat.say(f"{said} Nothing changed.", "error")
         self.notify(text, severity="warning", markup=False)
 
     def _move(self, stage: str, call: Callable[[Any], Any], command: str) -> None:
@@ -286,7 +287,7 @@ class SlashCommands(_App):
 
         found = {s.path.resolve(): s for root in {sessions_root(), *([self.session_dir.parent] if self.session_dir
                                                                      else [])} for s in list_sessions(root)}
-        rows = [f"- `{s.path}`: {s.versions if s.versions is not None else '?'} versions, {s.last_change}"
+        rows = [f"- `{s.path}`: {_versions(s.versions)}, {s.last_change}"
                 + (", waits for an answer" if s.awaiting_answer else "")
                 + (" (this one)" if self.session_dir and s.path.resolve() == self.session_dir.resolve() else "")
                 for s in sorted(found.values(), key=lambda s: -s.modified)[:10]]
@@ -310,6 +311,9 @@ class SlashCommands(_App):
         previewed version; a notice when this version has none."""
         pane, snap = self.image_pane, self.snapshot
         before = view == "before"
+        if pane.parent is not None and pane.parent.styles.display == "none":     # a narrow terminal hides it
+            self.notify("The image is hidden: the terminal is too narrow; widen it to see the image.")
+            return
         if snap is None or (snap.before if before else snap.overlay) is None:
             self.notify("Nothing before this version." if before else "This version has no edit mask.")
             return
@@ -327,6 +331,11 @@ def _verify(editor: Any, on: bool | None) -> str:
         return (f"Verification is **on**{now}: the planner judges each edit and a bad one is redone "
                 "(on a CPU, about as long again as the edit). `/verify off` turns it off.")
     return f"Verification is **off**{now}: edits are not judged. `/verify on` turns it on."
+
+
+def _versions(count: int | None) -> str:
+    """"1 version", "3 versions", "? versions" (unknown)."""
+    return "1 version" if count == 1 else f"{'?' if count is None else count} versions"
 
 
 def _expand(path: str) -> Path | None:

@@ -156,16 +156,23 @@ class ProgressStrip(Horizontal):
     ProgressStrip ProgressBar { width: auto; }
     """
 
+    BAR_WIDTH = 32
+    """The bar's columns (Textual's ``Bar``); a counted stage adds its percentage (5) and time left (9)."""
+
     def __init__(self) -> None:
         super().__init__()
         self._stage, self._total, self._step, self._since = "", 0, 0, 0.0
+        self._text = ""
+        self.cancellable = True
+        """Whether Esc stops what runs (not while the session opens or the app quits): said only then."""
 
     def compose(self) -> ComposeResult:
         yield Label("", id="stage", markup=False)
         yield ProgressBar(show_eta=True, show_percentage=True)
 
-    def start(self, stage: str) -> None:
+    def start(self, stage: str, *, cancellable: bool = True) -> None:
         self.add_class("-busy")
+        self.cancellable = cancellable
         self.set_progress(stage, 0, 0)
 
     def set_progress(self, stage: str, step: int, total: int) -> None:
@@ -179,7 +186,8 @@ class ProgressStrip(Horizontal):
             text = load_text(stage.removeprefix("load "), step, total, now - self._since)
         else:
             text = f"{stage_label(stage)}…" + (f"  step {step} of {total}" if total > 1 else "")
-        self.query_one("#stage", Label).update(f"{text}  (Esc cancels)")
+        self._text = f"{text}  (Esc cancels)" if self.cancellable and stage != "cancelling" else text
+        self.query_one("#stage", Label).update(self._text)
         bar = self.query_one(ProgressBar)
         if total > 1 and (bar.total != total or step < bar.progress):   # a new counted stage: a fresh ETA
             bar.update(total=None)
@@ -187,6 +195,17 @@ class ProgressStrip(Horizontal):
         bar.update(total=total if total > 1 else None, progress=step)
         for part in bar.query("#percentage, #eta"):              # only counted steps (a load says its own)
             part.display = total > 1 and not loading
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Hide the bar where it would cut the stage's words (a narrow terminal): the words say more."""
+        bar = self.query_one(ProgressBar)
+        counted = self._total > 1 and not self._stage.startswith("load ")
+        needs = Content(self._text).cell_length + 2 + self.BAR_WIDTH + (14 if counted else 0)
+        bar.display = not self.content_size.width or self.content_size.width >= needs
 
     def stop(self) -> None:
         self.remove_class("-busy")
@@ -320,10 +339,15 @@ class StatusLine(Static):
                  f"profile {self.profile}{self.profile_note}{served} · models: {self.models}",
                  f"profile {self.profile}{served} · {self.device} · models: {self.models}",
                  f"profile {self.profile}{served} · models: {self.models}",
-                 f"profile {self.profile} · models: {self.models}"]
-        width = self.content_size.width   # narrow: drop the device, then the profile's note; a long path is cut
-        head = next((h for h in heads if len(h) <= width), heads[-1]) if width else heads[0]
-        return Content(f"{head} · session {self.session}")
+                 f"profile {self.profile} · models: {self.models}", f"profile {self.profile}"]
+        # Narrow: the session's folder by its name, then none, then drop the device, the profile's note, the
+        # served planner, the models' state: what shows is whole (never "· sess"); cut only where nothing fits.
+        name = self.session.rstrip("/").rsplit("/", 1)[-1]
+        tails = [f" · session {where}" for where in dict.fromkeys((self.session, name)) if where]
+        lines = [head + tail for head in heads for tail in (*tails, "")]
+        width = self.content_size.width
+        return Content(next((line for line in lines if Content(line).cell_length <= width), lines[-1])
+                       if width else lines[0])
 
 
 def image_widget_class(mode: str) -> type[Widget]:
