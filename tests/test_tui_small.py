@@ -4,7 +4,6 @@ to the input, and the wording of refusals (Textual's pilot over the real Editor 
 
 from __future__ import annotations
 
-
 import pytest
 from textual.app import App
 from textual.widgets import Input, Label, OptionList
