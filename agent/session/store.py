@@ -40,7 +40,7 @@ from agent.session import strays
 from agent.session.content import content_id, png_bytes, rgb
 from agent.session.conversation import CONVERSATION, Conversation, Message
 from agent.session.errors import SessionDamagedError, SessionReadOnlyError, SessionStorageError
-from agent.session.export import png_text
+from agent.session.export import clear_stale_temps, png_text
 from agent.session.history import History
 from agent.session.history_file import (
     BACKUP,
@@ -108,7 +108,7 @@ class SessionStore(SessionImages):
             SessionStorageError: the folder or its files cannot be written.
         """
         root = Path(root).expanduser().resolve()
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root.exists() and (not root.is_dir() or not strays.unstarted(root)):   # a creation killed early: reuse
             raise InvalidInputError(f"session folder {root} already exists and is not empty; "
                                     "open it to resume, or choose a new folder")
         try:
@@ -120,10 +120,11 @@ class SessionStore(SessionImages):
                                       "choose a folder you can write to") from e
         lock = SessionLock(root)
         lock.acquire()
-        if is_session(root):                   # another opener made it between the look above and the lock
+        if is_session(root) or not strays.unstarted(root):   # another opener made it since the look above
             lock.release()
             raise InvalidInputError(f"session folder {root} already exists and is not empty; "
                                     "open it to resume, or choose a new folder")
+        strays.tidy_temps(root)                # what a creator killed before us left half written
         image = rgb(image).copy()
         store = cls(root, History.start(content_id(image)), size=image.size, lock=lock, background=background)
         try:
@@ -306,10 +307,11 @@ class SessionStore(SessionImages):
         Raises:
             ImageSaveError: the file cannot be written (the session is untouched).
         """
-        from tools.imageio import save_image
+        from tools.imageio import output_path, save_image
 
         info = self.history[number]
         metadata = png_text(info, number, self.root, profile=profile)
+        clear_stale_temps(output_path(path))   # what an export to this file killed midway left beside it
         return save_image(self.load_image(info.image), path, alpha=self.alpha, metadata=metadata)
 
     def version_image(self, number: int | None = None) -> Image.Image:

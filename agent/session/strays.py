@@ -10,6 +10,7 @@ from pathlib import Path
 from agent.session.conversation import Conversation
 from agent.session.errors import SessionReadOnlyError, SessionStorageError
 from agent.session.history import History
+from agent.session.lock import LOCK
 from tools.atomic import is_temp_file
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,30 @@ def storage_error(path: Path, e: OSError) -> SessionStorageError:
     """The one-line error for a file of the session that could not be written or removed."""
     return SessionStorageError(f"could not write {path}: {e.strerror or e}; free some disk space or check "
                                "the folder's permissions (nothing saved before was lost)")
+
+
+def unstarted(root: Path) -> bool:
+    """Whether the folder ``root`` holds only what making a session leaves before its first file lands (the
+    lock file, empty content folders, temp files): a process killed that early left no session to resume."""
+    try:
+        for path in root.iterdir():
+            if path.name == LOCK or is_temp_file(path):
+                continue
+            if path.name in KINDS and path.is_dir() and not path.is_symlink() \
+                    and all(is_temp_file(p) for p in path.iterdir()):
+                continue
+            return False
+    except OSError:
+        return False
+    return True
+
+
+def tidy_temps(root: Path) -> None:
+    """Remove the temp files a killed writer left in ``root`` and its content folders (call it holding the lock)."""
+    for folder in [root, *(root / k for k in KINDS)]:
+        for path in folder.glob(".*") if folder.is_dir() else ():
+            if is_temp_file(path):
+                path.unlink(missing_ok=True)
 
 
 def tidy(root: Path, history: History, compact: Callable[[str], None]) -> None:
