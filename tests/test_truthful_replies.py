@@ -99,3 +99,13 @@ def test_a_turn_whose_version_cannot_be_saved_says_its_edit_was_not_kept(tmp_pat
         assert reply.text.startswith("The edit could not be saved: no space left on the session's disk.")
         assert reply.text.endswith('So this message\'s edit ("Made the cup red.") was not kept.')
         assert "before it" not in reply.text
+
+
+@pytest.mark.parametrize("verdicts", [("no", "no"), ("maybe",)])
+def test_a_doubted_step_that_changed_nothing_offers_no_undo(tmp_path, tiny_profile, verdicts):
+    """"say undo to take it back" after a turn that made no version would undo an earlier edit."""
+    red = _plain((255, 0, 0))
+    with _editor(tmp_path, red, tiny_profile, plan(_recolor("patch", "red")), *verdicts, verify=True) as editor:
+        reply = editor.send("make the patch red")
+        assert reply.version is None and len(editor.history) == 1
+        assert "already is red" in reply.text and "undo" not in reply.text and "check" not in reply.text

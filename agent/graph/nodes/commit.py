@@ -115,13 +115,19 @@ def _changed(store: Any, state: State) -> list[bool]:
 
 
 def _said_unchanged(state: State, changed: list[bool]) -> list[str]:
-    """The turn's notes, each unchanged step's sentence replaced by one that claims no change."""
-    notes = list(state.notes)
+    """The turn's notes, each unchanged step's sentence replaced by one that claims no change (and the
+    check's doubt about it, with its "say undo", dropped: there is nothing of it to take back)."""
+    from agent.graph.nodes.verify import VERDICT_OPENINGS
+
+    notes: list[str | None] = list(state.notes)
     said = state.drafted[-len(state.records):] if state.records else []
     for record, index, done in zip(state.records, said, changed, strict=False):
         if not done and 0 <= index < len(notes):
             notes[index] = unchanged(_step(record), count=max(1, len(record.boxes)))
-    return notes
+            after = notes[index + 1] if index + 1 < len(notes) else None
+            if after is not None and after.startswith(VERDICT_OPENINGS):
+                notes[index + 1] = None
+    return [n for n in notes if n is not None]
 
 
 def _step(record: EditRecord) -> Step:

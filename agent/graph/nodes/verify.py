@@ -15,6 +15,9 @@ from tools.errors import Cancelled
 
 logger = logging.getLogger(__name__)
 
+VERDICT_OPENINGS = ("The check says ", "I could not check ")
+"""How the sentences on a doubtful or unclear verdict begin (the one right after the step's own sentence)."""
+
 
 def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Judge the pending result: a yes keeps it; a no asks the edit node for one retry (another seed,
@@ -46,8 +49,8 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if verdict is False:
         notes = list(update["notes"])
         notes[-1] = tried(notes[-1])           # the check doubts it: the step's sentence must not say it was done
-        update["notes"] = [*notes, f"The check says this may not show {shows}; say \"undo\" to take it back."]
+        update["notes"] = [*notes, f"{VERDICT_OPENINGS[0]}this may not show {shows}; say \"undo\" to take it back."]
     elif verdict is None:
-        update["notes"] = [*update["notes"], f"I could not check that it shows {shows} (the check gave no clear "
+        update["notes"] = [*update["notes"], f"{VERDICT_OPENINGS[1]}that it shows {shows} (the check gave no clear "
                                              "yes or no)."]
     return update
