@@ -27,7 +27,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, ListView
 
-from tui_args import build_parser, resolve_source, served_planner_from
+from tui_args import build_parser, check_ready, resolve_source, served_planner_from
 from tui_commands import IMMEDIATE, ChatEditCommands, SlashCommands
 from tui_clarify import ClarifyScreen
 from tui_image import ImagePane, Pointed
@@ -469,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = resolve_source(args, parser)
     planner = served_planner_from(args, parser)
+    check_ready(args, parser, served=planner is not None)
     from textual.logging import TextualHandler
 
     logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()])

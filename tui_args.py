@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tools.arguments import OneLineParser
 from tui_widgets import IMAGE_MODES
 
 COMMANDS = {
@@ -21,7 +22,7 @@ ENGINES = ("sd", "sdxl", "flux2-klein")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="chatedit", description="Talk to a photo: say what to change, and chatedit finds it and repaints "
                                      "only that. Every version is kept; undo any step.",
         epilog="other commands:\n" + "\n".join(f"  chatedit {n:9s} {t}" for n, t in COMMANDS.items()),
@@ -84,7 +85,8 @@ def resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
         if args.resume:
             if not is_session(args.resume):
-                parser.error(f"{args.resume} is not a chatedit session folder (no history.json)")
+                parser.error(f"{args.resume} is not a chatedit session folder (it has no history.json); "
+                             "`chatedit sessions` lists the saved ones")
             return args.resume
         from agent.session.sessions import latest_session, sessions_root
 
@@ -97,6 +99,8 @@ def resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     image = args.image or DEFAULT_SAMPLE
     if not Path(image).exists() and is_sample(image):
         return str(sample_path(image))
+    if Path(image).is_dir():
+        parser.error(f"{image} is a folder; give an image file (or a sample: coffee, chelsea, astronaut, rocket)")
     if not Path(image).is_file():
         parser.error(f"{image} is not a file (give an image path or a sample: coffee, chelsea, astronaut, rocket)")
     from tools.errors import ChatEditError
@@ -107,3 +111,17 @@ def resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     except ChatEditError as e:
         parser.error(str(e))
     return image
+
+
+def check_ready(args: argparse.Namespace, parser: argparse.ArgumentParser, *, served: bool = False) -> None:
+    """Refuse to start, in one line, when chatedit's cache folder cannot be written or ``--profile full``/``lite``
+    needs models that are not here and cannot be downloaded now (``served``: the planner is a server's)."""
+    from tools.readiness import cache_problem, unavailable
+
+    problem = cache_problem()
+    if problem is None and args.profile in ("full", "lite"):
+        from tools.profiles import get_profile
+
+        problem = unavailable(get_profile(args.profile), engine=args.engine, quality=args.quality, served=served)
+    if problem is not None:
+        parser.error(problem)

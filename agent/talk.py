@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from agent import inputs
+from agent.helping import asks_for_help, help_text
 from agent.replies import Reply
 from agent.session.store import SessionStore
 from agent.turns import Turns, planner_reads_answers, quoted
@@ -50,6 +51,8 @@ class Talk:
             pointing = inputs.read_pointing(self.store, point, box, points)
         except ChatEditError as e:
             return inputs.unusable("pointing", e, self.turns.question())
+        if asks_for_help(text) and self._grammar_plans():       # "help", "?", "hi" with a random planner
+            return self.turns.inform(text, help_text(text))
         query = read_query(text)
         if query is not None:                                   # "show history": the tree answers, no model
             return self.turns.inform(text, answer_query(query, self.store.history))
@@ -108,6 +111,13 @@ class Talk:
         ask = reading.kind == "unclear" and planner_reads_answers(planner)
         return self.turns.answer(value, self.bench.context(self.store, planner), ask_planner=ask, pointing=pointing,
                                  reference=ref)
+
+    def _grammar_plans(self) -> bool:
+        """Whether the offline grammar plans this session's turns (its planner has random weights)."""
+        planner = self.bench.planner
+        if planner is None:
+            return self.bench.planner_is_random
+        return getattr(planner, "random_weights", False) is True
 
     def _answer_planner(self, *, unclear: bool) -> Any:
         """The planner for an answer's turn: loaded when it will judge the edit the answer lets run, or read

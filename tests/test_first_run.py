@@ -176,3 +176,29 @@ def test_a_grammar_turn_that_asks_which_one_says_who_planned_it_first(tmp_path, 
     assert reply.text.startswith("(Planned by the offline grammar") and reply.text.endswith(reply.question.text)
     answered = turns.answer("the left one", context)
     assert answered.version == 1 and "offline grammar" in answered.text
+
+
+@pytest.mark.parametrize("text", ["help", "?", "what can you do?", "Hi!"])
+def test_help_and_hello_on_a_first_run_are_an_answer_not_an_error(tmp_path, small, text):
+    """The tiny profile's grammar reads no such words: the reply says what it does read, as a plain answer."""
+    from agent.editor import Editor
+    from agent.graph.grammar import read_plan
+    from agent.helping import EXAMPLES
+
+    with Editor.open(small, profile="tiny", session_dir=tmp_path / "s") as editor:
+        reply = editor.send(text)
+        assert reply.error is None and reply.version is None and reply.question is None
+        assert editor.current_version == 0 and len(editor.history) == 1
+        assert "remove the cup" in reply.text and "random weights" in reply.text and "Nothing was changed" in reply.text
+        assert reply.text.startswith("Hello. ") == (text == "Hi!")
+        assert editor.conversation[-2:] == [("user", text), ("assistant", reply.text)]
+    assert all(read_plan(example) is not None for example in EXAMPLES)     # every example given is one it reads
+
+
+def test_help_goes_to_a_real_planner(tmp_path, small):
+    from agent.editor import Editor
+
+    planner = QueuePlanner().push(plan({"action": "answer", "content": "I edit photos."}))
+    with Editor.open(small, profile="tiny", session_dir=tmp_path / "s", planner=planner) as editor:
+        reply = editor.send("what can you do?")
+    assert planner.calls == 1 and "I edit photos." in reply.text

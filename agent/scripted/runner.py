@@ -40,6 +40,7 @@ from agent.scripted.transcript import (
 )
 from agent.session.errors import SessionLockedError
 from agent.session.lock import remove_session
+from tools.arguments import OneLineParser
 from tools.errors import ChatEditError, ImageLoadError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ exit status: 0 every expectation held, 1 one failed (or the run could not start)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chatedit run", epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = OneLineParser(prog="chatedit run", epilog=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Play scripted dialog sessions (sessions/*.yaml) headless.")
     p.add_argument("files", nargs="*", metavar="FILE.yaml", help="session files to play")
     p.add_argument("--replay", metavar="TRANSCRIPT", help="replay a recorded transcript.json instead")
@@ -401,6 +402,30 @@ def _own_folder(out: Path, taken: set[Path]) -> Path:
     return path
 
 
+def _ready(jobs: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The jobs whose profile's models are here or can be downloaded, and the others as "could not run"
+    results naming the missing models (``full``/``lite`` offline); each profile is checked once."""
+    from agent.scripted.worker import failed_job
+    from tools.profiles import PROFILES
+    from tools.readiness import unavailable
+
+    said: dict[tuple[Any, ...], str | None] = {}
+    ready, unready = [], []
+    for job in jobs:
+        s = job.script
+        key = (s.profile, s.engine, s.quality, s.planner is not None)
+        if key not in said:
+            profile = PROFILES.get(s.profile) if s.profile in ("full", "lite") else None
+            said[key] = profile and unavailable(profile, engine=s.engine, quality=s.quality,
+                                                served=s.planner is not None)
+        if said[key]:
+            unready.append(failed_job(job.index, job.source, Path(job.source).stem, job.out, EXIT_FAILED,
+                                      f"{job.source}: {said[key]}"))
+        else:
+            ready.append(job)
+    return ready, unready
+
+
 def _served_settings(args: argparse.Namespace) -> Any:
     """The served planner ``--planner``/``--planner-model`` (or the environment) name, or None."""
     if not (args.planner or args.planner_model or os.environ.get("CHATEDIT_PLANNER_URL")):
@@ -429,9 +454,17 @@ def run_main(argv: list[str] | None = None) -> int:
     except InvalidInputError as e:
         print(f"chatedit run: {e}", file=sys.stderr)
         return EXIT_BAD_FILE
+    from tools.readiness import cache_problem
+
+    problem = cache_problem()
+    if problem is not None:
+        print(f"chatedit run: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     jobs, bad, root = _jobs(args)
     if served is not None:
         jobs = [dataclasses.replace(j, script=dataclasses.replace(j.script, planner=served)) for j in jobs]
+    jobs, unready = _ready(jobs)
+    bad += unready
     for result in bad:
         print(result.lines[0][0], file=sys.stderr)
     return run_sessions(jobs, root, workers=args.jobs, ray=args.ray, verbose=args.verbose, done=bad)

@@ -7,7 +7,7 @@ import json
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -111,6 +111,19 @@ class Turn(BaseModel):
     """A reference image's path, relative to the session file (``Editor.send(..., reference=)``)."""
     expect: Expect | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _said_something(cls, data: Any) -> Any:
+        """``user:`` with nothing after it, or only spaces, is a mistake of its own (not "no kind given")."""
+        if isinstance(data, dict):
+            for kind in KINDS:
+                value = data.get(kind, 0)
+                if value is None or (kind in ("user", "answer") and isinstance(value, str) and not value.strip()):
+                    what = "the words the person says" if kind == "user" else "the answer" if kind == "answer" \
+                        else "a number"
+                    raise ValueError(f"{kind} is empty; write {what} after '{kind}:'")
+        return data
+
     @model_validator(mode="after")
     def _one_kind(self) -> Turn:
         given = [k for k in KINDS if getattr(self, k) is not None]
@@ -160,7 +173,7 @@ class SessionSpec(BaseModel):
 
     image: str = Field(min_length=1, description="a path relative to the file, or a bundled sample name")
     description: str = ""
-    profile: str | None = None
+    profile: Literal["auto", "full", "lite", "tiny"] | None = None
     seed: int = Field(default=0, ge=0)
     verify: bool | None = Field(default=None, description="let the planner judge each edit (pin its replies with "
                                                           "verdicts:); default: the profile's setting")
@@ -332,12 +345,34 @@ def _format(error: dict, where: str, lines: dict, key_lines: dict) -> tuple[str,
         return f"unknown key '{_clip(key)}' in {_describe(path[:-1])}{hint}", line
     if kind == "missing":
         return f"{_describe(path[:-1])} needs '{path[-1]}'", _line_of(path[:-1], lines)
+    if kind == "too_short":
+        least = error.get("ctx", {}).get("min_length", 1)
+        what = "one turn, e.g. '- user: remove the cup'" if path == ("turns",) else str(least)
+        return f"{_describe(path)} is empty; give at least {what}", _line_of(path, lines)
+    if kind in ("model_type", "dict_type"):
+        got = error.get("input")
+        shown = f", got {_clip(repr(got))}" if not isinstance(got, (dict, list)) else ", got a list"
+        if len(path) == 2 and path[0] == "turns":
+            return f"{_describe(path)}: a turn is a mapping such as 'user: remove the cup'{shown}", _line_of(path, lines)
+        return f"{_describe(path)}: should be a mapping of keys to values{shown}", _line_of(path, lines)
     message = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
     shown = "" if isinstance(got, (dict, list)) or kind == "value_error" else f", got {_clip(repr(got))}"
     if isinstance(got, bool) and kind.endswith("_type"):
         shown += " (YAML reads yes/no/on/off as true/false: quote it)"
     return f"{_describe(path)}: {message[0].lower()}{message[1:]}{shown}", _line_of(path, lines)
+
+
+def _first(errors: list[Any]) -> Any:
+    """The error to report: the first, unless it is a missing key beside an unknown one (``turnz:`` is what
+    leaves ``turns`` missing, and its "did you mean 'turns'?" says so)."""
+    first = errors[0]
+    if first["type"] == "missing":
+        parent = tuple(first["loc"][:-1])
+        for error in errors:
+            if error["type"] == "extra_forbidden" and tuple(error["loc"][:-1]) == parent:
+                return error
+    return first
 
 
 def _clip(text: str, limit: int = 80) -> str:
@@ -394,10 +429,14 @@ def parse_text(text: str, *, where: str, base: Path) -> SessionFile:
     try:
         spec = SessionSpec.model_validate(data)
     except ValidationError as e:
-        message, line = _format(e.errors()[0], where, lines, key_lines)
+        message, line = _format(_first(e.errors()), where, lines, key_lines)
         raise SessionFileError(f"{where} line {line}: {message}", line=line) from e
     image_line = lines.get(("image",), 1)
     image_path = _image_file(base, spec.image) or (sample_path(spec.image) if is_sample(spec.image) else None)
+    if image_path is None and _is_folder(base, spec.image):
+        raise SessionFileError(f"{where} line {image_line}: image '{_clip(spec.image)}' is a folder; give an image "
+                               f"file (its path relative to the session file) or a bundled sample "
+                               f"({', '.join(SAMPLES)})", line=image_line)
     if image_path is None:
         raise SessionFileError(f"{where} line {image_line}: image '{_clip(spec.image)}' is neither a file next to "
                                f"the session file nor a bundled sample ({', '.join(SAMPLES)})", line=image_line)
@@ -450,6 +489,13 @@ def _image_file(base: Path, image: str) -> Path | None:
         return candidate.resolve() if candidate.is_file() else None
     except (OSError, RuntimeError, ValueError):
         return None
+
+
+def _is_folder(base: Path, image: str) -> bool:
+    try:
+        return (base / image).expanduser().is_dir()
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def load_session_file(path: str | Path) -> SessionFile:

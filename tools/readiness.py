@@ -1,0 +1,93 @@
+"""Before a run starts: the models a profile needs that are not on this machine and cannot be fetched now,
+and a cache folder that cannot be written, each said in one line with what to do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tools.profiles import ENGINE_SPECS, ModelSpec, Profile
+
+
+def needed(profile: Profile, *, engine: str | None = None, quality: str | None = None,
+           served: bool = False) -> list[ModelSpec]:
+    """The models a session on ``profile`` may load, each once: every role's (the planner's unless it is
+    ``served``), the ``engine``'s inpainting model in place of the profile's, and the LCM-LoRA for ``fast``."""
+    specs = profile.specs()
+    if served:
+        specs.pop("planner")
+    if engine in ENGINE_SPECS and not profile.random_weights:
+        specs["inpainting"] = ENGINE_SPECS[engine]
+    wanted = list(specs.values())
+    if (quality or profile.quality) == "fast" and profile.lcm_lora is not None:
+        wanted.append(profile.lcm_lora)
+    unique: dict[str, ModelSpec] = {}
+    for spec in wanted:
+        unique.setdefault(spec.model_id, spec)
+    return list(unique.values())
+
+
+def missing(profile: Profile, **kwargs: object) -> list[ModelSpec]:
+    """The :func:`needed` models that are neither a tiny build, a local folder, nor in the Hugging Face cache."""
+    from tools.loading import is_cached
+
+    return [spec for spec in needed(profile, **kwargs) if not is_cached(spec.model_id)]  # type: ignore[arg-type]
+
+
+def unavailable(profile: Profile, *, engine: str | None = None, quality: str | None = None, served: bool = False,
+                reachable: bool | None = None) -> str | None:
+    """One line when models ``profile`` needs are not cached and cannot be downloaded now (``HF_HUB_OFFLINE``
+    is set, or the hub does not answer); None when every one is here or can be fetched.
+
+    Args:
+        reachable: whether the Hugging Face hub answers (None: try it, up to 2 s, only when something is missing).
+    """
+    from tools.loading import hub_reachable, is_offline
+
+    absent = missing(profile, engine=engine, quality=quality, served=served)
+    if not absent:
+        return None
+    offline = is_offline()
+    if not offline and (hub_reachable() if reachable is None else reachable):
+        return None
+    total = sum(spec.download_gb for spec in absent)
+    listed = ", ".join(f"{spec.model_id} ({_gb(spec.download_gb)})" for spec in absent)
+    count = f"{len(absent)} model{'s' if len(absent) > 1 else ''}"
+    if offline:
+        why, fix = "HF_HUB_OFFLINE is set", "unset HF_HUB_OFFLINE and run again with network to download them once"
+    else:
+        why, fix = "the Hugging Face hub cannot be reached", "run again with network to download them once"
+    return (f"profile {profile.name} needs {count} that {'are' if len(absent) > 1 else 'is'} not on this machine "
+            f"and {why}: {listed}; {_gb(total)} in all. To get them, {fix} into the Hugging Face cache (or run "
+            f"`hf download ID` for each on a machine with network and copy its cache over); or use --profile tiny, "
+            "which works offline (random weights: the pictures are noise).")
+
+
+def _gb(size: float) -> str:
+    return f"{size:.1f} GB" if size >= 1 else f"{size * 1000:.0f} MB"
+
+
+def cache_problem() -> str | None:
+    """One line when chatedit's own cache folder (``$CHATEDIT_CACHE`` or ``~/.cache/chatedit``: the tiny models,
+    the planner's saved prompt) cannot be created or written; None when it can."""
+    from tools.loading import cache_dir
+
+    folder = cache_dir()
+    given = os.environ.get("CHATEDIT_CACHE")
+    name = f"CHATEDIT_CACHE={given}" if given else f"chatedit's cache folder {folder}"
+    fix = "point CHATEDIT_CACHE at a folder you can write" + (", or unset it" if given else "")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return f"{name} cannot be created ({_blocker(folder)}); {fix}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{name} cannot be written (permission denied); {fix}"
+    return None
+
+
+def _blocker(folder: Path) -> str:
+    """Why ``folder`` cannot be made: the nearest existing part of it that is a file, or a permission."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            return f"{part} is a file, not a folder" if not part.is_dir() else "permission denied"
+    return "its drive is missing"
