@@ -3,13 +3,16 @@ undo, redo and a branch every pixel outside each turn's mask stays bit-identical
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
+from PIL.PngImagePlugin import PngInfo
 
 from agent.editor import Editor
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
@@ -36,6 +39,41 @@ def _exif_rotated(path: Path) -> None:
     Image.fromarray(_noise(45, 33)).save(path, exif=exif, quality=95)
 
 
+def _png16(path: Path, samples: np.ndarray, colour_type: int) -> None:
+    """A 16-bit PNG written by hand (colour type 4: grey + alpha, which Pillow cannot write)."""
+    h, w = samples.shape[:2]
+    raw = b"".join(b"\0" + samples[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def wide_gamut_icc() -> bytes:
+    """An RGB ICC profile that is not sRGB (Pillow's sRGB with its red and blue primaries swapped, renamed)."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    count = struct.unpack(">I", icc[128:132])[0]
+    offsets = {bytes(icc[132 + 12 * i:136 + 12 * i]): struct.unpack(">I", icc[136 + 12 * i:140 + 12 * i])[0]
+               for i in range(count)}
+    red, blue = offsets[b"rXYZ"] + 8, offsets[b"bXYZ"] + 8
+    icc[red:red + 12], icc[blue:blue + 12] = icc[blue:blue + 12], icc[red:red + 12]
+    return bytes(icc).replace(b"sRGB", b"Wide").replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))
+
+
+def _frames(path: Path, mode: str) -> None:
+    frames = [Image.fromarray(_noise(45, 33, 4), "RGBA").convert(mode) for _ in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+
+
+def _gamma(path: Path) -> None:
+    info = PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 100000))          # linear: not what sRGB viewers assume
+    Image.fromarray(_noise(45, 33)).save(path, pnginfo=info)
+
+
 KINDS: dict[str, tuple[str, Callable[[Path], None], str | None]] = {
     # name: (file name, how to make it, a word the opening note must hold; None: no note)
     "rgba": ("cut out.png", _rgba, None),
@@ -49,6 +87,19 @@ KINDS: dict[str, tuple[str, Callable[[Path], None], str | None]] = {
     "cmyk": ("print.jpg", lambda p: Image.fromarray(_noise(45, 33, 4), "CMYK").save(p), "CMYK"),
     "7x7": ("tiny 7x7 ✓.png", lambda p: Image.fromarray(_noise(7, 7)).save(p), None),
     "3x90 strip": ("strip.png", lambda p: Image.fromarray(_noise(3, 90)).save(p), None),
+    "grey with alpha": ("grey alpha.png", lambda p: Image.fromarray(_noise(45, 33, 2), "LA").save(p), "greyscale"),
+    "16-bit grey with alpha": ("deep grey alpha.png", lambda p: _png16(
+        p, RNG.integers(0, 65536, (33, 45, 2), dtype=np.uint16), 4), "16 bits"),
+    "apng": ("moving.png", lambda p: _frames(p, "RGBA"), "first"),
+    "animated gif": ("moving.gif", lambda p: _frames(p, "P"), "first"),
+    "multi-page tiff": ("pages.tif", lambda p: _frames(p, "RGB"), "first"),
+    "wide-gamut icc": ("wide.png", lambda p: Image.fromarray(_noise(45, 33)).save(p, icc_profile=wide_gamut_icc()),
+                       "sRGB"),
+    "gamma 1.0": ("linear.png", _gamma, "gamma"),
+    "1x40": ("column.png", lambda p: Image.fromarray(_noise(1, 40)).save(p), None),
+    "40x1": ("row.png", lambda p: Image.fromarray(_noise(40, 1)).save(p), None),
+    "7x5": ("seven by five.png", lambda p: Image.fromarray(_noise(7, 5)).save(p), None),
+    "4099x3": ("wide strip.png", lambda p: Image.fromarray(_noise(4099, 3)).save(p), None),
 }
 CASES = [(engine, kind) for engine in ("sd", "sdxl", "flux2-klein") for kind in KINDS]
 
@@ -152,3 +203,51 @@ def _jpeg() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(_noise(64, 64)).save(buf, "JPEG")
     return buf.getvalue()
+
+
+STORED = {  # EXIF orientation -> how the file stores a picture that displays as D (the EXIF spec's meanings)
+    1: lambda d: d, 2: np.fliplr, 3: lambda d: np.rot90(d, 2), 4: np.flipud, 5: lambda d: d.swapaxes(0, 1),
+    6: lambda d: np.rot90(d, 1), 7: lambda d: np.rot90(d, 2).swapaxes(0, 1), 8: lambda d: np.rot90(d, -1)}
+
+
+def _oriented(path: Path, displayed: np.ndarray, orientation: int, **options: object) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(STORED[orientation](displayed))).save(path, exif=exif, **options)
+
+
+def _smooth(w: int, h: int) -> np.ndarray:
+    """A picture without fine detail (JPEG keeps it within a few levels) and no symmetry."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // w, y * 255 // h, (x + 2 * y) * 255 // (w + 2 * h)], axis=-1).astype(np.uint8)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize(("suffix", "options", "tolerance"), [
+    (".png", {}, 0), (".tif", {}, 0), (".webp", {"lossless": True}, 0), (".jpg", {"quality": 98}, 12)])
+def test_every_exif_orientation_opens_as_displayed(tmp_path, orientation, suffix, options, tolerance):
+    displayed = _smooth(40, 24) if tolerance else _noise(40, 24)
+    _oriented(tmp_path / f"photo{suffix}", displayed, orientation, **options)
+    loaded = np.asarray(load_image(tmp_path / f"photo{suffix}").image)
+    assert loaded.shape == displayed.shape
+    assert np.abs(loaded.astype(int) - displayed).max() <= tolerance
+
+
+@pytest.mark.slow  # eight sessions, each segmenting and recolouring once: 2-5 s each on 2 cores
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_an_edit_of_an_exif_rotated_photo_lands_where_the_person_sees_it(tmp_path, orientation):
+    displayed = _noise(40, 24)
+    _oriented(tmp_path / "phone.png", displayed, orientation)
+    planner = QueuePlanner().push(plan({"action": "recolor", "referent": {"phrase": "corner"}, "content": "red"}))
+    toolkit = FixedDetections(TINY, {"corner": [det((0, 0, 12, 8))]})
+    with Editor.open(tmp_path / "phone.png", profile=TINY, session_dir=tmp_path / "session", planner=planner,
+                     toolkit=toolkit) as editor:
+        assert np.array_equal(np.asarray(editor.current_image), displayed)
+        reply = editor.send("make the corner red")
+        assert reply.version == 1, reply.text
+        mask = editor.version_mask(1)
+        assert mask.any() and not mask[10:, :].any() and not mask[:, 14:].any()   # the top-left as displayed
+        exported = np.asarray(Image.open(editor.export(tmp_path / "out.png")))
+    assert exported.shape == displayed.shape
+    assert np.array_equal(exported[~mask], displayed[~mask])
+    assert not np.array_equal(exported[mask], displayed[mask])

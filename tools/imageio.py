@@ -339,12 +339,23 @@ def _scale_float(values: np.ndarray) -> np.ndarray:
 
 
 def _to_srgb(rgb: Image.Image, source: Image.Image, name: str, notes: list[str]) -> Image.Image:
-    """Convert with the embedded ICC profile to sRGB (a Display P3 or CMYK photo would look wrong otherwise)."""
+    """Convert with the embedded ICC profile to sRGB (a Display P3 or CMYK photo would look wrong otherwise), and
+    say so: exports are sRGB without the profile. An sRGB profile is left alone (converting would only round);
+    a profile or PNG gamma that is not applied is said too."""
     icc = source.info.get("icc_profile")
-    if not icc or source.mode not in ("RGB", "RGBA", "CMYK"):
+    rgb.info.pop("icc_profile", None)   # never carried into the session's PNGs: what is kept is said here
+    if not icc:
+        _gamma_note(source, name, notes)
+        return rgb
+    if source.mode not in ("RGB", "RGBA", "CMYK"):
+        notes.append(f"{name}: its embedded colour profile is not applied to {_MODE_NAMES.get(source.mode, source.mode)}"
+                     " values; they are used as stored and exported without the profile")
         return rgb
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        described = " ".join(ImageCms.getProfileDescription(profile).split())
+        if source.mode != "CMYK" and "srgb" in described.lower():
+            return rgb
         if source.mode == "CMYK":
             converted = ImageCms.profileToProfile(source, profile, _SRGB, outputMode="RGB")
         else:
@@ -353,7 +364,22 @@ def _to_srgb(rgb: Image.Image, source: Image.Image, name: str, notes: list[str])
         notes.append(f"{name}: embedded colour profile unusable ({_one_line(e)}); colours used as stored")
         return rgb
     converted.info.pop("icc_profile", None)
+    notes.append(f"{name}: colours converted from its colour profile ({described[:60] or 'unnamed'}) to sRGB; "
+                 "it is edited and exported in sRGB, without that profile")
     return converted
+
+
+_SRGB_GAMMA = 1 / 2.2
+"""A PNG gAMA value that means (close enough to) sRGB."""
+
+
+def _gamma_note(source: Image.Image, name: str, notes: list[str]) -> None:
+    """Say that a PNG's gamma mark other than sRGB's is not applied (colours as stored, exports without it)."""
+    gamma = source.info.get("gamma")
+    if not isinstance(gamma, (int, float)) or "srgb" in source.info or abs(gamma - _SRGB_GAMMA) < 0.01:
+        return
+    notes.append(f"{name}: its PNG gamma mark ({gamma:.5g}, sRGB is 0.45455) is not applied; colours are used "
+                 "as stored and exported without it")
 
 
 def output_path(path: str | os.PathLike[str]) -> Path:
