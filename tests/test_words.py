@@ -186,3 +186,29 @@ def test_an_edit_of_it_while_asked_keeps_the_question(text, action):
 def test_an_edit_of_it_that_says_another_action_or_a_new_look_is_a_new_instruction():
     assert read_reply("paint it green", phrase="cup", action="remove").kind == "instruction"
     assert read_reply("make it a watercolour", phrase="cup", action="recolor").kind == "instruction"
+
+
+@pytest.mark.parametrize(("text", "picked"), [
+    ("the one furthest right", [2]), ("the one farthest to the left", [1]), ("the smaller of the two", [1]),
+    ("the first of the two", [1]), ("the left of them both", [1]), ("every single one", [1, 2]), ("the two", [1, 2]),
+    ("the cups", [1, 2]), ("the 2", [2]),
+])
+def test_picks_among_two_said_another_way(text, picked):
+    reading = read_reply(text, phrase="cup", action="remove")
+    assert reading.kind == "answer", reading
+    out = resolve(reading.answer, [LEFT, RIGHT], image_size=(150, 100))
+    assert sorted([LEFT, RIGHT].index(tuple(int(v) for v in b)) + 1 for b in out.boxes) == picked, out
+
+
+def test_the_kinds_own_plural_is_no_all():
+    assert read_reply("the glasses", phrase="glasses", action="remove").kind == "unclear"
+
+
+@pytest.mark.parametrize("text", ["one of the two", "one of them", "either of them"])
+def test_one_of_them_leaves_the_choice_and_is_asked_again(text):
+    assert "leaves the choice to me" in _why(text)
+
+
+def test_lets_skip_it_cancels():
+    reading = read_reply("let's skip it", phrase="cup", action="remove")
+    assert reading.kind == "answer" and reading.answer.kind == "cancel"

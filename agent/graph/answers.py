@@ -220,6 +220,14 @@ def _reframed(words: list[str], kinds: set[str]) -> list[str]:
     at = next((i for i, w in enumerate(words) if w in _NOT), None)
     if at and at + 1 < len(words) and all(w in _BEFORE_NOT or w in kinds for w in words[:at]):
         return ["not", *words[at + 1:]]
+    if words[:2] in (["one", "of"], ["either", "of"], ["any", "of"]):
+        raise Unclear("that leaves the choice to me, and I would only be guessing which one you mean")
+    for j in range(len(words) - 2, 0, -1):              # "the smaller of the two", "the left of them both"
+        if words[j] == "of" and words[j - 1] not in ("two", "three", "both", "all", "each", "one", "some", "any") \
+                and number(words[j - 1]) is None and (words[j + 1:] in (["them"], ["them", "both"], ["both"], ["those"])
+                                                     or (words[j + 1] == "the" and len(words) == j + 3
+                                                         and number(words[j + 2]) is not None)):
+            return _reframed(words[:j], kinds)
     if words[0] == "not" and "," in words[2:]:
         after = words[words.index(",", 2) + 1:]
         if after and after[0] not in ("not", "and", "or", "nor", "but", ","):
@@ -250,6 +258,11 @@ def _answer(words: list[str], kinds: set[str]) -> Answer:
     if len(bare) >= 2 and not bare[0].isdigit() and (number(bare[0]) or 0) >= 2 and bare[1] == "of" \
             and all(w in _FILLER or w in kinds for w in bare[2:]):
         return Answer("all", said=number(bare[0]))                      # "the two of them": that many, all
+    if words[0] == "the" and len(bare) == 1 and not bare[0].isdigit() and (number(bare[0]) or 0) >= 2:
+        return Answer("all", said=number(bare[0]))                      # "the two": that many, all
+    if words[0] in ("the", "all") and len(bare) == 1 and bare[0] in kinds and bare[0].endswith("s") \
+            and bare[0] + "s" not in kinds:                             # a plural made from the kind, not its own
+        return Answer("all")                                            # "the cups": all of them
     cut = next((j for j, w in enumerate(words) if w in _EXCEPT), None)
     head = words[:cut] if cut is not None else words
     other = [w for w in head if w not in _ALL and w not in kinds and w not in _FILLER and w != ","

@@ -11,7 +11,8 @@ CANCEL = {"cancel", "nevermind", "none", "neither", "nothing", "forget", "stop",
           "leave", "nah", "nope", "no", "dont", "mind"}
 _AROUND = {",", "it", "that", "of", "them", "em", "the", "above", "please", "thanks", "these", "those", "thx", "now",
            "then", "ok", "okay", "one", "ones", "do", "anything", "this", "about", "all", "just", "want", "i", "any",
-           "mind", "leave", "as", "is", "thank", "you", "bother", "worry", "actually", "oh", "so", "sorry"}
+           "mind", "leave", "as", "is", "thank", "you", "bother", "worry", "actually", "oh", "so", "sorry", "lets",
+           "let", "us", "we", "can", "just"}
 """Words that may stand around a cancel word ("never mind that, thanks")."""
 UNSURE = (["dont", "mind"], ["dont", "care"], ["dont", "know"], ["not", "sure"], ["no", "idea"],
           ["no", "preference"])

@@ -16,14 +16,15 @@ Moves (the whole message; "please", "ok", "oops", "just", "can you" ... around i
     undo [that | it | this | the last (edit|change|one|step)]      → undo 1
     undo [the] [last] N [edits|changes|steps|times] | undo twice     → undo N
     take (that|it) back | go back [N] [step(s)] | step back          → undo N (default 1)
-    undo (everything | all [the] [edits|changes])                    → revert 0
-    redo [that | it | N [times] | twice] | go forward [N] [step(s)]  → redo N
+    N steps back | back | undo xN | (cancel|remove|delete) the last edit → undo N (default 1)
+    (undo|revert) (everything | all [the] [edits|changes])           → revert 0
+    redo [that | it | N [times] | twice | xN] | [go] forward [N] [step(s)] → redo N
     undo the undo                                                    → redo 1
     (revert|go back|back|go|return|switch|jump|restore) [to] [version|v] V → revert V
     (show [me] | open | load) version V                              → revert V (every version is kept;
                                                                         moving to it is how it is shown)
-    [go|revert|return|switch] back to the original | start over | start again | reset | restore the original
-                                                                      → revert 0
+    [go|revert|return|switch] back to the original | start over | start again | reset | restore [the] original
+    | back to square one | i want the original back                  → revert 0
 
 Questions about the versions (:mod:`agent.graph.queries`: answered from the version tree, no model)::
 
@@ -35,7 +36,8 @@ Answers (to "I found 4 cups. Which one do you mean?")::
     reply      := move | instruction | answer
     answer     := [correction] (cancel | all [except items] | [not] items) [politeness]
     correction := "no" | "nope" | "sorry" | "oops" | "actually" | "wait" | "i meant" | "not that one" ...
-    cancel     := "cancel" | "none" | "neither" | "never mind" | "forget it" | "no" (alone) ...
+    cancel     := "cancel" | "none" | "neither" | "never mind" | "forget it" | "no" (alone) | "leave them alone"
+                | "I changed my mind" | "don't change anything" ...      (:mod:`agent.graph.cancels`)
     all        := "all" | "both" | "every" | "each" | "everything" [of them] [kind]
     except     := "except" | "but" | "other than" | "apart from" | "besides" | "excluding" | "not" | "without"
     items      := item (("and" | "," | "&" | "plus") item)*      (a "," between a number and a
@@ -43,6 +45,11 @@ Answers (to "I found 4 cups. Which one do you mean?")::
     item       := number | number "-" number | ordinal | "last" | "second to last"
                 | ordinal "from the" side | position [position] | "the" count side ("the two on the left")
                 | size | shade | colour | kind ... (the words of one item must agree)
+
+"the one not on the left" is "not on the left"; "not the right one, the left one" is "the left one". A reply
+that picks nothing gets a follow-up that says why (:mod:`agent.graph.nonanswers`): the choice left to the
+agent ("you choose", "either"), "the other one" before any pick, an answer with an instruction after it
+("the left one, and make it blue"), or an edit of "it" ("make it blue instead": "it" is the one asked about).
 
 ``kind`` is the kind asked about ("cup", "cups"); another noun is not understood and the follow-up
 says so. Numbers refer to the numbered candidates; positions, sizes and colours are read among the

@@ -38,7 +38,7 @@ FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "o
           "also", "too", "as", "well", "please", "then", "now", "side", "sides", "looking", "looks", "color",
           "colour", "colored", "coloured", "size", "sized", "shaped", "guy", "over", "end", "row", "will", "am",
           "have", "are", "closest", "nearest", "near", "nearer", "closer", "sure", "fine", "alright", "maybe",
-          "perhaps"}
+          "perhaps", "furthest", "farthest", "further", "farther", "furthermost", "single"}
 _NUMBER_MARKS = {"number", "nr", "num", "option", "candidate", "box", "choice", "numbered", "labelled", "labeled",
                  "marked", "tagged"}
 _LAST = {"last", "final"}
