@@ -17,7 +17,7 @@ from PIL.PngImagePlugin import PngInfo
 from agent.editor import Editor
 from tests.agent_fakes import FixedDetections, QueuePlanner, det, plan
 from tools.errors import ChatEditError
-from tools.imageio import load_image
+from tools.imageio import load_image, save_image
 from tools.profiles import TINY
 
 RNG = np.random.default_rng(5)
@@ -251,3 +251,15 @@ def test_an_edit_of_an_exif_rotated_photo_lands_where_the_person_sees_it(tmp_pat
     assert exported.shape == displayed.shape
     assert np.array_equal(exported[~mask], displayed[~mask])
     assert not np.array_equal(exported[mask], displayed[mask])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".tif", ".bmp"])
+def test_lossless_exports_keep_every_pixel_and_the_alpha(tmp_path, suffix):
+    pixels, alpha = _noise(9, 7), _noise(9, 7, 1)[..., 0]
+    alpha[:, :3] = 0                                               # transparent, with colour kept under it
+    out = save_image(Image.fromarray(pixels), tmp_path / f"out{suffix}", alpha=Image.fromarray(alpha, "L"))
+    back = load_image(out)
+    assert np.array_equal(np.asarray(back.image), pixels)
+    assert back.alpha is not None and np.array_equal(np.asarray(back.alpha), alpha)
+    if suffix == ".bmp":                                           # another reader sees the same alpha
+        assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., 3], alpha)

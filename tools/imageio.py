@@ -424,7 +424,8 @@ def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image
         image: PIL image (RGB expected; RGBA keeps its own alpha unless ``alpha`` is given).
         path: destination; the suffix picks the format, none means PNG (".png" is added). Parents are created;
             an existing folder is refused (see :func:`output_path`).
-        alpha: "L" transparency of the same size to restore (from LoadedImage.alpha); JPEG drops it.
+        alpha: "L" transparency of the same size to restore (from LoadedImage.alpha); JPEG drops it, PNG, WebP,
+            TIFF and BMP (32-bit with an alpha mask) keep it.
         metadata: provenance text (instruction, seed, models...) written as PNG text chunks; other formats
             do not carry it.
 
@@ -458,8 +459,10 @@ def save_image(image: Image.Image, path: str | os.PathLike[str], *, alpha: Image
                              "check the path and permissions") from e
     if final.is_dir():
         raise ImageSaveError(f"cannot save {final}: it is a folder; give a file name")
+    # Pillow's own 32-bit BMP has no alpha mask, so readers drop its alpha: that one is written here
+    data = _bmp_rgba(out) if fmt == "BMP" and out.mode == "RGBA" else lambda f: out.save(f, format=fmt, **options)
     try:
-        atomic_write(final, lambda f: out.save(f, format=fmt, **options),
+        atomic_write(final, data,
                      mode=(final.stat().st_mode & 0o777) if final.exists() else 0o644)
     except Exception as e:  # noqa: BLE001 - the encoder's and the disk's failures alike: one line
         raise ImageSaveError(f"cannot save {final}: {_one_line(e)}; check free space and permissions") from e
@@ -480,6 +483,17 @@ def _with_alpha(image: Image.Image, alpha: Image.Image | None) -> Image.Image:
     out = image.convert("RGB").copy() if image.mode != "RGB" else image.copy()
     out.putalpha(alpha if alpha.mode == "L" else alpha.convert("L"))
     return out
+
+
+def _bmp_rgba(image: Image.Image) -> bytes:
+    """An RGBA image as a 32-bit BMP with a BITMAPV4HEADER whose masks name the alpha (Pillow, OpenCV and
+    browsers read it back as RGBA)."""
+    w, h = image.size
+    data = np.ascontiguousarray(np.asarray(image)[::-1, :, [2, 1, 0, 3]]).tobytes()   # bottom-up rows of BGRA
+    header = struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(data), 2835, 2835, 0, 0)  # 3: BI_BITFIELDS
+    v4 = header + struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000) + b"BGRs" + bytes(48)
+    offset = 14 + len(v4)
+    return b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + v4 + data
 
 
 def _png_text(metadata: Mapping[str, str]) -> PngInfo:
