@@ -35,6 +35,16 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def type_into_prompt(widget: Widget, event: Any) -> None:
+    """A printable key typed where nothing reads it (the chat, the history) goes to the input, which takes
+    the focus: keyboard-only use never loses what is typed after a Tab."""
+    if event.is_printable and event.character:
+        for prompt in widget.screen.query(PromptArea):
+            prompt.focus()
+            prompt.insert(event.character)
+            event.stop()
+
+
 # ---------------------------------------------------------------- widgets
 
 class ChatMessage(Markdown):
@@ -83,6 +93,9 @@ class ChatLog(VerticalScroll):
     def on_mount(self) -> None:
         self.anchor()
 
+    def on_key(self, event: Any) -> None:
+        type_into_prompt(self, event)
+
     def say(self, text: str, role: str = "agent") -> Widget:
         """Add a message: ``user``/``pending`` as plain text, ``agent``/``system``/``error`` as Markdown."""
         message: Widget = UserMessage(text, role) if role in ("user", "pending") else ChatMessage(text, role)
@@ -128,6 +141,9 @@ class HistoryList(ListView):
     HistoryList .other { color: $text-disabled; }
     """
     BORDER_TITLE = "history"
+
+    def on_key(self, event: Any) -> None:
+        type_into_prompt(self, event)
 
     async def set_rows(self, rows: tuple[VersionRow, ...], current: int) -> None:
         marks = tree_marks(rows, current)
