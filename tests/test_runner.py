@@ -73,7 +73,7 @@ def test_an_unknown_key_names_the_line_the_turn_and_a_suggestion():
     ("image: coffee\nturns:\n  - user: hi\n    plan: {reasoning: r, steps: [{action: recolr}]}\n", 4,
      "turn 1's plan.steps[0].action"),
     ("image: coffee\nimage: chelsea\nturns: []\n", 2, "duplicate key 'image'"),
-    ("image: coffee\nturns: []\n", 2, "turns: list should have at least 1 item"),
+    ("image: coffee\nturns: []\n", 2, "turns is empty; give at least one turn"),
     ("turns:\n  - user: hi\n", 1, "the session needs 'image'"),
     ("", 1, "the file is empty"),
     ("- just a list\n", 1, "must be a mapping"),

@@ -77,7 +77,8 @@ def cache_problem() -> str | None:
     name = f"CHATEDIT_CACHE={given}" if given else f"chatedit's cache folder {folder}"
     fix = "point CHATEDIT_CACHE at a folder you can write" + (", or unset it" if given else "")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return f"{name} cannot be created ({_blocker(folder)}); {fix}"
     if not os.access(folder, os.W_OK | os.X_OK):
