@@ -232,3 +232,60 @@ def test_an_export_removes_only_stale_temp_files_a_killed_export_left(tmp_path, 
                      planner=QueuePlanner()) as editor:
         editor.export(out / "cup.png")
     assert sorted(p.name for p in out.iterdir()) == sorted(["cup.png", fresh.name, other.name])
+
+
+def _open_each(out: Path) -> list[str]:
+    """Reopen every session under ``out``; what is wrong with each (a failure to open, an image that does not
+    load, a note of more than one line)."""
+    from tests.agent_fakes import QueuePlanner
+
+    problems = []
+    for root in sorted(out.glob("*/session")):
+        if not (root / "history.json").exists() and not (root / "original.png").exists():
+            continue
+        try:
+            with Editor.open(root, profile="tiny", planner=QueuePlanner()) as editor:
+                for number in range(len(editor.history)):
+                    editor.version_image(number)
+                if "\n" in (editor.opening_note or ""):
+                    problems.append(f"{root}: a note of several lines: {editor.opening_note!r}")
+        except Exception as e:  # noqa: BLE001 - what this looks for
+            problems.append(f"{root}: {type(e).__name__}: {e}")
+    return problems
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_parallel_run_leaves_sessions_that_reopen_and_a_rerun_on_the_same_out_plays(tmp_path):
+    """`chatedit run --jobs 2` (worker processes) is killed with its workers while sessions are mid-turn, then
+    after one has finished; each time every session under --out reopens, and a run on the same --out plays all."""
+    from agent.session.history_file import is_session
+
+    out = tmp_path / "out"
+    files = [str(ROOT / "sessions" / n) for n in ("spatial.yaml", "dialog.yaml")]
+    command = [sys.executable, "-c", "import sys, tui; sys.exit(tui.main())", "run", *files, "--profile", "tiny",
+               "--jobs", "2", "--out", str(out)]
+
+    def edited() -> bool:
+        for root in out.glob("*/session"):
+            try:
+                if is_session(root) and json.loads((root / "history.json").read_text()).get("head", 0) >= 1:
+                    return True
+            except (OSError, ValueError):              # a rerun is replacing that folder now
+                continue
+        return False
+
+    for moment in (edited, lambda: any(out.glob("*/transcript.json"))):
+        run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        deadline = time.monotonic() + 300
+        while not moment() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(run.pid, signal.SIGKILL)
+        said = run.communicate(timeout=60)[0].decode(errors="replace")
+        assert run.returncode == -signal.SIGKILL, said[-2000:]
+        assert _open_each(out) == []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr and "2 passed" in done.stdout
+    assert _open_each(out) == []
