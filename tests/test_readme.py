@@ -75,9 +75,9 @@ def test_readme_session_file_example_parses(tmp_path):
     assert [t.kind for t in spec.turns] == ["user", "user", "answer", "undo"]
 
 
-VLLM_FLAGS = {"--host", "--port", "--max-model-len", "--limit-mm-per-prompt", "--chat-template-content-format",
-              "--chat-template", "--api-key"}
-"""`vllm serve`'s own options, in 'Serving the planner'."""
+VLLM_FLAGS = {"--help", "--host", "--port", "--max-model-len", "--limit-mm-per-prompt",
+              "--chat-template-content-format", "--chat-template", "--api-key"}
+"""`vllm serve`'s own options, in 'Serving the planner' (and argparse's --help)."""
 
 
 def _defined_flags() -> set[str]:
