@@ -62,9 +62,12 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
     #prompt:focus { border: round $primary; }
     Screen.-narrow #image-side { display: none; }
     Screen.-narrow #chat-side { min-width: 0; }
+    Screen.-short #prompt { max-height: 5; }
     """
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (56, "-wide")]
     """Below 56 columns the image side would be a sliver: it is hidden and the chat takes the width."""
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
+    """Below 20 rows a long message in the input leaves the chat a few rows, not none."""
     BINDINGS = [
         Binding("ctrl+z", "undo", "Undo"),
         Binding("ctrl+y", "redo", "Redo"),

@@ -36,6 +36,10 @@ def test_a_narrow_terminal_hides_the_image_says_so_and_shows_it_again_when_widen
         assert any("40 columns wide: the image and its history are hidden" in m for m in messages(app))
         assert not app.query_one("#image-side").display
         assert app.chat.region.width >= 38                     # the chat takes the width the image left
+        app.prompt.insert("make the cup red " * 40)            # a long message: the chat keeps rows above it
+        await pilot.pause()
+        assert app.prompt.region.height <= 5 and app.chat.region.height >= 2
+        app.prompt.clear()
         await settle(app, pilot)
         await type_line(pilot, "make the cup red")
         await settle(app, pilot)
