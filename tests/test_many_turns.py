@@ -4,6 +4,7 @@ version's pixels outside its recorded mask equal its parent's bit for bit, an ex
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,18 +30,23 @@ class TurnPlanner(QueuePlanner):
         self._queue.clear()
 
 
-def _boxes(rng: random.Random) -> dict[str, list]:
+def _box(size: tuple[int, int], x0: float, y0: float, x1: float, y1: float) -> tuple[int, int, int, int]:
+    """A box given in fractions of the picture, in whole pixels, at least one pixel, inside it."""
+    w, h = size
+    left, top = min(int(x0 * w), w - 1), min(int(y0 * h), h - 1)
+    return left, top, max(left + 1, min(w, math.ceil(x1 * w))), max(top + 1, min(h, math.ceil(y1 * h)))
+
+
+def _boxes(size: tuple[int, int]) -> dict[str, list]:
     """Fixed detections of awkward shapes: corners, borders, one pixel, 99% of the picture, two that overlap."""
-    return {
-        "corner": [det((0, 0, 9, 7))],
-        "far corner": [det((W - 6, H - 5, W, H))],
-        "edge": [det((0, 10, W, 16))],
-        "dot": [det((30, 20, 31, 21))],
-        "almost everything": [det((0, 0, W, H - 1))],
-        "cup": [det((12, 8, 34, 30))],
-        "saucer": [det((22, 18, 46, 40))],
-        "side": [det((W - 3, 0, W, H))],
-    }
+    w, h = size
+    boxes = {"corner": _box(size, 0, 0, 0.15, 0.15), "far corner": _box(size, 0.9, 0.9, 1, 1),
+             "edge": _box(size, 0, 0.2, 1, 0.35), "almost everything": (0, 0, w, max(1, h - 1)),
+             "cup": _box(size, 0.2, 0.17, 0.56, 0.64), "saucer": _box(size, 0.36, 0.38, 0.75, 0.85),
+             "side": (max(0, w - 3), 0, w, h)}
+    dx, dy = min(w - 1, w // 2), min(h - 1, h // 2)
+    boxes["dot"] = (dx, dy, dx + 1, dy + 1)
+    return {name: [det(box)] for name, box in boxes.items()}
 
 
 PHRASES = ("corner", "far corner", "edge", "dot", "almost everything", "cup", "saucer", "side")
@@ -62,7 +68,8 @@ class Turn:
     move: tuple[str, int] | None = None      # a direct call: ("undo", 1), ("revert", 3)...
 
 
-def _edit_turn(rng: random.Random) -> Turn:
+def _edit_turn(rng: random.Random, size: tuple[int, int]) -> Turn:
+    w, h = size
     phrase = rng.choice(PHRASES)
     kind = rng.choice(("remove", "replace", "replace two-stage", "recolor lab", "recolor diffusion", "add",
                        "background", "bigger", "global", "diffedit", "two masks", "pointed", "boxed", "reference"))
@@ -100,11 +107,11 @@ def _edit_turn(rng: random.Random) -> Turn:
                     plan({"action": "recolor", "referent": ref("cup"), "content": "red"},
                          {"action": "remove", "referent": ref("saucer")}))
     if kind == "pointed":
-        x, y = rng.choice(((0, 0), (W - 1, H - 1), (W // 2, H // 2), (0, H - 1)))
+        x, y = rng.choice(((0, 0), (w - 1, h - 1), (w // 2, h // 2), (0, h - 1)))
         return Turn("remove this", plan({"action": "remove", "referent": {"pointed": True}}), point=(x, y))
     if kind == "boxed":
-        x0, y0 = rng.randrange(W - 2), rng.randrange(H - 2)
-        box = (x0, y0, rng.randrange(x0 + 1, W + 1), rng.randrange(y0 + 1, H + 1))
+        x0, y0 = rng.randrange(w), rng.randrange(h)
+        box = (x0, y0, rng.randrange(x0 + 1, w + 1), rng.randrange(y0 + 1, h + 1))
         return Turn("make this green", plan({"action": "recolor", "referent": {"pointed": True}, "content": "green"}),
                     box=box)
     return Turn(f"put this hat where the {phrase} is",
@@ -127,12 +134,12 @@ def _move_turn(rng: random.Random, head: int, count: int) -> Turn:
     return Turn(f"(revert {n})", move=("revert", n)) if kind == "revert" else Turn(f"go back to version {n}")
 
 
-def script(seed: int, turns: int) -> Callable[[int, int], Turn]:
+def script(seed: int, size: tuple[int, int]) -> Callable[[int, int], Turn]:
     """The seeded mix: about two edits for each move (a later edit after a move starts a branch)."""
     rng = random.Random(seed)
 
     def next_turn(head: int, count: int) -> Turn:
-        return _move_turn(rng, head, count) if count > 1 and rng.random() < 0.35 else _edit_turn(rng)
+        return _move_turn(rng, head, count) if count > 1 and rng.random() < 0.35 else _edit_turn(rng, size)
 
     return next_turn
 
@@ -152,6 +159,11 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def _mask_file(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L")) > 127
+
+
 def check_every_version(editor: Editor, original: np.ndarray, alpha: np.ndarray | None, out: Path) -> None:
     """Every version against its parent outside its mask, its export, and the original outside its path's masks."""
     versions = {v.number: v for v in editor.history}
@@ -164,7 +176,7 @@ def check_every_version(editor: Editor, original: np.ndarray, alpha: np.ndarray 
             assert np.array_equal(image, original), "version 0 is not the opened image"
             continue
         parent = _pixels(versions[info.parent].image_path)
-        mask = np.zeros(original.shape[:2], dtype=bool) if info.mask_path is None else editor.version_mask(number)
+        mask = np.zeros(original.shape[:2], dtype=bool) if info.mask_path is None else _mask_file(info.mask_path)
         assert mask.shape == original.shape[:2]
         changed = (image != parent).any(axis=-1)
         assert not (changed & ~mask).any(), (f"version {number} ({info.instruction!r}) changed "
@@ -184,26 +196,27 @@ def check_every_version(editor: Editor, original: np.ndarray, alpha: np.ndarray 
         assert back.mode == "RGBA" and np.array_equal(data[..., 3], alpha), "the export lost the alpha"
 
 
-def _picture(seed: int) -> tuple[Image.Image, np.ndarray]:
+def _picture(seed: int, size: tuple[int, int] = (W, H)) -> tuple[Image.Image, np.ndarray]:
+    w, h = size
     rng = np.random.default_rng(seed)
-    rgba = rng.integers(0, 256, (H, W, 4), dtype=np.uint8)
-    rgba[:, :7, 3] = 0                                   # a transparent strip with colour under it
+    rgba = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
+    rgba[:, :(w + 1) // 8, 3] = 0                       # a transparent strip with colour under it
     rgba[0, :, 3] = 255
     return Image.fromarray(rgba, "RGBA"), rgba[..., 3]
 
 
-def run_session(tmp_path: Path, engine: str, seed: int, turns: int) -> Checked:
-    """``turns`` seeded turns on ``engine``, every version checked after each."""
-    image, alpha = _picture(seed)
+def run_session(tmp_path: Path, engine: str, seed: int, turns: int, size: tuple[int, int] = (W, H)) -> Checked:
+    """``turns`` seeded turns on ``engine`` on a picture of ``size``, every version checked after each."""
+    image, alpha = _picture(seed, size)
     path = tmp_path / "picture.png"
     image.save(path)
     reference = tmp_path / "reference.png"
     Image.fromarray(np.full((20, 30, 3), (200, 30, 30), dtype=np.uint8)).save(reference)
     planner = TurnPlanner()
-    toolkit = FixedDetections(TINY, _boxes(random.Random(seed)), engine=engine)
+    toolkit = FixedDetections(TINY, _boxes(size), engine=engine)
     out = tmp_path / "exports"
     checked = Checked()
-    next_turn = script(seed, turns)
+    next_turn = script(seed, size)
     with Editor.open(path, profile=TINY, session_dir=tmp_path / "session", planner=planner,
                      toolkit=toolkit, engine=engine) as editor:
         original = np.asarray(editor.current_image)
