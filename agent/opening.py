@@ -16,8 +16,9 @@ from tools.profiles import Profile
 
 def resolve(profile: str | Profile, *, engine: str | None = None, verify: bool | None = None,
             quality: str | None = None) -> Profile:
-    """The profile to open with: a name resolved (``auto`` finds the machine's), then ``verify`` and
-    ``quality`` put over its own settings (None: keep them); ``engine`` is only checked here.
+    """The profile to open with: a name resolved (``auto`` finds the machine's, and when it falls back to tiny
+    its note says how big the wanted models are and how to get them), then ``verify`` and ``quality`` put over
+    its own settings (None: keep them); ``engine`` is only checked here.
 
     Raises:
         InvalidInputError: an unknown profile, engine or quality name.
@@ -25,6 +26,10 @@ def resolve(profile: str | Profile, *, engine: str | None = None, verify: bool |
     from tools.loading import resolve_profile
 
     resolved = profile if isinstance(profile, Profile) else resolve_profile(profile)
+    if profile == "auto" and resolved.random_weights:        # fell back to tiny: say how to get the real models
+        from tools.readiness import fallback_advice
+
+        resolved = replace(resolved, note=resolved.note + fallback_advice(resolved.note))
     if engine is not None:
         from tools.engines import check_engine
 

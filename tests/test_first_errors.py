@@ -193,3 +193,18 @@ def test_every_shipped_session_file_still_parses():
 
     for path in sorted(Path(__file__).resolve().parent.parent.glob("sessions/*.yaml")):
         assert load_session_file(path).spec.turns
+
+
+def test_auto_falling_back_to_tiny_says_how_big_the_real_models_are_and_how_to_get_them(monkeypatch):
+    from agent.opening import resolve
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    if not missing(LITE):
+        pytest.skip("lite's models are cached on this machine")
+    profile = resolve("auto")
+    if profile.name != "tiny":
+        pytest.skip("auto chose a real profile here")
+    wanted = LITE if "lite wanted" in profile.note else FULL
+    size = sum(spec.download_gb for spec in missing(wanted))
+    assert f"to use {wanted.name}'s real models ({size:.1f} GB to download), unset HF_HUB_OFFLINE" in profile.note
+    assert "\n" not in profile.note and resolve("tiny").note.endswith("asked for")

@@ -92,3 +92,18 @@ def _blocker(folder: Path) -> str:
         if part.exists():
             return f"{part} is a file, not a folder" if not part.is_dir() else "permission denied"
     return "its drive is missing"
+
+
+def fallback_advice(note: str) -> str:
+    """What to add to ``auto``'s note when it fell back to tiny ("... lite wanted, but ..."): how big the wanted
+    profile's models are and how to get them ("" when the note names no wanted profile)."""
+    from tools.loading import is_offline
+    from tools.profiles import PROFILES
+
+    wanted = next((p for name, p in PROFILES.items() if f": {name} wanted, but " in note), None)
+    if wanted is None:
+        return ""
+    size = _gb(sum(spec.download_gb for spec in missing(wanted)))
+    how = "unset HF_HUB_OFFLINE and run once with network" if is_offline() else "run once with network"
+    return (f"; to use {wanted.name}'s real models ({size} to download), {how}: they go into the Hugging Face "
+            "cache (README 'Profiles and models')")
