@@ -5,13 +5,6 @@ Driven by Textual's pilot, and by a real kill -9 of a TUI running in a pseudo-te
 from __future__ import annotations
 
 import json
-import os
-import pty
-import signal
-import struct
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,9 +12,9 @@ import pytest
 
 import tui
 from agent.session.unsent import UNSENT, Unsent, left_unsent, read_unsent, write_unsent
+from terminal import Terminal, wait_for
 from tui_pilot import chat_texts, drive, held_planner, pending, planner, recolor_box, settle, type_line
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata is deprecated:DeprecationWarning")
 
 
@@ -111,73 +104,6 @@ def test_what_the_log_took_after_it_was_typed_is_not_offered(tmp_path):
 
 # -- a real kill -9 of the TUI in a pseudo-terminal ---------------------------------------------------------
 
-TUI = """
-import sys
-import tui
-from tui_pilot import held_planner, recolor_box
-gate, fake = held_planner(recolor_box())
-toolkit = None
-if sys.argv[3] == "ask":
-    from tests.agent_fakes import FixedDetections, det
-    from tools.profiles import get_profile
-    toolkit = FixedDetections(get_profile("tiny"), {"cup": [det((30, 30, 200, 200), 0.9), det((300, 30, 500, 200), 0.8)]})
-    from tui_pilot import planner, plan
-    fake = planner(plan({"action": "recolor", "referent": {"phrase": "cup"}, "content": "blue"}))
-source = sys.argv[1]
-tui.ChatEditApp(source, profile="tiny", session_dir=sys.argv[2] if sys.argv[2] != "-" else None, planner=fake,
-                toolkit=toolkit, image_mode="halfcell").run()
-"""
-
-
-class Terminal:
-    """A TUI process on a pseudo-terminal (100x30): keys go in, its screen output is drained and dropped."""
-
-    def __init__(self, *args: str) -> None:
-        import fcntl
-        import termios
-
-        self.master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}",
-               "OMP_NUM_THREADS": "1", "TEXTUAL_ANIMATIONS": "none"}
-        self.process = subprocess.Popen([sys.executable, "-c", TUI, *args], cwd=ROOT, stdin=slave, stdout=slave,
-                                        stderr=slave, env=env, start_new_session=True)
-        os.close(slave)
-        self.output = bytearray()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.output += data[-4096:]
-
-    def type(self, text: str) -> None:
-        for ch in text:
-            os.write(self.master, ch.encode())
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-        os.close(self.master)
-
-
-def _wait(what, timeout: float = 240.0, terminal: Terminal | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (found := what()):
-            return found
-        if terminal is not None and terminal.process.poll() is not None:
-            raise AssertionError(f"the TUI ended: {bytes(terminal.output[-2000:])!r}")
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def _logged(root: Path, text: str) -> bool:
     return any(m.text == text for m in _messages(root)) if (root / "conversation.jsonl").exists() else False
 
@@ -189,14 +115,13 @@ def test_kill_9_of_the_tui_loses_no_queued_message_and_no_draft(tmp_path):
     root = tmp_path / "s"
     term = Terminal("coffee", str(root), "hold")
     try:
-        _wait(lambda: (root / "history.json").exists() and (root / "session.lock").exists(), terminal=term)
-        time.sleep(1.0)
+        term.opened(root)
         term.type("make the cup red\r")
-        _wait(lambda: _logged(root, "make the cup red"), terminal=term)
+        wait_for(lambda: _logged(root, "make the cup red"), terminal=term)
         term.type("make the cup green\r")
-        _wait(lambda: ("queued", "make the cup green") in _kinds(root), 20, term)
+        wait_for(lambda: ("queued", "make the cup green") in _kinds(root), 20, term)
         term.type("and then blu")
-        _wait(lambda: ("draft", "and then blu") in _kinds(root), 20, term)
+        wait_for(lambda: ("draft", "and then blu") in _kinds(root), 20, term)
     finally:
         term.kill()
 
@@ -218,14 +143,13 @@ def test_kill_9_with_an_answer_half_typed_keeps_the_question_and_the_answer(tmp_
     root = tmp_path / "s"
     term = Terminal("coffee", str(root), "ask")
     try:
-        _wait(lambda: (root / "history.json").exists() and (root / "session.lock").exists(), terminal=term)
-        time.sleep(1.0)
+        term.opened(root)
         term.type("make the cup blue\r")
-        _wait(lambda: any(m.kind == "question" for m in _messages(root)) if _logged(root, "make the cup blue")
+        wait_for(lambda: any(m.kind == "question" for m in _messages(root)) if _logged(root, "make the cup blue")
               else False, terminal=term)
         time.sleep(1.0)                                      # the question's box is up
         term.type("the left o")
-        _wait(lambda: ("answer", "the left o") in _kinds(root), 20, term)
+        wait_for(lambda: ("answer", "the left o") in _kinds(root), 20, term)
     finally:
         term.kill()
 
