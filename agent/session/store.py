@@ -13,6 +13,7 @@ Layout::
     <session>/conversation.jsonl       everything said, one line a message (agent.session.conversation)
     <session>/checkpoints.sqlite       LangGraph's checkpointer: the turn in flight, a pending question
     <session>/session.lock             held while the session is open for writing (agent.session.lock)
+    <session>/unsent.json              what the chat app has typed and not sent yet (agent.session.unsent)
 
 The parts live beside this module: ``content`` (ids, encodings), ``images`` (the content-addressed
 files, a base class of :class:`SessionStore`), ``history_file`` (history.json and its backup), ``strays``
