@@ -61,6 +61,7 @@ def test_a_recolour_to_the_colour_it_has_claims_nothing_and_makes_no_version(tmp
         assert "Made" not in reply.text and "already is red" in reply.text
 
 
+@pytest.mark.slow
 def test_a_step_that_changed_nothing_is_not_claimed_beside_one_that_did(tmp_path, tiny_profile):
     red = _plain((255, 0, 0))
     steps = plan(_recolor("patch", "red"), {"action": "remove", "referent": {"phrase": "cup"}})
@@ -73,6 +74,7 @@ def test_a_step_that_changed_nothing_is_not_claimed_beside_one_that_did(tmp_path
         assert "Made the patch red" not in reply.text and "Removed the cup." in reply.text
 
 
+@pytest.mark.slow
 def test_an_edit_the_check_rejects_twice_is_said_as_tried_not_done(tmp_path, tiny_profile, coffee):
     replies = (plan({"action": "replace", "referent": {"phrase": "cup"}, "content": "a teapot"}), "no", "no")
     with _editor(tmp_path, coffee.resize(SIZE), tiny_profile, *replies, verify=True) as editor:
@@ -109,3 +111,36 @@ def test_a_doubted_step_that_changed_nothing_offers_no_undo(tmp_path, tiny_profi
         reply = editor.send("make the patch red")
         assert reply.version is None and len(editor.history) == 1
         assert "already is red" in reply.text and "undo" not in reply.text and "check" not in reply.text
+
+
+def test_both_cups_made_red_are_each_red_when_they_were_different_colours(tmp_path, tiny_profile):
+    """One shift for the two cups' pixels together left a blue cup purple and a white one peach."""
+    picture = np.asarray(_plain((235, 235, 235))).copy()
+    picture[:, :75] = np.asarray(_plain((40, 60, 200)))[:, :75]           # the left cup blue, the right one white
+    kit_dets = {"cup": [det(CUP), det((95, 15, 140, 65))]}
+    kit = FixedDetections(tiny_profile, kit_dets)
+    step = {"action": "recolor", "referent": {"phrase": "cup", "selector": "all"}, "content": "red"}
+    with Editor.open(Image.fromarray(picture), profile=tiny_profile, session_dir=tmp_path / "s",
+                     planner=QueuePlanner().push(plan(step)), toolkit=kit) as editor:
+        reply = editor.send("make both cups red")
+        assert reply.version == 1 and reply.text.startswith("Made both cups red.")
+        mask = np.asarray(editor.version_mask(1), dtype=bool)
+        after = np.asarray(editor.current_image)
+    want = _hue_and_chroma(rgb_to_lab(np.asarray([parse_color("red")], dtype=np.uint8)))
+    for x0, x1 in ((0, 75), (75, SIZE[0])):
+        cup = mask.copy()
+        cup[:, :x0] = cup[:, x1:] = False
+        got = _hue_and_chroma(rgb_to_lab(after[cup]))
+        assert abs((got[0] - want[0] + 180) % 360 - 180) < 10 and got[1] > 0.6 * want[1], (x0, got, want)
+
+
+@pytest.mark.slow
+def test_a_doubted_step_of_several_says_undo_takes_back_them_all(tmp_path, tiny_profile, coffee):
+    steps = plan(_recolor("cup", "red"), {"action": "remove", "referent": {"phrase": "patch"}})
+    image = coffee.resize(SIZE)
+    with _editor(tmp_path, image, tiny_profile, steps, "no", "no", "yes", verify=True) as editor:
+        reply = editor.send("make the cup red and remove the patch")
+        assert reply.version == 1 and [s["action"] for s in editor.history[1].steps] == ["recolor", "remove"]
+        assert "take back all of this message's edits" in reply.text and "take it back" not in reply.text
+        editor.undo()                                                     # one undo: both edits gone, as said
+        assert editor.current_version == 0 and np.array_equal(np.asarray(editor.current_image), np.asarray(image))

@@ -356,7 +356,7 @@ def _into_gamut(lab: np.ndarray, iterations: int = 10) -> np.ndarray:
 
 
 def recolor_lab(pixels: np.ndarray, color: tuple[int, int, int], *,
-                match_lightness: bool = False) -> np.ndarray:
+                match_lightness: bool = False, parts: np.ndarray | None = None) -> np.ndarray:
     """Give ``pixels`` (uint8 N x 3, one object) the hue and chroma of ``color``, keeping lightness and texture.
 
     Every pixel's a/b moves by the same offset, from the object's mean a/b to the target's, so
@@ -368,11 +368,44 @@ def recolor_lab(pixels: np.ndarray, color: tuple[int, int, int], *,
     moves, by one offset, only as far as needed; pixels sRGB still cannot show lose chroma, never
     hue (no per-channel clipping).
 
+    Args:
+        parts: int (N,) labels when the pixels are several objects ("both cups": a blue one and a white
+            one): each label is shifted as an object of its own, so each shows the colour (one shift for
+            all would leave a purple cup and a peach one for "red"). None: one object.
+
     Returns:
         uint8 N x 3.
     """
     lab = rgb_to_lab(pixels)
     target = rgb_to_lab(np.asarray([color], dtype=np.uint8))[0]
+    out = lab.copy()
+    labels = np.zeros(len(lab), dtype=np.int64) if parts is None else np.asarray(parts).reshape(-1)
+    if len(labels) != len(lab):
+        raise InvalidInputError(f"parts must label each of the {len(lab)} pixels, got {len(labels)} labels")
+    for label in np.unique(labels):
+        part = labels == label
+        out[part] = _shifted(lab[part], target, match_lightness)
+    return lab_to_rgb(_into_gamut(out))
+
+
+PART_GAP = 0.05
+"""Pieces of a mask closer than this share of its box's longer side are one object (a speckled outline)."""
+
+
+def object_parts(mask: np.ndarray) -> np.ndarray:
+    """int H x W labels of a bool mask's separate objects (0 outside it), for :func:`recolor_lab`'s
+    ``parts``: pieces nearer each other than :data:`PART_GAP` are one object."""
+    inside = np.asarray(mask, dtype=bool)
+    if not inside.any():
+        return np.zeros(inside.shape, dtype=np.int32)
+    ys, xs = np.nonzero(inside)
+    gap = max(1, round(PART_GAP * max(int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1) / 2))
+    joined = cv2.dilate(inside.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1,) * 2))
+    return np.where(inside, cv2.connectedComponents(joined, connectivity=8)[1], 0)
+
+
+def _shifted(lab: np.ndarray, target: np.ndarray, match_lightness: bool) -> np.ndarray:
+    """One object's Lab pixels moved to ``target`` by one offset (see :func:`recolor_lab`)."""
     out = lab.copy()
     out[:, 1:] += target[1:] - lab[:, 1:].mean(axis=0)
     if match_lightness or float(np.hypot(target[1], target[2])) < ACHROMATIC_CHROMA:
@@ -380,4 +413,4 @@ def recolor_lab(pixels: np.ndarray, color: tuple[int, int, int], *,
     elif len(out):
         mean = float(out[:, 0].mean())
         out[:, 0] = np.clip(out[:, 0] + (_showing_lightness(mean, target) - mean), 0.0, 100.0)
-    return lab_to_rgb(_into_gamut(out))
+    return out

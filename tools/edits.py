@@ -14,7 +14,7 @@ from PIL import Image
 
 from tools import masks
 from tools.boxes import Box
-from tools.color import classify_recolor, parse_colour, recolor_lab
+from tools.color import classify_recolor, object_parts, parse_colour, recolor_lab
 from tools.engines import RepaintEngine, as_engine, check_reference
 from tools.errors import Cancelled, InvalidInputError
 from tools.inpainting import Inpainter
@@ -254,7 +254,7 @@ def recolor(image: Image.Image, mask: np.ndarray, color: str, *, method: str = "
     window = np.asarray(image)[y0:y1, x0:x1]
     inside = m[y0:y1, x0:x1]
     painted = window.copy()
-    painted[inside] = recolor_lab(window[inside], rgb, match_lightness=match)
+    painted[inside] = recolor_lab(window[inside], rgb, match_lightness=match, parts=object_parts(inside)[inside])
     generated = image.copy()
     generated.paste(Image.fromarray(painted), (x0, y0))
     alpha = np.zeros(m.shape, dtype=np.float32)

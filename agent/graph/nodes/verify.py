@@ -22,7 +22,8 @@ VERDICT_OPENINGS = ("The check says ", "I could not check ")
 def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Judge the pending result: a yes keeps it; a no asks the edit node for one retry (another seed,
     a larger mask); a second no keeps it too (the user asked for it) but the reply says it was tried,
-    not done ("Tried to make the cup red."), that the check failed, and how to take it back; no clear verdict keeps it and the reply says it could not be checked.
+    not done ("Tried to make the cup red."), that the check failed, and how to take it back; no clear
+    verdict keeps it and the reply says it could not be checked.
     The record's ``verified`` is True, False or None accordingly.
     """
     from agent.graph.planning import verify_result
@@ -49,8 +50,17 @@ def verify(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if verdict is False:
         notes = list(update["notes"])
         notes[-1] = tried(notes[-1])           # the check doubts it: the step's sentence must not say it was done
-        update["notes"] = [*notes, f"{VERDICT_OPENINGS[0]}this may not show {shows}; say \"undo\" to take it back."]
+        back = "take it back" if _edits(state) == 1 else "take back all of this message's edits (one version)"
+        update["notes"] = [*notes, f"{VERDICT_OPENINGS[0]}this may not show {shows}; say \"undo\" to {back}."]
     elif verdict is None:
         update["notes"] = [*update["notes"], f"{VERDICT_OPENINGS[1]}that it shows {shows} (the check gave no clear "
                                              "yes or no)."]
     return update
+
+
+def _edits(state: State) -> int:
+    """How many of the turn's steps make pixels (one undo takes back all of them)."""
+    from agent.graph.plan import REGION_ACTIONS
+
+    steps = state.plan.steps if state.plan is not None else []
+    return sum(1 for s in steps if s.action in REGION_ACTIONS or s.action == "global")
