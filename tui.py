@@ -409,9 +409,8 @@ class ChatEditApp(EditorWorker, SlashCommands, Leaving, App[None]):
         """Say once when the terminal becomes too narrow for the image (the chat takes the whole width)."""
         narrow = event.size.width < self.HORIZONTAL_BREAKPOINTS[1][0]
         if narrow and not self.said_narrow:
-            self.notify(f"The terminal is {event.size.width} columns wide: the image and its history are hidden "
-                        f"(/history lists the versions). Widen it to {self.HORIZONTAL_BREAKPOINTS[1][0]} or more "
-                        "to see them.", timeout=8, markup=False)
+            self.notify(f"Image hidden: {event.size.width} columns is too narrow (it shows from "
+                        f"{self.HORIZONTAL_BREAKPOINTS[1][0]}; /history lists the versions).", timeout=6, markup=False)
         self.said_narrow = narrow
 
     def action_cancel(self) -> None:

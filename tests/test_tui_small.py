@@ -33,7 +33,7 @@ def test_a_narrow_terminal_hides_the_image_says_so_and_shows_it_again_when_widen
         assert app.editor is None                              # still opening: Esc cancels nothing, so it is not said
         assert "Esc" not in str(app.query_one("#stage", Label).render())
         assert app.prompt.placeholder.startswith("opening…")
-        assert any("40 columns wide: the image and its history are hidden" in m for m in messages(app))
+        assert any("Image hidden: 40 columns is too narrow" in m for m in messages(app))
         assert not app.query_one("#image-side").display
         assert app.chat.region.width >= 38                     # the chat takes the width the image left
         app.prompt.insert("make the cup red " * 40)            # a long message: the chat keeps rows above it
@@ -58,7 +58,7 @@ def test_a_narrow_terminal_hides_the_image_says_so_and_shows_it_again_when_widen
         await pilot.resize_terminal(50, 20)
         await pilot.pause(0.3)
         assert not app.query_one("#image-side").display
-        assert "50 columns wide" in messages(app)[-1]          # said again each time it becomes too narrow
+        assert "50 columns is too narrow" in messages(app)[-1]          # said each time it becomes too narrow
         await app.action_quit()
 
     play(tui.ChatEditApp(sample_path("coffee"), profile="tiny", session_dir=tmp_path / "s",
