@@ -1,5 +1,6 @@
-""""help", "?", "what can you do?", "hi" when the planner has random weights (the tiny profile): what chatedit
-can be told, said without a model, as an answer rather than an error (the offline grammar reads no such words)."""
+""""help", "?", "what can you do?", "hi", "thanks" when the planner has random weights (the tiny profile):
+what chatedit can be told, said without a model, as an answer rather than an error (the offline grammar reads no
+such words)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ _ASKS = re.compile(
 
 _GREETS = re.compile(r"(?:hi|hello|hey|hiya|howdy|good (?:morning|afternoon|evening))(?: there)?")
 
+_THANKS = re.compile(r"(?:thanks|thank you|thx|ty|cheers)(?: a lot| so much| very much| again)?")
+
 EXAMPLES = ("remove the cup", "replace the cup with a teapot", "make the cup red", "put the cat on a beach background",
             "make it autumn", "make it look like an oil painting", "add a bird next to the tree",
             "remove the spoon and make the table white")
@@ -24,16 +27,19 @@ def _plain(text: str) -> str:
 
 
 def asks_for_help(text: str) -> bool:
-    """Whether ``text`` only asks what chatedit can do ("help", "?", "what can you do?") or greets ("hi")."""
+    """Whether ``text`` only asks what chatedit can do ("help", "?", "what can you do?"), greets ("hi") or thanks."""
     plain = _plain(text)
     bare = plain.rstrip(" ?")
-    return bool(_ASKS.fullmatch(bare or plain) or _GREETS.fullmatch(bare))
+    return bool(_ASKS.fullmatch(bare or plain) or _GREETS.fullmatch(bare) or _THANKS.fullmatch(bare))
 
 
 def help_text(text: str = "help") -> str:
-    """What to say to ``text``, a request for help or a greeting, when the planner has random weights (the tiny
+    """What to say to ``text``, a request for help, a greeting or thanks, when the planner has random weights (the tiny
     profile): the offline grammar reads the words, so only forms like the examples work."""
-    hello = "Hello. " if _GREETS.fullmatch(_plain(text).rstrip(" ?")) else ""
+    bare = _plain(text).rstrip(" ?")
+    if _THANKS.fullmatch(bare):
+        return "You're welcome. Nothing was changed; say what to change next (\"help\" lists what I read)."
+    hello = "Hello. " if _GREETS.fullmatch(bare) else ""
     said = ", ".join(f"\"{e}\"" for e in EXAMPLES)
     return (f"{hello}Tell me what to change in the picture, in forms like these: {said}. (The planner model here "
             "has random weights, so an offline grammar reads your words.) I find the thing, change only its pixels "

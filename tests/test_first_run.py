@@ -178,7 +178,7 @@ def test_a_grammar_turn_that_asks_which_one_says_who_planned_it_first(tmp_path, 
     assert answered.version == 1 and "offline grammar" in answered.text
 
 
-@pytest.mark.parametrize("text", ["help", "?", "what can you do?", "Hi!"])
+@pytest.mark.parametrize("text", ["help", "?", "what can you do?", "Hi!", "thanks!"])
 def test_help_and_hello_on_a_first_run_are_an_answer_not_an_error(tmp_path, small, text):
     """The tiny profile's grammar reads no such words: the reply says what it does read, as a plain answer."""
     from agent.editor import Editor
@@ -189,8 +189,12 @@ def test_help_and_hello_on_a_first_run_are_an_answer_not_an_error(tmp_path, smal
         reply = editor.send(text)
         assert reply.error is None and reply.version is None and reply.question is None
         assert editor.current_version == 0 and len(editor.history) == 1
-        assert "remove the cup" in reply.text and "random weights" in reply.text and "Nothing was changed" in reply.text
-        assert reply.text.startswith("Hello. ") == (text == "Hi!")
+        assert "Nothing was changed" in reply.text
+        if text == "thanks!":
+            assert reply.text.startswith("You're welcome.")
+        else:
+            assert "remove the cup" in reply.text and "random weights" in reply.text
+            assert reply.text.startswith("Hello. ") == (text == "Hi!")
         assert editor.conversation[-2:] == [("user", text), ("assistant", reply.text)]
     assert all(read_plan(example) is not None for example in EXAMPLES)     # every example given is one it reads
 
