@@ -13,7 +13,8 @@ class OneLineParser(argparse.ArgumentParser):
     """An ``argparse.ArgumentParser`` whose errors are ``prog: error: MESSAGE`` on one line of stderr (exit 2).
 
     An unknown option or value names the nearest known one ("did you mean --profile?"); argparse's own
-    complaints end by pointing at ``prog --help``; a message the program gives ``error()`` is printed as given. Subclassing keeps ``--help`` and the usage exactly as argparse prints them.
+    complaints end by pointing at ``prog --help``; a message the program gives ``error()`` is printed as given.
+    Subclassing keeps ``--help`` and the usage exactly as argparse prints them.
     """
 
     def error(self, message: str) -> NoReturn:

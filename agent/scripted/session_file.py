@@ -353,7 +353,8 @@ def _format(error: dict, where: str, lines: dict, key_lines: dict) -> tuple[str,
         got = error.get("input")
         shown = f", got {_clip(repr(got))}" if not isinstance(got, (dict, list)) else ", got a list"
         if len(path) == 2 and path[0] == "turns":
-            return f"{_describe(path)}: a turn is a mapping such as 'user: remove the cup'{shown}", _line_of(path, lines)
+            where = _line_of(path, lines)
+            return f"{_describe(path)}: a turn is a mapping such as 'user: remove the cup'{shown}", where
         return f"{_describe(path)}: should be a mapping of keys to values{shown}", _line_of(path, lines)
     message = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
