@@ -114,11 +114,15 @@ def resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 def check_ready(args: argparse.Namespace, parser: argparse.ArgumentParser, *, served: bool = False) -> None:
-    """Refuse to start, in one line, when chatedit's cache folder cannot be written or ``--profile full``/``lite``
-    needs models that are not here and cannot be downloaded now (``served``: the planner is a server's)."""
-    from tools.readiness import cache_problem, unavailable
+    """Refuse to start, in one line, when chatedit's cache folder or ``--session`` cannot be written, or
+    ``--profile full``/``lite`` needs models that are not here and cannot be downloaded now (``served``: the
+    planner is a server's)."""
+    from tools.readiness import cache_problem, unavailable, unwritable
 
     problem = cache_problem()
+    if problem is None and args.session:
+        why = unwritable(Path(args.session).expanduser())
+        problem = f"--session {args.session} cannot hold a session: {why}; choose another folder" if why else None
     if problem is None and args.profile in ("full", "lite"):
         from tools.profiles import get_profile
 

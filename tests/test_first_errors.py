@@ -208,3 +208,11 @@ def test_auto_falling_back_to_tiny_says_how_big_the_real_models_are_and_how_to_g
     size = sum(spec.download_gb for spec in missing(wanted))
     assert f"to use {wanted.name}'s real models ({size:.1f} GB to download), unset HF_HUB_OFFLINE" in profile.note
     assert "\n" not in profile.note and resolve("tiny").note.endswith("asked for")
+
+
+def test_a_session_folder_under_a_file_is_refused_before_the_app_starts(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, lines = _tui(capsys, "coffee", "--profile", "tiny", "--session", str(tmp_path / "file" / "s"))
+    assert code == 2 and len(lines) == 1
+    assert lines[0] == (f"chatedit: error: --session {tmp_path / 'file' / 's'} cannot hold a session: "
+                        f"{tmp_path / 'file'} is a file, not a folder; choose another folder")

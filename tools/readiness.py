@@ -86,6 +86,17 @@ def cache_problem() -> str | None:
     return None
 
 
+def unwritable(folder: Path) -> str | None:
+    """Why ``folder`` (existing or to be made) cannot hold files, in words ("/etc/hostname is a file, not a
+    folder", "permission denied"), without making it; None when it can."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                return f"{part} is a file, not a folder"
+            return None if os.access(part, os.W_OK | os.X_OK) else f"{part} cannot be written (permission denied)"
+    return "its drive is missing"
+
+
 def _blocker(folder: Path) -> str:
     """Why ``folder`` cannot be made: the nearest existing part of it that is a file, or a permission."""
     for part in (folder, *folder.parents):
