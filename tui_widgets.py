@@ -286,8 +286,16 @@ class PromptArea(TextArea, inherit_bindings=False):
         self.load_text(text)
         self.move_cursor(self.document.end)
 
+    def _walking(self) -> bool:
+        """Whether an earlier input is shown as recalled, unedited: then Up/Down go on through :attr:`recall`
+        wherever the cursor is (a long one is not walked row by row)."""
+        return self._at is not None and self.text == self.recall[self._at]
+
     def action_cursor_up(self, select: bool = False) -> None:
-        if select or self.cursor_location[0] > 0 or not self.recall or self._at == 0:
+        """Up: the row above, as drawn (a long line wraps); from the top row (or a recalled input), the earlier
+        input."""
+        top = self._walking() or self.navigator.is_first_wrapped_line(self.cursor_location)
+        if select or not top or not self.recall or self._at == 0:
             super().action_cursor_up(select)
             return
         if self._at is None:
@@ -296,7 +304,10 @@ class PromptArea(TextArea, inherit_bindings=False):
         self._show(self.recall[self._at])
 
     def action_cursor_down(self, select: bool = False) -> None:
-        if select or self._at is None or self.cursor_location[0] < self.document.line_count - 1:
+        """Down: the row below, as drawn; from the bottom row (or a recalled input), the next input, then the
+        draft that was being typed."""
+        bottom = self._walking() or self.navigator.is_last_wrapped_line(self.cursor_location)
+        if select or self._at is None or not bottom:
             super().action_cursor_down(select)
             return
         self._at += 1

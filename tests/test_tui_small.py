@@ -188,3 +188,32 @@ def test_esc_from_the_history_ends_the_preview_and_goes_back_to_the_input(tmp_pa
 
     drive(script, tmp_path / "s", fake=planner(recolor_box()))
 
+
+
+def test_up_in_a_long_wrapped_draft_moves_up_its_rows_before_it_recalls_an_earlier_input():
+    class Prompt(App[None]):
+        def compose(self):
+            yield tui.PromptArea()
+
+    draft = "make the cup red and the saucer blue and the spoon green and the table white " * 3
+    long_one = "remove the cup\n" + "and the saucer " * 20
+
+    async def script(app, pilot):
+        area = app.query_one(tui.PromptArea)
+        area.recall[:] = ["first", long_one]
+        area.focus()
+        area.insert(draft)
+        await pilot.pause()
+        rows = area.wrapped_document.height
+        assert rows >= 4 and area.cursor_location[0] == 0       # one line, drawn on several rows
+        for _ in range(rows - 1):                                # up its rows, the draft untouched
+            await pilot.press("up")
+            assert area.text == draft
+        await pilot.press("up")
+        assert area.text == long_one                             # from the top row: the earlier input
+        await pilot.press("up")
+        assert area.text == "first"                              # a recalled input is walked past at once
+        await pilot.press("down", "down")
+        assert area.text == draft                                # and the draft comes back
+
+    play(Prompt(), script, size=(40, 12))
