@@ -180,6 +180,8 @@ class Referent(BaseModel):
             raise ValueError(f"selector {self.selector} needs n")
         if (self.relation is None) != (self.anchor is None):
             raise ValueError("relation and anchor come together")
+        if self.selector == "all" and self.count == 1:
+            raise ValueError("selector all (every match) and count 1 disagree; give one of them")
         return self
 
 

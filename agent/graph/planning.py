@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import typing
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 import prompts
-from agent.graph.plan import MAX_REASONING_CHARS, MAX_STEPS, Plan, Relation, Selector, Step
+from agent.graph.plan import MAX_REASONING_CHARS, MAX_STEPS, Plan, Relation, Selector, Step, clean_text
 from tools.errors import Cancelled, ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -167,9 +168,36 @@ def parse_plan(reply: str) -> tuple[Plan | None, str]:
 def extract_json(reply: str) -> str | None:
     """The plan's JSON object in ``reply``, tolerating code fences and prose around it; None if there is none.
 
-    The first object with a ``reasoning`` or ``steps`` key wins, else the first object at all.
+    The first object with a ``reasoning`` or ``steps`` key wins, else the first object at all. None too when
+    an object names a key twice (a decoder would keep one silently) or two different plans are given.
     """
     return _find_json(reply)[0]
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object names ``key`` twice: which one the planner meant is unknown."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict, each key once (``json``'s ``object_pairs_hook``)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
+def _canonical(value: dict, text: str) -> str:
+    """``value`` as JSON with sorted keys (``text`` as it is, should encoding fail: nesting at the stack's limit)."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (ValueError, RecursionError):
+        return text
 
 
 def _find_json(reply: str) -> tuple[str | None, str]:
@@ -178,8 +206,9 @@ def _find_json(reply: str) -> tuple[str | None, str]:
     text = reply[:MAX_REPLY_CHARS]
     if "```" in text:  # look inside code fences first (a language tag before the brace is skipped below)
         text = "\n".join([*text.split("```")[1::2], text])
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_once)
     objects: list[tuple[str, dict]] = []
+    plan: tuple[str, str] | None = None     # the first plan's text and its canonical form
     first_error: ValueError | RecursionError | None = None
     start = text.find("{")
     for _ in range(50):  # bounded: a reply full of stray braces must not make this quadratic
@@ -196,8 +225,15 @@ def _find_json(reply: str) -> tuple[str | None, str]:
         if isinstance(value, dict):
             objects.append((text[start:end], value))
             if value.keys() & {"reasoning", "steps"}:
-                return text[start:end], ""
+                # a plan said twice (in a fence and around it) is one plan; two different ones are a question
+                same = _canonical(value, text[start:end])
+                if plan is None:
+                    plan = (text[start:end], same)
+                elif same != plan[1]:
+                    return None, "the reply holds two different plans; answer with one plan object"
         start = text.find("{", end)
+    if plan is not None:
+        return plan[0], ""
     if first_error is not None:  # the outer object is broken: say so rather than validate a fragment of it
         return None, _malformed(first_error)
     if objects:
@@ -209,6 +245,8 @@ def _malformed(error: ValueError | RecursionError) -> str:
     """Why the decoder refused the reply's JSON, in words the re-ask can show the model."""
     if isinstance(error, json.JSONDecodeError):
         return f"the reply's JSON is malformed ({error.msg}, at character {error.pos})"
+    if isinstance(error, _RepeatedKey):
+        return f"the reply's JSON names the key {_one_line(repr(error.key), 60)} twice; answer with one plan object"
     if isinstance(error, RecursionError):
         return "the reply's JSON nests too deeply; answer with one plan object"
     return "the reply's JSON holds a number too long to read; answer with one plan object"
@@ -248,7 +286,8 @@ def verify_result(chat_model: BaseChatModel, *, before: Image.Image, after: Imag
     except Exception:
         logger.warning("the verifier failed on %r; no verdict", described, exc_info=True)
         return None
-    words = reply.strip().strip("\"'`.!*").lower().split()
+    # full-width letters read as plain ones; a BOM or zero-width space before the word is dropped
+    words = clean_text(unicodedata.normalize("NFKC", reply)).strip().strip("\"'`.!*").lower().split()
     verdict = words[0].strip("\"'`.,!:;*") if words else ""
     if verdict in ("yes", "no"):
         return verdict == "yes"
@@ -338,8 +377,8 @@ def decoding_schema() -> dict[str, Any]:
 
     Every reply that matches it is meant to validate as a :class:`Plan` (one variant per kind of
     action, so an action always carries the fields it needs; bounded strings and numbers, so a
-    small model cannot ramble past ``max_new_tokens``). Only ``box`` ordering (x1 > x0) is left to
-    validation. No null values: optional fields are left out.
+    small model cannot ramble past ``max_new_tokens``). Only ``box`` ordering (x1 > x0) and ``selector`` all
+    with ``count`` 1 are left to validation. No null values: optional fields are left out.
     """
     selectors = list(typing.get_args(Selector))
     plain = [s for s in selectors if not s.startswith("nth_")]
