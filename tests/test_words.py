@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from agent.graph.commands import Move, read_move, read_reply, resolve
+from agent.graph.queries import answer_query, read_query
+from agent.session.history import History
 from agent.editor import Editor
 from tests.agent_fakes import FixedDetections, QueuePlanner
 from tests.editor_helpers import DETS, LEFT, RIGHT, SIZE
@@ -129,6 +131,7 @@ def test_history_in_ordinary_words_lands_where_it_says(make):
     assert editor.current_version == 3
     for text, head, says in (("two steps back", 1, "version 1"), ("forward", 2, "version 2"),
                              ("undo x2", 0, "original"), ("let me see version 2", 2, "version 2"),
+                             ("compare with the original", 2, 'by 2 edits: v1: "make the left cup red"; v2:'),
                              ("start again", 0, "original"), ("restore original", 0, "Already")):
         reply = editor.send(text)
         assert editor.current_version == head and says in reply.text, (text, reply.text)
@@ -212,3 +215,19 @@ def test_one_of_them_leaves_the_choice_and_is_asked_again(text):
 def test_lets_skip_it_cancels():
     reading = read_reply("let's skip it", phrase="cup", action="remove")
     assert reading.kind == "answer" and reading.answer.kind == "cancel"
+
+
+@pytest.mark.parametrize("text", ["compare with the original", "compare it to the original image", "diff with original",
+                                  "what changed since the original?", "how is it different from the original"])
+def test_comparing_with_the_original_is_a_question_about_the_versions(text):
+    assert read_query(text) == "compare"
+
+
+@pytest.mark.parametrize("text", ["compare the cup with the original", "compare", "make it like the original"])
+def test_other_comparisons_are_no_question_about_the_versions(text):
+    assert read_query(text) is None
+
+
+def test_the_original_compared_with_itself_says_nothing_differs():
+    history = History.start("a" * 64)
+    assert answer_query("compare", history).endswith("It is the original: nothing differs.")

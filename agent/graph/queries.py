@@ -1,7 +1,7 @@
 """Questions about the session's versions that need no model, answered from the version tree itself.
 
 :func:`read_query` reads a whole message as such a question ("show history", "list the versions",
-"which version is this?"); politeness around it is allowed ("can you show me the
+"which version is this?", "compare with the original"); politeness around it is allowed ("can you show me the
 history, please"). Anything else is None and goes on to the planner, which also answers "what did you
 change?" (it can say what the edit looks like). "show me version 2" is not a question but a move (it is read by :func:`agent.graph.moves.read_move` first).
 
@@ -17,7 +17,7 @@ from typing import Literal
 from agent.graph.moves import tokens, trim
 from agent.session.history import History
 
-Query = Literal["history", "current"]
+Query = Literal["history", "current", "compare"]
 
 _HISTORY = re.compile(
     r"(?:show|list|give|tell|display|print|see)?(?: me| us)?(?: the| all| all the| your| my)?"
@@ -28,6 +28,13 @@ _HISTORY = re.compile(
 _CURRENT = re.compile(
     r"(?:which|what) version (?:is (?:this|it|that|shown)|am i (?:on|at|looking at)|are we (?:on|at))"
     r"|where am i(?: in the history)?|(?:what is|whats) the current version")
+_COMPARE = re.compile(
+    r"(?:compare|diff)(?: it| this| that| the image| the picture| the current(?: one| version)?)?"
+    r" (?:with|to|against|and) (?:the )?original(?: image| picture| photo| version| one)?"
+    r"|(?:what|how much) (?:has )?changed (?:since|from) the original(?: image| picture| photo| version)?"
+    r"|(?:how is it|whats|what is) different (?:from|to) the original(?: image| picture| photo| version)?"
+    r"|(?:show me |what are )?the (?:differences?|changes) (?:from|to|with|since) the original"
+    r"(?: image| picture| photo| version)?")
 
 
 def read_query(text: str) -> Query | None:
@@ -40,6 +47,8 @@ def read_query(text: str) -> Query | None:
         return "current"
     if _HISTORY.fullmatch(said):
         return "history"
+    if _COMPARE.fullmatch(said):
+        return "compare"
     return None
 
 
@@ -51,6 +60,8 @@ def answer_query(kind: Query, history: History) -> str:
     now = f"This is {where}{made}, of {len(history)} version{'s' if len(history) != 1 else ''}."
     if kind == "current":
         return now
+    if kind == "compare":
+        return f"{now} {_since_original(history)}"
     if len(history) == 1:
         return f"{now} Nothing has been changed yet."
     lines = []
@@ -61,3 +72,13 @@ def answer_query(kind: Query, history: History) -> str:
         mark = " ← current" if v.number == head.number else "" if v.number in on_path else " (another branch)"
         lines.append(f"v{v.number}: {what}{branch}{mark}")
     return f"{now} Every version is kept: " + "; ".join(lines) + "."
+
+
+def _since_original(history: History) -> str:
+    """What lies between the original and the current version: the edits on its path, in order."""
+    path = history.path()[1:]
+    if not path:
+        return "It is the original: nothing differs."
+    edits = "; ".join(f'v{n}: "{history[n].instruction}"' if history[n].instruction else f"v{n}" for n in path)
+    return (f"It differs from the original by {len(path)} edit{'s' if len(path) != 1 else ''}: {edits}. "
+            "To see the original, say \"show me the original\" (every version is kept).")
