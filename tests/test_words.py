@@ -231,3 +231,21 @@ def test_other_comparisons_are_no_question_about_the_versions(text):
 def test_the_original_compared_with_itself_says_nothing_differs():
     history = History.start("a" * 64)
     assert answer_query("compare", history).endswith("It is the original: nothing differs.")
+
+
+@pytest.mark.parametrize(("text", "picked"), [
+    ("2 plz", [2]), ("the right 1", [2]), ("the 1", [1]), ("the right one obviously", [2]),
+    ("definitely the left one", [1]), ("the left one for sure", [1]), ("both would be great", [1, 2]),
+    ("the pair", [1, 2]),
+])
+def test_asides_around_a_pick_change_nothing(text, picked):
+    reading = read_reply(text, phrase="cup", action="remove")
+    assert reading.kind == "answer", reading
+    out = resolve(reading.answer, [LEFT, RIGHT], image_size=(150, 100))
+    assert sorted([LEFT, RIGHT].index(tuple(int(v) for v in b)) + 1 for b in out.boxes) == picked, out
+
+
+@pytest.mark.parametrize("text", ["stop asking", "cancel the question", "no more questions"])
+def test_stop_asking_cancels(text):
+    reading = read_reply(text, phrase="cup", action="remove")
+    assert reading.kind == "answer" and reading.answer.kind == "cancel", reading

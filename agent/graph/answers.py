@@ -11,14 +11,14 @@ from typing import Literal
 
 from agent.graph.cancels import is_cancel, said_cancel
 from agent.graph.items import FILLER as _FILLER
-from agent.graph.items import Item, Unclear, is_colour, parse_item, quote
+from agent.graph.items import Item, Unclear, is_colour, parse_item, places, quote
 from agent.graph.moves import Move, number, read_move, tokens
 from agent.graph.nonanswers import why_not
 
 
 # -- answers: the syntax tree ---------------------------------------------------------------------------
 
-_ALL = {"all", "both", "every", "each", "everything", "everyone", "everybody"}
+_ALL = {"all", "both", "every", "each", "everything", "everyone", "everybody", "pair"}
 _EXCEPT = {"except", "but", "besides", "excluding", "excl", "save", "minus", "without", "not", "apart", "other"}
 _CORRECTION = {"no", "nope", "nah", "sorry", "oops", "whoops", "actually", "wait", "hmm", "oh", "i", "meant",
                "mean", "well", "um", "uh", "instead", "rather", "correction", "ah", "ehm", "er", "erm"}
@@ -220,6 +220,8 @@ def _reframed(words: list[str], kinds: set[str]) -> list[str]:
     at = next((i for i, w in enumerate(words) if w in _NOT), None)
     if at and at + 1 < len(words) and all(w in _BEFORE_NOT or w in kinds for w in words[:at]):
         return ["not", *words[at + 1:]]
+    if len(words) >= 2 and words[-1] == "1" and places(words[-2]):
+        words = [*words[:-1], "one"]                    # "the right 1"
     if words[:2] in (["one", "of"], ["either", "of"], ["any", "of"]):
         raise Unclear("that leaves the choice to me, and I would only be guessing which one you mean")
     for j in range(len(words) - 2, 0, -1):              # "the smaller of the two", "the left of them both"
@@ -274,7 +276,7 @@ def _answer(words: list[str], kinds: set[str]) -> Answer:
     elif any(w in _ALL for w in head):
         # "all", "them all", "both of them", "every cup", "I want all of them", "all four"
         counts = [number(w) for w in head if number(w) is not None and w != "one"]
-        said = 2 if "both" in head else (counts[0] if len(counts) == 1 else None)
+        said = 2 if "both" in head or "pair" in head else (counts[0] if len(counts) == 1 else None)
         if cut is None:
             return Answer("all", said=said)
         rest = words[cut + 1:]

@@ -12,7 +12,7 @@ CANCEL = {"cancel", "nevermind", "none", "neither", "nothing", "forget", "stop",
 _AROUND = {",", "it", "that", "of", "them", "em", "the", "above", "please", "thanks", "these", "those", "thx", "now",
            "then", "ok", "okay", "one", "ones", "do", "anything", "this", "about", "all", "just", "want", "i", "any",
            "mind", "leave", "as", "is", "thank", "you", "bother", "worry", "actually", "oh", "so", "sorry", "lets",
-           "let", "us", "we", "can", "just"}
+           "let", "us", "we", "can", "just", "asking", "question", "questions", "more"}
 """Words that may stand around a cancel word ("never mind that, thanks")."""
 UNSURE = (["dont", "mind"], ["dont", "care"], ["dont", "know"], ["not", "sure"], ["no", "idea"],
           ["no", "preference"])

@@ -38,7 +38,8 @@ FILLER = {"the", "a", "an", "one", "ones", "please", "pls", "on", "in", "at", "o
           "also", "too", "as", "well", "please", "then", "now", "side", "sides", "looking", "looks", "color",
           "colour", "colored", "coloured", "size", "sized", "shaped", "guy", "over", "end", "row", "will", "am",
           "have", "are", "closest", "nearest", "near", "nearer", "closer", "sure", "fine", "alright", "maybe",
-          "perhaps", "furthest", "farthest", "further", "farther", "furthermost", "single"}
+          "perhaps", "furthest", "farthest", "further", "farther", "furthermost", "single", "plz", "obviously",
+          "definitely", "certainly", "surely", "clearly", "absolutely", "for", "great", "good", "perfect", "nice"}
 _NUMBER_MARKS = {"number", "nr", "num", "option", "candidate", "box", "choice", "numbered", "labelled", "labeled",
                  "marked", "tagged"}
 _LAST = {"last", "final"}
@@ -69,6 +70,11 @@ class Item:
     def described(self) -> bool:
         """Whether it names by description (place, size, colour) rather than only by number."""
         return any((self.from_last, self.side, self.corner, self.size, self.shade, self.colour))
+
+
+def places(word: str) -> bool:
+    """Whether ``word`` names a place or a size ("left", "top", "bigger"): "the right 1" is "the right one"."""
+    return word in _SIDES or word in _SIZES or word in _SHADES
 
 
 class Unclear(Exception):
