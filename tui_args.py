@@ -92,7 +92,8 @@ def resolve_source(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
         latest = latest_session()
         if latest is None:
-            parser.error(f"there is no saved session under {sessions_root()} to resume")
+            parser.error(f"there is no saved session under {sessions_root()} to resume; start one with "
+                         "`chatedit IMAGE` (or `chatedit` for a sample photo)")
         return str(latest.path)
     from tools.samples import DEFAULT_SAMPLE, is_sample, sample_path
 

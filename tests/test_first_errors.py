@@ -216,3 +216,15 @@ def test_a_session_folder_under_a_file_is_refused_before_the_app_starts(capsys, 
     assert code == 2 and len(lines) == 1
     assert lines[0] == (f"chatedit: error: --session {tmp_path / 'file' / 's'} cannot hold a session: "
                         f"{tmp_path / 'file'} is a file, not a folder; choose another folder")
+
+
+def test_a_missing_transcript_is_named_once(capsys, tmp_path):
+    missing_file = tmp_path / "nope.json"
+    assert run_main(["--replay", str(missing_file)]) == 2
+    assert capsys.readouterr().err.strip() == f"{missing_file}: no such transcript"
+
+
+def test_resume_with_no_saved_session_says_how_to_start_one(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    code, lines = _tui(capsys, "--resume")
+    assert code == 2 and len(lines) == 1 and "no saved session" in lines[0] and "`chatedit IMAGE`" in lines[0]

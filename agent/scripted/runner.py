@@ -379,8 +379,8 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], list[Any], Path | None]:
             bad.append(failed_job(index, str(source), Path(source).stem, out or Path("out"), EXIT_BAD_FILE, str(e)))
             continue
         except InvalidInputError as e:
-            bad.append(failed_job(index, str(source), Path(source).stem, out or Path("out"), EXIT_BAD_FILE,
-                                  f"{source}: {e}"))
+            said = str(e) if str(e).startswith(str(source)) else f"{source}: {e}"   # named once, not twice
+            bad.append(failed_job(index, str(source), Path(source).stem, out or Path("out"), EXIT_BAD_FILE, said))
             continue
         if args.verify is not None:
             script = dataclasses.replace(script, verify=args.verify)
