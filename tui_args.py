@@ -118,9 +118,9 @@ def check_ready(args: argparse.Namespace, parser: argparse.ArgumentParser, *, se
     """Refuse to start, in one line, when chatedit's cache folder or ``--session`` cannot be written, or
     ``--profile full``/``lite`` needs models that are not here and cannot be downloaded now (``served``: the
     planner is a server's)."""
-    from tools.readiness import cache_problem, unavailable, unwritable
+    from tools.readiness import environment_problem, unavailable, unwritable
 
-    problem = cache_problem()
+    problem = environment_problem()
     if problem is None and args.session:
         why = unwritable(Path(args.session).expanduser())
         problem = f"--session {args.session} cannot hold a session: {why}; choose another folder" if why else None

@@ -228,3 +228,28 @@ def test_resume_with_no_saved_session_says_how_to_start_one(capsys, monkeypatch,
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     code, lines = _tui(capsys, "--resume")
     assert code == 2 and len(lines) == 1 and "no saved session" in lines[0] and "`chatedit IMAGE`" in lines[0]
+
+
+@pytest.mark.parametrize("value", ["foo", "float64", " fp8 "])
+def test_a_bad_chatedit_dtype_is_one_line_before_anything_loads(capsys, monkeypatch, tmp_path, value):
+    monkeypatch.setenv("CHATEDIT_DTYPE", value)
+    code, lines = _tui(capsys, "coffee", "--profile", "tiny")
+    assert code == 2 and len(lines) == 1
+    assert lines[0] == (f"chatedit: error: CHATEDIT_DTYPE must be float16, bfloat16 or float32, got {value!r}; "
+                        "set one of them or unset it (the default suits the device)")
+    session = tmp_path / "s.yaml"
+    session.write_text("image: coffee\nturns:\n  - user: remove the cup\n")
+    assert run_main([str(session), "--profile", "tiny", "--out", str(tmp_path / "out")]) == EXIT_FAILED
+    assert capsys.readouterr().err.strip().startswith("chatedit run: CHATEDIT_DTYPE must be")
+
+
+def test_every_dtype_name_the_check_takes_is_one_the_loader_takes(monkeypatch):
+    from tools.device import parse_dtype
+    from tools.readiness import DTYPES, environment_problem
+
+    monkeypatch.setenv("CHATEDIT_DTYPE", "  ")
+    assert environment_problem() is None                        # blank is unset, as the loader reads it
+    for name in DTYPES:
+        parse_dtype(name)
+        monkeypatch.setenv("CHATEDIT_DTYPE", name.upper())
+        assert environment_problem() is None

@@ -86,6 +86,20 @@ def cache_problem() -> str | None:
     return None
 
 
+DTYPES = ("float16", "fp16", "bfloat16", "bf16", "float32", "fp32")
+"""What ``CHATEDIT_DTYPE`` may be (:func:`tools.device.parse_dtype` reads the same names)."""
+
+
+def environment_problem() -> str | None:
+    """One line when a ``CHATEDIT_*`` setting read before any model loads is unusable: ``CHATEDIT_DTYPE``, or the
+    cache folder (:func:`cache_problem`); None when they are fine. Read without importing torch."""
+    dtype = os.environ.get("CHATEDIT_DTYPE", "")
+    if dtype.strip() and dtype.strip().lower() not in DTYPES:          # empty is unset, as tools.device reads it
+        return (f"CHATEDIT_DTYPE must be float16, bfloat16 or float32, got {dtype!r}; set one of them or unset it "
+                "(the default suits the device)")
+    return cache_problem()
+
+
 def unwritable(folder: Path) -> str | None:
     """Why ``folder`` (existing or to be made) cannot hold files, in words ("/etc/hostname is a file, not a
     folder", "permission denied"), without making it; None when it can."""

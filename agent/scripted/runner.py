@@ -454,9 +454,9 @@ def run_main(argv: list[str] | None = None) -> int:
     except InvalidInputError as e:
         print(f"chatedit run: {e}", file=sys.stderr)
         return EXIT_BAD_FILE
-    from tools.readiness import cache_problem
+    from tools.readiness import environment_problem
 
-    problem = cache_problem()
+    problem = environment_problem()
     if problem is not None:
         print(f"chatedit run: {problem}", file=sys.stderr)
         return EXIT_FAILED
