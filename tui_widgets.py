@@ -103,12 +103,20 @@ class ChatLog(VerticalScroll):
         self.call_after_refresh(self.scroll_end, animate=False)
         return message
 
+    EARLIER_SHOWN = 100
+    """A resumed session shows at most this many of its earlier messages (thousands would stall the screen)."""
+
     def earlier(self, conversation: list[tuple[str, str]]) -> None:
-        """Show a resumed session's earlier conversation ((role, text) pairs, role "user" or "assistant")."""
+        """Show a resumed session's earlier conversation ((role, text) pairs, role "user" or "assistant"): the
+        last :attr:`EARLIER_SHOWN` messages, saying how many more the session's log holds."""
         if not conversation:
             return
-        self.say(f"Earlier in this session ({len(conversation)} messages):", "system")
-        for role, text in conversation:
+        shown = conversation[-self.EARLIER_SHOWN:]
+        more = len(conversation) - len(shown)
+        self.say(f"Earlier in this session ({len(conversation)} messages" + (
+            f"; the last {len(shown)} are shown, every one is in the session's `conversation.jsonl`):" if more
+            else "):"), "system")
+        for role, text in shown:
             self.say(text, "user" if role == "user" else "agent").add_class("earlier")
 
 

@@ -1,6 +1,7 @@
-"""The chat TUI on small terminals and by keyboard alone: what hides and what is said when the terminal is too
-narrow for the image, the progress and status lines keeping their words, a question that fits 40×12, Esc back
-to the input, and the wording of refusals (Textual's pilot over the real Editor on the tiny profile)."""
+"""The chat TUI on small terminals, by keyboard alone and over long sessions: what hides and what is said when
+the terminal is too narrow for the image, the progress and status lines keeping their words, a question that fits
+40×12, Esc back to the input, Up in a long instruction, the wording of refusals, and a long session reopened
+with its last messages (Textual's pilot over the real Editor on the tiny profile)."""
 
 from __future__ import annotations
 
@@ -217,3 +218,23 @@ def test_up_in_a_long_wrapped_draft_moves_up_its_rows_before_it_recalls_an_earli
         assert area.text == draft                                # and the draft comes back
 
     play(Prompt(), script, size=(40, 12))
+
+
+@pytest.mark.slow
+def test_a_long_session_reopens_with_its_last_messages_and_says_how_many_more_the_log_holds(tmp_path, monkeypatch):
+    async def talk(app, pilot):
+        for line in ("/undo", "/redo", "/undo 2", "/redo 2"):             # no model: each says why, and is logged
+            await type_line(pilot, line)
+            await settle(app, pilot)
+
+    drive(talk, tmp_path / "s", fake=planner())
+    monkeypatch.setattr(tui.ChatLog, "EARLIER_SHOWN", 3)                 # thousands in use; 3 here
+
+    async def resumed(app, pilot):
+        earlier = [m.source_text for m in app.query(".earlier")]
+        assert earlier == ["There is nothing to undo: this is the original.", "/redo 2", "There is nothing to redo."]
+        said = [t for t in chat_texts(app, "system") if t.startswith("Earlier in this session")]
+        assert said == ["Earlier in this session (8 messages; the last 3 are shown, every one is in the "
+                        "session's `conversation.jsonl`):"]
+
+    drive(resumed, None, source=tmp_path / "s", fake=planner())
