@@ -65,6 +65,18 @@ def test_chatedit_run_options_are_one_line_too(capsys):
         assert says in lines[0]
 
 
+def test_chatedit_edit_options_are_one_line_too(capsys):
+    from tools.cli import main as edit_main
+
+    for argv, says in ([["coffee", "--remove", "--fnd", "cup"], "did you mean --find?"],
+                       [["coffee", "--recolor"], "--recolor needs a value after it"],
+                       [["coffee", "--find", "cup"], "one of the arguments --replace-with"]):
+        with pytest.raises(SystemExit) as stop:
+            edit_main(argv)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and len(lines) == 1 and lines[0].startswith("chatedit edit: error: ")
+        assert says in lines[0] and lines[0].endswith("(chatedit edit --help lists the options)")
+
 def test_help_still_prints_the_whole_usage(capsys):
     with pytest.raises(SystemExit) as stop:
         tui.main(["--help"])

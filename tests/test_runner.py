@@ -428,3 +428,18 @@ def test_a_transcript_records_the_quality_and_engine_it_ran_with(played):
     for key in ("quality", "engine"):
         data.pop(key)
     assert SessionRecord.from_json(data).quality == ""        # a transcript from before the keys still reads
+
+
+def test_the_summary_gives_no_rate_when_no_session_could_run():
+    """A run whose every session could not run (a missing image...) took no time worth a rate: no
+    "93604136 sessions per minute"; played sessions count, those that could not run do not."""
+    from agent.scripted.summary import RunSummary, SessionSummary, markdown
+
+    failed = SessionSummary(name="a", source="a.yaml", out="a", status="error", exit=3, error="no such image")
+    none_ran = RunSummary(backend="serial", workers=1, seconds=1e-6, sessions=[failed])
+    assert none_ran.totals["sessions_per_minute"] is None
+    assert "per minute" not in markdown(none_ran)
+    played = SessionSummary(name="b", source="b.yaml", out="b", status="passed", exit=0)
+    run = RunSummary(backend="serial", workers=1, seconds=30.0, sessions=[failed, played])
+    assert run.totals["sessions_per_minute"] == 2.0
+    assert "(2 sessions per minute)" in markdown(run)

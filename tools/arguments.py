@@ -19,7 +19,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         reworded = " ".join(self._reworded(message).split())
-        if reworded != message or message.startswith(("argument ", "the following arguments")):
+        if reworded != message or message.startswith(("argument ", "the following arguments", "one of the arguments")):
             reworded += f" ({self.prog} --help lists the options)"     # argparse's own complaint, not ours
         self.exit(2, f"{self.prog}: error: {reworded}\n")
 

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from tools.arguments import OneLineParser
 from tools.errors import ChatEditError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ IMAGE may be a path or a bundled sample: coffee, chelsea, astronaut, rocket."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chatedit edit", description=__doc__, epilog=USAGE_EXAMPLES,
+    p = OneLineParser(prog="chatedit edit", description=__doc__, epilog=USAGE_EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", help="image path or a bundled sample name")
     where = p.add_mutually_exclusive_group()

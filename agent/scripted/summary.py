@@ -151,7 +151,12 @@ class RunSummary:
                 "retried": sum(x.retried is not None for x in s), "questions": sum(x.questions for x in s),
                 "planner_validity_rate": round(sum(x.valid_plans for x in s) / planned, 4) if planned else None,
                 "edits": sum(x.edits for x in s), "edits_inside_masks": sum(x.inside_masks for x in s),
-                "sessions_per_minute": round(60 * len(s) / self.seconds, 3) if self.seconds > 0 else None}
+                "sessions_per_minute": self._rate()}
+
+    def _rate(self) -> float | None:
+        """Sessions played per minute; None when none was played (each one could not run) or no time passed."""
+        played = sum(x.status != "error" for x in self.sessions)
+        return round(60 * played / self.seconds, 3) if played and self.seconds >= 0.01 else None
 
     def to_json(self) -> dict[str, Any]:
         return {"format": self.format, "backend": self.backend, "workers": self.workers,
@@ -172,13 +177,17 @@ def write_summary(run: RunSummary, root: Path) -> tuple[Path, Path]:
     return root / "summary.json", root / "summary.md"
 
 
+def _rate_text(rate: float | None) -> str:
+    return f" ({rate:g} sessions per minute)" if rate is not None else ""
+
+
 def markdown(run: RunSummary) -> str:
     """summary.md: the totals, one table row per session, then every failure and retry in words."""
     t = run.totals
     rate = "n/a" if t["planner_validity_rate"] is None else f"{100 * t['planner_validity_rate']:.0f}%"
     lines = [f"# {t['sessions']} sessions: {t['passed']} passed, {t['failed']} failed, {t['errors']} could not run",
              "", f"Played by {run.backend} ({run.workers} worker{'s' if run.workers != 1 else ''}) in "
-             f"{run.seconds:.1f} s ({t['sessions_per_minute']} sessions per minute); {t['retried']} retried. "
+             f"{run.seconds:.1f} s{_rate_text(t['sessions_per_minute'])}; {t['retried']} retried. "
              f"Planner: {rate} of planned turns valid at the first reply. Questions asked: {t['questions']}. "
              f"Edits inside their masks: {t['edits_inside_masks']} of {t['edits']}.", "",
              "| session | result | failing turn | turns | versions | questions | valid plans | inside masks "
