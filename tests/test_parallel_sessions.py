@@ -116,6 +116,15 @@ def test_ray_missing_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch)
     assert err == "chatedit run: --ray needs Ray, which is not installed: pip install 'chatedit[cluster]'"
 
 
+@pytest.mark.parametrize("address, why", [("no-such-host.invalid:6379", "no such host"),
+                                          ("127.0.0.1:1", "Connection refused")])
+def test_a_ray_address_where_nothing_answers_is_one_line_at_once(tmp_path, capsys, address, why):
+    """Ray itself retries an unreachable head for a minute or more, printing its own warnings."""
+    code = run_main([str(PLAYED[0]), "--profile", "tiny", "--out", str(tmp_path), f"--ray={address}"])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_FILE and len(err.splitlines()) == 1
+    assert err.startswith(f"chatedit run: --ray {address}: nothing answers there ({why}") and "ray start" in err
+
 def test_jobs_below_one_is_one_line(tmp_path, capsys):
     assert run_main([str(PLAYED[0]), "--jobs", "0", "--out", str(tmp_path)]) == EXIT_BAD_FILE
     assert capsys.readouterr().err.strip() == "chatedit run: --jobs must be 1 or more, got 0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from concurrent import futures
 from concurrent.futures.process import BrokenProcessPool
@@ -126,6 +127,22 @@ class SessionActor:
         return _play_in_worker(job)
 
 
+def _check_reachable(address: str) -> None:
+    """Refuse an address ``host:port`` (or ``ray://host:port``) that does not answer within 2 s, in one line:
+    Ray itself keeps retrying an unreachable head for a minute or more, printing its own warnings."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if hostport == "auto" or not sep or not port.isdigit():
+        return                                          # "auto", or a form Ray reads itself: Ray decides
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+    except (OSError, ValueError) as e:
+        why = "no such host" if isinstance(e, socket.gaierror) else (getattr(e, "strerror", None) or str(e) or
+                                                                    type(e).__name__)
+        raise InvalidInputError(f"--ray {address}: nothing answers there ({why}); start the cluster's head "
+                                "(ray start --head) or check the address (ray status shows it)") from e
+
+
 class RayActors:
     """``slots`` :class:`SessionActor` on a Ray cluster (``address``; None: a local one started here).
 
@@ -143,6 +160,8 @@ class RayActors:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
+            if address:
+                _check_reachable(address)
             # a local cluster listens on loopback only, with one CPU per actor
             local = {} if address else {"num_cpus": slots or os.cpu_count() or 1, "_node_ip_address": "127.0.0.1"}
             try:
