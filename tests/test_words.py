@@ -189,6 +189,8 @@ def test_an_edit_of_it_while_asked_keeps_the_question(text, action):
 def test_an_edit_of_it_that_says_another_action_or_a_new_look_is_a_new_instruction():
     assert read_reply("paint it green", phrase="cup", action="remove").kind == "instruction"
     assert read_reply("make it a watercolour", phrase="cup", action="recolor").kind == "instruction"
+    assert read_reply("make that saucer blue", phrase="cup", action="recolor").kind == "instruction"
+    assert read_reply("make this red", phrase="cup", action="recolor").kind == "instruction"   # a pointing's words
 
 
 @pytest.mark.parametrize(("text", "picked"), [

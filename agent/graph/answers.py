@@ -310,7 +310,8 @@ def _items(words: list[str], kinds: set[str]) -> tuple[tuple[Item, ...], tuple[t
     return items, appositions
 
 
-_PRONOUNS = {"it", "them", "that", "this", "those", "these"}
+_PRONOUNS = {"it", "them"}
+""""this" and "that" are not among them: with a pointing, "make this red" is the pointed region."""
 
 
 def _pronoun_object(words: list[str], action: str | None) -> str | None:
@@ -322,7 +323,7 @@ def _pronoun_object(words: list[str], action: str | None) -> str | None:
             or _VERBS[words[at]] not in (None, action):
         return None
     tail = [w for w in words[at + 2:] if w not in (",", "please", "instead", "too", "now", "then", "to", "in")]
-    if not tail or tail[-1] in _COMPARATIVES or is_colour(tail) or is_colour(tail[-1:]):
+    if not tail or tail == [tail[-1]] and tail[-1] in _COMPARATIVES or is_colour(tail):
         return words[at + 1]
     return None
 
