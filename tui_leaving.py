@@ -9,13 +9,16 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.css.query import NoMatches
 
 from tui_clarify import ClarifyScreen
 from tui_widgets import ProgressStrip, printable
 from tui_worker import error_text
+
+if TYPE_CHECKING:
+    from agent.session.unsent import Unsent
 
 logger = logging.getLogger(__name__)
 
@@ -108,17 +111,21 @@ class Leaving:
 
     # -- what is typed and not taken yet, kept in unsent.json (agent.session.unsent) --------------
 
-    _kept: tuple = ()
-    _sending: Any = None
-    _offered: tuple = ()
+    _kept: tuple[Unsent, ...] = ()
+    """What unsent.json holds now (as last written by this app)."""
+    _sending: Unsent | None = None
+    """The text handed to the session whose turn has not ended yet."""
+    _offered: tuple[Unsent, ...] = ()
+    """What reopening gave back (in Up) and that has not been sent since."""
     _since: dict[str, str] | None = None
+    """When each text now kept was first seen (ISO-8601 UTC): the log's later messages take it."""
     _keep_failed = False
 
     def _keeping(self) -> bool:
         return self.session_dir is not None and self.editor is not None and not (
             self.snapshot is not None and self.snapshot.read_only)
 
-    def _typed_now(self) -> list[Any]:
+    def _typed_now(self) -> list[Unsent]:
         """What is typed and not taken: the message being sent, the queue, a half-typed answer, the input's draft,
         what reopening gave back (each with the time it was first seen)."""
         from agent.session.history import now
@@ -206,7 +213,7 @@ class Leaving:
                       + ", ".join(f"\"{printable(e.text)}\"" for e in left) + f". {how[:1].upper()}{how[1:]}.",
                       "system")
         self.keep_typed()
-        return answer is first and answer is not None
+        return answer is not None and answer is first and self.prompt.text.strip() == first.text
 
     def on_unmount(self) -> None:
         if self.editor is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import signal
 import struct
 import subprocess
@@ -66,12 +67,20 @@ class Terminal:
                 return
             if not data:
                 return
-            self.output = (self.output + data)[-8192:]
+            self.output = (self.output + data)[-65536:]
 
     def opened(self, root: Path) -> None:
         """Wait until the TUI has its session in ``root`` open (made, locked, and a moment to draw it)."""
         wait_for(lambda: (root / "history.json").exists() and (root / "session.lock").exists(), terminal=self)
         time.sleep(1.0)
+
+    def shows(self, text: str) -> bool:
+        """Whether ``text`` is in what the TUI drew lately (escape sequences taken out)."""
+        return text in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", bytes(self.output).decode(errors="replace"))
+
+    @staticmethod
+    def pause(seconds: float) -> None:
+        time.sleep(seconds)
 
     def type(self, text: str) -> None:
         for ch in text:

@@ -5,7 +5,6 @@ Driven by Textual's pilot, and by a real kill -9 of a TUI running in a pseudo-te
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -147,7 +146,8 @@ def test_kill_9_with_an_answer_half_typed_keeps_the_question_and_the_answer(tmp_
         term.type("make the cup blue\r")
         wait_for(lambda: any(m.kind == "question" for m in _messages(root)) if _logged(root, "make the cup blue")
               else False, terminal=term)
-        time.sleep(1.0)                                      # the question's box is up
+        wait_for(lambda: term.shows("Press a number key"), 60, term)     # the question's box is up
+        term.pause(1.5)                                   # and settled: keys typed the instant it appears once did not all reach its box
         term.type("the left o")
         wait_for(lambda: ("answer", "the left o") in _kinds(root), 20, term)
     finally:
