@@ -147,7 +147,7 @@ def test_kill_9_with_an_answer_half_typed_keeps_the_question_and_the_answer(tmp_
         wait_for(lambda: any(m.kind == "question" for m in _messages(root)) if _logged(root, "make the cup blue")
               else False, terminal=term)
         wait_for(lambda: term.shows("Press a number key"), 60, term)     # the question's box is up
-        term.pause(1.5)                                   # and settled: keys typed the instant it appears once did not all reach its box
+        term.pause(1.5)             # and settled: keys typed the instant it appeared once did not all reach it
         term.type("the left o")
         wait_for(lambda: ("answer", "the left o") in _kinds(root), 20, term)
     finally:
