@@ -26,6 +26,8 @@ from pydantic import ValidationError
 
 import prompts
 from agent.graph.plan import MAX_REASONING_CHARS, MAX_STEPS, Plan, Relation, Selector, Step, clean_text
+from agent.graph.reply_json import MAX_REPLY_CHARS, find_json
+from agent.graph.reply_json import one_line as _one_line
 from tools.errors import Cancelled, ChatEditError
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,6 @@ MAX_DIGEST_CHARS = 4000
 """The history digest is cut to its last this many characters (the recent edits matter most)."""
 MAX_IMAGE_SIDE = 1536
 """Images are shrunk to this longest side before they go to the planner (it resizes further anyway)."""
-MAX_REPLY_CHARS = 100_000
-"""Only this much of a reply is searched for JSON."""
 MAX_KEPT_REPLY_CHARS = 20_000
 """A raw reply is kept (in the turn's state, its checkpoint and :attr:`agent.editor.Reply.planner_replies`) cut to
 this; a plan is a few hundred characters, and a planner answering megabytes must not grow the session by as much."""
@@ -154,7 +154,7 @@ def parse_plan(reply: str) -> tuple[Plan | None, str]:
     """
     if isinstance(reply, str) and len(reply) > MAX_REPLY_CHARS:
         return None, f"the reply is too long ({len(reply)} characters); answer with one short JSON object"
-    found, problem = _find_json(reply)
+    found, problem = find_json(reply)
     if found is None:
         return None, problem
     try:
@@ -171,85 +171,7 @@ def extract_json(reply: str) -> str | None:
     The first object with a ``reasoning`` or ``steps`` key wins, else the first object at all. None too when
     an object names a key twice (a decoder would keep one silently) or two different plans are given.
     """
-    return _find_json(reply)[0]
-
-
-class _RepeatedKey(ValueError):
-    """A JSON object names ``key`` twice: which one the planner meant is unknown."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's pairs as a dict, each key once (``json``'s ``object_pairs_hook``)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _RepeatedKey(key)
-        out[key] = value
-    return out
-
-
-def _canonical(value: dict, text: str) -> str:
-    """``value`` as JSON with sorted keys (``text`` as it is, should encoding fail: nesting at the stack's limit)."""
-    try:
-        return json.dumps(value, sort_keys=True)
-    except (ValueError, RecursionError):
-        return text
-
-
-def _find_json(reply: str) -> tuple[str | None, str]:
-    if not isinstance(reply, str):
-        return None, "the reply is not text"
-    text = reply[:MAX_REPLY_CHARS]
-    if "```" in text:  # look inside code fences first (a language tag before the brace is skipped below)
-        text = "\n".join([*text.split("```")[1::2], text])
-    decoder = json.JSONDecoder(object_pairs_hook=_once)
-    objects: list[tuple[str, dict]] = []
-    plan: tuple[str, str] | None = None     # the first plan's text and its canonical form
-    first_error: ValueError | RecursionError | None = None
-    start = text.find("{")
-    for _ in range(50):  # bounded: a reply full of stray braces must not make this quadratic
-        if start < 0:
-            break
-        try:
-            value, end = decoder.raw_decode(text, start)
-        # besides JSONDecodeError: ints past 4300 digits raise a plain ValueError, and nesting past the
-        # stack a RecursionError; each is only a bad reply
-        except (ValueError, RecursionError) as e:
-            first_error = first_error if first_error or objects else e
-            start = text.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            objects.append((text[start:end], value))
-            if value.keys() & {"reasoning", "steps"}:
-                # a plan said twice (in a fence and around it) is one plan; two different ones are a question
-                same = _canonical(value, text[start:end])
-                if plan is None:
-                    plan = (text[start:end], same)
-                elif same != plan[1]:
-                    return None, "the reply holds two different plans; answer with one plan object"
-        start = text.find("{", end)
-    if plan is not None:
-        return plan[0], ""
-    if first_error is not None:  # the outer object is broken: say so rather than validate a fragment of it
-        return None, _malformed(first_error)
-    if objects:
-        return objects[0][0], ""
-    return None, "the reply holds no JSON object; answer with one JSON object only"
-
-
-def _malformed(error: ValueError | RecursionError) -> str:
-    """Why the decoder refused the reply's JSON, in words the re-ask can show the model."""
-    if isinstance(error, json.JSONDecodeError):
-        return f"the reply's JSON is malformed ({error.msg}, at character {error.pos})"
-    if isinstance(error, _RepeatedKey):
-        return f"the reply's JSON names the key {_one_line(repr(error.key), 60)} twice; answer with one plan object"
-    if isinstance(error, RecursionError):
-        return "the reply's JSON nests too deeply; answer with one plan object"
-    return "the reply's JSON holds a number too long to read; answer with one plan object"
+    return find_json(reply)[0]
 
 
 def describe_errors(error: ValidationError, limit: int = 3) -> str:
@@ -460,14 +382,3 @@ def _reply_text(message: Any) -> str:
         return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
                        if isinstance(b, str) or (isinstance(b, Mapping) and b.get("type") == "text"))
     return str(content)
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    """``text`` as one printable line of at most ``limit`` characters.
-
-    Reasons quote the model's reply (keys, messages): lone surrogates would break printing and
-    logging, and escape or bidi characters would reach the user's terminal, so all become ``?``.
-    """
-    text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return "".join(c if c.isprintable() else "?" for c in text)
