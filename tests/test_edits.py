@@ -329,3 +329,33 @@ def test_one_colour_stays_on_the_exact_shift_and_lightness_words_reach_the_pixel
     dark = rgb_to_lab(np.asarray(edits.recolor(coffee, mask, "dark red").image)[inner])[:, 0]
     assert np.median(light) > np.median(before) + 10 and np.median(dark) < np.median(light) - 20
     assert np.corrcoef(light, before)[0, 1] > 0.9                     # texture kept while the lightness moved
+
+
+@pytest.mark.parametrize("size", [(400, 300), (1600, 1200)])   # joined at full size, and on cells over 1 MP
+def test_object_parts_separates_distant_objects_and_joins_a_speckled_outline(size):
+    from tools.color import object_parts
+
+    w, h = size
+    mask = np.zeros((h, w), dtype=bool)
+    mask[h // 10: h // 2, w // 10: w // 3] = True               # one object
+    mask[h // 10: h // 2, w // 3 + 2] = True                    # a speckle 2 px off its edge: the same object
+    mask[h // 2: 9 * h // 10, 2 * w // 3: 9 * w // 10] = True  # another, far away
+    parts = object_parts(mask)
+    assert (parts[~mask] == 0).all() and (parts[mask] > 0).all()
+    first, speckle, second = parts[h // 4, w // 5], parts[h // 4, w // 3 + 2], parts[3 * h // 4, 3 * w // 4]
+    assert first == speckle != second and len(np.unique(parts[mask])) == 2
+
+
+def test_a_recolour_of_several_objects_equals_each_object_recoloured_alone(coffee: Image.Image):
+    """Colours are shifted once per (colour, object): the same result as shifting every pixel of each object."""
+    from tools.color import recolor_lab
+
+    pixels = np.asarray(coffee.convert("RGB")).reshape(-1, 3)
+    parts = (np.arange(len(pixels)) * 3 // len(pixels)).astype(np.int64)     # three objects, thirds of the photo
+    together = recolor_lab(pixels, (200, 30, 30), parts=parts)
+    for label in range(3):
+        alone = recolor_lab(pixels[parts == label], (200, 30, 30))
+        assert np.array_equal(together[parts == label], alone)
+    out = recolor_lab(pixels, (30, 30, 200))                                 # one colour, one result
+    _, first, inverse = np.unique(pixels, axis=0, return_index=True, return_inverse=True)
+    assert np.array_equal(out, out[first][inverse.reshape(-1)])
