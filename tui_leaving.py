@@ -120,6 +120,8 @@ class Leaving:
     _since: dict[str, str] | None = None
     """When each text now kept was first seen (ISO-8601 UTC): the log's later messages take it."""
     _keep_failed = False
+    _keeper: Any = None
+    """The timer that calls :meth:`keep_typed` (stopped on unmount)."""
 
     def _keeping(self) -> bool:
         return self.session_dir is not None and self.editor is not None and not (
@@ -164,7 +166,10 @@ class Leaving:
             self._offered = tuple(e for e in self._offered if e.text != sending.strip())
         elif self._sending is not None and not self.busy:
             self._sending = None
-        entries = tuple(self._typed_now())
+        try:
+            entries = tuple(self._typed_now())
+        except NoMatches:                               # the screen is being torn down: quitting keeps it
+            return
         if entries == self._kept:
             return
         settled = [e for e in entries if e.kind not in ("draft", "answer")]
@@ -188,7 +193,7 @@ class Leaving:
 
         if not self._keeping() or self.session_dir is None:
             return False
-        self.set_interval(KEEP_EVERY, self.keep_typed)
+        self._keeper = self.set_interval(KEEP_EVERY, self.keep_typed)
         left = left_unsent(self.session_dir, self.editor.store.conversation.messages)
         if not left:
             self.keep_typed()                        # an unsent.json of what the log took since is removed
@@ -216,6 +221,8 @@ class Leaving:
         return answer is not None and answer is first and self.prompt.text.strip() == first.text
 
     def on_unmount(self) -> None:
+        if self._keeper is not None:
+            self._keeper.stop()
         if self.editor is not None:
             self.editor.cancel()
             if self.idle.is_set():
