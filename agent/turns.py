@@ -148,20 +148,22 @@ class Turns(Reopening):
                 reference: Reference | None = None) -> Reply:
         """A new instruction while a question is open: drop the question (one line says so), then run it.
 
-        Words the offline grammar cannot read are planned first: a planner that fails or does not answer
-        (or, with a random-weights planner, the offline grammar) would leave nothing done and the question
-        gone: then the question stays open, the words are logged, and the reply says why.
+        The words are planned first (by the planner model; by the offline grammar when the planner has
+        random weights or cannot be reached): a planner that fails or does not answer, or words the grammar
+        cannot read, would leave nothing done and the question gone: then the question stays open, the words
+        are logged, and the reply says why.
         """
+        planner = getattr(context, "planner", None)
         offline = getattr(context, "planner_has_random_weights", lambda: False)()
-        if offline and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
+        readable = read_plan(text, pointed=pointing is not None, referenced=reference is not None) is not None
+        if offline and not readable:
             return self._not_done(text, "The offline grammar plans here (the planner model has random weights) "
                                         "and knows no such instruction", "the offline grammar could not read that")
-        probe = getattr(getattr(context, "planner", None), "probe", None)
-        if getattr(context, "planner", None) is not None and not offline \
-                and read_plan(text, pointed=pointing is not None, referenced=reference is not None) is None:
-            problem = probe() if callable(probe) else None
-            if problem:
-                return self._not_done(text, problem, problem)
+        probe = getattr(planner, "probe", None)
+        problem = probe() if planner is not None and not offline and callable(probe) else None
+        if problem and not readable:                    # unreachable: only the offline grammar could plan it
+            return self._not_done(text, problem, problem)
+        if planner is not None and not offline and not problem:
             # a planner (a server that lists its models, too) may still fail to plan: plan first, drop the
             # question after
             from agent.graph.nodes.plan import plan_words
@@ -259,6 +261,7 @@ class Turns(Reopening):
     def _invoke(self, graph_input: Any, context: Any, turn: int) -> Reply:
         hist_before = self.store.history
         head = hist_before.head
+        said = 0 if isinstance(graph_input, dict) else len(self.graph.get_state(self.config).values.get("notes") or [])
         try:
             out = self.graph.invoke(graph_input, self.config, context=context, durability="exit")
         except Exception as e:  # the API's boundary: a failed turn is a reply, never a crash
@@ -270,10 +273,7 @@ class Turns(Reopening):
         if out.get("__interrupt__"):
             payload = out["__interrupt__"][-1].value
             question = self._question(payload)
-            text = question.text
-            notes = out.get("notes") or []
-            if isinstance(graph_input, dict) and by.get("kind") == "grammar" and notes:
-                text = f"{notes[0]} {text}"             # the turn's first words say who planned it
+            text = " ".join([*_before_question(out, said), question.text])
             note = self._try_log("assistant", text, turn, "question", image=payload["image"])
             return Reply(text + note, question=question, plan=plan, planner_replies=replies, planned_by=by)
         reply = out.get("reply") or {}
@@ -410,6 +410,15 @@ class Turns(Reopening):
         note = self._try_log("user", words, turn, "answer")
         note = note or self._try_log("assistant", text, turn, "question", image=payload["image"])
         return Reply(text + note, question=self._question(payload), error=text if error else None)
+
+
+def _before_question(out: dict[str, Any], said: int) -> list[str]:
+    """The sentences a turn that stops to ask says first: who planned it, and what it already did and saved (an
+    undo or revert is saved at once: the picture shown changed). Those said at an earlier question (before
+    ``said``) are not said again, nor the edits drafted before the question: they are kept only once it is
+    answered, and the reply then says them."""
+    notes, drafted = list(out.get("notes") or []), set(out.get("drafted") or [])
+    return [n for i, n in enumerate(notes) if i >= said and i not in drafted and n]
 
 
 def _pointed(pointing: Pointing | None) -> dict[str, Any]:

@@ -334,10 +334,7 @@ class Fuzz:
                 assert not outside.any(), where + f"v{version.number} changed {int(outside.sum())} pixels outside its mask"
         if reply.version is None and editor.current_version != head:
             moved = any(w in reply.text for w in ("Undid", "Redid", "Went back", "Went forward", "Switched"))
-            if not moved and reply.question is not None:      # see the xfail test below: known, not this part's
-                self.seen["move unsaid before a question"] = self.seen.get("move unsaid before a question", 0) + 1
-                return
-            assert moved, where + reply.text
+            assert moved, where + reply.text                  # a question after a move says the move first
 
     def close_and_reopen(self, make: Callable[..., Any]) -> Any:
         editor = self.editor
@@ -474,8 +471,6 @@ def test_the_verifier_reads_full_width_and_invisible_prefixed_words(said, verdic
     assert verify_result(QueuePlanner().push(said), before=image, after=image, step="recolor cup: red") is verdict
 
 
-@pytest.mark.xfail(strict=True, reason="agent/turns.py Turns.instead drops the question before the planner plans "
-                                       "words the offline grammar can read; not this part's file (reported)")
 def test_an_instruction_instead_of_an_answer_that_the_planner_cannot_plan_keeps_the_question(make):
     """Asked which cup, the person says "make the saucer blue"; the planner answers twice with no plan:
     nothing is done, so the question must stay open (words the grammar cannot read already keep it)."""
@@ -486,8 +481,6 @@ def test_an_instruction_instead_of_an_answer_that_the_planner_cannot_plan_keeps_
     assert reply.question is not None and editor.pending_question is not None, reply.text
 
 
-@pytest.mark.xfail(strict=True, reason="agent/turns.py Turns._invoke says only the question when a turn stops to ask, "
-                                       "not the notes before it (a move already saved); not this part's file (reported)")
 def test_a_move_made_before_a_question_in_the_same_plan_is_said(make):
     """[undo, remove the cup]: the undo is saved, then the cup is ambiguous; the image shown went back a version."""
     red = plan({"action": "recolor", "referent": dict(CUP), "content": "red"})
