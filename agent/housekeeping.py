@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from agent.session.lock import holder
 from agent.session.sessions import list_sessions, sessions_root
 from agent.session.store import SessionStore
 from agent.turns import Turns
+from tools.arguments import OneLineParser
 from tools.errors import ChatEditError
 
 
@@ -33,7 +33,7 @@ def collect(path: Path) -> str:
 
 def sessions_main(argv: list[str]) -> int:
     """``chatedit sessions``: list saved sessions."""
-    p = argparse.ArgumentParser(prog="chatedit sessions", description="List saved sessions, newest first.")
+    p = OneLineParser(prog="chatedit sessions", description="List saved sessions, newest first.")
     p.add_argument("--root", metavar="DIR", help="sessions folder (default: the one chatedit saves to)")
     p.add_argument("--gc", metavar="SESSION", nargs="+",
                    help="remove the files of these session folders that belong to no version (reopening a session "
@@ -49,6 +49,10 @@ def sessions_main(argv: list[str]) -> int:
                 status = 1
         return status
     root = Path(args.root).expanduser() if args.root else sessions_root()
+    if root.exists() and not root.is_dir():
+        print(f"chatedit sessions: --root {root} is a file, not a folder; give the folder that holds the sessions",
+              file=sys.stderr)
+        return 2
     sessions = list_sessions(root)
     if not sessions:
         print(f"no sessions under {root}")

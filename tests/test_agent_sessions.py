@@ -94,3 +94,17 @@ def test_the_default_root_is_where_the_editor_puts_new_sessions(monkeypatch, tmp
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert sessions_root() == tmp_path / "data" / "chatedit" / "sessions"
     assert list_sessions() == [] and latest_session() is None
+
+
+def test_the_sessions_command_says_a_wrong_root_or_option_in_one_line(tmp_path, capsys):
+    from agent.housekeeping import sessions_main
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    assert sessions_main(["--root", str(a_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"chatedit sessions: --root {a_file} is a file, not a folder; give the folder that holds the sessions"
+    with pytest.raises(SystemExit) as stop:
+        sessions_main(["--gcc", "x"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(lines) == 1 and "did you mean --gc?" in lines[0]
