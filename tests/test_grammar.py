@@ -304,6 +304,9 @@ UNREAD = [
     ("add a bird", 'say "add a bird next to the ..."'),
     ("asdf", None),
     ("remove the cup twice", None),                                   # never a "cup twice"
+    ("把杯子变成红色", "it reads English words only"),                   # words, not "no words"
+    ("احذف الكوب", "it reads English words only"),
+    ("🙂 !!", "there are no words in it"),
 ]
 
 

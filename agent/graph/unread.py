@@ -43,6 +43,8 @@ def unread_reason(text: str, read: object = None) -> str | None:
     plain = " ".join(words.replace("?", " ? ").split()).strip(" -")
     bare = plain.rstrip(" ?").strip()
     if not re.search(r"[a-z0-9]", plain):
+        if any(c.isalpha() for c in raw):               # "把杯子变成红色", "احذف الكوب": words, not English ones
+            return "it reads English words only"
         return "there are no words in it"
     if _THANKS.fullmatch(bare):
         return f"\"{bare}\" asks for no edit (you're welcome)"
