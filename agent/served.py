@@ -40,7 +40,9 @@ DEFAULT_RETRIES = 2
 IMAGE_SIDES = {"frame": 384, "anyres": 1152}
 """Longest side of the images sent, by the profile's ``planner_image``: one 384² view, or OneVision's
 anyres grid (at most 3x3 views of 384², so the server would shrink anything larger)."""
-START_IT = "start it (see README 'Serving the planner') or run without --planner"
+WITHOUT = "run without a served planner (no --planner, no $CHATEDIT_PLANNER_URL)"
+"""The other way out of a served planner's trouble (it may come from the flag or the environment)."""
+START_IT = f"start it (see README 'Serving the planner') or {WITHOUT}"
 MAX_ANSWER_BYTES = 32_000_000
 """A larger answer is refused while it arrives (a plan is a few kB; a server must not fill the memory)."""
 
@@ -151,7 +153,7 @@ class ServedPlanner(ChatOpenAI):
             return PlannerServerError(where, f"did not answer within {seconds:g} s" if isinstance(seconds, (int, float))
                                       else "did not answer in time",
                                       f"check its load and log, give it longer ({ENV_TIMEOUT}=SECONDS), "
-                                      "or run without --planner")
+                                      f"or {WITHOUT}")
         if isinstance(error, openai.APIConnectionError):
             return PlannerServerError(where, f"is not reachable ({_connection_problem(error)}{times})")
         if isinstance(error, openai.APIStatusError):
@@ -165,10 +167,10 @@ class ServedPlanner(ChatOpenAI):
                                           "model it serves (--planner-model; GET /v1/models lists them)")
             if code in (408, 429) or code >= 500:
                 return PlannerServerError(where, f"failed (HTTP {code}{detail}{times})",
-                                          "see its log and restart it, or run without --planner")
+                                          f"see its log and restart it, or {WITHOUT}")
             return PlannerServerError(where, f"refused the request (HTTP {code}{detail})",
                                       "serve a vision model with structured outputs (see README 'Serving the "
-                                      "planner') or run without --planner")
+                                      f"planner') or {WITHOUT}")
         if isinstance(error, AnswerTooLarge):
             return PlannerServerError(where, f"answered with more than {MAX_ANSWER_BYTES / 1e6:g} MB, not a chat reply",
                                       "see its log, or give --planner the server's OpenAI-compatible address")

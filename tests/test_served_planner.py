@@ -149,7 +149,8 @@ def test_a_closed_port_is_one_line_that_says_to_start_it(open_editor):
     editor = open_editor(quick(url, model="m"))
     reply = editor.send(VAGUE)
     assert reply.text == (f"The planner at {url} is not reachable (connection refused, 2 tries); start it "
-                          "(see README 'Serving the planner') or run without --planner. Nothing changed.")
+                          "(see README 'Serving the planner') or run without a served planner (no --planner, "
+                          "no $CHATEDIT_PLANNER_URL). Nothing changed.")
     assert_nothing_lost(editor, reply, VAGUE)
 
 
@@ -327,7 +328,7 @@ def test_server_errors_are_connection_errors_the_agent_recognises():
     from agent.graph.planning import is_unreachable
 
     error = PlannerServerError("http://h:1/v1", "is not reachable (connection refused)")
-    assert is_unreachable(error) and str(error).endswith("run without --planner.")
+    assert is_unreachable(error) and str(error).endswith("(no --planner, no $CHATEDIT_PLANNER_URL).")
 
 
 # -- the command lines and the TUI ------------------------------------------------------------------
