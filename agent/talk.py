@@ -12,7 +12,8 @@ from agent import inputs
 from agent.helping import asks_for_help, help_text
 from agent.replies import Reply
 from agent.session.store import SessionStore
-from agent.turns import Turns, planner_reads_answers, quoted
+from agent.reading import planner_reads_answers
+from agent.turns import Turns, quoted
 from agent.workbench import Workbench
 from tools.errors import ChatEditError
 
