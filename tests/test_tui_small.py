@@ -5,6 +5,8 @@ with its last messages (Textual's pilot over the real Editor on the tiny profile
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from textual.app import App
 from textual.widgets import Input, Label, OptionList
@@ -28,7 +30,17 @@ def inside(widget, screen) -> bool:
 
 
 @pytest.mark.slow
-def test_a_narrow_terminal_hides_the_image_says_so_and_shows_it_again_when_widened(tmp_path):
+def test_a_narrow_terminal_hides_the_image_says_so_and_shows_it_again_when_widened(tmp_path, monkeypatch):
+    from agent.editor import Editor
+
+    opening, real_open = threading.Event(), Editor.open
+
+    def held_open(*args, **kwargs):                            # the session opens once the script lets it
+        opening.wait(30)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Editor, "open", held_open)
+
     async def script(app, pilot):
         await pilot.pause()
         assert app.editor is None                              # still opening: Esc cancels nothing, so it is not said
@@ -41,6 +53,7 @@ def test_a_narrow_terminal_hides_the_image_says_so_and_shows_it_again_when_widen
         await pilot.pause()
         assert app.prompt.region.height <= 5 and app.chat.region.height >= 2
         app.prompt.clear()
+        opening.set()
         await settle(app, pilot)
         await type_line(pilot, "make the cup red")
         await settle(app, pilot)
